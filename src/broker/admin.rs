@@ -1,0 +1,214 @@
+//! The admin APIs: CreateTopics, DeleteTopics, CreatePartitions (through the controller) and
+//! DescribeConfigs (from the shard's catalog copy and the broker configuration).
+
+use std::rc::Rc;
+
+use super::controller::{self, ControllerCommand, NewTopic, TopicResult};
+use super::{malformed, Dispatched};
+use crate::config::{BrokerConfig, TOPIC_CONFIG_NAMES};
+use crate::net::response::ResponseWriter;
+use crate::protocol::codec::Reader;
+use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::create_topics::{self, CreatableTopicResult};
+use crate::protocol::messages::delete_topics::{self, DeletableTopicResult};
+use crate::protocol::messages::describe_configs::{self, ConfigEntry, DescribeConfigsResult, RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_DEFAULT_CONFIG, SOURCE_STATIC_BROKER_CONFIG, SOURCE_TOPIC_CONFIG};
+use crate::protocol::messages::create_partitions;
+use crate::protocol::ErrorCode;
+use crate::shard::Shard;
+
+pub fn create_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let request = match create_topics::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let broker_id = shard.config().broker_id;
+        // Manual assignments may only name this broker, one replica per partition.
+        let mut early: Vec<Option<(ErrorCode, String)>> = Vec::new();
+        let mut topics = Vec::new();
+        for t in &request.topics {
+            let mut num_partitions = t.num_partitions;
+            let mut error = None;
+            if !t.assignments.is_empty() {
+                if t.num_partitions != -1 || t.replication_factor != -1 {
+                    error = Some((ErrorCode::INVALID_REQUEST, "both assignments and a partition count or replication factor were given".to_string()));
+                } else if t.assignments.iter().any(|(_, brokers)| brokers.as_slice() != [broker_id]) {
+                    error = Some((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("assignments may only name broker {broker_id}")));
+                }
+                num_partitions = t.assignments.len() as i32;
+            }
+            let mut configs = std::collections::BTreeMap::new();
+            for (k, v) in &t.configs {
+                match v {
+                    Some(v) => {
+                        configs.insert(k.clone(), v.clone());
+                    }
+                    None => error = error.or(Some((ErrorCode::INVALID_CONFIG, format!("{k}: null value")))),
+                }
+            }
+            early.push(error);
+            topics.push(NewTopic { name: t.name.clone(), num_partitions, replication_factor: if t.assignments.is_empty() { t.replication_factor } else { -1 }, configs });
+        }
+        let valid: Vec<NewTopic> = topics.iter().zip(&early).filter(|(_, e)| e.is_none()).map(|(t, _)| t.clone()).collect();
+        let mut created = controller::submit(&shard, ControllerCommand::CreateTopics { topics: valid, validate_only: request.validate_only }).await.into_iter();
+        let config = shard.config();
+        let results: Vec<CreatableTopicResult> = topics
+            .iter()
+            .zip(early)
+            .map(|(t, early)| {
+                let result: TopicResult = match early {
+                    Some(e) => Err(e),
+                    None => created.next().unwrap_or(Err((ErrorCode::UNKNOWN_SERVER_ERROR, "controller unavailable".into()))),
+                };
+                match result {
+                    Ok(meta) => {
+                        let log = config.topic_config(&meta.configs).unwrap_or_else(|_| config.log.clone());
+                        CreatableTopicResult {
+                            name: meta.name.clone(),
+                            topic_id: meta.id_bytes(),
+                            error: ErrorCode::NONE,
+                            error_message: None,
+                            num_partitions: meta.partitions,
+                            replication_factor: 1,
+                            configs: TOPIC_CONFIG_NAMES
+                                .iter()
+                                .map(|(name, _)| {
+                                    let source = if meta.configs.contains_key(*name) { SOURCE_TOPIC_CONFIG } else { SOURCE_DEFAULT_CONFIG };
+                                    (name.to_string(), BrokerConfig::topic_config_value(&log, name), false, source, false)
+                                })
+                                .collect(),
+                        }
+                    }
+                    Err((error, message)) => CreatableTopicResult { name: t.name.clone(), topic_id: [0; 16], error, error_message: Some(message), num_partitions: -1, replication_factor: -1, configs: Vec::new() },
+                }
+            })
+            .collect();
+        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
+        create_topics::encode_response(&mut w.body, header.api_version, header.flexible, &results);
+        Some(w.finish())
+    }))
+}
+
+pub fn delete_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let request = match delete_topics::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let catalog = shard.catalog();
+        // Topics named by id are resolved to names here; unknown ids are answered directly.
+        let resolved: Vec<(Option<String>, [u8; 16])> = request
+            .topics
+            .iter()
+            .map(|(name, id)| match name {
+                Some(n) => (Some(n.clone()), *id),
+                None => (catalog.topic_by_id(id).map(|m| m.name.clone()), *id),
+            })
+            .collect();
+        let names: Vec<String> = resolved.iter().filter_map(|(n, _)| n.clone()).collect();
+        let mut deleted = controller::submit(&shard, ControllerCommand::DeleteTopics { names }).await.into_iter();
+        let results: Vec<DeletableTopicResult> = resolved
+            .into_iter()
+            .map(|(name, id)| match name {
+                None => DeletableTopicResult { name: None, topic_id: id, error: ErrorCode::UNKNOWN_TOPIC_ID, error_message: Some("unknown topic id".into()) },
+                Some(name) => match deleted.next() {
+                    Some(Ok(meta)) => DeletableTopicResult { name: Some(name), topic_id: meta.id_bytes(), error: ErrorCode::NONE, error_message: None },
+                    Some(Err((error, message))) => DeletableTopicResult { name: Some(name), topic_id: id, error, error_message: Some(message) },
+                    None => DeletableTopicResult { name: Some(name), topic_id: id, error: ErrorCode::UNKNOWN_SERVER_ERROR, error_message: None },
+                },
+            })
+            .collect();
+        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
+        delete_topics::encode_response(&mut w.body, header.api_version, header.flexible, &results);
+        Some(w.finish())
+    }))
+}
+
+pub fn create_partitions(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let request = match create_partitions::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let names: Vec<String> = request.topics.iter().map(|(n, _)| n.clone()).collect();
+        let results = controller::submit(&shard, ControllerCommand::CreatePartitions { topics: request.topics, validate_only: request.validate_only }).await;
+        let results: Vec<(String, ErrorCode, Option<String>)> = names
+            .into_iter()
+            .zip(results.into_iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|(name, r)| match r {
+                Some(Ok(_)) => (name, ErrorCode::NONE, None),
+                Some(Err((e, m))) => (name, e, Some(m)),
+                None => (name, ErrorCode::UNKNOWN_SERVER_ERROR, None),
+            })
+            .collect();
+        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
+        create_partitions::encode_response(&mut w.body, header.flexible, &results);
+        Some(w.finish())
+    }))
+}
+
+/// Kafka's config_type for a topic-level configuration (for DescribeConfigs v3+).
+fn config_type(name: &str) -> i8 {
+    const STRING: i8 = 2;
+    const INT: i8 = 3;
+    const LONG: i8 = 5;
+    const LIST: i8 = 7;
+    match name {
+        "segment.bytes" | "index.interval.bytes" | "segment.index.bytes" | "max.message.bytes" => INT,
+        "cleanup.policy" => LIST,
+        "message.timestamp.type" => STRING,
+        _ => LONG,
+    }
+}
+
+pub fn describe_configs(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let request = match describe_configs::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let catalog = shard.catalog();
+    let config = shard.config();
+    let wanted = |keys: &Option<Vec<String>>, name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|k| k == name));
+    let results: Vec<DescribeConfigsResult> = request
+        .resources
+        .iter()
+        .map(|res| {
+            let mut result = DescribeConfigsResult { error: ErrorCode::NONE, error_message: None, resource_type: res.resource_type, resource_name: res.resource_name.clone(), configs: Vec::new() };
+            match res.resource_type {
+                RESOURCE_TOPIC => match catalog.topic(&res.resource_name) {
+                    None => {
+                        result.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
+                        result.error_message = Some(format!("topic '{}' does not exist", res.resource_name));
+                    }
+                    Some(meta) => {
+                        let log = config.topic_config(&meta.configs).unwrap_or_else(|_| config.log.clone());
+                        for (name, _) in TOPIC_CONFIG_NAMES.iter().filter(|(n, _)| wanted(&res.configuration_keys, n)) {
+                            let source = if meta.configs.contains_key(*name) { SOURCE_TOPIC_CONFIG } else { SOURCE_DEFAULT_CONFIG };
+                            result.configs.push(ConfigEntry { name: name.to_string(), value: BrokerConfig::topic_config_value(&log, name), read_only: false, source, is_sensitive: false, config_type: config_type(name) });
+                        }
+                    }
+                },
+                RESOURCE_BROKER if res.resource_name.is_empty() || res.resource_name == config.broker_id.to_string() => {
+                    for (name, value) in config.properties.iter().filter(|(n, v)| !v.is_empty() && wanted(&res.configuration_keys, n)) {
+                        result.configs.push(ConfigEntry { name: name.clone(), value: Some(value.clone()), read_only: true, source: SOURCE_STATIC_BROKER_CONFIG, is_sensitive: false, config_type: 0 });
+                    }
+                }
+                RESOURCE_BROKER => {
+                    result.error = ErrorCode::INVALID_REQUEST;
+                    result.error_message = Some(format!("this broker is {}", config.broker_id));
+                }
+                other => {
+                    result.error = ErrorCode::INVALID_REQUEST;
+                    result.error_message = Some(format!("resource type {other} is not supported"));
+                }
+            }
+            result
+        })
+        .collect();
+    let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
+    describe_configs::encode_response(&mut w.body, header.api_version, header.flexible, &results);
+    super::ready(w.finish())
+}

@@ -1,0 +1,225 @@
+//! The controller: the one place where topics are created, deleted and given partitions. It
+//! runs on shard 0, one change at a time; each change is persisted to the catalog file, then
+//! broadcast to every shard (`apply_catalog`), and answered only when every shard has opened or
+//! removed the partitions it owns.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::config::limits;
+use crate::protocol::ErrorCode;
+use crate::shard::catalog::{new_topic_id, validate_topic_name};
+use crate::shard::{Catalog, LocalBoxFuture, Shard, TopicMeta, CONTROLLER_SHARD};
+use crate::storage::{partition_dir_name, PartitionLog};
+
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1 for `num.partitions`.
+    pub num_partitions: i32,
+    /// -1 for `default.replication.factor`.
+    pub replication_factor: i16,
+    pub configs: BTreeMap<String, String>,
+}
+
+pub type TopicResult = Result<TopicMeta, (ErrorCode, String)>;
+
+/// A change for the controller.
+#[derive(Debug, Clone)]
+pub enum ControllerCommand {
+    CreateTopics { topics: Vec<NewTopic>, validate_only: bool },
+    DeleteTopics { names: Vec<String> },
+    CreatePartitions { topics: Vec<(String, i32)>, validate_only: bool },
+}
+
+/// Runs a change on the controller shard and returns one result per topic, in order.
+pub async fn submit(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<TopicResult> {
+    let rx = shard.call(CONTROLLER_SHARD, move |s: &Rc<Shard>| Box::pin(execute(s.clone(), command)) as LocalBoxFuture<Vec<TopicResult>>).await;
+    rx.recv_async().await.unwrap_or_default()
+}
+
+/// Executes one change. Changes run one at a time, in arrival order: each holds the
+/// controller shard's single token for its whole run.
+async fn execute(shard: Rc<Shard>, command: ControllerCommand) -> Vec<TopicResult> {
+    let token = shard.controller_token.1.recv_async().await;
+    let result = execute_locked(&shard, command).await;
+    if token.is_ok() {
+        let _ = shard.controller_token.0.try_send(());
+    }
+    result
+}
+
+async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<TopicResult> {
+    let config = shard.config();
+    let mut catalog: Catalog = (*shard.catalog()).clone();
+    let mut results: Vec<TopicResult> = Vec::new();
+    let mut changed = false;
+    match command {
+        ControllerCommand::CreateTopics { topics, validate_only } => {
+            let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            for t in &topics {
+                *seen.entry(t.name.clone()).or_default() += 1;
+            }
+            for t in topics {
+                let result = (|| {
+                    if seen[&t.name] > 1 {
+                        return Err((ErrorCode::INVALID_REQUEST, format!("topic {} appears more than once in the request", t.name)));
+                    }
+                    validate_topic_name(&t.name).map_err(|m| (ErrorCode::INVALID_TOPIC_EXCEPTION, m))?;
+                    if catalog.topic(&t.name).is_some() {
+                        return Err((ErrorCode::TOPIC_ALREADY_EXISTS, format!("topic '{}' already exists", t.name)));
+                    }
+                    let partitions = if t.num_partitions == -1 { config.num_partitions } else { t.num_partitions };
+                    if partitions < 1 || partitions > limits::TOPIC_PARTITIONS_MAX {
+                        return Err((ErrorCode::INVALID_PARTITIONS, format!("number of partitions must be between 1 and {}", limits::TOPIC_PARTITIONS_MAX)));
+                    }
+                    let replication = if t.replication_factor == -1 { config.default_replication_factor } else { t.replication_factor };
+                    if replication != 1 {
+                        return Err((ErrorCode::INVALID_REPLICATION_FACTOR, format!("replication factor {replication} is not possible with 1 broker")));
+                    }
+                    config.topic_config(&t.configs).map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
+                    let meta = TopicMeta { name: t.name.clone(), id: new_topic_id(), partitions, configs: t.configs.clone() };
+                    Ok(meta)
+                })();
+                if let (Ok(meta), false) = (&result, validate_only) {
+                    catalog.topics.insert(meta.name.clone(), meta.clone());
+                    changed = true;
+                }
+                results.push(result);
+            }
+        }
+        ControllerCommand::DeleteTopics { names } => {
+            for name in names {
+                let result = if !config.delete_topic_enable {
+                    Err((ErrorCode::TOPIC_DELETION_DISABLED, "topic deletion is disabled (delete.topic.enable=false)".to_string()))
+                } else {
+                    match catalog.topics.remove(&name) {
+                        Some(meta) => {
+                            changed = true;
+                            Ok(meta)
+                        }
+                        None => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist"))),
+                    }
+                };
+                results.push(result);
+            }
+        }
+        ControllerCommand::CreatePartitions { topics, validate_only } => {
+            for (name, count) in topics {
+                let result = match catalog.topics.get_mut(&name) {
+                    None => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist"))),
+                    Some(meta) if count <= meta.partitions => Err((ErrorCode::INVALID_PARTITIONS, format!("topic currently has {} partitions, which is higher than or equal to the requested {count}", meta.partitions))),
+                    Some(_) if count > limits::TOPIC_PARTITIONS_MAX => Err((ErrorCode::INVALID_PARTITIONS, format!("number of partitions must be at most {}", limits::TOPIC_PARTITIONS_MAX))),
+                    Some(meta) => {
+                        if !validate_only {
+                            meta.partitions = count;
+                            changed = true;
+                        }
+                        Ok(meta.clone())
+                    }
+                };
+                results.push(result);
+            }
+        }
+    }
+    if changed {
+        if let Err(e) = catalog.save(&config.log_dirs) {
+            tracing::error!(error = %e, "could not persist the catalog");
+            return results.into_iter().map(|r| r.and(Err((ErrorCode::KAFKA_STORAGE_ERROR, format!("could not persist the catalog: {e}"))))).collect();
+        }
+        let catalog = Arc::new(catalog);
+        shard.call_all(move |s: &Rc<Shard>| {
+            let catalog = catalog.clone();
+            let s = s.clone();
+            Box::pin(async move { apply_catalog(&s, catalog) }) as LocalBoxFuture<()>
+        })
+        .await;
+    }
+    results
+}
+
+/// Makes a shard's partitions match a catalog: opens the partitions it owns that are new,
+/// removes those whose topic is gone (or was recreated under a new id), and installs the
+/// catalog as the shard's copy.
+pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>) {
+    let old = shard.catalog.replace(catalog.clone());
+    let config = shard.config();
+    // Removed or recreated topics first, so that a recreated topic opens a fresh folder.
+    let gone: Vec<(String, i32)> = shard
+        .partitions
+        .borrow()
+        .keys()
+        .filter(|(topic, _)| match (old.topic(topic), catalog.topic(topic)) {
+            (_, None) => true,
+            (Some(o), Some(n)) => o.id != n.id,
+            (None, Some(_)) => false,
+        })
+        .cloned()
+        .collect();
+    for key in gone {
+        let log = shard.partitions.borrow_mut().remove(&key).expect("listed above");
+        log.mark_deleted();
+        let dir = log.dir().to_owned();
+        let tomb = dir.with_file_name(format!("{}.{}-delete", partition_dir_name(&key.0, key.1), crate::shard::catalog::new_topic_id()));
+        let removed = crate::io::fs::rename(&dir, &tomb).and_then(|_| crate::io::fs::remove_dir_all(&tomb));
+        if let Err(e) = removed {
+            tracing::error!(dir = %dir.display(), error = %e, "could not remove a deleted partition's folder");
+        }
+    }
+    for meta in catalog.topics.values() {
+        let log_config = match config.topic_config(&meta.configs) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(topic = %meta.name, error = %e, "invalid topic configuration; using the broker's");
+                config.log.clone()
+            }
+        };
+        for partition in 0..meta.partitions {
+            if shard.owner_of(&meta.name, partition) != shard.id {
+                continue;
+            }
+            let key = (meta.name.clone(), partition);
+            if let Some(log) = shard.partitions.borrow().get(&key) {
+                if log.config() != log_config {
+                    log.set_config(log_config.clone());
+                }
+                continue;
+            }
+            let dir = config.log_dirs.join(partition_dir_name(&meta.name, partition));
+            match PartitionLog::open(&dir, &meta.name, partition, log_config.clone(), shard.shared.clean_shutdown) {
+                Ok(log) => {
+                    shard.partitions.borrow_mut().insert(key, log);
+                }
+                Err(e) => tracing::error!(dir = %dir.display(), error = %e, "could not open a partition"),
+            }
+        }
+    }
+}
+
+/// Removes partition folders that the catalog does not list (a topic deleted just before a
+/// crash, or partitions beyond a topic's count), so that nothing deleted comes back when a
+/// topic of the same name is created. Runs at startup, before any shard opens a log.
+pub fn remove_orphans(catalog: &Catalog, log_dir: &std::path::Path) -> std::io::Result<()> {
+    if !log_dir.exists() {
+        return Ok(());
+    }
+    for name in crate::io::fs::list_dir(log_dir)? {
+        let path = log_dir.join(&name);
+        if !path.is_dir() {
+            continue;
+        }
+        let orphan = if name.ends_with("-delete") {
+            true
+        } else if let Some((topic, partition)) = crate::storage::parse_partition_dir_name(&name) {
+            catalog.topic(&topic).is_none_or(|t| partition >= t.partitions)
+        } else {
+            false
+        };
+        if orphan {
+            tracing::warn!(dir = %path.display(), "removing a partition folder that no topic owns");
+            crate::io::fs::remove_dir_all(&path)?;
+        }
+    }
+    Ok(())
+}

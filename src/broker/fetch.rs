@@ -1,0 +1,183 @@
+//! Fetch: read each partition on its owning shard (which answers with a file range, not
+//! bytes), long-poll until `min_bytes` are there or `max_wait_ms` passes, and send the record
+//! bytes from the segment files with splice.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::route::route;
+use super::{malformed, Dispatched};
+use crate::net::response::{Chunk, ResponseWriter};
+use crate::protocol::codec::Reader;
+use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::fetch::{self, FetchPartitionResponse, FetchRequest, FetchTopicResponse, Piece};
+use crate::protocol::ErrorCode;
+use crate::shard::{LocalBoxFuture, Shard, ShardId};
+use crate::storage::{ReadError, ReadResult};
+
+pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let request = match fetch::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move { Some(fetch(&shard, header, request).await) }))
+}
+
+/// One partition of the request and what is known of it so far.
+struct Slot {
+    topic: String,
+    partition: i32,
+    fetch_offset: i64,
+    max_bytes: u32,
+    known: bool,
+    result: Option<Result<ReadResult, ReadError>>,
+}
+
+async fn fetch(shard: &Rc<Shard>, header: RequestHeader, request: FetchRequest) -> crate::net::Response {
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let catalog = shard.catalog();
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut layout: Vec<(String, usize)> = Vec::new();
+    for topic in &request.topics {
+        let meta = catalog.topic(&topic.name);
+        layout.push((topic.name.clone(), topic.partitions.len()));
+        for p in &topic.partitions {
+            let known = meta.is_some_and(|m| p.partition >= 0 && p.partition < m.partitions);
+            slots.push(Slot {
+                topic: topic.name.clone(),
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes.max(0) as u32,
+                known,
+                result: None,
+            });
+        }
+    }
+    let response_max_bytes = request.max_bytes.max(0) as u32;
+    loop {
+        read_all(shard, &mut slots, response_max_bytes).await;
+        let bytes: u64 = slots.iter().filter_map(|s| s.result.as_ref()?.as_ref().ok()?.records.as_ref().map(|r| r.len as u64)).sum();
+        let any_error = slots.iter().any(|s| !s.known || matches!(s.result, Some(Err(_)) | None));
+        let now = Instant::now();
+        if bytes >= request.min_bytes.max(0) as u64 || any_error || now >= deadline {
+            break;
+        }
+        wait_for_any(shard, &slots, deadline - now).await;
+        if Instant::now() >= deadline {
+            // One last read picks up whatever arrived at the very end.
+            read_all(shard, &mut slots, response_max_bytes).await;
+            break;
+        }
+    }
+    encode(header, slots, layout, response_max_bytes)
+}
+
+async fn read_all(shard: &Rc<Shard>, slots: &mut [Slot], response_max_bytes: u32) {
+    let items: Vec<(String, i32, (i64, u32))> = slots.iter().filter(|s| s.known).map(|s| (s.topic.clone(), s.partition, (s.fetch_offset, s.max_bytes.min(response_max_bytes)))).collect();
+    let routed = route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, (offset, max_bytes): (i64, u32)| -> LocalBoxFuture<Result<ReadResult, ReadError>> {
+        match s.log(topic, partition) {
+            Some(log) => Box::pin(async move { log.read(offset, max_bytes, true).await }),
+            None => Box::pin(std::future::ready(Err(ReadError::Storage))),
+        }
+    })
+    .await;
+    let mut results = routed.collect().await.into_iter();
+    for slot in slots.iter_mut().filter(|s| s.known) {
+        slot.result = results.next().flatten();
+    }
+}
+
+/// Waits until any of the partitions gets data past its fetch offset, or `timeout` passes.
+async fn wait_for_any(shard: &Rc<Shard>, slots: &[Slot], timeout: Duration) {
+    let mut by_shard: BTreeMap<ShardId, Vec<(String, i32, i64)>> = BTreeMap::new();
+    for s in slots.iter().filter(|s| s.known) {
+        by_shard.entry(shard.owner_of(&s.topic, s.partition)).or_default().push((s.topic.clone(), s.partition, s.fetch_offset));
+    }
+    let mut waits = Vec::new();
+    for (owner, partitions) in by_shard {
+        let rx = shard
+            .call(owner, move |s: &Rc<Shard>| {
+                let futures: Vec<LocalBoxFuture<()>> = partitions
+                    .into_iter()
+                    .filter_map(|(t, p, offset)| s.log(&t, p).map(|log| (log, offset)))
+                    .map(|(log, offset)| Box::pin(async move { log.wait_for_data(offset, timeout).await }) as LocalBoxFuture<()>)
+                    .collect();
+                if futures.is_empty() {
+                    Box::pin(std::future::ready(())) as LocalBoxFuture<()>
+                } else {
+                    Box::pin(async move {
+                        futures_util::future::select_all(futures).await;
+                    })
+                }
+            })
+            .await;
+        waits.push(Box::pin(rx.into_recv_async()));
+    }
+    if waits.is_empty() {
+        crate::io::runtime::sleep(timeout).await;
+        return;
+    }
+    let any = futures_util::future::select_all(waits);
+    let sleep = std::pin::pin!(crate::io::runtime::sleep(timeout));
+    futures_util::future::select(any, sleep).await;
+}
+
+fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>, response_max_bytes: u32) -> crate::net::Response {
+    let mut remaining = response_max_bytes as u64;
+    let mut first_data = true;
+    let mut slots = slots.into_iter();
+    let topics: Vec<FetchTopicResponse<crate::storage::FileSlice>> = layout
+        .into_iter()
+        .map(|(name, count)| FetchTopicResponse {
+            name,
+            partitions: (0..count)
+                .map(|_| {
+                    let slot = slots.next().expect("one slot per partition");
+                    let unknown = FetchPartitionResponse { partition_index: slot.partition, error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None };
+                    match slot.result {
+                        _ if !slot.known => unknown,
+                        None => unknown,
+                        Some(Err(ReadError::OffsetOutOfRange { .. })) => FetchPartitionResponse { error: ErrorCode::OFFSET_OUT_OF_RANGE, ..unknown },
+                        Some(Err(ReadError::Storage)) => FetchPartitionResponse { error: ErrorCode::KAFKA_STORAGE_ERROR, ..unknown },
+                        Some(Ok(read)) => {
+                            // The response's max_bytes: the first partition with data may exceed
+                            // it (KIP-74); later ones are cut to what is left, which may end in
+                            // a partial batch that clients skip, as they do with Kafka's.
+                            let records = read.records.and_then(|mut slice| {
+                                if first_data {
+                                    first_data = false;
+                                } else if (slice.len as u64) > remaining {
+                                    slice.len = remaining as u32;
+                                }
+                                remaining = remaining.saturating_sub(slice.len as u64);
+                                (slice.len > 0).then(|| {
+                                    let len = slice.len;
+                                    (slice, len)
+                                })
+                            });
+                            FetchPartitionResponse {
+                                partition_index: slot.partition,
+                                error: ErrorCode::NONE,
+                                high_watermark: read.high_watermark,
+                                last_stable_offset: read.high_watermark,
+                                log_start_offset: read.log_start_offset,
+                                records,
+                            }
+                        }
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let (pieces, body_len) = fetch::encode_response(header.api_version, header.flexible, ErrorCode::NONE, topics);
+    let chunks: Vec<Chunk> = pieces
+        .into_iter()
+        .map(|p| match p {
+            Piece::Bytes(b) => Chunk::Bytes(b),
+            Piece::Records(slice) => Chunk::File(slice),
+        })
+        .collect();
+    ResponseWriter::new(header.api_key, header.flexible, header.correlation_id).finish_with(chunks, body_len)
+}

@@ -1,0 +1,76 @@
+//! ListOffsets: earliest, latest, max timestamp, or the first offset at or after a timestamp,
+//! answered by the shard that owns each partition.
+
+use std::rc::Rc;
+
+use super::route::route;
+use super::{malformed, Dispatched};
+use crate::net::response::ResponseWriter;
+use crate::protocol::codec::Reader;
+use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::list_offsets::{self, ListOffsetsPartitionResponse, ListOffsetsTopicResponse, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP};
+use crate::protocol::ErrorCode;
+use crate::shard::{LocalBoxFuture, Shard};
+
+/// (error, timestamp, offset)
+type Answer = (ErrorCode, i64, i64);
+
+pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let request = match list_offsets::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let catalog = shard.catalog();
+    let mut items = Vec::new();
+    let mut layout = Vec::new();
+    for t in &request.topics {
+        let meta = catalog.topic(&t.name);
+        let mut partitions = Vec::new();
+        for p in &t.partitions {
+            let known = meta.is_some_and(|m| p.partition_index >= 0 && p.partition_index < m.partitions);
+            if known {
+                items.push((t.name.clone(), p.partition_index, p.timestamp));
+            }
+            partitions.push((p.partition_index, known));
+        }
+        layout.push((t.name.clone(), partitions));
+    }
+    let routed = route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, timestamp: i64| -> LocalBoxFuture<Answer> {
+        let Some(log) = s.log(topic, partition) else { return Box::pin(std::future::ready((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1))) };
+        Box::pin(async move {
+            match timestamp {
+                LATEST_TIMESTAMP => (ErrorCode::NONE, -1, log.high_watermark()),
+                EARLIEST_TIMESTAMP => (ErrorCode::NONE, -1, log.log_start_offset()),
+                MAX_TIMESTAMP => {
+                    let (ts, offset) = log.max_timestamp();
+                    (ErrorCode::NONE, ts, offset)
+                }
+                t if t < 0 => (ErrorCode::INVALID_REQUEST, -1, -1),
+                t => match log.offset_for_timestamp(t).await {
+                    Ok((ts, offset)) => (ErrorCode::NONE, ts, offset),
+                    Err(_) => (ErrorCode::KAFKA_STORAGE_ERROR, -1, -1),
+                },
+            }
+        })
+    })
+    .await;
+    Dispatched::Respond(Box::pin(async move {
+        let mut answers = routed.collect().await.into_iter();
+        let topics: Vec<ListOffsetsTopicResponse> = layout
+            .into_iter()
+            .map(|(name, partitions)| ListOffsetsTopicResponse {
+                name,
+                partitions: partitions
+                    .into_iter()
+                    .map(|(partition_index, known)| {
+                        let (error, timestamp, offset) = if known { answers.next().flatten().unwrap_or((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1)) } else { (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1) };
+                        ListOffsetsPartitionResponse { partition_index, error, timestamp, offset, leader_epoch: 0 }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
+        list_offsets::encode_response(&mut w.body, header.api_version, header.flexible, &topics);
+        Some(w.finish())
+    }))
+}

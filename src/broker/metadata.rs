@@ -1,0 +1,80 @@
+//! Metadata: this broker, and the topics asked for (all of them when none are named),
+//! creating unknown topics on first use when `auto.create.topics.enable` allows it.
+
+use std::rc::Rc;
+
+use super::controller::{self, ControllerCommand, NewTopic};
+use super::{malformed, Dispatched};
+use crate::net::response::ResponseWriter;
+use crate::protocol::codec::Reader;
+use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::metadata::{self, MetadataBroker, MetadataPartition, MetadataResponse, MetadataTopic};
+use crate::protocol::ErrorCode;
+use crate::shard::catalog::validate_topic_name;
+use crate::shard::{Shard, TopicMeta};
+
+pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let request = match metadata::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let config = shard.config();
+        let auto_create = request.allow_auto_topic_creation && config.auto_create_topics_enable;
+        // Topics that do not exist yet and may be created now.
+        let missing: Vec<String> = {
+            let catalog = shard.catalog();
+            request
+                .topics
+                .iter()
+                .flatten()
+                .filter_map(|t| t.name.clone())
+                .filter(|n| catalog.topic(n).is_none() && validate_topic_name(n).is_ok())
+                .collect()
+        };
+        if auto_create && !missing.is_empty() {
+            let topics = missing.into_iter().map(|name| NewTopic { name, num_partitions: -1, replication_factor: -1, configs: Default::default() }).collect();
+            // Errors (a concurrent creation, say) show up below as the topic's state.
+            controller::submit(&shard, ControllerCommand::CreateTopics { topics, validate_only: false }).await;
+        }
+        let catalog = shard.catalog();
+        let broker_id = config.broker_id;
+        let describe = |meta: &TopicMeta| MetadataTopic {
+            error: ErrorCode::NONE,
+            name: Some(meta.name.clone()),
+            topic_id: meta.id_bytes(),
+            is_internal: meta.is_internal(),
+            partitions: (0..meta.partitions)
+                .map(|p| MetadataPartition { error: ErrorCode::NONE, partition_index: p, leader_id: broker_id, leader_epoch: 0, replica_nodes: vec![broker_id], isr_nodes: vec![broker_id] })
+                .collect(),
+        };
+        let failed = |error: ErrorCode, name: Option<String>, topic_id: [u8; 16]| MetadataTopic { error, name, topic_id, is_internal: false, partitions: Vec::new() };
+        let topics: Vec<MetadataTopic> = match &request.topics {
+            None => catalog.topics.values().map(describe).collect(),
+            Some(wanted) => wanted
+                .iter()
+                .map(|t| match &t.name {
+                    Some(name) => match catalog.topic(name) {
+                        Some(meta) => describe(meta),
+                        None if validate_topic_name(name).is_err() => failed(ErrorCode::INVALID_TOPIC_EXCEPTION, Some(name.clone()), [0; 16]),
+                        None => failed(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some(name.clone()), [0; 16]),
+                    },
+                    None => match catalog.topic_by_id(&t.topic_id) {
+                        Some(meta) => describe(meta),
+                        None => failed(ErrorCode::UNKNOWN_TOPIC_ID, None, t.topic_id),
+                    },
+                })
+                .collect(),
+        };
+        let response = MetadataResponse {
+            brokers: vec![MetadataBroker { node_id: broker_id, host: config.advertised_host.clone(), port: config.advertised_port as i32 }],
+            cluster_id: config.cluster_id.clone(),
+            controller_id: broker_id,
+            topics,
+        };
+        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
+        metadata::encode_response(&mut w.body, header.api_version, header.flexible, &response);
+        Some(w.finish())
+    }))
+}

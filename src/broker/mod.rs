@@ -1,0 +1,98 @@
+//! One handler per Kafka API. `dispatch` decodes a frame's header, picks the handler, and
+//! returns the future of the response.
+//!
+//! Handlers work in two phases, as Redpanda's do: the dispatch phase (until `dispatch`
+//! returns) decodes the request and sends each partition's work to the shard that owns it, in
+//! request order; the returned future gathers the answers and encodes the response. The
+//! connection reads the next request as soon as the first phase is done.
+
+mod admin;
+mod controller;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+mod route;
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+pub use controller::{apply_catalog, remove_orphans, ControllerCommand};
+
+use crate::net::response::{Response, ResponseWriter};
+use crate::protocol::codec::{DecodeError, Reader};
+use crate::protocol::header::{read_header_rest, read_prefix, RequestHeader};
+use crate::protocol::messages::{api_versions, init_producer_id};
+use crate::protocol::{ApiKey, ErrorCode};
+use crate::shard::{LocalBoxFuture, Shard};
+
+pub enum Dispatched {
+    /// The response, or `None` for requests that get none (acks=0 produces).
+    Respond(LocalBoxFuture<Option<Response>>),
+    /// The request cannot be answered in its own version: close the connection, as Kafka does.
+    Close(String),
+}
+
+fn ready(response: Response) -> Dispatched {
+    Dispatched::Respond(Box::pin(std::future::ready(Some(response))))
+}
+
+fn malformed(header: &RequestHeader, e: DecodeError) -> Dispatched {
+    Dispatched::Close(format!("malformed {:?} v{} request: {e}", header.api_key, header.api_version))
+}
+
+pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes) -> Dispatched {
+    let mut r = Reader::new(frame);
+    let Ok(prefix) = read_prefix(&mut r) else { return Dispatched::Close("request shorter than its header".into()) };
+    let Some(api_key) = ApiKey::from_i16(prefix.api_key) else {
+        return Dispatched::Close(format!("unknown api key {}", prefix.api_key));
+    };
+    if !api_key.supports(prefix.api_version) {
+        if api_key == ApiKey::ApiVersions {
+            // KIP-511: answer in v0 with UNSUPPORTED_VERSION and our ranges, so the client
+            // can retry with a version we share.
+            let mut w = ResponseWriter::new(ApiKey::ApiVersions, false, prefix.correlation_id);
+            api_versions::encode_response(&mut w.body, 0, ErrorCode::UNSUPPORTED_VERSION);
+            return ready(w.finish());
+        }
+        return Dispatched::Close(format!("unsupported version {} of {:?}", prefix.api_version, api_key));
+    }
+    let header = match read_header_rest(&mut r, prefix, api_key) {
+        Ok(h) => h,
+        Err(e) => return Dispatched::Close(format!("malformed request header: {e}")),
+    };
+    match api_key {
+        ApiKey::ApiVersions => match api_versions::decode_request(&mut r, header.api_version) {
+            Ok(_) => {
+                let mut w = ResponseWriter::new(api_key, header.flexible, header.correlation_id);
+                api_versions::encode_response(&mut w.body, header.api_version, ErrorCode::NONE);
+                ready(w.finish())
+            }
+            Err(e) => malformed(&header, e),
+        },
+        ApiKey::Produce => produce::dispatch(shard, header, r).await,
+        ApiKey::Fetch => fetch::dispatch(shard, header, r),
+        ApiKey::ListOffsets => list_offsets::dispatch(shard, header, r).await,
+        ApiKey::Metadata => metadata::dispatch(shard, header, r),
+        ApiKey::CreateTopics => admin::create_topics(shard, header, r),
+        ApiKey::DeleteTopics => admin::delete_topics(shard, header, r),
+        ApiKey::CreatePartitions => admin::create_partitions(shard, header, r),
+        ApiKey::DescribeConfigs => admin::describe_configs(shard, header, r),
+        ApiKey::InitProducerId => match init_producer_id::decode_request(&mut r, header.api_version, header.flexible) {
+            Ok(req) => {
+                // Idempotent producers get a fresh id; transactions need a transaction
+                // coordinator, which Spate does not have yet.
+                let (error, id, epoch) = if req.transactional_id.is_some() {
+                    (ErrorCode::COORDINATOR_NOT_AVAILABLE, -1, -1)
+                } else {
+                    (ErrorCode::NONE, shard.shared.allocate_producer_id(), 0)
+                };
+                let mut w = ResponseWriter::new(api_key, header.flexible, header.correlation_id);
+                init_producer_id::encode_response(&mut w.body, header.flexible, error, id, epoch);
+                ready(w.finish())
+            }
+            Err(e) => malformed(&header, e),
+        },
+    }
+}

@@ -1,0 +1,386 @@
+//! The broker's configuration, read with Kafka's own property names (`server.properties` plus
+//! `--override key=value`), and every limit the broker enforces, in one place.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Limits that are not Kafka properties but still bound every queue and buffer.
+pub mod limits {
+    /// Requests a connection may have in flight before its reader stops reading.
+    pub const CONNECTION_REQUESTS_IN_FLIGHT_MAX: usize = 128;
+    /// Messages a shard's mailbox holds before senders wait.
+    pub const SHARD_MAILBOX_CAPACITY: usize = 4096;
+    /// How much a connection's reader asks the kernel for at a time.
+    pub const CONNECTION_READ_CHUNK_BYTES: usize = 64 * 1024;
+    /// Pipes in each shard's splice pool, and each pipe's size (the machine caps pipes at 1 MiB).
+    pub const SPLICE_PIPE_COUNT: usize = 4;
+    pub const SPLICE_PIPE_SIZE_BYTES: usize = 1024 * 1024;
+    /// Batches one write of a partition's writer gathers at most (an iovec each, plus a header).
+    pub const APPEND_BATCHES_PER_WRITE_MAX: usize = 256;
+    /// io_uring entries per shard ring.
+    pub const RING_ENTRIES: u32 = 1024;
+    /// io-wq workers per ring for splice and other punted operations.
+    pub const IO_WORKERS_MAX: u32 = 4;
+    /// Offsets topics may hold in one name (Kafka's limit).
+    pub const TOPIC_NAME_LENGTH_MAX: usize = 249;
+    /// Partitions one topic may have.
+    pub const TOPIC_PARTITIONS_MAX: i32 = 10_000;
+}
+
+/// Per-topic settings, with the broker's defaults filled in (Kafka's topic-level names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    pub segment_bytes: u32,
+    pub segment_ms: i64,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub index_interval_bytes: u32,
+    pub segment_index_bytes: u32,
+    pub flush_messages: i64,
+    pub flush_ms: i64,
+    pub max_message_bytes: u32,
+    pub message_timestamp_type_log_append: bool,
+    pub cleanup_policy: String,
+}
+
+/// The topic-level configuration names Spate understands, each with the broker property that
+/// provides its default.
+pub const TOPIC_CONFIG_NAMES: &[(&str, &str)] = &[
+    ("segment.bytes", "log.segment.bytes"),
+    ("segment.ms", "log.roll.ms"),
+    ("retention.ms", "log.retention.ms"),
+    ("retention.bytes", "log.retention.bytes"),
+    ("index.interval.bytes", "log.index.interval.bytes"),
+    ("segment.index.bytes", "log.index.size.max.bytes"),
+    ("flush.messages", "log.flush.interval.messages"),
+    ("flush.ms", "log.flush.interval.ms"),
+    ("max.message.bytes", "message.max.bytes"),
+    ("message.timestamp.type", "log.message.timestamp.type"),
+    ("cleanup.policy", "log.cleanup.policy"),
+];
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub broker_id: i32,
+    pub listener: SocketAddr,
+    pub advertised_host: String,
+    pub advertised_port: u16,
+    pub log_dirs: PathBuf,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub log: LogConfig,
+    pub log_retention_check_interval_ms: u64,
+    pub socket_request_max_bytes: u32,
+    pub shards: usize,
+    pub cluster_id: String,
+    /// Every property as given, for DescribeConfigs.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// A configuration error names the key it is about.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every broker property Spate knows, with its default. Anything else is a startup error.
+pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
+    ("broker.id", "0"),
+    ("node.id", ""),
+    ("listeners", "PLAINTEXT://127.0.0.1:9092"),
+    ("advertised.listeners", ""),
+    ("log.dirs", "./spate-data"),
+    ("log.dir", ""),
+    ("num.partitions", "1"),
+    ("default.replication.factor", "1"),
+    ("auto.create.topics.enable", "true"),
+    ("delete.topic.enable", "true"),
+    ("log.segment.bytes", "1073741824"),
+    ("log.roll.ms", ""),
+    ("log.roll.hours", "168"),
+    ("log.retention.ms", ""),
+    ("log.retention.minutes", ""),
+    ("log.retention.hours", "168"),
+    ("log.retention.bytes", "-1"),
+    ("log.retention.check.interval.ms", "300000"),
+    ("log.index.interval.bytes", "4096"),
+    ("log.index.size.max.bytes", "10485760"),
+    ("log.flush.interval.messages", "9223372036854775807"),
+    ("log.flush.interval.ms", ""),
+    ("log.message.timestamp.type", "CreateTime"),
+    ("log.cleanup.policy", "delete"),
+    ("message.max.bytes", "1048588"),
+    ("socket.request.max.bytes", "104857600"),
+    ("shards", ""),
+    ("cluster.id", "spate-cluster"),
+    // Accepted for compatibility with stock server.properties files; single-node Spate has
+    // nothing to tune with them.
+    ("num.network.threads", "3"),
+    ("num.io.threads", "8"),
+    ("socket.send.buffer.bytes", "102400"),
+    ("socket.receive.buffer.bytes", "102400"),
+    ("num.recovery.threads.per.data.dir", "1"),
+    ("offsets.topic.replication.factor", "1"),
+    ("transaction.state.log.replication.factor", "1"),
+    ("transaction.state.log.min.isr", "1"),
+    ("group.initial.rebalance.delay.ms", "0"),
+    ("zookeeper.connect", ""),
+    ("zookeeper.connection.timeout.ms", ""),
+    ("process.roles", ""),
+    ("controller.quorum.voters", ""),
+    ("controller.listener.names", ""),
+    ("inter.broker.listener.name", ""),
+    ("listener.security.protocol.map", ""),
+];
+
+/// Reads a `.properties` text: `key=value` or `key: value` lines, `#` and `!` comments.
+pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let split = line.find(['=', ':']).ok_or_else(|| ConfigError(format!("line {}: expected key=value, got {line:?}", n + 1)))?;
+        out.push((line[..split].trim().to_owned(), line[split + 1..].trim().to_owned()));
+    }
+    Ok(out)
+}
+
+fn parse_num<T: std::str::FromStr>(props: &BTreeMap<String, String>, key: &str) -> Result<T, ConfigError> {
+    let raw = props.get(key).map(String::as_str).unwrap_or("");
+    raw.parse::<T>().map_err(|_| ConfigError(format!("{key}: invalid value {raw:?}")))
+}
+
+fn parse_bool(props: &BTreeMap<String, String>, key: &str) -> Result<bool, ConfigError> {
+    match props.get(key).map(String::as_str) {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        other => Err(ConfigError(format!("{key}: expected true or false, got {other:?}"))),
+    }
+}
+
+fn present(props: &BTreeMap<String, String>, key: &str) -> bool {
+    props.get(key).is_some_and(|v| !v.is_empty())
+}
+
+/// Parses `PLAINTEXT://host:port` (the first listener if several are given).
+fn parse_listener(key: &str, raw: &str) -> Result<(String, u16), ConfigError> {
+    let first = raw.split(',').next().unwrap_or("").trim();
+    let rest = first.split_once("://").map(|(_, r)| r).unwrap_or(first);
+    let (host, port) = rest.rsplit_once(':').ok_or_else(|| ConfigError(format!("{key}: expected PLAINTEXT://host:port, got {raw:?}")))?;
+    let port: u16 = port.parse().map_err(|_| ConfigError(format!("{key}: invalid port in {raw:?}")))?;
+    let host = if host.is_empty() { "0.0.0.0".to_owned() } else { host.trim_matches(['[', ']']).to_owned() };
+    Ok((host, port))
+}
+
+impl BrokerConfig {
+    /// Builds the configuration from properties, later entries winning.
+    pub fn from_properties(entries: &[(String, String)]) -> Result<BrokerConfig, ConfigError> {
+        let mut props: BTreeMap<String, String> = BROKER_DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for (k, v) in entries {
+            if !props.contains_key(k) {
+                return Err(ConfigError(format!("{k}: unknown configuration key")));
+            }
+            props.insert(k.clone(), v.clone());
+        }
+        let broker_id: i32 = if present(&props, "node.id") { parse_num(&props, "node.id")? } else { parse_num(&props, "broker.id")? };
+        let (host, port) = parse_listener("listeners", &props["listeners"])?;
+        let listener: SocketAddr = format!("{host}:{port}")
+            .parse()
+            .or_else(|_| std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map_err(|_| ()).and_then(|mut a| a.next().ok_or(())))
+            .map_err(|_| ConfigError(format!("listeners: cannot resolve {host:?}")))?;
+        let (advertised_host, advertised_port) = if present(&props, "advertised.listeners") {
+            parse_listener("advertised.listeners", &props["advertised.listeners"])?
+        } else if host == "0.0.0.0" {
+            ("127.0.0.1".to_owned(), port)
+        } else {
+            (host.clone(), port)
+        };
+        let log_dirs = if present(&props, "log.dir") && props["log.dirs"] == "./spate-data" { &props["log.dir"] } else { &props["log.dirs"] };
+        let log_dirs = PathBuf::from(log_dirs.split(',').next().unwrap_or("").trim());
+        if log_dirs.as_os_str().is_empty() {
+            return Err(ConfigError("log.dirs: must name a folder".into()));
+        }
+
+        let roll_ms: i64 = if present(&props, "log.roll.ms") { parse_num(&props, "log.roll.ms")? } else { parse_num::<i64>(&props, "log.roll.hours")? * 3_600_000 };
+        let retention_ms: i64 = if present(&props, "log.retention.ms") {
+            parse_num(&props, "log.retention.ms")?
+        } else if present(&props, "log.retention.minutes") {
+            parse_num::<i64>(&props, "log.retention.minutes")? * 60_000
+        } else {
+            parse_num::<i64>(&props, "log.retention.hours")? * 3_600_000
+        };
+        let flush_ms: i64 = if present(&props, "log.flush.interval.ms") { parse_num(&props, "log.flush.interval.ms")? } else { i64::MAX };
+        let log = LogConfig {
+            segment_bytes: parse_num(&props, "log.segment.bytes")?,
+            segment_ms: roll_ms,
+            retention_ms,
+            retention_bytes: parse_num(&props, "log.retention.bytes")?,
+            index_interval_bytes: parse_num(&props, "log.index.interval.bytes")?,
+            segment_index_bytes: parse_num(&props, "log.index.size.max.bytes")?,
+            flush_messages: parse_num(&props, "log.flush.interval.messages")?,
+            flush_ms,
+            max_message_bytes: parse_num(&props, "message.max.bytes")?,
+            message_timestamp_type_log_append: parse_timestamp_type("log.message.timestamp.type", &props["log.message.timestamp.type"])?,
+            cleanup_policy: props["log.cleanup.policy"].clone(),
+        };
+        validate_log_config(&log).map_err(ConfigError)?;
+        let shards = if present(&props, "shards") {
+            let n: usize = parse_num(&props, "shards")?;
+            if n == 0 || n > 1024 {
+                return Err(ConfigError("shards: must be between 1 and 1024".into()));
+            }
+            n
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        };
+        let num_partitions: i32 = parse_num(&props, "num.partitions")?;
+        if num_partitions < 1 || num_partitions > limits::TOPIC_PARTITIONS_MAX {
+            return Err(ConfigError("num.partitions: must be between 1 and 10000".into()));
+        }
+        let socket_request_max_bytes: u32 = parse_num(&props, "socket.request.max.bytes")?;
+        if socket_request_max_bytes < 1024 || socket_request_max_bytes > i32::MAX as u32 {
+            return Err(ConfigError("socket.request.max.bytes: must be between 1024 and 2147483647".into()));
+        }
+        Ok(BrokerConfig {
+            broker_id,
+            listener,
+            advertised_host,
+            advertised_port,
+            log_dirs,
+            num_partitions,
+            default_replication_factor: parse_num(&props, "default.replication.factor")?,
+            auto_create_topics_enable: parse_bool(&props, "auto.create.topics.enable")?,
+            delete_topic_enable: parse_bool(&props, "delete.topic.enable")?,
+            log,
+            log_retention_check_interval_ms: parse_num(&props, "log.retention.check.interval.ms")?,
+            socket_request_max_bytes,
+            shards,
+            cluster_id: props["cluster.id"].clone(),
+            properties: props,
+        })
+    }
+
+    /// The topic-level configuration for a topic with these overrides.
+    pub fn topic_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, String> {
+        let mut log = self.log.clone();
+        for (key, value) in overrides {
+            let bad = || format!("{key}: invalid value {value:?}");
+            match key.as_str() {
+                "segment.bytes" => log.segment_bytes = value.parse().map_err(|_| bad())?,
+                "segment.ms" => log.segment_ms = value.parse().map_err(|_| bad())?,
+                "retention.ms" => log.retention_ms = value.parse().map_err(|_| bad())?,
+                "retention.bytes" => log.retention_bytes = value.parse().map_err(|_| bad())?,
+                "index.interval.bytes" => log.index_interval_bytes = value.parse().map_err(|_| bad())?,
+                "segment.index.bytes" => log.segment_index_bytes = value.parse().map_err(|_| bad())?,
+                "flush.messages" => log.flush_messages = value.parse().map_err(|_| bad())?,
+                "flush.ms" => log.flush_ms = value.parse().map_err(|_| bad())?,
+                "max.message.bytes" => log.max_message_bytes = value.parse().map_err(|_| bad())?,
+                "message.timestamp.type" => log.message_timestamp_type_log_append = parse_timestamp_type(key, value).map_err(|e| e.0)?,
+                "cleanup.policy" => {
+                    if !value.split(',').all(|p| matches!(p.trim(), "delete" | "compact")) {
+                        return Err(bad());
+                    }
+                    log.cleanup_policy = value.clone();
+                }
+                _ => return Err(format!("{key}: unknown topic configuration")),
+            }
+        }
+        validate_log_config(&log)?;
+        Ok(log)
+    }
+
+    /// The value of a topic-level configuration for DescribeConfigs, and whether it is a
+    /// topic override (true) or the broker's default (false).
+    pub fn topic_config_value(log: &LogConfig, name: &str) -> Option<String> {
+        Some(match name {
+            "segment.bytes" => log.segment_bytes.to_string(),
+            "segment.ms" => log.segment_ms.to_string(),
+            "retention.ms" => log.retention_ms.to_string(),
+            "retention.bytes" => log.retention_bytes.to_string(),
+            "index.interval.bytes" => log.index_interval_bytes.to_string(),
+            "segment.index.bytes" => log.segment_index_bytes.to_string(),
+            "flush.messages" => log.flush_messages.to_string(),
+            "flush.ms" => log.flush_ms.to_string(),
+            "max.message.bytes" => log.max_message_bytes.to_string(),
+            "message.timestamp.type" => if log.message_timestamp_type_log_append { "LogAppendTime" } else { "CreateTime" }.to_string(),
+            "cleanup.policy" => log.cleanup_policy.clone(),
+            _ => return None,
+        })
+    }
+}
+
+fn parse_timestamp_type(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value {
+        "CreateTime" => Ok(false),
+        "LogAppendTime" => Ok(true),
+        _ => Err(ConfigError(format!("{key}: expected CreateTime or LogAppendTime, got {value:?}"))),
+    }
+}
+
+fn validate_log_config(log: &LogConfig) -> Result<(), String> {
+    // A segment must hold at least one batch header and its positions must fit the index's
+    // 4-byte file positions.
+    if log.segment_bytes < 1024 || log.segment_bytes > i32::MAX as u32 {
+        return Err(format!("segment.bytes: must be between 1024 and {}", i32::MAX));
+    }
+    if log.segment_ms < 1 {
+        return Err("segment.ms: must be positive".into());
+    }
+    if log.index_interval_bytes == 0 {
+        return Err("index.interval.bytes: must be positive".into());
+    }
+    if log.segment_index_bytes < 8 {
+        return Err("segment.index.bytes: must be at least 8".into());
+    }
+    if log.flush_messages < 1 || log.flush_ms < 0 {
+        return Err("flush.messages/flush.ms: must be positive".into());
+    }
+    if log.max_message_bytes < 64 {
+        return Err("max.message.bytes: must be at least 64".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_work_and_overrides_win() {
+        let c = BrokerConfig::from_properties(&kv(&[("log.retention.hours", "1"), ("log.retention.ms", "500")])).unwrap();
+        assert_eq!(c.listener.port(), 9092);
+        assert_eq!(c.log.retention_ms, 500);
+        assert_eq!(c.log.segment_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = BrokerConfig::from_properties(&kv(&[("no.such.key", "1")])).unwrap_err();
+        assert!(e.0.contains("no.such.key"), "{e}");
+        let e = BrokerConfig::from_properties(&kv(&[("num.partitions", "many")])).unwrap_err();
+        assert!(e.0.contains("num.partitions"), "{e}");
+    }
+
+    #[test]
+    fn properties_files_parse() {
+        let p = parse_properties("# comment\nbroker.id=3\nlisteners = PLAINTEXT://127.0.0.1:9999\n").unwrap();
+        let c = BrokerConfig::from_properties(&p).unwrap();
+        assert_eq!(c.broker_id, 3);
+        assert_eq!(c.listener.port(), 9999);
+    }
+}

@@ -1,0 +1,112 @@
+//! Log files: positional io_uring reads and writes, and fsync.
+//!
+//! A `LogFile` is a shared handle (`Arc<std::fs::File>`): the owning shard writes through it,
+//! and any shard may hold a clone while it splices a fetched range to a socket, so a segment
+//! that retention deletes stays readable until the last fetch of it has been sent.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use compio::driver::op::{ReadAt, Sync, WriteVectoredAt};
+
+#[derive(Clone, Debug)]
+pub struct LogFile(Arc<std::fs::File>);
+
+impl LogFile {
+    /// Opens (creating if asked) a file for reading and writing.
+    pub fn open(path: &Path, create: bool) -> io::Result<LogFile> {
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
+        Ok(LogFile(Arc::new(file)))
+    }
+
+    pub fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+
+    /// Cuts the file to `len` bytes (recovery and truncation only).
+    pub fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+
+    pub(crate) fn shared(&self) -> Arc<std::fs::File> {
+        self.0.clone()
+    }
+
+    /// Writes all of `buffers`, in order, at `position`: one io_uring writev, repeated only
+    /// for the rest if the kernel wrote short.
+    pub async fn write_all_at(&self, mut buffers: Vec<Bytes>, mut position: u64) -> io::Result<()> {
+        loop {
+            let total: usize = buffers.iter().map(Bytes::len).sum();
+            if total == 0 {
+                return Ok(());
+            }
+            let op = WriteVectoredAt::new(self.0.clone(), position, buffers);
+            let compio::BufResult(result, op) = compio::runtime::submit(op).await;
+            let written = result?;
+            if written == 0 {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "log write wrote nothing"));
+            }
+            position += written as u64;
+            buffers = compio::buf::IntoInner::into_inner(op);
+            let mut skip = written;
+            buffers.retain_mut(|b| {
+                if skip >= b.len() {
+                    skip -= b.len();
+                    false
+                } else {
+                    let _ = b.split_to(skip);
+                    skip = 0;
+                    true
+                }
+            });
+        }
+    }
+
+    /// Reads up to `len` bytes at `position`; fewer at the end of the file.
+    pub async fn read_at(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut out: Vec<u8> = Vec::with_capacity(len);
+        while out.len() < len {
+            let want = len - out.len();
+            let op = ReadAt::new(self.0.clone(), position + out.len() as u64, Vec::with_capacity(want));
+            let compio::BufResult(result, op) = compio::runtime::submit(op).await;
+            let n = result?;
+            if n == 0 {
+                break;
+            }
+            let chunk = compio::buf::IntoInner::into_inner(op);
+            out.extend_from_slice(&chunk[..n]);
+        }
+        Ok(out)
+    }
+
+    /// fdatasync through the ring.
+    pub async fn sync_data(&self) -> io::Result<()> {
+        let op = Sync::new(self.0.clone(), true);
+        let compio::BufResult(result, _) = compio::runtime::submit(op).await;
+        result.map(|_| ())
+    }
+
+    /// A blocking read of the whole file, for startup recovery (before the shard serves).
+    pub fn read_all_blocking(&self) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        (&*self.0).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    /// A blocking positional read, for startup recovery.
+    pub fn read_at_blocking(&self, position: u64, buf: &mut [u8]) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(&*self.0, buf, position)
+    }
+
+    /// A blocking write of a small file region (index files at roll and shutdown).
+    pub fn write_all_at_blocking(&self, buf: &[u8], position: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&*self.0, buf, position)
+    }
+
+    pub fn sync_data_blocking(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+}

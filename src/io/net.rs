@@ -1,0 +1,37 @@
+//! Sockets: one listener per shard on the same address (SO_REUSEPORT lets the kernel spread
+//! connections over the shards), and the per-connection socket settings.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+pub use compio::net::TcpStream;
+
+/// Binds a listener for one shard. Every shard binds the same address with SO_REUSEPORT.
+pub fn bind_listener(addr: SocketAddr) -> io::Result<compio::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    compio::net::TcpListener::from_std(socket.into())
+}
+
+/// Settings for an accepted connection. The socket stays in blocking mode: io_uring polls it
+/// for readiness itself, and a splice into a blocking socket waits in its io-wq worker for room
+/// instead of failing with EAGAIN.
+pub fn configure_stream(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    socket2::SockRef::from(&borrow(stream)).set_nonblocking(false)
+}
+
+/// Closes both directions of a connection at once (when its writer fails).
+pub fn shutdown(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(&borrow(stream)).shutdown(std::net::Shutdown::Both);
+}
+
+fn borrow(stream: &TcpStream) -> std::os::fd::BorrowedFd<'_> {
+    // SAFETY: the stream owns the socket and outlives the borrow.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(stream)) }
+}

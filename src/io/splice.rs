@@ -1,0 +1,112 @@
+//! Zero-copy sends: file ranges go from the page cache to a socket through a pipe with
+//! io_uring SPLICE (file -> pipe, pipe -> socket), never through user space.
+//!
+//! Each shard keeps a small pool of pipes (at most `SPLICE_PIPE_COUNT`, each sized to
+//! `SPLICE_PIPE_SIZE_BYTES`): the machine caps pipe sizes and their number per user, so a pipe
+//! per connection would not scale. A connection holds a pipe only while it sends one response.
+//! IORING_OP_SPLICE always runs in an io-wq worker, so a page-cache miss never blocks the shard.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use compio::driver::op::{Splice, SpliceFlags};
+use compio::driver::ToSharedFd;
+
+use super::file::LogFile;
+use super::net::TcpStream;
+use crate::config::limits;
+
+struct Pipe {
+    read: Arc<OwnedFd>,
+    write: Arc<OwnedFd>,
+    capacity: usize,
+}
+
+/// The shard's pipes. Bounded: when every pipe is in use, a sender waits for one.
+pub struct PipePool {
+    free: RefCell<Vec<Pipe>>,
+    created: RefCell<usize>,
+    released: flume::Sender<()>,
+    wait: flume::Receiver<()>,
+}
+
+impl PipePool {
+    pub fn new() -> Rc<PipePool> {
+        let (released, wait) = flume::bounded(limits::SPLICE_PIPE_COUNT);
+        Rc::new(PipePool { free: RefCell::new(Vec::new()), created: RefCell::new(0), released, wait })
+    }
+
+    async fn acquire(&self) -> io::Result<Pipe> {
+        loop {
+            if let Some(pipe) = self.free.borrow_mut().pop() {
+                return Ok(pipe);
+            }
+            if *self.created.borrow() < limits::SPLICE_PIPE_COUNT {
+                *self.created.borrow_mut() += 1;
+                return new_pipe();
+            }
+            // Every pipe is out; a release sends a token.
+            let _ = self.wait.recv_async().await;
+        }
+    }
+
+    fn release(&self, pipe: Option<Pipe>) {
+        match pipe {
+            Some(p) => self.free.borrow_mut().push(p),
+            // A pipe that may still hold bytes (a failed send) is closed, not reused.
+            None => *self.created.borrow_mut() -= 1,
+        }
+        let _ = self.released.try_send(());
+    }
+
+    /// Sends `len` bytes of `file` from `position` to `socket`. The caller has already
+    /// written everything that precedes these bytes on the socket.
+    pub async fn send_file(&self, socket: &TcpStream, file: &LogFile, position: u64, len: u64) -> io::Result<()> {
+        let pipe = self.acquire().await?;
+        let result = splice_through(&pipe, socket, file, position, len).await;
+        self.release(if result.is_ok() { Some(pipe) } else { None });
+        result
+    }
+}
+
+fn new_pipe() -> io::Result<Pipe> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    // The size is a request: without CAP_SYS_RESOURCE the kernel may refuse 1 MiB once the
+    // user's pipe budget is spent, and the pipe then keeps its default size.
+    let capacity = nix::fcntl::fcntl(write.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(limits::SPLICE_PIPE_SIZE_BYTES as i32))
+        .map(|n| n as usize)
+        .unwrap_or(64 * 1024);
+    Ok(Pipe { read: Arc::new(read), write: Arc::new(write), capacity })
+}
+
+async fn splice_op<I: AsFd + 'static, O: AsFd + 'static>(fd_in: I, offset_in: i64, fd_out: O, len: usize) -> io::Result<usize> {
+    let op = Splice::new(fd_in, offset_in, fd_out, -1, len, SpliceFlags::MOVE);
+    let compio::BufResult(result, _) = compio::runtime::submit(op).await;
+    result
+}
+
+async fn splice_through(pipe: &Pipe, socket: &TcpStream, file: &LogFile, mut position: u64, len: u64) -> io::Result<()> {
+    let mut remaining = len;
+    while remaining > 0 {
+        let chunk = remaining.min(pipe.capacity as u64) as usize;
+        let filled = splice_op(file.shared(), position as i64, pipe.write.clone(), chunk).await?;
+        if filled == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "log file ended before the fetched range"));
+        }
+        // A short splice out of the pipe leaves bytes in it: keep draining until it is empty.
+        let mut in_pipe = filled;
+        while in_pipe > 0 {
+            let sent = splice_op(pipe.read.clone(), -1, socket.to_shared_fd(), in_pipe).await?;
+            if sent == 0 {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed during a fetch response"));
+            }
+            in_pipe -= sent;
+        }
+        position += filled as u64;
+        remaining -= filled as u64;
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Spate: a Kafka-compatible message broker, thread-per-core on io_uring.
+//!
+//! The modules, in the order a request flows through them (see ARCHITECTURE.md):
+//! `server` starts the shards; `net` accepts connections and splits frames; `protocol` decodes
+//! requests; `broker` handles each API and routes partition work to the owning shard through
+//! `shard`; `storage` appends and reads partition logs; `net` writes the response, splicing
+//! record bytes from segment files through `io`, the only module that calls the kernel.
+
+pub mod broker;
+pub mod config;
+pub mod io;
+pub mod net;
+pub mod protocol;
+pub mod server;
+pub mod shard;
+pub mod storage;

@@ -1,0 +1,113 @@
+//! One client connection, served by the shard that accepted it.
+//!
+//! The reader splits frames and hands each to the broker's dispatcher, whose first phase runs
+//! before the next frame is read (so work for one partition is queued in request order); what
+//! it returns is a future of the response, queued here. The writer awaits those futures in
+//! queue order, so responses leave in request order while later requests are already being
+//! worked on. The queue is bounded: a client that pipelines more than
+//! `CONNECTION_REQUESTS_IN_FLIGHT_MAX` requests waits.
+
+use std::io;
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use compio::io::{AsyncRead, AsyncWriteExt};
+
+use super::frame::{next_frame, FrameError};
+use super::response::{Chunk, Response};
+use crate::broker::{self, Dispatched};
+use crate::config::limits;
+use crate::io::net::TcpStream;
+use crate::shard::{LocalBoxFuture, Shard};
+
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    if let Err(e) = crate::io::net::configure_stream(&stream) {
+        tracing::debug!(error = %e, "could not configure a connection");
+        return;
+    }
+    let stream = Rc::new(stream);
+    let (queue, pending) = flume::bounded::<LocalBoxFuture<Option<Response>>>(limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX);
+    let writer = {
+        let shard = shard.clone();
+        let stream = stream.clone();
+        compio::runtime::spawn(async move { write_responses(&shard, &stream, pending).await })
+    };
+    let result = read_requests(&shard, &stream, queue).await;
+    if let Err(e) = &result {
+        tracing::debug!(shard = shard.id.0, error = %e, "connection reader ended");
+    }
+    // The writer sends what was queued before the reader stopped, then ends.
+    let _ = writer.await;
+}
+
+async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Sender<LocalBoxFuture<Option<Response>>>) -> io::Result<()> {
+    let max_bytes = shard.config().socket_request_max_bytes;
+    let mut buf = BytesMut::with_capacity(limits::CONNECTION_READ_CHUNK_BYTES);
+    loop {
+        loop {
+            let frame = match next_frame(&mut buf, max_bytes) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(FrameError::TooLarge(size)) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("request size {size} is above socket.request.max.bytes")));
+                }
+            };
+            match broker::dispatch(shard, frame).await {
+                Dispatched::Respond(response) => {
+                    if queue.send_async(response).await.is_err() {
+                        return Ok(()); // the writer stopped: the socket is gone
+                    }
+                }
+                Dispatched::Close(reason) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, reason));
+                }
+            }
+        }
+        // Grow by what arrives, never by what a size prefix claims.
+        if buf.capacity() - buf.len() < limits::CONNECTION_READ_CHUNK_BYTES / 4 {
+            buf.reserve(limits::CONNECTION_READ_CHUNK_BYTES.max(buf.len()));
+        }
+        let read_into = buf.split_off(buf.len());
+        let compio::BufResult(result, filled) = AsyncRead::read(&mut &*stream, read_into).await;
+        let n = result?;
+        buf.unsplit(filled);
+        if n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+async fn write_responses(shard: &Rc<Shard>, stream: &TcpStream, pending: flume::Receiver<LocalBoxFuture<Option<Response>>>) {
+    while let Ok(response) = pending.recv_async().await {
+        let Some(response) = response.await else { continue };
+        if let Err(e) = write_response(shard, stream, response).await {
+            tracing::debug!(error = %e, "connection writer ended");
+            crate::io::net::shutdown(stream);
+            return;
+        }
+    }
+}
+
+async fn write_response(shard: &Rc<Shard>, stream: &TcpStream, response: Response) -> io::Result<()> {
+    let mut memory: Vec<Bytes> = Vec::new();
+    for chunk in response.chunks {
+        match chunk {
+            Chunk::Bytes(b) => memory.push(b),
+            Chunk::File(slice) => {
+                if !memory.is_empty() {
+                    write_all(stream, std::mem::take(&mut memory)).await?;
+                }
+                shard.pipes.send_file(stream, &slice.file, slice.position, slice.len as u64).await?;
+            }
+        }
+    }
+    if !memory.is_empty() {
+        write_all(stream, memory).await?;
+    }
+    Ok(())
+}
+
+async fn write_all(stream: &TcpStream, buffers: Vec<Bytes>) -> io::Result<()> {
+    let compio::BufResult(result, _) = (&mut &*stream).write_vectored_all(buffers).await;
+    result.map(|_| ())
+}

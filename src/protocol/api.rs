@@ -1,0 +1,83 @@
+//! The APIs Spate serves, with the version ranges it advertises and the first flexible
+//! version of each (from Kafka's message schemas).
+
+/// A Kafka API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i16)]
+pub enum ApiKey {
+    Produce = 0,
+    Fetch = 1,
+    ListOffsets = 2,
+    Metadata = 3,
+    ApiVersions = 18,
+    CreateTopics = 19,
+    DeleteTopics = 20,
+    InitProducerId = 22,
+    DescribeConfigs = 32,
+    CreatePartitions = 37,
+}
+
+/// What Spate advertises for one API.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRange {
+    pub key: ApiKey,
+    pub min_version: i16,
+    pub max_version: i16,
+    /// The first version that uses flexible encoding (compact fields, tagged fields).
+    pub flexible_from: i16,
+}
+
+/// Every API Spate serves. The ranges are Kafka 4's, with one exception it also makes: Produce
+/// is advertised from version 0 because librdkafka's feature detection looks for it (KIP-896
+/// keeps it for that reason), although versions below 3 are answered with UNSUPPORTED_VERSION.
+pub const SUPPORTED_APIS: &[ApiRange] = &[
+    ApiRange { key: ApiKey::Produce, min_version: 0, max_version: 9, flexible_from: 9 },
+    ApiRange { key: ApiKey::Fetch, min_version: 4, max_version: 12, flexible_from: 12 },
+    ApiRange { key: ApiKey::ListOffsets, min_version: 1, max_version: 7, flexible_from: 6 },
+    ApiRange { key: ApiKey::Metadata, min_version: 0, max_version: 12, flexible_from: 9 },
+    ApiRange { key: ApiKey::ApiVersions, min_version: 0, max_version: 3, flexible_from: 3 },
+    ApiRange { key: ApiKey::CreateTopics, min_version: 2, max_version: 7, flexible_from: 5 },
+    ApiRange { key: ApiKey::DeleteTopics, min_version: 1, max_version: 6, flexible_from: 4 },
+    ApiRange { key: ApiKey::InitProducerId, min_version: 0, max_version: 4, flexible_from: 2 },
+    ApiRange { key: ApiKey::DescribeConfigs, min_version: 0, max_version: 4, flexible_from: 4 },
+    ApiRange { key: ApiKey::CreatePartitions, min_version: 0, max_version: 3, flexible_from: 2 },
+];
+
+/// The lowest version Spate decodes; it differs from the advertised minimum only for Produce.
+pub fn decodable_min_version(key: ApiKey) -> i16 {
+    match key {
+        ApiKey::Produce => 3,
+        other => other.range().min_version,
+    }
+}
+
+impl ApiKey {
+    pub fn from_i16(v: i16) -> Option<ApiKey> {
+        Some(match v {
+            0 => ApiKey::Produce,
+            1 => ApiKey::Fetch,
+            2 => ApiKey::ListOffsets,
+            3 => ApiKey::Metadata,
+            18 => ApiKey::ApiVersions,
+            19 => ApiKey::CreateTopics,
+            20 => ApiKey::DeleteTopics,
+            22 => ApiKey::InitProducerId,
+            32 => ApiKey::DescribeConfigs,
+            37 => ApiKey::CreatePartitions,
+            _ => return None,
+        })
+    }
+
+    pub fn range(self) -> &'static ApiRange {
+        SUPPORTED_APIS.iter().find(|r| r.key == self).expect("every ApiKey has a range")
+    }
+
+    /// Whether `version` of this API uses the flexible encoding.
+    pub fn is_flexible(self, version: i16) -> bool {
+        version >= self.range().flexible_from
+    }
+
+    pub fn supports(self, version: i16) -> bool {
+        version >= decodable_min_version(self) && version <= self.range().max_version
+    }
+}

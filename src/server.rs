@@ -1,0 +1,183 @@
+//! Starting and stopping the broker: one thread per shard, each pinned to a core and running
+//! its own io_uring runtime, its own listener (SO_REUSEPORT), its mailbox pump and its
+//! periodic log tasks.
+//!
+//! Startup: the catalog is loaded and orphan folders removed, every shard opens (and if need
+//! be recovers) the partitions it owns, and only when all are ready do the listeners open.
+//! Shutdown (SIGINT or SIGTERM): every shard stops accepting, flushes and closes its logs; when
+//! all closed cleanly, `.kafka_cleanshutdown` lets the next start skip recovery.
+
+use std::io;
+use std::rc::Rc;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use crate::broker::{apply_catalog, remove_orphans};
+use crate::config::BrokerConfig;
+use crate::io::runtime::{now_ms, spawn_detached};
+use crate::shard::{self, Catalog, Shard, ShardId, Shared};
+use crate::storage::CLEAN_SHUTDOWN_FILE;
+
+/// A running broker: its shard threads and the handle that stops them.
+pub struct Broker {
+    threads: Vec<std::thread::JoinHandle<io::Result<()>>>,
+    stops: Vec<flume::Sender<()>>,
+    log_dir: std::path::PathBuf,
+}
+
+impl Broker {
+    /// Starts every shard and returns once all listeners accept connections.
+    pub fn start(config: BrokerConfig) -> io::Result<Broker> {
+        let log_dir = config.log_dirs.clone();
+        crate::io::fs::create_dir_all(&log_dir)?;
+        let marker = log_dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean_shutdown = crate::io::fs::exists(&marker);
+        // From here until a clean stop, a crash must lead to recovery.
+        crate::io::fs::remove_file_if_exists(&marker)?;
+        crate::io::fs::sync_dir(&log_dir)?;
+        let catalog = Catalog::load(&log_dir)?;
+        catalog.save(&log_dir)?;
+        remove_orphans(&catalog, &log_dir)?;
+        let catalog = Arc::new(catalog);
+
+        let shard_count = config.shards;
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count).map(|_| shard::mailbox()).unzip();
+        let shared = Shared::new(config, senders, clean_shutdown);
+        let ready = Arc::new(Barrier::new(shard_count + 1));
+        let mut threads = Vec::new();
+        let mut stops = Vec::new();
+        for (i, mailbox) in receivers.into_iter().enumerate() {
+            let (stop_tx, stop_rx) = flume::bounded(1);
+            stops.push(stop_tx);
+            let (shared, catalog, ready) = (shared.clone(), catalog.clone(), ready.clone());
+            let thread = std::thread::Builder::new().name(format!("spate-shard-{i}")).spawn(move || run_shard(ShardId(i as u16), shared, catalog, mailbox, stop_rx, ready))?;
+            threads.push(thread);
+        }
+        ready.wait();
+        // A shard that failed to start has passed the barrier too; it is finished already.
+        if let Some(i) = threads.iter().position(|t| t.is_finished()) {
+            let broker = Broker { threads, stops, log_dir };
+            let error = io::Error::other(format!("shard {i} failed to start"));
+            broker.stop_without_marker();
+            return Err(error);
+        }
+        Ok(Broker { threads, stops, log_dir })
+    }
+
+    fn stop_without_marker(self) {
+        for s in &self.stops {
+            let _ = s.try_send(());
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Stops every shard, closes every log, and records a clean shutdown if all went well.
+    pub fn stop(self) -> io::Result<()> {
+        for s in &self.stops {
+            let _ = s.try_send(());
+        }
+        let mut clean = true;
+        for t in self.threads {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "a shard stopped with an error");
+                    clean = false;
+                }
+                Err(_) => clean = false,
+            }
+        }
+        if clean {
+            crate::io::fs::write_atomic(&self.log_dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
+            tracing::info!("clean shutdown recorded");
+        }
+        Ok(())
+    }
+}
+
+fn run_shard(id: ShardId, shared: Arc<Shared>, catalog: Arc<Catalog>, mailbox: flume::Receiver<shard::Job>, stop: flume::Receiver<()>, ready: Arc<Barrier>) -> io::Result<()> {
+    let runtime = match crate::io::runtime::build(id.0 as usize) {
+        Ok(r) => r,
+        Err(e) => {
+            ready.wait();
+            return Err(e);
+        }
+    };
+    runtime.block_on(async move {
+        let shard = Shard::new(id, shared.clone(), Arc::new(Catalog::default()));
+        apply_catalog(&shard, catalog);
+        let listener = crate::io::net::bind_listener(shared.config.listener);
+        ready.wait();
+        let listener = listener?;
+        spawn_detached(shard::run_mailbox(shard.clone(), mailbox));
+        spawn_detached(periodic_tasks(shard.clone()));
+        if id.0 == 0 {
+            tracing::info!(address = %shared.config.listener, shards = shared.shard_count(), log_dir = %shared.config.log_dirs.display(), "spate broker started");
+        }
+        loop {
+            let accept = std::pin::pin!(listener.accept());
+            let stopped = std::pin::pin!(stop.recv_async());
+            match futures_util::future::select(accept, stopped).await {
+                futures_util::future::Either::Left((Ok((stream, _peer)), _)) => {
+                    spawn_detached(crate::net::connection::serve(shard.clone(), stream));
+                }
+                futures_util::future::Either::Left((Err(e), _)) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    crate::io::runtime::sleep(Duration::from_millis(10)).await;
+                }
+                futures_util::future::Either::Right(_) => break,
+            }
+        }
+        close_logs(&shard)
+    })
+}
+
+fn close_logs(shard: &Rc<Shard>) -> io::Result<()> {
+    let mut result = Ok(());
+    for log in shard.partitions.borrow().values() {
+        if let Err(e) = log.close() {
+            tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "could not close a log");
+            result = Err(e);
+        }
+    }
+    result
+}
+
+/// Retention and time-based flushing, on every shard for the logs it owns.
+async fn periodic_tasks(shard: Rc<Shard>) {
+    let retention_every = Duration::from_millis(shard.config().log_retention_check_interval_ms.max(100));
+    let tick = Duration::from_millis(100);
+    let mut since_retention = Duration::ZERO;
+    loop {
+        crate::io::runtime::sleep(tick).await;
+        since_retention += tick;
+        let logs: Vec<_> = shard.partitions.borrow().values().cloned().collect();
+        let now = now_ms();
+        for log in &logs {
+            log.flush_if_due(now).await;
+        }
+        if since_retention >= retention_every {
+            since_retention = Duration::ZERO;
+            for log in &logs {
+                log.apply_retention(now);
+            }
+        }
+    }
+}
+
+/// Runs a broker until SIGINT or SIGTERM.
+pub fn run_until_signal(config: BrokerConfig) -> io::Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    // Blocked before the shard threads start, so they inherit the mask and only this thread
+    // takes the signal.
+    signals.thread_block().map_err(io::Error::from)?;
+    let broker = Broker::start(config)?;
+    let signal = signals.wait().map_err(io::Error::from)?;
+    tracing::info!(?signal, "stopping");
+    broker.stop()
+}

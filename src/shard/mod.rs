@@ -1,0 +1,164 @@
+//! The thread-per-core layer below the handlers: a shard's own state, the table of who owns
+//! which partition, and the bounded mailboxes shards use to hand each other work.
+//!
+//! Architecture Invariant: a partition's log is only touched by the shard that owns it. Work
+//! for another shard's partition travels as a `Job` through that shard's mailbox, and the
+//! answer comes back over a one-shot channel; there is no Mutex or RwLock on the data path.
+
+pub mod catalog;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use crate::config::{limits, BrokerConfig};
+use crate::io::splice::PipePool;
+use crate::storage::PartitionLog;
+pub use catalog::{Catalog, TopicMeta};
+
+/// A shard's index, from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardId(pub u16);
+
+/// The shard that runs the controller: topic creation and deletion go through it, one at a
+/// time, and it broadcasts each new catalog to every shard.
+pub const CONTROLLER_SHARD: ShardId = ShardId(0);
+
+pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
+
+/// Work sent to a shard. It runs on the target's thread: its synchronous part (up to the
+/// returned future) runs in mailbox order, so two jobs for the same partition append in the
+/// order they were sent; the returned future then runs as a task of its own.
+pub type Job = Box<dyn FnOnce(&Rc<Shard>) -> LocalBoxFuture<()> + Send>;
+
+/// The partition-to-shard map. Every shard computes it the same way, so each has its own copy
+/// for free: the topic's hash spreads topics, the partition number spreads a topic's
+/// partitions over consecutive shards.
+pub fn owner_of(topic: &str, partition: i32, shard_count: usize) -> ShardId {
+    let h = crc32c::crc32c(topic.as_bytes()) as u64;
+    ShardId(((h + partition as u64) % shard_count as u64) as u16)
+}
+
+/// What every shard shares: the configuration, each shard's mailbox, and the producer id
+/// counter (an atomic, touched only by InitProducerId).
+pub struct Shared {
+    pub config: BrokerConfig,
+    pub mailboxes: Vec<flume::Sender<Job>>,
+    pub next_producer_id: AtomicI64,
+    pub clean_shutdown: bool,
+}
+
+impl Shared {
+    pub fn new(config: BrokerConfig, mailboxes: Vec<flume::Sender<Job>>, clean_shutdown: bool) -> Arc<Shared> {
+        // Producer ids must not repeat across restarts; starting from the clock in
+        // milliseconds times 1,000 leaves room for 1,000 ids a millisecond of uptime.
+        let start = crate::io::runtime::now_ms().max(1) * 1000;
+        Arc::new(Shared { config, mailboxes, next_producer_id: AtomicI64::new(start), clean_shutdown })
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.mailboxes.len()
+    }
+
+    pub fn allocate_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// One shard's state. Lives on its thread only (`Rc`), never shared.
+pub struct Shard {
+    pub id: ShardId,
+    pub shared: Arc<Shared>,
+    /// This shard's copy of the catalog; replaced whole when the controller broadcasts.
+    pub catalog: RefCell<Arc<Catalog>>,
+    /// The partitions this shard owns.
+    pub partitions: RefCell<HashMap<(String, i32), Rc<PartitionLog>>>,
+    pub pipes: Rc<PipePool>,
+    /// On the controller shard, the single token a catalog change holds while it runs.
+    pub controller_token: (flume::Sender<()>, flume::Receiver<()>),
+}
+
+impl Shard {
+    pub fn new(id: ShardId, shared: Arc<Shared>, catalog: Arc<Catalog>) -> Rc<Shard> {
+        let controller_token = flume::bounded(1);
+        controller_token.0.try_send(()).expect("an empty channel has room");
+        Rc::new(Shard { id, shared, catalog: RefCell::new(catalog), partitions: RefCell::new(HashMap::new()), pipes: PipePool::new(), controller_token })
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.shared.config
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.borrow().clone()
+    }
+
+    pub fn owner_of(&self, topic: &str, partition: i32) -> ShardId {
+        owner_of(topic, partition, self.shared.shard_count())
+    }
+
+    /// The log of a partition this shard owns.
+    pub fn log(&self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
+        self.partitions.borrow().get(&(topic.to_owned(), partition)).cloned()
+    }
+
+    /// Runs `work` on shard `target` and returns a receiver for its answer. The send happens
+    /// now (waiting for room when the target's mailbox is full, which is the backpressure);
+    /// the answer is awaited by whoever holds the receiver.
+    pub async fn call<R, F>(self: &Rc<Self>, target: ShardId, work: F) -> flume::Receiver<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Rc<Shard>) -> LocalBoxFuture<R> + Send + 'static,
+    {
+        let (tx, rx) = flume::bounded(1);
+        let job: Job = Box::new(move |shard: &Rc<Shard>| {
+            let future = work(shard);
+            Box::pin(async move {
+                let _ = tx.send(future.await);
+            })
+        });
+        if target == self.id {
+            crate::io::runtime::spawn_detached(job(self));
+        } else if self.shared.mailboxes[target.0 as usize].send_async(job).await.is_err() {
+            // The target shard has stopped (shutdown); the receiver reports it as closed.
+        }
+        rx
+    }
+
+    /// Runs `work` on every shard and waits for all the answers, in shard order.
+    pub async fn call_all<R, F>(self: &Rc<Self>, work: F) -> Vec<R>
+    where
+        R: Send + 'static,
+        F: Fn(&Rc<Shard>) -> LocalBoxFuture<R> + Send + Sync + Clone + 'static,
+    {
+        let mut receivers = Vec::new();
+        for i in 0..self.shared.shard_count() {
+            let w = work.clone();
+            receivers.push(self.call(ShardId(i as u16), move |s| w(s)).await);
+        }
+        let mut out = Vec::new();
+        for rx in receivers {
+            if let Ok(r) = rx.recv_async().await {
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+/// The mailbox pump of a shard: runs each job's synchronous part in order and its future as a
+/// task. Ends when every sender is gone.
+pub async fn run_mailbox(shard: Rc<Shard>, mailbox: flume::Receiver<Job>) {
+    while let Ok(job) = mailbox.recv_async().await {
+        crate::io::runtime::spawn_detached(job(&shard));
+    }
+}
+
+/// A bounded mailbox for one shard.
+pub fn mailbox() -> (flume::Sender<Job>, flume::Receiver<Job>) {
+    flume::bounded(limits::SHARD_MAILBOX_CAPACITY)
+}

@@ -1,0 +1,588 @@
+//! `PartitionLog`: one partition's segments, its append path and its read path.
+//!
+//! Appends are queued and written by a single writer task per partition, so that offsets are
+//! assigned in arrival order and batches that arrive together go to the page cache in one
+//! io_uring writev (group commit). The producer's bytes are not copied: each batch is written
+//! as a stamped copy of its 61-byte header followed by its untouched records.
+//!
+//! Only the owning shard touches a `PartitionLog` (it is `!Send`); no lock is taken. Borrows of
+//! the state never live across an await.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::checkpoint;
+use super::recovery::{self, RecoveredLog};
+use super::segment::{BatchHeader, LogSegment};
+use super::RECOVERY_POINT_FILE;
+use crate::config::{limits, LogConfig};
+use crate::io::runtime::{now_ms, spawn_detached};
+use crate::io::LogFile;
+use crate::protocol::record_batch::{self, BatchView};
+
+/// A range of a segment file: what a fetch sends. `Send`, so it can travel to the shard that
+/// owns the connection, and it keeps the file open until it has been sent.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    pub file: LogFile,
+    pub position: u64,
+    pub len: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    pub base_offset: i64,
+    /// The broker's timestamp for LogAppendTime topics, -1 otherwise.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendError {
+    /// The log could not be written (and is now offline).
+    Storage,
+    /// The partition was deleted while the append waited.
+    Deleted,
+}
+
+#[derive(Debug)]
+pub struct ReadResult {
+    pub records: Option<FileSlice>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadError {
+    OffsetOutOfRange { log_start_offset: i64, high_watermark: i64 },
+    Storage,
+}
+
+struct PendingAppend {
+    batches: Vec<Bytes>,
+    reply: flume::Sender<Result<AppendResult, AppendError>>,
+}
+
+struct LogState {
+    /// Sorted by base offset; the last one is the active segment. Never empty.
+    segments: Vec<LogSegment>,
+    log_start_offset: i64,
+    /// Every offset below it is known to be on disk (fsynced).
+    recovery_point: i64,
+    unflushed_messages: i64,
+    last_flush_ms: i64,
+    offline: bool,
+    deleted: bool,
+}
+
+impl LogState {
+    fn active(&self) -> &LogSegment {
+        self.segments.last().expect("a log always has an active segment")
+    }
+    fn active_mut(&mut self) -> &mut LogSegment {
+        self.segments.last_mut().expect("a log always has an active segment")
+    }
+    fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+}
+
+pub struct PartitionLog {
+    pub topic: String,
+    pub partition: i32,
+    dir: PathBuf,
+    config: RefCell<LogConfig>,
+    state: RefCell<LogState>,
+    pending: RefCell<VecDeque<PendingAppend>>,
+    writer_running: Cell<bool>,
+    /// Long-polling fetches waiting for the high watermark to move.
+    waiters: RefCell<Vec<flume::Sender<()>>>,
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`, recovering it if the last shutdown was not clean.
+    pub fn open(dir: &Path, topic: &str, partition: i32, config: LogConfig, clean_shutdown: bool) -> io::Result<Rc<PartitionLog>> {
+        crate::io::fs::create_dir_all(dir)?;
+        let RecoveredLog { segments, recovery_point } = recovery::recover(dir, topic, partition, &config, clean_shutdown)?;
+        let log_start_offset = segments[0].base_offset;
+        let log = PartitionLog {
+            topic: topic.to_owned(),
+            partition,
+            dir: dir.to_owned(),
+            config: RefCell::new(config),
+            state: RefCell::new(LogState {
+                segments,
+                log_start_offset,
+                recovery_point,
+                unflushed_messages: 0,
+                last_flush_ms: now_ms(),
+                offline: false,
+                deleted: false,
+            }),
+            pending: RefCell::new(VecDeque::new()),
+            writer_running: Cell::new(false),
+            waiters: RefCell::new(Vec::new()),
+        };
+        log.check_invariants();
+        Ok(Rc::new(log))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.config.borrow().clone()
+    }
+
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.borrow_mut() = config;
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.state.borrow().log_start_offset
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.state.borrow().log_end_offset()
+    }
+
+    /// With a single replica, every written batch is committed: the high watermark is the
+    /// log end offset of written data.
+    pub fn high_watermark(&self) -> i64 {
+        self.log_end_offset()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.state.borrow().segments.len()
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.state.borrow().segments.iter().map(|s| s.size as u64).sum()
+    }
+
+    fn check_invariants(&self) {
+        let state = self.state.borrow();
+        assert!(state.log_start_offset <= state.log_end_offset(), "log_start_offset <= log_end_offset");
+        assert!(state.segments.windows(2).all(|w| w[0].base_offset < w[1].base_offset), "segments sorted");
+    }
+
+    /// Queues validated batches for appending. Offsets are assigned when the writer takes them,
+    /// in queue order; the future completes once they are in the page cache (and on disk, when
+    /// the flush policy says so).
+    pub fn append(self: &Rc<Self>, batches: Vec<Bytes>) -> impl std::future::Future<Output = Result<AppendResult, AppendError>> + 'static {
+        let (reply, result) = flume::bounded(1);
+        if self.state.borrow().deleted {
+            let _ = reply.send(Err(AppendError::Deleted));
+        } else {
+            self.pending.borrow_mut().push_back(PendingAppend { batches, reply });
+            if !self.writer_running.replace(true) {
+                let log = self.clone();
+                spawn_detached(async move { log.writer_loop().await });
+            }
+        }
+        async move { result.recv_async().await.unwrap_or(Err(AppendError::Deleted)) }
+    }
+
+    async fn writer_loop(self: Rc<Self>) {
+        loop {
+            let group = {
+                let mut pending = self.pending.borrow_mut();
+                let mut group = Vec::new();
+                let mut batch_count = 0;
+                while let Some(next) = pending.front() {
+                    if !group.is_empty() && batch_count + next.batches.len() > limits::APPEND_BATCHES_PER_WRITE_MAX {
+                        break;
+                    }
+                    batch_count += next.batches.len();
+                    group.push(pending.pop_front().expect("front exists"));
+                }
+                group
+            };
+            if group.is_empty() {
+                self.writer_running.set(false);
+                return;
+            }
+            self.write_group(group).await;
+        }
+    }
+
+    /// Writes one group of appends: rolls where a request would not fit, stamps offsets into
+    /// header copies, writes each run of requests that shares a segment with one writev.
+    async fn write_group(&self, group: Vec<PendingAppend>) {
+        let config = self.config();
+        let now = now_ms();
+        let log_append_time = config.message_timestamp_type_log_append.then_some(now);
+        let mut staged: Vec<(PendingAppend, i64)> = Vec::new();
+        let mut iovecs: Vec<Bytes> = Vec::new();
+        let mut headers: Vec<(BatchHeader, u32)> = Vec::new();
+        let (mut next_offset, mut position) = {
+            let state = self.state.borrow();
+            (state.log_end_offset(), state.active().size)
+        };
+        for request in group {
+            if self.state.borrow().offline || self.state.borrow().deleted {
+                let error = if self.state.borrow().deleted { AppendError::Deleted } else { AppendError::Storage };
+                let _ = request.reply.send(Err(error));
+                continue;
+            }
+            let request_bytes: u64 = request.batches.iter().map(|b| b.len() as u64).sum();
+            if self.should_roll(&config, request_bytes, position, next_offset, now) {
+                if !self.commit(&mut staged, &mut iovecs, &mut headers, log_append_time).await {
+                    Self::fail(request, AppendError::Storage);
+                    continue;
+                }
+                if let Err(e) = self.roll(now).await {
+                    tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "segment roll failed; log offline");
+                    self.state.borrow_mut().offline = true;
+                    Self::fail(request, AppendError::Storage);
+                    continue;
+                }
+                position = 0;
+            }
+            let base_offset = next_offset;
+            for batch in &request.batches {
+                let view = BatchView { bytes: batch };
+                let mut header: [u8; record_batch::HEADER_BYTES] = batch[..record_batch::HEADER_BYTES].try_into().expect("validated batches hold a header");
+                record_batch::stamp_header(&mut header, &batch[record_batch::HEADER_BYTES..], next_offset, 0, log_append_time);
+                let stamped = BatchView { bytes: &header };
+                let batch_header = BatchHeader {
+                    base_offset: next_offset,
+                    last_offset: next_offset + view.last_offset_delta() as i64,
+                    max_timestamp: stamped.max_timestamp(),
+                    size: batch.len() as u32,
+                };
+                headers.push((batch_header, position));
+                iovecs.push(Bytes::copy_from_slice(&header));
+                iovecs.push(batch.slice(record_batch::HEADER_BYTES..));
+                next_offset = batch_header.last_offset + 1;
+                position += batch.len() as u32;
+            }
+            staged.push((request, base_offset));
+        }
+        self.commit(&mut staged, &mut iovecs, &mut headers, log_append_time).await;
+    }
+
+    fn should_roll(&self, config: &LogConfig, request_bytes: u64, position: u32, next_offset: i64, now: i64) -> bool {
+        let state = self.state.borrow();
+        let active = state.active();
+        if position == 0 {
+            return false;
+        }
+        let too_big = position as u64 + request_bytes > config.segment_bytes as u64;
+        let too_old = now - active.created_ms > config.segment_ms;
+        let index_full = (active.index.entries.len() + 1) * super::index::INDEX_ENTRY_BYTES > config.segment_index_bytes as usize;
+        // Offsets relative to the segment must fit the index's 4 bytes.
+        let offsets_full = next_offset - active.base_offset > i32::MAX as i64 / 2;
+        too_big || too_old || index_full || offsets_full
+    }
+
+    fn fail(request: PendingAppend, error: AppendError) {
+        let _ = request.reply.send(Err(error));
+    }
+
+    /// Writes what is staged to the active segment, updates the indexes and the log end
+    /// offset, applies the flush policy and answers the staged requests. Returns false if the
+    /// write failed (the log is then offline and the requests have been answered with an error).
+    async fn commit(&self, staged: &mut Vec<(PendingAppend, i64)>, iovecs: &mut Vec<Bytes>, headers: &mut Vec<(BatchHeader, u32)>, log_append_time: Option<i64>) -> bool {
+        if staged.is_empty() {
+            return true;
+        }
+        let (file, start) = {
+            let state = self.state.borrow();
+            (state.active().log.clone(), state.active().size)
+        };
+        let result = file.write_all_at(std::mem::take(iovecs), start as u64).await;
+        if let Err(e) = result {
+            tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "log write failed; log offline");
+            let mut state = self.state.borrow_mut();
+            state.offline = true;
+            // Cut off whatever part of the write reached the file, so that the log still ends
+            // on a batch boundary.
+            let _ = file.set_len(start as u64);
+            drop(state);
+            for (request, _) in staged.drain(..) {
+                Self::fail(request, AppendError::Storage);
+            }
+            headers.clear();
+            return false;
+        }
+        let config = self.config();
+        let records: i64 = headers.iter().map(|(h, _)| h.last_offset - h.base_offset + 1).sum();
+        {
+            let mut state = self.state.borrow_mut();
+            let active = state.active_mut();
+            for (header, position) in headers.drain(..) {
+                active.record_batch_appended(&header, position, config.index_interval_bytes);
+            }
+            state.unflushed_messages += records;
+        }
+        let needs_flush = {
+            let state = self.state.borrow();
+            state.unflushed_messages >= config.flush_messages || now_ms() - state.last_flush_ms >= config.flush_ms
+        };
+        if needs_flush {
+            if let Err(e) = file.sync_data().await {
+                tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "fsync failed; log offline");
+                self.state.borrow_mut().offline = true;
+                for (request, _) in staged.drain(..) {
+                    Self::fail(request, AppendError::Storage);
+                }
+                return false;
+            }
+            let mut state = self.state.borrow_mut();
+            state.recovery_point = state.log_end_offset();
+            state.unflushed_messages = 0;
+            state.last_flush_ms = now_ms();
+        }
+        let log_start_offset = self.log_start_offset();
+        for (request, base_offset) in staged.drain(..) {
+            let _ = request.reply.send(Ok(AppendResult { base_offset, log_append_time_ms: log_append_time.unwrap_or(-1), log_start_offset }));
+        }
+        self.notify_waiters();
+        true
+    }
+
+    /// Closes the active segment (indexes written, data fsynced in the background) and opens
+    /// a new one at the log end offset.
+    async fn roll(&self, now: i64) -> io::Result<()> {
+        let (old_file, new_base) = {
+            let state = self.state.borrow();
+            let active = state.active();
+            active.write_indexes()?;
+            (active.log.clone(), state.log_end_offset())
+        };
+        let segment = LogSegment::create(&self.dir, new_base, now)?;
+        self.state.borrow_mut().segments.push(segment);
+        crate::io::fs::sync_dir(&self.dir)?;
+        // As Kafka does, the rolled segment is flushed off the append path; the recovery point
+        // moves once its bytes are on disk.
+        let dir = self.dir.clone();
+        let (topic, partition) = (self.topic.clone(), self.partition);
+        spawn_detached(async move {
+            if old_file.sync_data().await.is_ok() {
+                let path = dir.join(RECOVERY_POINT_FILE);
+                let _ = checkpoint::write(&path, &[(topic, partition, new_base)]);
+            }
+        });
+        Ok(())
+    }
+
+    fn notify_waiters(&self) {
+        for waiter in self.waiters.borrow_mut().drain(..) {
+            let _ = waiter.try_send(());
+        }
+    }
+
+    /// Waits until the high watermark passes `offset`, or `timeout` passes.
+    pub async fn wait_for_data(&self, offset: i64, timeout: std::time::Duration) {
+        if self.high_watermark() > offset || self.state.borrow().deleted {
+            return;
+        }
+        let (tx, rx) = flume::bounded(1);
+        {
+            let mut waiters = self.waiters.borrow_mut();
+            // Waiters whose fetch gave up are dropped here, so an idle partition's list stays
+            // as long as its live fetches.
+            waiters.retain(|w| !w.is_disconnected());
+            waiters.push(tx);
+        }
+        let wait = std::pin::pin!(rx.recv_async());
+        let sleep = std::pin::pin!(compio::time::sleep(timeout));
+        futures_util::future::select(wait, sleep).await;
+    }
+
+    /// Finds the bytes to send for a fetch at `offset`: from the batch that holds `offset` up to
+    /// `max_bytes` (never past the high watermark or the segment's end). With `min_one_batch`
+    /// the first batch is returned whole even if it is larger than `max_bytes` (KIP-74).
+    pub async fn read(&self, offset: i64, max_bytes: u32, min_one_batch: bool) -> Result<ReadResult, ReadError> {
+        let (high_watermark, log_start_offset) = {
+            let state = self.state.borrow();
+            if state.offline {
+                return Err(ReadError::Storage);
+            }
+            (state.log_end_offset(), state.log_start_offset)
+        };
+        if offset < log_start_offset || offset > high_watermark {
+            return Err(ReadError::OffsetOutOfRange { log_start_offset, high_watermark });
+        }
+        let empty = ReadResult { records: None, high_watermark, log_start_offset };
+        if offset == high_watermark {
+            return Ok(empty);
+        }
+        let Some((file, size, mut position, tail)) = self.locate(offset) else { return Ok(empty) };
+        let first = match tail {
+            Some(h) => h,
+            None => loop {
+                let header = read_header(&file, position, size).await.map_err(|_| ReadError::Storage)?;
+                let Some(header) = header else { return Ok(empty) };
+                if header.last_offset >= offset {
+                    break header;
+                }
+                position += header.size;
+            },
+        };
+        let available = size - position;
+        let mut len = max_bytes.min(available);
+        if len < first.size {
+            if min_one_batch {
+                len = first.size;
+            } else {
+                return Ok(empty);
+            }
+        }
+        Ok(ReadResult { records: Some(FileSlice { file, position: position as u64, len }), high_watermark, log_start_offset })
+    }
+
+    /// The segment holding `offset`: its file, its size, and the position to scan from (an
+    /// index lookup), or the last batch itself when `offset` is in it.
+    fn locate(&self, offset: i64) -> Option<(LogFile, u32, u32, Option<BatchHeader>)> {
+        let state = self.state.borrow();
+        let i = state.segments.partition_point(|s| s.base_offset <= offset);
+        if i == 0 {
+            return None;
+        }
+        // A segment whose offsets all lie below `offset` (after compaction, say) hands over to
+        // the next one.
+        let mut i = i - 1;
+        while i + 1 < state.segments.len() && state.segments[i].next_offset <= offset {
+            i += 1;
+        }
+        let segment = &state.segments[i];
+        if let Some((last, position)) = segment.last_batch {
+            if offset >= last.base_offset && offset <= last.last_offset {
+                return Some((segment.log.clone(), segment.size, position, Some(last)));
+            }
+        }
+        let relative = (offset.max(segment.base_offset) - segment.base_offset).min(u32::MAX as i64) as u32;
+        let entry = segment.index.lookup(relative);
+        Some((segment.log.clone(), segment.size, entry.position, None))
+    }
+
+    /// The first offset whose batch has a timestamp at or after `timestamp`, with that
+    /// timestamp: (-1, -1) when there is none. The time index narrows the search to a few
+    /// batches; inside an uncompressed batch the exact record is found.
+    pub async fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<(i64, i64)> {
+        let candidates: Vec<(LogFile, u32, u32)> = {
+            let state = self.state.borrow();
+            state
+                .segments
+                .iter()
+                .filter(|s| s.max_timestamp >= timestamp)
+                .map(|s| {
+                    let start = s.time_index.lookup(timestamp).map(|e| s.index.lookup(e.relative_offset).position).unwrap_or(0);
+                    (s.log.clone(), s.size, start)
+                })
+                .take(1)
+                .collect()
+        };
+        for (file, size, mut position) in candidates {
+            while let Some(header) = read_header(&file, position, size).await? {
+                if header.max_timestamp >= timestamp {
+                    let bytes = file.read_at(position as u64, header.size as usize).await?;
+                    return Ok(recovery::first_record_at_or_after(&bytes, timestamp).unwrap_or((header.max_timestamp, header.base_offset)));
+                }
+                position += header.size;
+            }
+        }
+        Ok((-1, -1))
+    }
+
+    /// The largest timestamp in the log and the offset of the batch that holds it.
+    pub fn max_timestamp(&self) -> (i64, i64) {
+        let state = self.state.borrow();
+        let mut best = (-1, -1);
+        for s in &state.segments {
+            if let Some(e) = s.time_index.entries.last() {
+                if e.timestamp > best.0 {
+                    best = (e.timestamp, s.base_offset + e.relative_offset as i64);
+                }
+            }
+        }
+        best
+    }
+
+    /// Deletes whole segments that retention no longer keeps (never the active one) and moves
+    /// the log start offset. Returns how many segments went.
+    pub fn apply_retention(&self, now: i64) -> usize {
+        let config = self.config();
+        let mut state = self.state.borrow_mut();
+        let mut total: i64 = state.segments.iter().map(|s| s.size as i64).sum();
+        let mut deleted = 0;
+        while state.segments.len() > 1 {
+            let oldest = &state.segments[0];
+            let expired = config.retention_ms >= 0 && oldest.max_timestamp >= 0 && now - oldest.max_timestamp > config.retention_ms;
+            let oversized = config.retention_bytes >= 0 && total - oldest.size as i64 >= config.retention_bytes;
+            if !(expired || oversized) {
+                break;
+            }
+            let segment = state.segments.remove(0);
+            total -= segment.size as i64;
+            state.log_start_offset = state.segments[0].base_offset;
+            deleted += 1;
+            // Open fetches keep the file itself readable; the names go now.
+            for path in [segment.path.clone(), segment.index_path(), segment.time_index_path()] {
+                if let Err(e) = crate::io::fs::remove_file_if_exists(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not delete a segment file");
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(topic = %self.topic, partition = self.partition, deleted, log_start_offset = state.log_start_offset, "retention deleted segments");
+        }
+        deleted
+    }
+
+    /// Fsyncs the active segment if `flush.ms` has passed since the last flush (called by the
+    /// shard's periodic task).
+    pub async fn flush_if_due(&self, now: i64) {
+        let (due, file) = {
+            let state = self.state.borrow();
+            (state.unflushed_messages > 0 && now - state.last_flush_ms >= self.config.borrow().flush_ms, state.active().log.clone())
+        };
+        if due && file.sync_data().await.is_ok() {
+            let mut state = self.state.borrow_mut();
+            state.recovery_point = state.log_end_offset();
+            state.unflushed_messages = 0;
+            state.last_flush_ms = now;
+        }
+    }
+
+    /// Flushes everything and writes the indexes and the recovery point: after this, a restart
+    /// needs no recovery.
+    pub fn close(&self) -> io::Result<()> {
+        let mut state = self.state.borrow_mut();
+        if state.deleted {
+            return Ok(());
+        }
+        for s in &state.segments {
+            s.log.sync_data_blocking()?;
+        }
+        state.active().write_indexes()?;
+        state.recovery_point = state.log_end_offset();
+        checkpoint::write(&self.dir.join(RECOVERY_POINT_FILE), &[(self.topic.clone(), self.partition, state.recovery_point)])
+    }
+
+    /// Marks the log deleted: queued and later appends fail, waiting fetches wake up. The
+    /// caller removes the folder.
+    pub fn mark_deleted(&self) {
+        self.state.borrow_mut().deleted = true;
+        for request in self.pending.borrow_mut().drain(..) {
+            Self::fail(request, AppendError::Deleted);
+        }
+        self.notify_waiters();
+    }
+}
+
+async fn read_header(file: &LogFile, position: u32, size: u32) -> io::Result<Option<BatchHeader>> {
+    if position >= size {
+        return Ok(None);
+    }
+    let bytes = file.read_at(position as u64, record_batch::HEADER_BYTES).await?;
+    Ok(BatchHeader::parse(&bytes, size - position))
+}

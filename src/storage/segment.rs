@@ -1,0 +1,142 @@
+//! One log segment: a `.log` file of batches starting at `base_offset`, with its indexes.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::index::{IndexEntry, OffsetIndex, TimeIndex, TimeIndexEntry};
+use super::segment_file_name;
+use crate::io::LogFile;
+use crate::protocol::record_batch::{self, BatchView};
+
+pub struct LogSegment {
+    pub base_offset: i64,
+    pub log: LogFile,
+    pub path: PathBuf,
+    /// Bytes of complete, written batches. Reads never go past it.
+    pub size: u32,
+    /// The offset the next batch appended here would get.
+    pub next_offset: i64,
+    pub index: OffsetIndex,
+    pub time_index: TimeIndex,
+    /// The largest batch timestamp in the segment (-1 when empty), for retention.
+    pub max_timestamp: i64,
+    pub bytes_since_last_index_entry: u32,
+    /// When the segment was created (wall clock), for `segment.ms`.
+    pub created_ms: i64,
+    /// The last batch and its position: fetches at the tail of the log start there without
+    /// reading the file.
+    pub last_batch: Option<(BatchHeader, u32)>,
+}
+
+impl LogSegment {
+    /// Creates an empty segment, replacing any leftover files of the same name.
+    pub fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<LogSegment> {
+        let path = dir.join(segment_file_name(base_offset, "log"));
+        let log = LogFile::open(&path, true)?;
+        log.set_len(0)?;
+        for ext in ["index", "timeindex"] {
+            crate::io::fs::remove_file_if_exists(&dir.join(segment_file_name(base_offset, ext)))?;
+        }
+        Ok(LogSegment {
+            base_offset,
+            log,
+            path,
+            size: 0,
+            next_offset: base_offset,
+            index: OffsetIndex::default(),
+            time_index: TimeIndex::default(),
+            max_timestamp: -1,
+            bytes_since_last_index_entry: 0,
+            created_ms: now_ms,
+            last_batch: None,
+        })
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.path.with_extension("index")
+    }
+
+    pub fn time_index_path(&self) -> PathBuf {
+        self.path.with_extension("timeindex")
+    }
+
+    /// Records a batch that now sits at `position` in this segment: the indexes and the
+    /// segment's counters. The batch's bytes must already be in the file.
+    pub fn record_batch_appended(&mut self, batch: &BatchHeader, position: u32, index_interval_bytes: u32) {
+        assert_eq!(position, self.size, "batches are appended at the end");
+        assert!(batch.base_offset >= self.next_offset, "offsets increase");
+        let relative = (batch.base_offset - self.base_offset) as u32;
+        // As in Kafka, a batch gets an entry once `index.interval.bytes` were written since the
+        // last one; the segment start needs none (a lookup below every entry starts at 0).
+        if position > 0 && self.bytes_since_last_index_entry >= index_interval_bytes {
+            self.index.push(IndexEntry { relative_offset: relative, position });
+            self.bytes_since_last_index_entry = 0;
+        }
+        if batch.max_timestamp > self.max_timestamp {
+            self.max_timestamp = batch.max_timestamp;
+            self.time_index.maybe_push(TimeIndexEntry { timestamp: batch.max_timestamp, relative_offset: relative });
+        }
+        self.bytes_since_last_index_entry += batch.size;
+        self.size += batch.size;
+        self.next_offset = batch.last_offset + 1;
+        self.last_batch = Some((*batch, position));
+    }
+
+    /// Writes the indexes to their files (at roll and close). They are derived data: a crash
+    /// before this only costs a rebuild.
+    pub fn write_indexes(&self) -> io::Result<()> {
+        crate::io::fs::write_atomic(&self.index_path(), &self.index.encode())?;
+        crate::io::fs::write_atomic(&self.time_index_path(), &self.time_index.encode())
+    }
+
+    /// Cuts the segment back to `size` bytes (a batch boundary) and drops index entries past it.
+    pub fn truncate_to(&mut self, size: u32, next_offset: i64) -> io::Result<()> {
+        self.log.set_len(size as u64)?;
+        self.size = size;
+        self.next_offset = next_offset;
+        self.index.truncate_to_position(size);
+        let last_relative = (next_offset - self.base_offset) as u32;
+        self.time_index.entries.retain(|e| e.relative_offset < last_relative);
+        self.last_batch = None;
+        Ok(())
+    }
+
+    /// The header fields needed to walk batches: (base offset, last offset, max timestamp,
+    /// total size) of the batch at `position`, read from the file.
+    pub async fn read_batch_header(&self, position: u32) -> io::Result<Option<BatchHeader>> {
+        if position >= self.size {
+            return Ok(None);
+        }
+        let bytes = self.log.read_at(position as u64, record_batch::HEADER_BYTES).await?;
+        Ok(BatchHeader::parse(&bytes, self.size - position))
+    }
+}
+
+/// The fields of a batch header that a scan needs.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub size: u32,
+}
+
+impl BatchHeader {
+    /// Parses a header from at least `HEADER_BYTES` bytes; `available` is how many bytes of the
+    /// segment remain from this batch's start, so a batch running past them is refused.
+    pub fn parse(bytes: &[u8], available: u32) -> Option<BatchHeader> {
+        if bytes.len() < record_batch::HEADER_BYTES {
+            return None;
+        }
+        let length = i32::from_be_bytes(bytes[8..12].try_into().ok()?);
+        if length < (record_batch::HEADER_BYTES - record_batch::LOG_OVERHEAD) as i32 {
+            return None;
+        }
+        let size = record_batch::LOG_OVERHEAD as u64 + length as u64;
+        if size > available as u64 {
+            return None;
+        }
+        let view = BatchView { bytes };
+        Some(BatchHeader { base_offset: view.base_offset(), last_offset: view.last_offset(), max_timestamp: view.max_timestamp(), size: size as u32 })
+    }
+}
