@@ -9,6 +9,7 @@
 pub mod broker;
 pub mod config;
 pub mod io;
+pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod server;

@@ -23,6 +23,7 @@ pub struct Broker {
     threads: Vec<std::thread::JoinHandle<io::Result<()>>>,
     stops: Vec<flume::Sender<()>>,
     log_dir: std::path::PathBuf,
+    shared: Arc<Shared>,
 }
 
 impl Broker {
@@ -56,12 +57,16 @@ impl Broker {
         ready.wait();
         // A shard that failed to start has passed the barrier too; it is finished already.
         if let Some(i) = threads.iter().position(|t| t.is_finished()) {
-            let broker = Broker { threads, stops, log_dir };
+            let broker = Broker { threads, stops, log_dir, shared };
             let error = io::Error::other(format!("shard {i} failed to start"));
             broker.stop_without_marker();
             return Err(error);
         }
-        Ok(Broker { threads, stops, log_dir })
+        Ok(Broker { threads, stops, log_dir, shared })
+    }
+
+    pub fn metrics(&self) -> crate::metrics::MetricsSnapshot {
+        self.shared.metrics.snapshot()
     }
 
     fn stop_without_marker(self) {

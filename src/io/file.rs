@@ -75,8 +75,11 @@ impl LogFile {
             if n == 0 {
                 break;
             }
-            let chunk = compio::buf::IntoInner::into_inner(op);
-            out.extend_from_slice(&chunk[..n]);
+            let mut chunk = compio::buf::IntoInner::into_inner(op);
+            // SAFETY: the kernel wrote `n` bytes into the buffer's spare capacity (n <= want,
+            // the capacity it was given); a raw submit does not set the length itself.
+            unsafe { chunk.set_len(n) };
+            out.extend_from_slice(&chunk);
         }
         Ok(out)
     }

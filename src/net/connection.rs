@@ -17,6 +17,7 @@ use super::frame::{next_frame, FrameError};
 use super::response::{Chunk, Response};
 use crate::broker::{self, Dispatched};
 use crate::config::limits;
+use crate::metrics::Metrics;
 use crate::io::net::TcpStream;
 use crate::shard::{LocalBoxFuture, Shard};
 
@@ -33,8 +34,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         compio::runtime::spawn(async move { write_responses(&shard, &stream, pending).await })
     };
     let result = read_requests(&shard, &stream, queue).await;
-    if let Err(e) = &result {
-        tracing::debug!(shard = shard.id.0, error = %e, "connection reader ended");
+    match &result {
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => tracing::warn!(shard = shard.id.0, error = %e, "closing a connection"),
+        Err(e) => tracing::debug!(shard = shard.id.0, error = %e, "connection reader ended"),
+        Ok(()) => {}
     }
     // The writer sends what was queued before the reader stopped, then ends.
     let _ = writer.await;
@@ -95,19 +98,23 @@ async fn write_response(shard: &Rc<Shard>, stream: &TcpStream, response: Respons
             Chunk::Bytes(b) => memory.push(b),
             Chunk::File(slice) => {
                 if !memory.is_empty() {
-                    write_all(stream, std::mem::take(&mut memory)).await?;
+                    write_all(shard, stream, std::mem::take(&mut memory)).await?;
                 }
                 shard.pipes.send_file(stream, &slice.file, slice.position, slice.len as u64).await?;
+                Metrics::add(&shard.shared.metrics.socket_bytes_spliced, slice.len as u64);
             }
         }
     }
     if !memory.is_empty() {
-        write_all(stream, memory).await?;
+        write_all(shard, stream, memory).await?;
     }
     Ok(())
 }
 
-async fn write_all(stream: &TcpStream, buffers: Vec<Bytes>) -> io::Result<()> {
+async fn write_all(shard: &Shard, stream: &TcpStream, buffers: Vec<Bytes>) -> io::Result<()> {
+    let len: usize = buffers.iter().map(Bytes::len).sum();
     let compio::BufResult(result, _) = (&mut &*stream).write_vectored_all(buffers).await;
-    result.map(|_| ())
+    result?;
+    Metrics::add(&shard.shared.metrics.socket_bytes_from_memory, len as u64);
+    Ok(())
 }

@@ -211,45 +211,17 @@ pub fn stamp_header(header: &mut [u8; HEADER_BYTES], records: &[u8], base_offset
     }
 }
 
-#[cfg(test)]
-pub mod tests {
-    use super::*;
+/// One record for `build_batch`.
+pub struct RecordSpec<'a> {
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [(&'a str, &'a [u8])],
+    pub timestamp_delta: i64,
+}
 
-    /// Builds a valid uncompressed batch of `count` small records (for tests only).
-    pub fn make_batch(base_offset: i64, count: i32, timestamp: i64, value_bytes: usize) -> Vec<u8> {
-        let mut records = Vec::new();
-        for i in 0..count {
-            let mut rec = Vec::new();
-            rec.push(0u8); // attributes
-            push_varlong(&mut rec, 0); // timestamp delta
-            push_varlong(&mut rec, i as i64); // offset delta
-            push_varlong(&mut rec, -1); // null key
-            push_varlong(&mut rec, value_bytes as i64);
-            rec.extend(std::iter::repeat_n(b'v', value_bytes));
-            push_varlong(&mut rec, 0); // headers
-            push_varlong(&mut records, rec.len() as i64);
-            records.extend(rec);
-        }
-        let mut b = Vec::new();
-        b.extend(base_offset.to_be_bytes());
-        b.extend(((HEADER_BYTES - LOG_OVERHEAD + records.len()) as i32).to_be_bytes());
-        b.extend(0i32.to_be_bytes());
-        b.push(2);
-        b.extend(0u32.to_be_bytes());
-        b.extend(0i16.to_be_bytes());
-        b.extend((count - 1).to_be_bytes());
-        b.extend(timestamp.to_be_bytes());
-        b.extend(timestamp.to_be_bytes());
-        b.extend((-1i64).to_be_bytes());
-        b.extend((-1i16).to_be_bytes());
-        b.extend((-1i32).to_be_bytes());
-        b.extend(count.to_be_bytes());
-        b.extend(records);
-        let crc = crc32c::crc32c(&b[CRC_START..]);
-        b[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
-        b
-    }
-
+/// Encodes an uncompressed RecordBatch v2 (producer id -1, CreateTime), with a valid CRC.
+/// Used by tests and tools that speak the protocol directly.
+pub fn build_batch(base_offset: i64, base_timestamp: i64, records: &[RecordSpec<'_>]) -> Vec<u8> {
     fn push_varlong(out: &mut Vec<u8>, v: i64) {
         let mut raw = ((v << 1) ^ (v >> 63)) as u64;
         while raw >= 0x80 {
@@ -257,6 +229,63 @@ pub mod tests {
             raw >>= 7;
         }
         out.push(raw as u8);
+    }
+    fn push_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+        match b {
+            None => push_varlong(out, -1),
+            Some(b) => {
+                push_varlong(out, b.len() as i64);
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    let mut body = Vec::new();
+    let mut max_timestamp = base_timestamp;
+    for (i, r) in records.iter().enumerate() {
+        let mut rec = vec![0u8]; // attributes
+        push_varlong(&mut rec, r.timestamp_delta);
+        push_varlong(&mut rec, i as i64);
+        push_bytes(&mut rec, r.key);
+        push_bytes(&mut rec, r.value);
+        push_varlong(&mut rec, r.headers.len() as i64);
+        for (k, v) in r.headers {
+            push_bytes(&mut rec, Some(k.as_bytes()));
+            push_bytes(&mut rec, Some(v));
+        }
+        push_varlong(&mut body, rec.len() as i64);
+        body.extend(rec);
+        max_timestamp = max_timestamp.max(base_timestamp + r.timestamp_delta);
+    }
+    let count = records.len() as i32;
+    let mut b = Vec::with_capacity(HEADER_BYTES + body.len());
+    b.extend(base_offset.to_be_bytes());
+    b.extend(((HEADER_BYTES - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
+    b.extend(0i32.to_be_bytes());
+    b.push(MAGIC_V2 as u8);
+    b.extend(0u32.to_be_bytes());
+    b.extend(0i16.to_be_bytes());
+    b.extend((count - 1).to_be_bytes());
+    b.extend(base_timestamp.to_be_bytes());
+    b.extend(max_timestamp.to_be_bytes());
+    b.extend((-1i64).to_be_bytes());
+    b.extend((-1i16).to_be_bytes());
+    b.extend((-1i32).to_be_bytes());
+    b.extend(count.to_be_bytes());
+    b.extend(body);
+    let crc = crc32c::crc32c(&b[CRC_START..]);
+    b[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// A batch of `count` records with `value_bytes`-byte values and null keys.
+    pub fn make_batch(base_offset: i64, count: i32, timestamp: i64, value_bytes: usize) -> Vec<u8> {
+        let value = vec![b'v'; value_bytes];
+        let records: Vec<RecordSpec<'_>> = (0..count).map(|_| RecordSpec { key: None, value: Some(&value), headers: &[], timestamp_delta: 0 }).collect();
+        build_batch(base_offset, timestamp, &records)
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub struct Shared {
     pub mailboxes: Vec<flume::Sender<Job>>,
     pub next_producer_id: AtomicI64,
     pub clean_shutdown: bool,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Shared {
@@ -57,7 +58,7 @@ impl Shared {
         // Producer ids must not repeat across restarts; starting from the clock in
         // milliseconds times 1,000 leaves room for 1,000 ids a millisecond of uptime.
         let start = crate::io::runtime::now_ms().max(1) * 1000;
-        Arc::new(Shared { config, mailboxes, next_producer_id: AtomicI64::new(start), clean_shutdown })
+        Arc::new(Shared { config, mailboxes, next_producer_id: AtomicI64::new(start), clean_shutdown, metrics: Default::default() })
     }
 
     pub fn shard_count(&self) -> usize {

@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# Cross-client interoperability test: starts a fresh Spate broker on a free loopback
+# port and checks that real Kafka clients (kcat/librdkafka, confluent-kafka-python,
+# kafka-python) can produce to it and read back exactly what was produced, across
+# clients, with headers and per-partition order intact.
+#
+# Usage:  scripts/interop.sh [path-to-spate-binary]     (default: target/release/spate)
+# Installs its own dependencies first (scripts/install-test-deps.sh: kcat, .venv-interop/).
+# Prints PASS/FAIL per check and ends with "N passed, M failed"; exits 1 if any failed.
+# Environment: INTEROP_KEEP_TMP=1 keeps the temp dir (broker data, log, client outputs);
+#              INTEROP_BUDGET=seconds bounds the whole run of checks (default 900).
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${1:-$REPO_ROOT/target/release/spate}"
+PARTITIONS=3          # num.partitions given to the broker; auto-created topics get it
+COUNT=1000            # messages per produce
+STEP_TIMEOUT=30       # seconds: bound for each kcat run and each Python consume loop
+PY_TIMEOUT=90         # seconds: hard bound for one Python client process
+BUDGET=${INTEROP_BUDGET:-900} # seconds for all checks; checks not started by then fail
+
+if [[ ! -x $BIN ]]; then
+    echo "FAIL broker-binary: '$BIN' not found or not executable (build it first)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+
+"$REPO_ROOT/scripts/install-test-deps.sh"
+PY="${INTEROP_VENV:-$REPO_ROOT/.venv-interop}/bin/python"
+CLIENTS="$REPO_ROOT/scripts/interop/clients.py"
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/spate-interop.XXXXXX")"
+LOG="$TMP/broker.log"
+BROKER_PID=""
+PASSED=0
+FAILED=0
+
+stop_broker() {
+    [[ -n $BROKER_PID ]] || return 0
+    if kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill -TERM "$BROKER_PID" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 100; i++)); do    # up to 10 s for a clean shutdown
+            kill -0 "$BROKER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$BROKER_PID" 2>/dev/null; then
+            echo "interop: broker (pid $BROKER_PID) ignored SIGTERM for 10 s; sending SIGKILL"
+            kill -KILL "$BROKER_PID" 2>/dev/null || true
+        fi
+    fi
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=""
+}
+
+summary() { echo "$PASSED passed, $FAILED failed"; }
+
+# Stops the broker, shows its log if anything failed, prints the closing line.
+FINISHED=0
+finish() {
+    stop_broker
+    if ((FAILED > 0)) && [[ -f $LOG ]]; then
+        echo "---- broker log (last 80 lines of $LOG) ----"
+        if [[ -s $LOG ]]; then tail -n 80 "$LOG" || true; else echo "(empty)"; fi
+        echo "---- end of broker log ----"
+    fi
+    if [[ ${INTEROP_KEEP_TMP:-0} == 1 ]]; then
+        echo "interop: kept $TMP"
+    fi
+    FINISHED=1
+    summary
+}
+
+cleanup() {
+    local rc=$?
+    if ((FINISHED == 0)); then # interrupted, or the script itself went wrong
+        echo "FAIL interop-script: stopped early (status $rc)"
+        FAILED=$((FAILED + 1))
+        finish
+        ((rc != 0)) || rc=1
+    fi
+    if [[ ${INTEROP_KEEP_TMP:-0} != 1 ]]; then
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- start the broker ---------------------------------------------------------
+PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+BOOTSTRAP="127.0.0.1:$PORT"
+echo "interop: starting $BIN on $BOOTSTRAP (data in $TMP/data, log in $LOG)"
+"$BIN" broker \
+    --override "log.dirs=$TMP/data" \
+    --override "listeners=PLAINTEXT://$BOOTSTRAP" \
+    --override "num.partitions=$PARTITIONS" \
+    >"$LOG" 2>&1 </dev/null &
+BROKER_PID=$!
+
+port_open() { (: <>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+start_error=""
+deadline=$((SECONDS + 30))
+until port_open; do
+    if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+        wait "$BROKER_PID" && rc=0 || rc=$?
+        BROKER_PID=""
+        start_error="broker exited with status $rc before accepting connections"
+        break
+    fi
+    if ((SECONDS >= deadline)); then
+        start_error="broker did not accept connections on $BOOTSTRAP within 30 s"
+        break
+    fi
+    sleep 0.1
+done
+if [[ -n $start_error ]]; then
+    echo "FAIL broker-start: $start_error"
+    FAILED=1
+    finish
+    exit 1
+fi
+echo "interop: broker pid $BROKER_PID is accepting connections on $BOOTSTRAP"
+
+# --- helpers ------------------------------------------------------------------
+BROKER_EXIT=""
+broker_alive() { # true while the broker runs; once it has exited, notes how
+    [[ -n $BROKER_PID ]] || return 1
+    kill -0 "$BROKER_PID" 2>/dev/null && return 0
+    if [[ -z $BROKER_EXIT ]]; then
+        local rc
+        wait "$BROKER_PID" 2>/dev/null && rc=0 || rc=$?
+        BROKER_EXIT=" (exit status $rc)"
+    fi
+    return 1
+}
+
+# Each check runs in a subshell with errexit; its last output line (stdout or stderr)
+# is the reason (FAIL) or the summary (PASS); earlier lines are detail on failure.
+# Diagnostics go to stderr so that they never end up in a redirected output file.
+fail() { echo "$*" >&2; exit 1; }
+
+run_check() {
+    local name=$1 out rc reason
+    shift
+    if ! broker_alive; then
+        echo "FAIL $name: broker process is no longer running$BROKER_EXIT"
+        FAILED=$((FAILED + 1))
+        return 0
+    fi
+    if ((SECONDS - CHECKS_START >= BUDGET)); then
+        echo "FAIL $name: not run, the ${BUDGET}s budget for all checks is used up"
+        FAILED=$((FAILED + 1))
+        return 0
+    fi
+    set +e
+    out="$(set -e; "$@" 2>&1)"
+    rc=$?
+    set -e
+    reason="$(printf '%s\n' "$out" | sed '/^[[:space:]]*$/d' | tail -n 1)"
+    reason="${reason#FAIL: }"
+    if ((rc == 0)); then
+        echo "PASS $name: ${reason:-ok}"
+        PASSED=$((PASSED + 1))
+    else
+        echo "FAIL $name: ${reason:-exit status $rc}"
+        printf '%s\n' "$out" | sed '/^[[:space:]]*$/d' | head -n -1 | tail -n 30 | sed 's/^/    | /'
+        FAILED=$((FAILED + 1))
+    fi
+    return 0
+}
+
+# Runs a command bounded in time; on failure prints what it said and why it stopped.
+bounded() {
+    local secs=$1 what=$2 errfile rc
+    shift 2
+    errfile="$(mktemp "$TMP/stderr.XXXXXX")"
+    "$@" 2>"$errfile" && rc=0 || rc=$?
+    if ((rc != 0)); then
+        tail -n 15 "$errfile" >&2
+        if ((rc == 124)); then
+            fail "$what timed out after ${secs}s"
+        fi
+        fail "$what exited with status $rc"
+    fi
+}
+
+kcat_b() { timeout "$STEP_TIMEOUT" kcat -b "$BOOTSTRAP" "$@"; }
+
+# kcat_produce TOPIC FILE [kcat args...]: one message per line of FILE, key:value.
+kcat_produce() {
+    local topic=$1 file=$2
+    shift 2
+    bounded "$STEP_TIMEOUT" "kcat -P" kcat_b -P -t "$topic" -K: "$@" <"$file"
+}
+
+# kcat_consume TOPIC FORMAT OUTFILE: everything from the beginning, then exit.
+kcat_consume() {
+    bounded "$STEP_TIMEOUT" "kcat -C" kcat_b -C -t "$1" -e -o beginning -f "$2" >"$3"
+}
+
+# py ARGS...: the Python clients (scripts/interop/clients.py), hard-bounded.
+py() {
+    timeout "$PY_TIMEOUT" "$PY" "$CLIENTS" "$@" --timeout "$STEP_TIMEOUT"
+}
+
+# py_step WHAT ARGS...: py, with the client's own summary (or FAIL: reason) line
+# printed last, after whatever the client libraries logged on failure.
+py_step() {
+    local what=$1 rc out errfile
+    shift
+    errfile="$(mktemp "$TMP/stderr.XXXXXX")"
+    out="$(py "$@" 2>"$errfile")" && rc=0 || rc=$?
+    if ((rc != 0)); then
+        tail -n 15 "$errfile" >&2
+        if ((rc == 124)); then
+            fail "$what: killed after ${PY_TIMEOUT}s"
+        fi
+        fail "${out:-$what exited with status $rc}"
+    fi
+    echo "$out"
+}
+
+gen_lines() { # gen_lines COUNT > FILE: key-<i>:value-<i>, i = 0..COUNT-1
+    awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "key-%d:value-%d\n", i, i }'
+}
+
+RICH_FMT='%p\t%o\t%k\t%s\t%h\n'
+
+# --- checks -------------------------------------------------------------------
+check_metadata_broker() {
+    bounded "$STEP_TIMEOUT" "kcat -L" kcat_b -L -J >"$TMP/md-all.json"
+    py_step "metadata" metadata --file "$TMP/md-all.json" --broker "$BOOTSTRAP"
+}
+
+check_kcat_roundtrip() {
+    local t=interop-kcat
+    gen_lines "$COUNT" >"$TMP/$t.in"
+    kcat_produce "$t" "$TMP/$t.in"
+    # Same multiset of lines as produced...
+    kcat_consume "$t" '%k:%s\n' "$TMP/$t.kv"
+    py_step "verify" verify-kcat --file "$TMP/$t.kv" -n "$COUNT" --format kv --expect-lines
+    # ...and in produced order within every partition.
+    kcat_consume "$t" '%p %k:%s\n' "$TMP/$t.pkv"
+    py_step "verify" verify-kcat --file "$TMP/$t.pkv" -n "$COUNT" --format pkv
+}
+
+check_metadata_topic() {
+    local t=interop-kcat # produced by check_kcat_roundtrip
+    bounded "$STEP_TIMEOUT" "kcat -L -t $t" kcat_b -L -J -t "$t" >"$TMP/md-$t.json"
+    py_step "metadata" metadata --file "$TMP/md-$t.json" --broker "$BOOTSTRAP" \
+        --topic "$t" --partitions "$PARTITIONS"
+}
+
+check_kcat_headers() {
+    local t=interop-kcat-headers
+    gen_lines 100 >"$TMP/$t.in"
+    kcat_produce "$t" "$TMP/$t.in" -H trace-id=abc123 -H source=kcat
+    kcat_consume "$t" "$RICH_FMT" "$TMP/$t.out"
+    py_step "verify" verify-kcat --file "$TMP/$t.out" -n 100 --format rich \
+        --headers static:trace-id=abc123,source=kcat
+}
+
+check_confluent_roundtrip() {
+    local t=interop-confluent
+    py_step "produce" produce --client confluent -b "$BOOTSTRAP" -t "$t" -n "$COUNT"
+    py_step "consume" consume --client confluent -b "$BOOTSTRAP" -t "$t" -n "$COUNT" \
+        --headers produced:confluent
+}
+
+check_kafka_python_roundtrip() {
+    local t=interop-kafka-python
+    py_step "produce" produce --client kafka-python -b "$BOOTSTRAP" -t "$t" -n "$COUNT"
+    py_step "consume" consume --client kafka-python -b "$BOOTSTRAP" -t "$t" -n "$COUNT" \
+        --headers produced:kafka-python
+}
+
+check_kcat_to_kafka_python() {
+    local t=interop-kcat-to-kafka-python
+    gen_lines "$COUNT" >"$TMP/$t.in"
+    kcat_produce "$t" "$TMP/$t.in"
+    py_step "consume" consume --client kafka-python -b "$BOOTSTRAP" -t "$t" -n "$COUNT" \
+        --headers none
+}
+
+check_kafka_python_to_confluent() {
+    local t=interop-kafka-python-to-confluent
+    py_step "produce" produce --client kafka-python -b "$BOOTSTRAP" -t "$t" -n "$COUNT"
+    py_step "consume" consume --client confluent -b "$BOOTSTRAP" -t "$t" -n "$COUNT" \
+        --headers produced:kafka-python
+}
+
+check_confluent_to_kcat() {
+    local t=interop-confluent-to-kcat
+    py_step "produce" produce --client confluent -b "$BOOTSTRAP" -t "$t" -n "$COUNT"
+    kcat_consume "$t" "$RICH_FMT" "$TMP/$t.out"
+    py_step "verify" verify-kcat --file "$TMP/$t.out" -n "$COUNT" --format rich \
+        --headers produced:confluent
+}
+
+# acks=all to a topic that already exists: create it first with a default produce,
+# then produce again with acks=all, and read back both halves (2 * 100 messages,
+# the second half keyed 100..199 so that the whole is key-0..key-199).
+check_acks_all_kcat() {
+    local t=interop-acks-all-kcat
+    gen_lines 200 >"$TMP/$t.all"
+    head -n 100 "$TMP/$t.all" >"$TMP/$t.1"
+    tail -n 100 "$TMP/$t.all" >"$TMP/$t.2"
+    kcat_produce "$t" "$TMP/$t.1"
+    kcat_produce "$t" "$TMP/$t.2" -X acks=all
+    kcat_consume "$t" "$RICH_FMT" "$TMP/$t.out"
+    py_step "verify" verify-kcat --file "$TMP/$t.out" -n 200 --format rich --headers none
+}
+
+check_acks_all_python() {
+    local client=$1 t="interop-acks-all-$1"
+    py_step "produce" produce --client "$client" -b "$BOOTSTRAP" -t "$t" -n 100
+    py_step "produce acks=all" produce --client "$client" -b "$BOOTSTRAP" -t "$t" \
+        -n 200 --first 100 --acks all
+    py_step "consume" consume --client "$client" -b "$BOOTSTRAP" -t "$t" -n 200 \
+        --headers "produced:$client"
+}
+
+CHECKS_START=$SECONDS
+run_check "kcat-metadata-broker" check_metadata_broker
+run_check "kcat-produce-consume" check_kcat_roundtrip
+run_check "kcat-metadata-topic" check_metadata_topic
+run_check "kcat-headers" check_kcat_headers
+run_check "confluent-kafka-roundtrip" check_confluent_roundtrip
+run_check "kafka-python-roundtrip" check_kafka_python_roundtrip
+run_check "cross-kcat-to-kafka-python" check_kcat_to_kafka_python
+run_check "cross-kafka-python-to-confluent" check_kafka_python_to_confluent
+run_check "cross-confluent-to-kcat" check_confluent_to_kcat
+run_check "acks-all-kcat" check_acks_all_kcat
+run_check "acks-all-confluent-kafka" check_acks_all_python confluent
+run_check "acks-all-kafka-python" check_acks_all_python kafka-python
+
+# The broker must have survived all of the above.
+if broker_alive; then
+    echo "PASS broker-alive: pid $BROKER_PID still running"
+    PASSED=$((PASSED + 1))
+else
+    echo "FAIL broker-alive: the broker process exited during the run$BROKER_EXIT"
+    FAILED=$((FAILED + 1))
+fi
+
+finish
+((FAILED == 0))

@@ -1,0 +1,543 @@
+#!/usr/bin/env python3
+"""Python side of the cross-client interoperability test (scripts/interop.sh).
+
+Run with the interop venv's interpreter (.venv-interop/bin/python, made by
+scripts/install-test-deps.sh). Subcommands:
+
+  produce  --client {confluent,kafka-python} -b HOST:PORT -t TOPIC -n COUNT [--first F]
+           [--acks all]
+           Produces keyed messages key-<i> -> value-<i>, i = F..COUNT-1 (F: 0), in order,
+           each with headers idx=<i> and client=<client>, using the library's default
+           producer settings (only bootstrap servers, and acks when --acks is given).
+  consume  --client {confluent,kafka-python} -b HOST:PORT -t TOPIC -n COUNT --headers SPEC
+           Reads the topic back without a consumer group (manual assign of every partition
+           from the beginning), bounded by --timeout seconds and by COUNT, and verifies it.
+  verify-kcat --file F -n COUNT --format {kv,pkv,rich} --headers SPEC
+           Verifies what `kcat -C` printed, with -f '%k:%s\\n' (kv), '%p %k:%s\\n' (pkv) or
+           '%p\\t%o\\t%k\\t%s\\t%h\\n' (rich).
+  metadata --file F --broker HOST:PORT [--topic T --partitions N]
+           Verifies the JSON printed by `kcat -L -J`.
+
+Verification: exactly the keys/values key-<i>/value-<i> for i in 0..COUNT-1, each once;
+within every partition the i (and the offsets, when known) strictly increase, i.e. the
+produced order is preserved per partition; headers match SPEC:
+  none            no headers at all
+  produced:NAME   idx=<i>,client=NAME (as `produce --client NAME` sends them)
+  produced        idx=<i>,client=<any one client name, the same on every message>
+  static:a=1,b=2  exactly these headers, in this order, on every message
+
+Every subcommand prints one summary line; on failure the line starts with "FAIL:" and
+the exit status is 1 (2 for usage errors).
+"""
+
+import argparse
+import json
+import logging
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+
+KEY_RE = re.compile(r"key-(\d+)\Z")
+VALUE_RE = re.compile(r"value-(\d+)\Z")
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def as_text(b):
+    if b is None:
+        return None
+    if isinstance(b, str):
+        return b
+    return b.decode("utf-8", errors="replace")
+
+
+def remaining_ms(deadline, floor_ms=100):
+    return max(floor_ms, int((deadline - time.monotonic()) * 1000))
+
+
+# --------------------------------------------------------------------------- verify
+
+
+class Record:
+    __slots__ = ("partition", "offset", "key", "value", "headers")
+
+    def __init__(self, partition, offset, key, value, headers):
+        self.partition = partition  # int or None
+        self.offset = offset  # int or None
+        self.key = key  # str or None
+        self.value = value  # str or None
+        self.headers = headers  # list of (str, str) or None (not known)
+
+
+def parse_header_spec(spec):
+    if spec == "none":
+        return spec, None
+    if spec == "produced" or spec.startswith("produced:"):
+        return "produced", spec.partition(":")[2] or None
+    if spec.startswith("static:"):
+        pairs = []
+        for item in spec[len("static:"):].split(","):
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise SystemExit(f"bad header spec item {item!r}")
+            pairs.append((name, value))
+        return "static", pairs
+    raise SystemExit(f"bad header spec {spec!r}")
+
+
+def verify(records, count, header_spec):
+    """Raises CheckFailed with a reason, or returns a short summary string."""
+    mode, static = parse_header_spec(header_spec)
+    problems = []
+
+    def problem(msg):
+        if len(problems) < 8:
+            problems.append(msg)
+        elif len(problems) == 8:
+            problems.append("...")
+
+    seen = Counter()
+    per_partition = defaultdict(list)  # partition -> [(offset, i)]
+    client_names = set()
+    bad_headers = []
+    for r in records:
+        km = KEY_RE.match(r.key or "")
+        vm = VALUE_RE.match(r.value or "")
+        if not km or not vm:
+            problem(f"unexpected record key={r.key!r} value={r.value!r} "
+                    f"(partition {r.partition}, offset {r.offset})")
+            continue
+        i = int(vm.group(1))
+        if int(km.group(1)) != i:
+            problem(f"key {r.key!r} carries value {r.value!r}")
+            continue
+        seen[i] += 1
+        per_partition[r.partition].append((r.offset, i))
+        if r.headers is not None:
+            if mode == "none":
+                want = []
+            elif mode == "static":
+                want = static
+            else:
+                client = static or dict(r.headers).get("client", "?")
+                want = [("idx", str(i)), ("client", client)]
+                client_names.add(client)
+            if r.headers != want:
+                bad_headers.append(f"{r.key}: expected {want!r}, got {r.headers!r}")
+    if bad_headers:
+        problem(f"{len(bad_headers)} messages with wrong headers (first: "
+                f"{'; '.join(bad_headers[:2])})")
+
+    expected = set(range(count))
+    missing = sorted(expected - set(seen))
+    extra = sorted(set(seen) - expected)
+    dups = sorted(i for i, c in seen.items() if c > 1)
+    if missing:
+        problem(f"{len(missing)} of {count} messages missing (first: "
+                f"{', '.join(f'key-{i}' for i in missing[:5])})")
+    if extra:
+        problem(f"{len(extra)} unexpected indices (first: {extra[:5]})")
+    if dups:
+        problem(f"{len(dups)} messages delivered more than once (first: "
+                f"{', '.join(f'key-{i}' for i in dups[:5])})")
+    if mode == "produced" and len(client_names) > 1:
+        problem(f"client header differs between messages: {sorted(client_names)}")
+
+    for p, items in sorted(per_partition.items(), key=lambda kv: (kv[0] is None, kv[0])):
+        if p is None:
+            continue  # partition not known (kcat -f '%k:%s'): no order to check
+        for (o1, i1), (o2, i2) in zip(items, items[1:]):
+            if i2 <= i1:
+                problem(f"partition {p}: order not preserved: value-{i1} (offset {o1}) "
+                        f"is followed by value-{i2} (offset {o2})")
+                break
+            if o1 is not None and o2 is not None and o2 <= o1:
+                problem(f"partition {p}: offsets not increasing: {o1} then {o2}")
+                break
+
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    if None in per_partition:
+        return f"{len(records)} messages verified (partitions not known)"
+    dist = ", ".join(f"p{p}={len(v)}" for p, v in sorted(per_partition.items()))
+    return f"{len(records)} messages verified, order kept per partition ({dist})"
+
+
+# --------------------------------------------------------------------------- produce
+
+
+def headers_for(i, client):
+    return [("idx", str(i).encode()), ("client", client.encode())]
+
+
+def produce_confluent(args):
+    from confluent_kafka import Producer
+
+    conf = {"bootstrap.servers": args.bootstrap}
+    if args.acks:
+        conf["acks"] = args.acks
+    errors = []
+    delivered = Counter()
+    offsets = defaultdict(list)
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(f"{as_text(msg.key())}: {err}")
+        else:
+            delivered[msg.partition()] += 1
+            offsets[msg.partition()].append(msg.offset())
+
+    p = Producer(conf)
+    deadline = time.monotonic() + args.timeout
+    for i in range(args.first, args.count):
+        while True:
+            try:
+                p.produce(args.topic, key=f"key-{i}", value=f"value-{i}",
+                          headers=headers_for(i, "confluent"), on_delivery=on_delivery)
+                break
+            except BufferError:
+                if time.monotonic() > deadline:
+                    raise CheckFailed("local queue stayed full until the timeout")
+                p.poll(0.1)
+        p.poll(0)
+    remaining = p.flush(max(0.0, deadline - time.monotonic()))
+    return finish_produce(args, remaining, errors, delivered, offsets)
+
+
+def produce_kafka_python(args):
+    from kafka import KafkaProducer
+
+    conf = {"bootstrap_servers": args.bootstrap}
+    if args.acks:
+        conf["acks"] = args.acks
+    deadline = time.monotonic() + args.timeout
+    producer = KafkaProducer(**conf)
+    try:
+        futures = [
+            producer.send(args.topic, key=f"key-{i}".encode(), value=f"value-{i}".encode(),
+                          headers=headers_for(i, "kafka-python"))
+            for i in range(args.first, args.count)
+        ]
+        try:
+            producer.flush(timeout=max(0.0, deadline - time.monotonic()))
+        except Exception as e:  # KafkaTimeoutError
+            log(f"flush: {type(e).__name__}: {e}")
+        errors, delivered, offsets = [], Counter(), defaultdict(list)
+        remaining = 0
+        for i, f in enumerate(futures):
+            if not f.is_done:
+                remaining += 1
+            elif f.failed():
+                errors.append(f"key-{args.first + i}: "
+                              f"{type(f.exception).__name__}: {f.exception}")
+            else:
+                md = f.value
+                delivered[md.partition] += 1
+                offsets[md.partition].append(md.offset)
+    finally:
+        producer.close(timeout=5)
+    return finish_produce(args, remaining, errors, delivered, offsets)
+
+
+def finish_produce(args, remaining, errors, delivered, offsets):
+    total = sum(delivered.values())
+    if errors:
+        raise CheckFailed(f"{len(errors)} delivery errors (first: {errors[:3]})")
+    if remaining:
+        raise CheckFailed(f"{remaining} messages still undelivered after {args.timeout}s")
+    if total != args.count - args.first:
+        raise CheckFailed(f"{total} of {args.count - args.first} delivery reports")
+    for p, offs in offsets.items():
+        if len(set(offs)) != len(offs):
+            raise CheckFailed(f"partition {p}: the same offset was reported twice")
+    dist = ", ".join(f"p{p}={n}" for p, n in sorted(delivered.items()))
+    return f"{total} messages delivered ({dist})"
+
+
+# --------------------------------------------------------------------------- consume
+
+
+def consume_confluent(args):
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    deadline = time.monotonic() + args.timeout
+    c = Consumer({
+        "bootstrap.servers": args.bootstrap,
+        # Required by the library, but never joined: we only assign() below.
+        "group.id": "spate-interop-unused",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+    })
+    records = []
+    try:
+        partitions = None
+        last_err = None
+        while partitions is None:
+            try:
+                wait = max(0.1, min(5.0, deadline - time.monotonic()))
+                md = c.list_topics(args.topic, timeout=wait)
+                tmd = md.topics.get(args.topic)
+                if tmd is not None and tmd.error is None and tmd.partitions:
+                    partitions = sorted(tmd.partitions)
+                    break
+                last_err = tmd.error if tmd is not None else "topic not in metadata"
+            except Exception as e:  # KafkaException on timeout
+                last_err = e
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"no metadata for {args.topic}: {last_err}")
+            time.sleep(0.2)
+        c.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in partitions])
+        at_eof = set()
+        all_eof_since = None
+        while len(records) < args.count and time.monotonic() < deadline:
+            # Every partition at its end for a while: what is missing won't come.
+            if all_eof_since is not None and time.monotonic() - all_eof_since > 2.0:
+                break
+            msg = c.poll(min(0.5, max(0.0, deadline - time.monotonic())))
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    at_eof.add(msg.partition())
+                    if len(at_eof) == len(partitions) and all_eof_since is None:
+                        all_eof_since = time.monotonic()
+                    continue
+                raise CheckFailed(f"consume error: {msg.error()}")
+            at_eof.discard(msg.partition())
+            all_eof_since = None
+            hdrs = [(k, as_text(v)) for k, v in (msg.headers() or [])]
+            records.append(Record(msg.partition(), msg.offset(), as_text(msg.key()),
+                                  as_text(msg.value()), hdrs))
+        # Linger briefly so that duplicates past the expected count are noticed too.
+        linger = time.monotonic() + 0.5
+        while time.monotonic() < min(linger, deadline):
+            msg = c.poll(0.1)
+            if msg is not None and not msg.error():
+                hdrs = [(k, as_text(v)) for k, v in (msg.headers() or [])]
+                records.append(Record(msg.partition(), msg.offset(), as_text(msg.key()),
+                                      as_text(msg.value()), hdrs))
+    finally:
+        c.close()
+    log(f"confluent consumer: {len(records)} records from partitions {partitions}")
+    return verify(records, args.count, args.headers)
+
+
+def consume_kafka_python(args):
+    from kafka import KafkaConsumer, TopicPartition
+
+    deadline = time.monotonic() + args.timeout
+    c = KafkaConsumer(
+        bootstrap_servers=args.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(args.timeout * 1000),
+    )
+    records = []
+    try:
+        partitions = None
+        while not partitions:
+            partitions = c.partitions_for_topic(args.topic)
+            if partitions:
+                break
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"no partitions known for {args.topic}")
+            time.sleep(0.2)
+        partitions = sorted(partitions)
+        tps = [TopicPartition(args.topic, p) for p in partitions]
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        # Everything was produced before, so the end of each partition is known now.
+        end = c.end_offsets(tps, timeout_ms=remaining_ms(deadline))
+
+        def at_end(tp):
+            pos = c.position(tp, timeout_ms=remaining_ms(deadline))
+            return pos is not None and pos >= end[tp]
+
+        while len(records) < args.count and time.monotonic() < deadline:
+            if all(at_end(tp) for tp in tps):
+                break  # at the end of every partition: what is missing won't come
+            batch = c.poll(timeout_ms=500)
+            for tp, msgs in batch.items():
+                for m in msgs:
+                    hdrs = [(k, as_text(v)) for k, v in (m.headers or [])]
+                    records.append(Record(tp.partition, m.offset, as_text(m.key),
+                                          as_text(m.value), hdrs))
+        batch = c.poll(timeout_ms=500)  # notice duplicates past the expected count
+        for tp, msgs in batch.items():
+            for m in msgs:
+                hdrs = [(k, as_text(v)) for k, v in (m.headers or [])]
+                records.append(Record(tp.partition, m.offset, as_text(m.key),
+                                      as_text(m.value), hdrs))
+    finally:
+        c.close(autocommit=False, timeout_ms=5000)
+    log(f"kafka-python consumer: {len(records)} records from partitions {partitions}")
+    return verify(records, args.count, args.headers)
+
+
+# --------------------------------------------------------------------------- kcat output
+
+
+def parse_kcat_headers(field):
+    """kcat's %h: name=value pairs separated by commas; empty when there are none."""
+    if field == "":
+        return []
+    out = []
+    for item in field.split(","):
+        name, _, value = item.partition("=")
+        out.append((name, value))
+    return out
+
+
+def verify_kcat(args):
+    with open(args.file, encoding="utf-8", errors="replace") as f:
+        lines = f.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    records = []
+    for n, line in enumerate(lines, 1):
+        if args.format == "kv":
+            k, sep, v = line.partition(":")
+            if not sep:
+                raise CheckFailed(f"line {n}: no ':' in {line!r}")
+            records.append(Record(None, None, k, v, None))
+        elif args.format == "pkv":
+            p, sep, kv = line.partition(" ")
+            k, sep2, v = kv.partition(":")
+            if not sep or not sep2 or not p.isdigit():
+                raise CheckFailed(f"line {n}: not '<partition> <key>:<value>': {line!r}")
+            records.append(Record(int(p), None, k, v, None))
+        else:
+            parts = line.split("\t")
+            if len(parts) != 5 or not parts[0].isdigit() or not parts[1].isdigit():
+                raise CheckFailed(f"line {n}: not '%p\\t%o\\t%k\\t%s\\t%h': {line!r}")
+            records.append(Record(int(parts[0]), int(parts[1]), parts[2], parts[3],
+                                  parse_kcat_headers(parts[4])))
+    if args.format == "kv" and args.expect_lines:
+        # Multiset comparison of the raw lines against what was produced.
+        want = Counter(f"key-{i}:value-{i}" for i in range(args.count))
+        got = Counter(lines)
+        if want != got:
+            missing = list((want - got).elements())[:3]
+            unexpected = list((got - want).elements())[:3]
+            raise CheckFailed(f"lines differ from the produced ones: {len(lines)} lines; "
+                              f"missing e.g. {missing}, unexpected e.g. {unexpected}")
+    return verify(records, args.count, args.headers)
+
+
+def check_metadata(args):
+    with open(args.file, encoding="utf-8") as f:
+        text = f.read().strip()
+    try:
+        md = json.loads(text)
+    except ValueError as e:
+        raise CheckFailed(f"kcat -L -J printed no JSON ({e}): {text[:200]!r}")
+    brokers = md.get("brokers") or []
+    names = [b.get("name") for b in brokers]
+    if not brokers:
+        raise CheckFailed("no brokers listed")
+    if args.broker not in names:
+        raise CheckFailed(f"broker {args.broker} not listed; brokers: {names}")
+    summary = f"brokers {names}"
+    if args.topic:
+        topics = {t.get("topic"): t for t in md.get("topics") or []}
+        t = topics.get(args.topic)
+        if t is None:
+            raise CheckFailed(f"topic {args.topic} not listed; topics: {sorted(topics)}")
+        if t.get("error"):
+            raise CheckFailed(f"topic {args.topic} has error {t['error']}")
+        parts = t.get("partitions") or []
+        ids = sorted(p.get("partition") for p in parts)
+        if args.partitions is not None and ids != list(range(args.partitions)):
+            raise CheckFailed(f"topic {args.topic}: partitions {ids}, expected "
+                              f"0..{args.partitions - 1}")
+        ids_known = {b.get("id") for b in brokers}
+        for p in parts:
+            if p.get("error"):
+                raise CheckFailed(f"partition {p.get('partition')}: error {p['error']}")
+            if p.get("leader") not in ids_known:
+                raise CheckFailed(f"partition {p.get('partition')}: leader {p.get('leader')} "
+                                  f"is not a listed broker {sorted(ids_known)}")
+        summary += f"; topic {args.topic} with {len(parts)} partitions"
+    return summary
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def common(sp, need_client=True):
+        if need_client:
+            sp.add_argument("--client", required=True, choices=["confluent", "kafka-python"])
+            sp.add_argument("-b", "--bootstrap", required=True)
+            sp.add_argument("-t", "--topic", required=True)
+        sp.add_argument("-n", "--count", type=int, required=True)
+        sp.add_argument("--timeout", type=float, default=30.0,
+                        help="overall bound in seconds (default 30)")
+
+    sp = sub.add_parser("produce")
+    common(sp)
+    sp.add_argument("--first", type=int, default=0,
+                    help="produce i = FIRST..COUNT-1 (default 0)")
+    sp.add_argument("--acks", choices=["all", "0", "1", "-1"])
+
+    sp = sub.add_parser("consume")
+    common(sp)
+    sp.add_argument("--headers", default="produced")
+
+    sp = sub.add_parser("verify-kcat")
+    common(sp, need_client=False)
+    sp.add_argument("--file", required=True)
+    sp.add_argument("--format", required=True, choices=["kv", "pkv", "rich"])
+    sp.add_argument("--headers", default="none")
+    sp.add_argument("--expect-lines", action="store_true",
+                    help="kv only: compare the raw lines' multiset too")
+
+    sp = sub.add_parser("metadata")
+    sp.add_argument("--file", required=True)
+    sp.add_argument("--broker", required=True)
+    sp.add_argument("--topic")
+    sp.add_argument("--partitions", type=int)
+    sp.add_argument("--timeout", type=float, default=30.0, help="unused (uniform CLI)")
+
+    args = ap.parse_args(argv)
+    # kafka-python reports connection and protocol trouble through logging: show it
+    # on stderr, which interop.sh prints as the detail of a failed check.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "acks", None) in ("0", "1", "-1"):
+        args.acks = int(args.acks) if args.client == "kafka-python" else args.acks
+    try:
+        if args.cmd == "produce":
+            fn = produce_confluent if args.client == "confluent" else produce_kafka_python
+            summary = fn(args)
+        elif args.cmd == "consume":
+            fn = consume_confluent if args.client == "confluent" else consume_kafka_python
+            summary = fn(args)
+        elif args.cmd == "verify-kcat":
+            summary = verify_kcat(args)
+        else:
+            summary = check_metadata(args)
+    except CheckFailed as e:
+        print(f"FAIL: {e}", flush=True)
+        return 1
+    except Exception as e:  # a client library error is a failed check, with its reason
+        text = str(e)
+        name = type(e).__name__
+        print(f"FAIL: {text if text.startswith(name) else f'{name}: {text}'}", flush=True)
+        return 1
+    print(summary, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

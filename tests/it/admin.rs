@@ -1,0 +1,101 @@
+//! Topic administration through librdkafka's admin client, and what producers see of it.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::support::{client_config, TestBroker};
+
+fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    client_config(bootstrap).create().unwrap()
+}
+
+fn partition_count(bootstrap: &str, topic: &str) -> Result<usize, RDKafkaErrorCode> {
+    let consumer: rdkafka::consumer::BaseConsumer = client_config(bootstrap).create().unwrap();
+    let md = rdkafka::consumer::Consumer::fetch_metadata(&consumer, Some(topic), Duration::from_secs(10)).unwrap();
+    let t = &md.topics()[0];
+    match t.error() {
+        Some(e) => Err(e.into()),
+        None => Ok(t.partitions().len()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_created_grown_described_and_deleted() {
+    let broker = TestBroker::start(&[("auto.create.topics.enable", "false")]);
+    let bootstrap = broker.bootstrap();
+    let admin = admin(&bootstrap);
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+
+    let topic = NewTopic::new("orders", 12, TopicReplication::Fixed(1)).set("retention.ms", "3600000").set("segment.bytes", "1048576");
+    let results = admin.create_topics(&[topic], &opts).await.unwrap();
+    assert_eq!(results, vec![Ok("orders".to_string())]);
+    let b = bootstrap.clone();
+    assert_eq!(tokio::task::spawn_blocking(move || partition_count(&b, "orders")).await.unwrap(), Ok(12));
+    assert!(broker.log_dir().join("orders-11").is_dir(), "every partition has its folder");
+
+    // Creating it again, or with an impossible replication factor, fails with Kafka's errors.
+    let again = admin.create_topics(&[NewTopic::new("orders", 3, TopicReplication::Fixed(1))], &opts).await.unwrap();
+    assert_eq!(again, vec![Err(("orders".to_string(), RDKafkaErrorCode::TopicAlreadyExists))]);
+    let replicated = admin.create_topics(&[NewTopic::new("replicated", 3, TopicReplication::Fixed(3))], &opts).await.unwrap();
+    assert_eq!(replicated, vec![Err(("replicated".to_string(), RDKafkaErrorCode::InvalidReplicationFactor))]);
+    let bad_config = admin.create_topics(&[NewTopic::new("badconfig", 1, TopicReplication::Fixed(1)).set("retention.ms", "soon")], &opts).await.unwrap();
+    assert_eq!(bad_config, vec![Err(("badconfig".to_string(), RDKafkaErrorCode::InvalidConfig))]);
+
+    // The topic's overrides and the broker's defaults are both described.
+    let described = admin.describe_configs(&[ResourceSpecifier::Topic("orders")], &opts).await.unwrap();
+    let resource = described[0].as_ref().unwrap();
+    let entry = |name: &str| resource.entries.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("{name} described"));
+    assert_eq!(entry("retention.ms").value.as_deref(), Some("3600000"));
+    assert!(!entry("retention.ms").is_default);
+    assert_eq!(entry("segment.bytes").value.as_deref(), Some("1048576"));
+    assert_eq!(entry("max.message.bytes").value.as_deref(), Some("1048588"));
+    assert!(entry("max.message.bytes").is_default);
+
+    let grown = admin.create_partitions(&[NewPartitions::new("orders", 16)], &opts).await.unwrap();
+    assert_eq!(grown, vec![Ok("orders".to_string())]);
+    let b = bootstrap.clone();
+    assert_eq!(tokio::task::spawn_blocking(move || partition_count(&b, "orders")).await.unwrap(), Ok(16));
+    let shrink = admin.create_partitions(&[NewPartitions::new("orders", 4)], &opts).await.unwrap();
+    assert_eq!(shrink, vec![Err(("orders".to_string(), RDKafkaErrorCode::InvalidPartitions))]);
+
+    // A new partition takes records.
+    let producer: FutureProducer = client_config(&bootstrap).create().unwrap();
+    let delivered = producer.send(FutureRecord::to("orders").partition(15).key("k").payload("v"), Duration::from_secs(10)).await.unwrap();
+    assert_eq!((delivered.partition, delivered.offset), (15, 0));
+
+    let deleted = admin.delete_topics(&["orders"], &opts).await.unwrap();
+    assert_eq!(deleted, vec![Ok("orders".to_string())]);
+    let b = bootstrap.clone();
+    assert_eq!(tokio::task::spawn_blocking(move || partition_count(&b, "orders")).await.unwrap(), Err(RDKafkaErrorCode::UnknownTopicOrPartition));
+    assert!(!broker.log_dir().join("orders-0").exists(), "a deleted topic's folders are gone");
+    let missing = admin.delete_topics(&["orders"], &opts).await.unwrap();
+    assert_eq!(missing, vec![Err(("orders".to_string(), RDKafkaErrorCode::UnknownTopicOrPartition))]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producing_to_an_unknown_topic_fails_when_auto_create_is_off() {
+    let broker = TestBroker::start(&[("auto.create.topics.enable", "false")]);
+    let producer: FutureProducer = client_config(&broker.bootstrap()).set("message.timeout.ms", "3000").set("topic.metadata.propagation.max.ms", "100").create().unwrap();
+    let result = producer.send(FutureRecord::to("no-such-topic").key("k").payload("v"), Duration::from_secs(10)).await;
+    match result {
+        Err((KafkaError::MessageProduction(code), _)) => {
+            assert!(matches!(code, RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic), "unexpected error {code:?}");
+        }
+        other => panic!("expected an unknown-topic error, got {other:?}"),
+    }
+    assert!(!broker.log_dir().join("no-such-topic-0").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producing_to_an_unknown_topic_creates_it_when_auto_create_is_on() {
+    let broker = TestBroker::start(&[("num.partitions", "5")]);
+    let producer: FutureProducer = client_config(&broker.bootstrap()).create().unwrap();
+    let delivered = producer.send(FutureRecord::to("created-on-use").key("k").payload("v"), Duration::from_secs(10)).await.unwrap();
+    assert_eq!(delivered.offset, 0);
+    let b = broker.bootstrap();
+    assert_eq!(tokio::task::spawn_blocking(move || partition_count(&b, "created-on-use")).await.unwrap(), Ok(5));
+}

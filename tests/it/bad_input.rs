@@ -1,0 +1,188 @@
+//! Malformed and hostile requests over raw sockets: each gets the Kafka error code the
+//! protocol defines or a closed connection, and never affects other clients.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::Bytes;
+use spate::protocol::codec::{Reader, Writer};
+use spate::protocol::record_batch::{build_batch, RecordSpec};
+
+use crate::support::{create_topic, TestBroker};
+
+fn connect(broker: &TestBroker) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Sends one frame (size prefix added) and reads one response frame (without its prefix).
+fn round_trip(s: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    s.write_all(&frame).ok()?;
+    read_frame(s)
+}
+
+fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+/// True when the broker closed the connection (EOF, or reset).
+fn is_closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    matches!(s.read(&mut b), Ok(0) | Err(_))
+}
+
+fn header(w: &mut Writer, api_key: i16, version: i16, correlation_id: i32) {
+    w.i16(api_key);
+    w.i16(version);
+    w.i32(correlation_id);
+    w.nullable_string(false, Some("bad-input-test"));
+}
+
+/// ApiVersions v0 works on this connection (the broker is alive and answering).
+fn api_versions_ok(s: &mut TcpStream) -> bool {
+    let mut w = Writer::new();
+    header(&mut w, 18, 0, 7);
+    match round_trip(s, &w.finish()) {
+        Some(resp) => {
+            let mut r = Reader::new(Bytes::from(resp));
+            r.i32().unwrap() == 7 && r.i16().unwrap() == 0
+        }
+        None => false,
+    }
+}
+
+/// A Produce v7 request for one partition carrying `records`.
+fn produce_request(topic: &str, records: &[u8]) -> Vec<u8> {
+    let mut w = Writer::new();
+    header(&mut w, 0, 7, 42);
+    w.nullable_string(false, None); // transactional_id
+    w.i16(1); // acks
+    w.i32(5000);
+    w.i32(1);
+    w.string(false, topic);
+    w.i32(1);
+    w.i32(0); // partition
+    w.nullable_bytes(false, Some(records));
+    w.finish().to_vec()
+}
+
+/// The error code of the single partition in a Produce v7 response.
+fn produce_error(resp: Vec<u8>) -> i16 {
+    let mut r = Reader::new(Bytes::from(resp));
+    assert_eq!(r.i32().unwrap(), 42, "correlation id");
+    assert_eq!(r.i32().unwrap(), 1, "one topic");
+    r.string(false).unwrap();
+    assert_eq!(r.i32().unwrap(), 1, "one partition");
+    assert_eq!(r.i32().unwrap(), 0);
+    r.i16().unwrap()
+}
+
+fn valid_batch(value_bytes: usize) -> Vec<u8> {
+    let value = vec![b'x'; value_bytes];
+    build_batch(0, 1_700_000_000_000, &[RecordSpec { key: Some(b"k"), value: Some(&value), headers: &[], timestamp_delta: 0 }])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_batches_get_kafka_error_codes() {
+    let broker = TestBroker::start(&[("message.max.bytes", "10000")]);
+    create_topic(&broker.bootstrap(), "strict", 1).await;
+    let mut s = connect(&broker);
+
+    let good = valid_batch(10);
+    assert_eq!(produce_error(round_trip(&mut s, &produce_request("strict", &good)).unwrap()), 0, "a valid batch is accepted");
+
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    assert_eq!(produce_error(round_trip(&mut s, &produce_request("strict", &flipped)).unwrap()), 2, "bad CRC: CORRUPT_MESSAGE");
+
+    let truncated = &good[..good.len() - 3];
+    assert_eq!(produce_error(round_trip(&mut s, &produce_request("strict", truncated)).unwrap()), 2, "truncated batch: CORRUPT_MESSAGE");
+
+    let mut lying = good.clone();
+    lying[8..12].copy_from_slice(&i32::MAX.to_be_bytes());
+    assert_eq!(produce_error(round_trip(&mut s, &produce_request("strict", &lying)).unwrap()), 2, "length past the end: CORRUPT_MESSAGE");
+
+    let big = valid_batch(20_000);
+    assert_eq!(produce_error(round_trip(&mut s, &produce_request("strict", &big)).unwrap()), 10, "above max.message.bytes: MESSAGE_TOO_LARGE");
+
+    assert_eq!(produce_error(round_trip(&mut s, &produce_request("nope", &good)).unwrap()), 3, "unknown topic: UNKNOWN_TOPIC_OR_PARTITION");
+    assert!(api_versions_ok(&mut s), "the connection is still usable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_frames_close_only_their_own_connection() {
+    let broker = TestBroker::start(&[("socket.request.max.bytes", "1048576")]);
+    let mut bystander = connect(&broker);
+    assert!(api_versions_ok(&mut bystander));
+
+    // A size prefix above socket.request.max.bytes: closed before anything is allocated.
+    let mut s = connect(&broker);
+    s.write_all(&0x7fff_ffffi32.to_be_bytes()).unwrap();
+    assert!(is_closed(&mut s), "a 2 GiB size prefix closes the connection");
+
+    // A negative size.
+    let mut s = connect(&broker);
+    s.write_all(&(-5i32).to_be_bytes()).unwrap();
+    assert!(is_closed(&mut s));
+
+    // An unknown API key.
+    let mut s = connect(&broker);
+    let mut w = Writer::new();
+    header(&mut w, 9999, 0, 1);
+    assert!(round_trip(&mut s, &w.finish()).is_none(), "unknown api key: closed");
+
+    // A Metadata request whose topic array claims two billion entries.
+    let mut s = connect(&broker);
+    let mut w = Writer::new();
+    header(&mut w, 3, 4, 1);
+    w.i32(2_000_000_000);
+    assert!(round_trip(&mut s, &w.finish()).is_none(), "lying array length: closed");
+
+    // A header shorter than its fixed fields.
+    let mut s = connect(&broker);
+    assert!(round_trip(&mut s, &[0, 3]).is_none());
+
+    // A flexible request with duplicate tagged fields in its header.
+    let mut s = connect(&broker);
+    let mut w = Writer::new();
+    w.i16(3);
+    w.i16(12);
+    w.i32(1);
+    w.nullable_string(false, None);
+    w.raw(&[2, 0, 0, 0, 0]); // two tagged fields, both tag 0
+    assert!(round_trip(&mut s, &w.finish()).is_none(), "duplicate tags: closed");
+
+    // A version we do not serve, for an API other than ApiVersions.
+    let mut s = connect(&broker);
+    let mut w = Writer::new();
+    header(&mut w, 3, 99, 1);
+    assert!(round_trip(&mut s, &w.finish()).is_none(), "unsupported Metadata version: closed");
+
+    assert!(api_versions_ok(&mut bystander), "the other client is unaffected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_versions_request_newer_than_the_broker_gets_v0_with_the_ranges() {
+    let broker = TestBroker::start(&[]);
+    let mut s = connect(&broker);
+    let mut w = Writer::new();
+    header(&mut w, 18, 99, 5);
+    w.raw(&[0]); // empty tagged fields, as a flexible header would carry
+    let resp = round_trip(&mut s, &w.finish()).unwrap();
+    let mut r = Reader::new(Bytes::from(resp));
+    assert_eq!(r.i32().unwrap(), 5);
+    assert_eq!(r.i16().unwrap(), 35, "UNSUPPORTED_VERSION");
+    let apis = r.array(false, 6, |r| Ok((r.i16()?, r.i16()?, r.i16()?))).unwrap();
+    let api_versions = apis.iter().find(|(k, _, _)| *k == 18).unwrap();
+    assert_eq!((api_versions.1, api_versions.2), (0, 3));
+    assert!(apis.iter().any(|(k, min, _)| *k == 0 && *min == 0), "Produce is advertised from version 0");
+}

@@ -1,0 +1,12 @@
+//! Spate's integration tests: real clients (librdkafka through the `rdkafka` crate, and raw
+//! Kafka protocol bytes) over real sockets against a broker with 4 shards, so that connections
+//! and partitions land on different shards and cross-shard forwarding is exercised.
+//!
+//! One binary (`tests/it/`) so that everything links once.
+
+mod admin;
+mod bad_input;
+mod produce_consume;
+mod recovery;
+mod support;
+mod zero_copy;
