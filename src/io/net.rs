@@ -18,12 +18,12 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<compio::net::TcpListener> {
     compio::net::TcpListener::from_std(socket.into())
 }
 
-/// Settings for an accepted connection. The socket stays in blocking mode: io_uring polls it
-/// for readiness itself, and a splice into a blocking socket waits in its io-wq worker for room
-/// instead of failing with EAGAIN.
+/// Settings for an accepted connection. The socket is non-blocking: io_uring then polls it for
+/// readiness itself. (A blocking socket makes io_uring hand every receive and send to an io-wq
+/// worker thread; measured here, that cost two thirds of the produce throughput.)
 pub fn configure_stream(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    socket2::SockRef::from(&borrow(stream)).set_nonblocking(false)
+    socket2::SockRef::from(&borrow(stream)).set_nonblocking(true)
 }
 
 /// Closes both directions of a connection at once (when its writer fails).

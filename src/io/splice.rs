@@ -4,7 +4,9 @@
 //! Each shard keeps a small pool of pipes (at most `SPLICE_PIPE_COUNT`, each sized to
 //! `SPLICE_PIPE_SIZE_BYTES`): the machine caps pipe sizes and their number per user, so a pipe
 //! per connection would not scale. A connection holds a pipe only while it sends one response.
-//! IORING_OP_SPLICE always runs in an io-wq worker, so a page-cache miss never blocks the shard.
+//! IORING_OP_SPLICE always runs in an io-wq worker, so a page-cache miss never blocks the shard;
+//! the socket itself is non-blocking, so a slow reader makes the splice return EAGAIN (and the
+//! sender wait for writability) instead of holding a worker.
 
 use std::cell::RefCell;
 use std::io;
@@ -12,7 +14,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use compio::driver::op::{Splice, SpliceFlags};
+use compio::driver::op::{Interest, PollOnce, Splice, SpliceFlags};
 use compio::driver::ToSharedFd;
 
 use super::file::LogFile;
@@ -99,7 +101,17 @@ async fn splice_through(pipe: &Pipe, socket: &TcpStream, file: &LogFile, mut pos
         // A short splice out of the pipe leaves bytes in it: keep draining until it is empty.
         let mut in_pipe = filled;
         while in_pipe > 0 {
-            let sent = splice_op(pipe.read.clone(), -1, socket.to_shared_fd(), in_pipe).await?;
+            let sent = match splice_op(pipe.read.clone(), -1, socket.to_shared_fd(), in_pipe).await {
+                Ok(n) => n,
+                // The socket is non-blocking (so that io_uring polls it instead of parking an
+                // io-wq worker on it): when its buffer is full, wait until it drains.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let compio::BufResult(ready, _) = compio::runtime::submit(PollOnce::new(socket.to_shared_fd(), Interest::Writable)).await;
+                    ready?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if sent == 0 {
                 return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed during a fetch response"));
             }
