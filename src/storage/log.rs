@@ -586,3 +586,159 @@ async fn read_header(file: &LogFile, position: u32, size: u32) -> io::Result<Opt
     let bytes = file.read_at(position as u64, record_batch::HEADER_BYTES).await?;
     Ok(BatchHeader::parse(&bytes, size - position))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::protocol::record_batch::{build_batch, RecordSpec};
+
+    fn config(segment_bytes: u32) -> LogConfig {
+        let mut c = BrokerConfig::from_properties(&[]).unwrap().log;
+        c.segment_bytes = segment_bytes;
+        c.index_interval_bytes = 256;
+        c
+    }
+
+    /// A batch of `count` records stamped `timestamp`, each value 100 bytes.
+    fn batch(count: usize, timestamp: i64) -> Bytes {
+        let value = [b'v'; 100];
+        let records: Vec<RecordSpec<'_>> = (0..count).map(|i| RecordSpec { key: None, value: Some(&value), headers: &[], timestamp_delta: i as i64 }).collect();
+        Bytes::from(build_batch(0, timestamp, &records))
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        compio::runtime::Runtime::new().unwrap().block_on(f)
+    }
+
+    /// Reads the batch that holds `offset` and returns its (base, last) offsets.
+    async fn batch_at(log: &PartitionLog, offset: i64) -> (i64, i64) {
+        let read = log.read(offset, 1 << 20, true).await.unwrap();
+        let slice = read.records.expect("records");
+        let bytes = slice.file.read_at(slice.position, slice.len as usize).await.unwrap();
+        let view = record_batch::validate(&bytes[..record_batch::batch_size(&bytes).unwrap()]).unwrap();
+        (view.base_offset(), view.last_offset())
+    }
+
+    #[test]
+    fn appends_roll_segments_and_every_offset_reads_back_from_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), false).unwrap();
+            for i in 0..100 {
+                let r = log.append(vec![batch(1 + i % 3, 1_000 + i as i64)]).await.unwrap();
+                assert_eq!(r.base_offset, (0..i).map(|j| 1 + j % 3).sum::<usize>() as i64);
+            }
+            let end = log.log_end_offset();
+            assert_eq!(end, (0..100).map(|j| 1 + j % 3).sum::<usize>() as i64);
+            assert!(log.segment_count() > 5, "small segments roll: {}", log.segment_count());
+            for offset in 0..end {
+                let (base, last) = batch_at(&log, offset).await;
+                assert!(base <= offset && offset <= last, "offset {offset} read from batch {base}..={last}");
+            }
+            assert_eq!(log.read(end + 1, 100, true).await.err(), Some(ReadError::OffsetOutOfRange { log_start_offset: 0, high_watermark: end }));
+            assert!(log.read(end, 100, true).await.unwrap().records.is_none(), "a fetch at the end is empty");
+            // Index files exist for rolled segments and match what is in memory.
+            let state = log.state.borrow();
+            for s in &state.segments[..state.segments.len() - 1] {
+                let on_disk = std::fs::read(s.index_path()).unwrap();
+                assert_eq!(on_disk, s.index.encode());
+            }
+        });
+    }
+
+    #[test]
+    fn a_request_larger_than_a_segment_still_goes_in_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1024), false).unwrap();
+            log.append(vec![batch(1, 0)]).await.unwrap();
+            let big = log.append(vec![batch(20, 0), batch(20, 0)]).await.unwrap();
+            assert_eq!(big.base_offset, 1);
+            assert_eq!(log.log_end_offset(), 41);
+            assert_eq!(batch_at(&log, 40).await, (21, 40));
+        });
+    }
+
+    #[test]
+    fn retention_by_size_and_time_deletes_old_segments_and_moves_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let mut c = config(2048);
+            c.retention_bytes = 5000;
+            let log = PartitionLog::open(dir.path(), "t", 0, c.clone(), false).unwrap();
+            for _ in 0..60 {
+                log.append(vec![batch(2, crate::io::runtime::now_ms())]).await.unwrap();
+            }
+            let before = log.segment_count();
+            assert!(log.apply_retention(crate::io::runtime::now_ms()) > 0);
+            assert!(log.segment_count() < before);
+            assert!(log.size_bytes() - log.state.borrow().active().size as u64 <= 5000);
+            let start = log.log_start_offset();
+            assert!(start > 0);
+            assert!(matches!(log.read(start - 1, 100, true).await, Err(ReadError::OffsetOutOfRange { .. })));
+            assert_eq!(batch_at(&log, start).await.0, start);
+            let first_file = dir.path().join(crate::storage::segment_file_name(0, "log"));
+            assert!(!first_file.exists(), "deleted segments leave no files");
+
+            // Time: every closed segment is older than retention.ms once time has passed.
+            c.retention_bytes = -1;
+            c.retention_ms = 1000;
+            log.set_config(c);
+            log.apply_retention(crate::io::runtime::now_ms() + 10_000);
+            assert_eq!(log.segment_count(), 1, "only the active segment is left");
+        });
+    }
+
+    #[test]
+    fn offsets_are_found_by_timestamp() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), false).unwrap();
+            // Batch i holds 5 records stamped 10_000 * i + 0..5.
+            for i in 0..50 {
+                log.append(vec![batch(5, 10_000 * i)]).await.unwrap();
+            }
+            assert_eq!(log.offset_for_timestamp(0).await.unwrap(), (0, 0));
+            assert_eq!(log.offset_for_timestamp(10_000 * 7 + 3).await.unwrap(), (70_003, 7 * 5 + 3));
+            assert_eq!(log.offset_for_timestamp(10_000 * 7 + 5).await.unwrap(), (80_000, 40), "between batches: the next batch's first record");
+            assert_eq!(log.offset_for_timestamp(10_000 * 60).await.unwrap(), (-1, -1));
+            assert_eq!(log.max_timestamp(), (490_004, 245));
+        });
+    }
+
+    #[test]
+    fn a_reopened_log_continues_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), false).unwrap();
+            for _ in 0..40 {
+                log.append(vec![batch(3, 5)]).await.unwrap();
+            }
+            log.close().unwrap();
+        });
+        for clean in [true, false] {
+            // Reopened after a clean close, and as if after a crash (full recovery scan).
+            run(async {
+                let log = PartitionLog::open(dir.path(), "t", 0, config(4096), clean).unwrap();
+                assert_eq!(log.log_end_offset(), 120);
+                assert_eq!(batch_at(&log, 61).await, (60, 62));
+                log.close().unwrap();
+            });
+        }
+        // A missing recovery point and missing index files: everything is rebuilt.
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "index" || e == "timeindex") || path.ends_with(crate::storage::RECOVERY_POINT_FILE) {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), false).unwrap();
+            assert_eq!(log.log_end_offset(), 120);
+            let r = log.append(vec![batch(1, 5)]).await.unwrap();
+            assert_eq!(r.base_offset, 120);
+            assert_eq!(batch_at(&log, 119).await, (117, 119));
+        });
+    }
+}
