@@ -212,7 +212,8 @@ impl BrokerConfig {
             return Err(ConfigError("log.dirs: must name a folder".into()));
         }
 
-        let roll_ms: i64 = if present(&props, "log.roll.ms") { parse_num(&props, "log.roll.ms")? } else { parse_num::<i64>(&props, "log.roll.hours")? * 3_600_000 };
+        let roll_ms: i64 =
+            if present(&props, "log.roll.ms") { parse_num(&props, "log.roll.ms")? } else { parse_num::<i64>(&props, "log.roll.hours")? * 3_600_000 };
         let retention_ms: i64 = if present(&props, "log.retention.ms") {
             parse_num(&props, "log.retention.ms")?
         } else if present(&props, "log.retention.minutes") {
@@ -245,7 +246,7 @@ impl BrokerConfig {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         };
         let num_partitions: i32 = parse_num(&props, "num.partitions")?;
-        if num_partitions < 1 || num_partitions > limits::TOPIC_PARTITIONS_MAX {
+        if !(1..=limits::TOPIC_PARTITIONS_MAX).contains(&num_partitions) {
             return Err(ConfigError("num.partitions: must be between 1 and 10000".into()));
         }
         let socket_request_max_bytes: u32 = parse_num(&props, "socket.request.max.bytes")?;

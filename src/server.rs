@@ -51,7 +51,9 @@ impl Broker {
             let (stop_tx, stop_rx) = flume::bounded(1);
             stops.push(stop_tx);
             let (shared, catalog, ready) = (shared.clone(), catalog.clone(), ready.clone());
-            let thread = std::thread::Builder::new().name(format!("spate-shard-{i}")).spawn(move || run_shard(ShardId(i as u16), shared, catalog, mailbox, stop_rx, ready))?;
+            let thread = std::thread::Builder::new()
+                .name(format!("spate-shard-{i}"))
+                .spawn(move || run_shard(ShardId(i as u16), shared, catalog, mailbox, stop_rx, ready))?;
             threads.push(thread);
         }
         ready.wait();
@@ -102,7 +104,14 @@ impl Broker {
     }
 }
 
-fn run_shard(id: ShardId, shared: Arc<Shared>, catalog: Arc<Catalog>, mailbox: flume::Receiver<shard::Job>, stop: flume::Receiver<()>, ready: Arc<Barrier>) -> io::Result<()> {
+fn run_shard(
+    id: ShardId,
+    shared: Arc<Shared>,
+    catalog: Arc<Catalog>,
+    mailbox: flume::Receiver<shard::Job>,
+    stop: flume::Receiver<()>,
+    ready: Arc<Barrier>,
+) -> io::Result<()> {
     let runtime = match crate::io::runtime::build(id.0 as usize) {
         Ok(r) => r,
         Err(e) => {

@@ -9,10 +9,12 @@ use crate::config::{BrokerConfig, TOPIC_CONFIG_NAMES};
 use crate::net::response::ResponseWriter;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::create_partitions;
 use crate::protocol::messages::create_topics::{self, CreatableTopicResult};
 use crate::protocol::messages::delete_topics::{self, DeletableTopicResult};
-use crate::protocol::messages::describe_configs::{self, ConfigEntry, DescribeConfigsResult, RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_DEFAULT_CONFIG, SOURCE_STATIC_BROKER_CONFIG, SOURCE_TOPIC_CONFIG};
-use crate::protocol::messages::create_partitions;
+use crate::protocol::messages::describe_configs::{
+    self, ConfigEntry, DescribeConfigsResult, RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_DEFAULT_CONFIG, SOURCE_STATIC_BROKER_CONFIG, SOURCE_TOPIC_CONFIG,
+};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
@@ -48,7 +50,12 @@ pub fn create_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                 }
             }
             early.push(error);
-            topics.push(NewTopic { name: t.name.clone(), num_partitions, replication_factor: if t.assignments.is_empty() { t.replication_factor } else { -1 }, configs });
+            topics.push(NewTopic {
+                name: t.name.clone(),
+                num_partitions,
+                replication_factor: if t.assignments.is_empty() { t.replication_factor } else { -1 },
+                configs,
+            });
         }
         let valid: Vec<NewTopic> = topics.iter().zip(&early).filter(|(_, e)| e.is_none()).map(|(t, _)| t.clone()).collect();
         let mut created = controller::submit(&shard, ControllerCommand::CreateTopics { topics: valid, validate_only: request.validate_only }).await.into_iter();
@@ -80,7 +87,15 @@ pub fn create_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                                 .collect(),
                         }
                     }
-                    Err((error, message)) => CreatableTopicResult { name: t.name.clone(), topic_id: [0; 16], error, error_message: Some(message), num_partitions: -1, replication_factor: -1, configs: Vec::new() },
+                    Err((error, message)) => CreatableTopicResult {
+                        name: t.name.clone(),
+                        topic_id: [0; 16],
+                        error,
+                        error_message: Some(message),
+                        num_partitions: -1,
+                        replication_factor: -1,
+                        configs: Vec::new(),
+                    },
                 }
             })
             .collect();
@@ -176,7 +191,13 @@ pub fn describe_configs(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
         .resources
         .iter()
         .map(|res| {
-            let mut result = DescribeConfigsResult { error: ErrorCode::NONE, error_message: None, resource_type: res.resource_type, resource_name: res.resource_name.clone(), configs: Vec::new() };
+            let mut result = DescribeConfigsResult {
+                error: ErrorCode::NONE,
+                error_message: None,
+                resource_type: res.resource_type,
+                resource_name: res.resource_name.clone(),
+                configs: Vec::new(),
+            };
             match res.resource_type {
                 RESOURCE_TOPIC => match catalog.topic(&res.resource_name) {
                     None => {
@@ -187,13 +208,27 @@ pub fn describe_configs(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
                         let log = config.topic_config(&meta.configs).unwrap_or_else(|_| config.log.clone());
                         for (name, _) in TOPIC_CONFIG_NAMES.iter().filter(|(n, _)| wanted(&res.configuration_keys, n)) {
                             let source = if meta.configs.contains_key(*name) { SOURCE_TOPIC_CONFIG } else { SOURCE_DEFAULT_CONFIG };
-                            result.configs.push(ConfigEntry { name: name.to_string(), value: BrokerConfig::topic_config_value(&log, name), read_only: false, source, is_sensitive: false, config_type: config_type(name) });
+                            result.configs.push(ConfigEntry {
+                                name: name.to_string(),
+                                value: BrokerConfig::topic_config_value(&log, name),
+                                read_only: false,
+                                source,
+                                is_sensitive: false,
+                                config_type: config_type(name),
+                            });
                         }
                     }
                 },
                 RESOURCE_BROKER if res.resource_name.is_empty() || res.resource_name == config.broker_id.to_string() => {
                     for (name, value) in config.properties.iter().filter(|(n, v)| !v.is_empty() && wanted(&res.configuration_keys, n)) {
-                        result.configs.push(ConfigEntry { name: name.clone(), value: Some(value.clone()), read_only: true, source: SOURCE_STATIC_BROKER_CONFIG, is_sensitive: false, config_type: 0 });
+                        result.configs.push(ConfigEntry {
+                            name: name.clone(),
+                            value: Some(value.clone()),
+                            read_only: true,
+                            source: SOURCE_STATIC_BROKER_CONFIG,
+                            is_sensitive: false,
+                            config_type: 0,
+                        });
                     }
                 }
                 RESOURCE_BROKER => {

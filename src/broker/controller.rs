@@ -71,7 +71,7 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
                         return Err((ErrorCode::TOPIC_ALREADY_EXISTS, format!("topic '{}' already exists", t.name)));
                     }
                     let partitions = if t.num_partitions == -1 { config.num_partitions } else { t.num_partitions };
-                    if partitions < 1 || partitions > limits::TOPIC_PARTITIONS_MAX {
+                    if !(1..=limits::TOPIC_PARTITIONS_MAX).contains(&partitions) {
                         return Err((ErrorCode::INVALID_PARTITIONS, format!("number of partitions must be between 1 and {}", limits::TOPIC_PARTITIONS_MAX)));
                     }
                     let replication = if t.replication_factor == -1 { config.default_replication_factor } else { t.replication_factor };
@@ -109,8 +109,13 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
             for (name, count) in topics {
                 let result = match catalog.topics.get_mut(&name) {
                     None => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist"))),
-                    Some(meta) if count <= meta.partitions => Err((ErrorCode::INVALID_PARTITIONS, format!("topic currently has {} partitions, which is higher than or equal to the requested {count}", meta.partitions))),
-                    Some(_) if count > limits::TOPIC_PARTITIONS_MAX => Err((ErrorCode::INVALID_PARTITIONS, format!("number of partitions must be at most {}", limits::TOPIC_PARTITIONS_MAX))),
+                    Some(meta) if count <= meta.partitions => Err((
+                        ErrorCode::INVALID_PARTITIONS,
+                        format!("topic currently has {} partitions, which is higher than or equal to the requested {count}", meta.partitions),
+                    )),
+                    Some(_) if count > limits::TOPIC_PARTITIONS_MAX => {
+                        Err((ErrorCode::INVALID_PARTITIONS, format!("number of partitions must be at most {}", limits::TOPIC_PARTITIONS_MAX)))
+                    }
                     Some(meta) => {
                         if !validate_only {
                             meta.partitions = count;
@@ -129,12 +134,13 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
             return results.into_iter().map(|r| r.and(Err((ErrorCode::KAFKA_STORAGE_ERROR, format!("could not persist the catalog: {e}"))))).collect();
         }
         let catalog = Arc::new(catalog);
-        shard.call_all(move |s: &Rc<Shard>| {
-            let catalog = catalog.clone();
-            let s = s.clone();
-            Box::pin(async move { apply_catalog(&s, catalog) }) as LocalBoxFuture<()>
-        })
-        .await;
+        shard
+            .call_all(move |s: &Rc<Shard>| {
+                let catalog = catalog.clone();
+                let s = s.clone();
+                Box::pin(async move { apply_catalog(&s, catalog) }) as LocalBoxFuture<()>
+            })
+            .await;
     }
     results
 }

@@ -75,14 +75,16 @@ async fn fetch(shard: &Rc<Shard>, header: RequestHeader, request: FetchRequest) 
 }
 
 async fn read_all(shard: &Rc<Shard>, slots: &mut [Slot], response_max_bytes: u32) {
-    let items: Vec<(String, i32, (i64, u32))> = slots.iter().filter(|s| s.known).map(|s| (s.topic.clone(), s.partition, (s.fetch_offset, s.max_bytes.min(response_max_bytes)))).collect();
-    let routed = route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, (offset, max_bytes): (i64, u32)| -> LocalBoxFuture<Result<ReadResult, ReadError>> {
-        match s.log(topic, partition) {
-            Some(log) => Box::pin(async move { log.read(offset, max_bytes, true).await }),
-            None => Box::pin(std::future::ready(Err(ReadError::Storage))),
-        }
-    })
-    .await;
+    let items: Vec<(String, i32, (i64, u32))> =
+        slots.iter().filter(|s| s.known).map(|s| (s.topic.clone(), s.partition, (s.fetch_offset, s.max_bytes.min(response_max_bytes)))).collect();
+    let routed =
+        route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, (offset, max_bytes): (i64, u32)| -> LocalBoxFuture<Result<ReadResult, ReadError>> {
+            match s.log(topic, partition) {
+                Some(log) => Box::pin(async move { log.read(offset, max_bytes, true).await }),
+                None => Box::pin(std::future::ready(Err(ReadError::Storage))),
+            }
+        })
+        .await;
     let mut results = routed.collect().await.into_iter();
     for slot in slots.iter_mut().filter(|s| s.known) {
         slot.result = results.next().flatten();
@@ -135,7 +137,14 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
             partitions: (0..count)
                 .map(|_| {
                     let slot = slots.next().expect("one slot per partition");
-                    let unknown = FetchPartitionResponse { partition_index: slot.partition, error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None };
+                    let unknown = FetchPartitionResponse {
+                        partition_index: slot.partition,
+                        error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        high_watermark: -1,
+                        last_stable_offset: -1,
+                        log_start_offset: -1,
+                        records: None,
+                    };
                     match slot.result {
                         _ if !slot.known => unknown,
                         None => unknown,

@@ -8,7 +8,9 @@ use super::{malformed, Dispatched};
 use crate::net::response::ResponseWriter;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
-use crate::protocol::messages::list_offsets::{self, ListOffsetsPartitionResponse, ListOffsetsTopicResponse, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP};
+use crate::protocol::messages::list_offsets::{
+    self, ListOffsetsPartitionResponse, ListOffsetsTopicResponse, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
+};
 use crate::protocol::ErrorCode;
 use crate::shard::{LocalBoxFuture, Shard};
 
@@ -63,7 +65,11 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 partitions: partitions
                     .into_iter()
                     .map(|(partition_index, known)| {
-                        let (error, timestamp, offset) = if known { answers.next().flatten().unwrap_or((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1)) } else { (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1) };
+                        let (error, timestamp, offset) = if known {
+                            answers.next().flatten().unwrap_or((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1))
+                        } else {
+                            (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1)
+                        };
                         ListOffsetsPartitionResponse { partition_index, error, timestamp, offset, leader_epoch: 0 }
                     })
                     .collect(),

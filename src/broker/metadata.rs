@@ -25,13 +25,7 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
         // Topics that do not exist yet and may be created now.
         let missing: Vec<String> = {
             let catalog = shard.catalog();
-            request
-                .topics
-                .iter()
-                .flatten()
-                .filter_map(|t| t.name.clone())
-                .filter(|n| catalog.topic(n).is_none() && validate_topic_name(n).is_ok())
-                .collect()
+            request.topics.iter().flatten().filter_map(|t| t.name.clone()).filter(|n| catalog.topic(n).is_none() && validate_topic_name(n).is_ok()).collect()
         };
         if auto_create && !missing.is_empty() {
             let topics = missing.into_iter().map(|name| NewTopic { name, num_partitions: -1, replication_factor: -1, configs: Default::default() }).collect();
@@ -46,10 +40,18 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
             topic_id: meta.id_bytes(),
             is_internal: meta.is_internal(),
             partitions: (0..meta.partitions)
-                .map(|p| MetadataPartition { error: ErrorCode::NONE, partition_index: p, leader_id: broker_id, leader_epoch: 0, replica_nodes: vec![broker_id], isr_nodes: vec![broker_id] })
+                .map(|p| MetadataPartition {
+                    error: ErrorCode::NONE,
+                    partition_index: p,
+                    leader_id: broker_id,
+                    leader_epoch: 0,
+                    replica_nodes: vec![broker_id],
+                    isr_nodes: vec![broker_id],
+                })
                 .collect(),
         };
-        let failed = |error: ErrorCode, name: Option<String>, topic_id: [u8; 16]| MetadataTopic { error, name, topic_id, is_internal: false, partitions: Vec::new() };
+        let failed =
+            |error: ErrorCode, name: Option<String>, topic_id: [u8; 16]| MetadataTopic { error, name, topic_id, is_internal: false, partitions: Vec::new() };
         let topics: Vec<MetadataTopic> = match &request.topics {
             None => catalog.topics.values().map(describe).collect(),
             Some(wanted) => wanted

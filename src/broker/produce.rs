@@ -51,7 +51,7 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
         Err(e) => return malformed(&header, e),
     };
     let version_ok = header.api_version >= 3;
-    let acks_ok = matches!(request.acks, -1 | 0 | 1);
+    let acks_ok = (-1..=1).contains(&request.acks);
     let catalog = shard.catalog();
     // Immediate answers (errors found here) and the routed appends, by (topic, partition) slot.
     let mut slots: Vec<(usize, ProducePartitionResponse)> = Vec::new();
@@ -61,7 +61,8 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     let mut slot = 0;
     for topic in &request.topics {
         let meta = catalog.topic(&topic.name);
-        let max_message_bytes = meta.and_then(|m| shard.config().topic_config(&m.configs).ok()).map_or(shard.config().log.max_message_bytes, |c| c.max_message_bytes);
+        let max_message_bytes =
+            meta.and_then(|m| shard.config().topic_config(&m.configs).ok()).map_or(shard.config().log.max_message_bytes, |c| c.max_message_bytes);
         let mut indexes = Vec::new();
         for p in &topic.partitions {
             indexes.push(p.index);
@@ -104,7 +105,14 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
         for (slot, result) in work_slots.into_iter().zip(results) {
             let index = 0; // replaced below from the layout
             let response = match result {
-                Some(Ok(a)) => ProducePartitionResponse { index, error: ErrorCode::NONE, base_offset: a.base_offset, log_append_time_ms: a.log_append_time_ms, log_start_offset: a.log_start_offset, error_message: None },
+                Some(Ok(a)) => ProducePartitionResponse {
+                    index,
+                    error: ErrorCode::NONE,
+                    base_offset: a.base_offset,
+                    log_append_time_ms: a.log_append_time_ms,
+                    log_start_offset: a.log_start_offset,
+                    error_message: None,
+                },
                 Some(Err(AppendError::Deleted)) | None => partition_error(index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None),
                 Some(Err(AppendError::Storage)) => partition_error(index, ErrorCode::KAFKA_STORAGE_ERROR, None),
             };

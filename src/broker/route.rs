@@ -22,7 +22,9 @@ where
     F: Fn(&Rc<Shard>, &str, i32, I) -> LocalBoxFuture<R> + Send + Sync + Copy + 'static,
 {
     let len = items.len();
-    let mut by_shard: BTreeMap<ShardId, (Vec<usize>, Vec<(String, i32, I)>)> = BTreeMap::new();
+    // Per owner: the items' positions in the request, and the items.
+    type Group<I> = (Vec<usize>, Vec<(String, i32, I)>);
+    let mut by_shard: BTreeMap<ShardId, Group<I>> = BTreeMap::new();
     for (i, (topic, partition, item)) in items.into_iter().enumerate() {
         let owner = shard.owner_of(&topic, partition);
         let group = by_shard.entry(owner).or_default();

@@ -21,7 +21,7 @@ impl LogFile {
         Ok(LogFile(Arc::new(file)))
     }
 
-    pub fn len(&self) -> io::Result<u64> {
+    pub fn size_bytes(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
     }
 

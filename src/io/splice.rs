@@ -78,9 +78,8 @@ fn new_pipe() -> io::Result<Pipe> {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     // The size is a request: without CAP_SYS_RESOURCE the kernel may refuse 1 MiB once the
     // user's pipe budget is spent, and the pipe then keeps its default size.
-    let capacity = nix::fcntl::fcntl(write.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(limits::SPLICE_PIPE_SIZE_BYTES as i32))
-        .map(|n| n as usize)
-        .unwrap_or(64 * 1024);
+    let capacity =
+        nix::fcntl::fcntl(write.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(limits::SPLICE_PIPE_SIZE_BYTES as i32)).map(|n| n as usize).unwrap_or(64 * 1024);
     Ok(Pipe { read: Arc::new(read), write: Arc::new(write), capacity })
 }
 

@@ -17,8 +17,8 @@ use super::frame::{next_frame, FrameError};
 use super::response::{Chunk, Response};
 use crate::broker::{self, Dispatched};
 use crate::config::limits;
-use crate::metrics::Metrics;
 use crate::io::net::TcpStream;
+use crate::metrics::Metrics;
 use crate::shard::{LocalBoxFuture, Shard};
 
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {

@@ -217,12 +217,7 @@ impl Reader {
     }
 
     /// Decodes a non-null array with `element`, bounded as `array_len` describes.
-    pub fn array<T>(
-        &mut self,
-        flexible: bool,
-        min_element_bytes: usize,
-        mut element: impl FnMut(&mut Reader) -> DecodeResult<T>,
-    ) -> DecodeResult<Vec<T>> {
+    pub fn array<T>(&mut self, flexible: bool, min_element_bytes: usize, mut element: impl FnMut(&mut Reader) -> DecodeResult<T>) -> DecodeResult<Vec<T>> {
         let len = self.array_len(flexible, min_element_bytes)?.ok_or(DecodeError::InvalidLength(-1))?;
         let mut out = Vec::with_capacity(len);
         for _ in 0..len {
@@ -257,11 +252,7 @@ impl Reader {
     }
 
     /// Reads tagged fields, handing each known one to `field(tag, bytes)`.
-    pub fn tagged_fields_with(
-        &mut self,
-        flexible: bool,
-        mut field: impl FnMut(u32, Bytes) -> DecodeResult<()>,
-    ) -> DecodeResult<()> {
+    pub fn tagged_fields_with(&mut self, flexible: bool, mut field: impl FnMut(u32, Bytes) -> DecodeResult<()>) -> DecodeResult<()> {
         if !flexible {
             return Ok(());
         }

@@ -39,13 +39,7 @@ pub fn read_header_rest(r: &mut Reader, prefix: RequestPrefix, api_key: ApiKey) 
     // client_id is a legacy (non-compact) nullable string in every header version.
     let client_id = r.nullable_string(false)?;
     r.tagged_fields(flexible)?;
-    Ok(RequestHeader {
-        api_key,
-        api_version: prefix.api_version,
-        correlation_id: prefix.correlation_id,
-        client_id,
-        flexible,
-    })
+    Ok(RequestHeader { api_key, api_version: prefix.api_version, correlation_id: prefix.correlation_id, client_id, flexible })
 }
 
 /// Writes the response header for a request.

@@ -78,7 +78,12 @@ impl Catalog {
                 continue;
             }
             if let Some((topic, partition)) = crate::storage::parse_partition_dir_name(&name) {
-                let entry = catalog.topics.entry(topic.clone()).or_insert_with(|| TopicMeta { name: topic, id: new_topic_id(), partitions: 0, configs: BTreeMap::new() });
+                let entry = catalog.topics.entry(topic.clone()).or_insert_with(|| TopicMeta {
+                    name: topic,
+                    id: new_topic_id(),
+                    partitions: 0,
+                    configs: BTreeMap::new(),
+                });
                 entry.partitions = entry.partitions.max(partition + 1);
             }
         }

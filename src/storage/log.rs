@@ -221,6 +221,9 @@ impl PartitionLog {
         let mut staged: Vec<(PendingAppend, i64)> = Vec::new();
         let mut iovecs: Vec<Bytes> = Vec::new();
         let mut headers: Vec<(BatchHeader, u32)> = Vec::new();
+        // Every stamped header of the group lives in one buffer; the iovecs that point at them
+        // are filled in by `commit`, so a write costs one allocation, not one per batch.
+        let mut stamped_headers = bytes::BytesMut::with_capacity(record_batch::HEADER_BYTES * group.iter().map(|r| r.batches.len()).sum::<usize>());
         let (mut next_offset, mut position) = {
             let state = self.state.borrow();
             (state.log_end_offset(), state.active().size)
@@ -233,7 +236,7 @@ impl PartitionLog {
             }
             let request_bytes: u64 = request.batches.iter().map(|b| b.len() as u64).sum();
             if self.should_roll(&config, request_bytes, position, next_offset, now) {
-                if !self.commit(&mut staged, &mut iovecs, &mut headers, log_append_time).await {
+                if !self.commit(&mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await {
                     Self::fail(request, AppendError::Storage);
                     continue;
                 }
@@ -258,14 +261,14 @@ impl PartitionLog {
                     size: batch.len() as u32,
                 };
                 headers.push((batch_header, position));
-                iovecs.push(Bytes::copy_from_slice(&header));
+                stamped_headers.extend_from_slice(&header);
                 iovecs.push(batch.slice(record_batch::HEADER_BYTES..));
                 next_offset = batch_header.last_offset + 1;
                 position += batch.len() as u32;
             }
             staged.push((request, base_offset));
         }
-        self.commit(&mut staged, &mut iovecs, &mut headers, log_append_time).await;
+        self.commit(&mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await;
     }
 
     fn should_roll(&self, config: &LogConfig, request_bytes: u64, position: u32, next_offset: i64, now: i64) -> bool {
@@ -289,10 +292,28 @@ impl PartitionLog {
     /// Writes what is staged to the active segment, updates the indexes and the log end
     /// offset, applies the flush policy and answers the staged requests. Returns false if the
     /// write failed (the log is then offline and the requests have been answered with an error).
-    async fn commit(&self, staged: &mut Vec<(PendingAppend, i64)>, iovecs: &mut Vec<Bytes>, headers: &mut Vec<(BatchHeader, u32)>, log_append_time: Option<i64>) -> bool {
+    /// `iovecs` holds each staged batch's records (everything after its header); the stamped
+    /// headers are in `stamped_headers`, in the same order, and are interleaved here.
+    async fn commit(
+        &self,
+        staged: &mut Vec<(PendingAppend, i64)>,
+        stamped_headers: &mut bytes::BytesMut,
+        iovecs: &mut Vec<Bytes>,
+        headers: &mut Vec<(BatchHeader, u32)>,
+        log_append_time: Option<i64>,
+    ) -> bool {
         if staged.is_empty() {
             return true;
         }
+        let mut stamped = stamped_headers.split().freeze();
+        let records = std::mem::take(iovecs);
+        let mut interleaved = Vec::with_capacity(records.len() * 2);
+        for body in records {
+            interleaved.push(stamped.split_to(record_batch::HEADER_BYTES));
+            interleaved.push(body);
+        }
+        assert!(stamped.is_empty(), "one stamped header per batch");
+        *iovecs = interleaved;
         let (file, start) = {
             let state = self.state.borrow();
             (state.active().log.clone(), state.active().size)

@@ -56,11 +56,7 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
     let recovery_point = if clean_shutdown {
         i64::MAX
     } else {
-        checkpoint::read(&dir.join(RECOVERY_POINT_FILE))
-            .into_iter()
-            .find(|(t, p, _)| t == topic && *p == partition)
-            .map(|(_, _, offset)| offset)
-            .unwrap_or(0)
+        checkpoint::read(&dir.join(RECOVERY_POINT_FILE)).into_iter().find(|(t, p, _)| t == topic && *p == partition).map(|(_, _, offset)| offset).unwrap_or(0)
     };
 
     let mut segments: Vec<LogSegment> = Vec::new();
@@ -68,7 +64,7 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
     for (i, &base) in bases.iter().enumerate() {
         let path = dir.join(segment_file_name(base, "log"));
         let log = LogFile::open(&path, false)?;
-        let file_len = log.len()?;
+        let file_len = log.size_bytes()?;
         if file_len > config.segment_bytes.max(i32::MAX as u32) as u64 {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: larger than a segment can be", path.display())));
         }
@@ -119,7 +115,10 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
     // check the order.
     for w in segments.windows(2) {
         if w[0].next_offset > w[1].base_offset {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{topic}-{partition}: segment {} overlaps segment {}", w[0].base_offset, w[1].base_offset)));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{topic}-{partition}: segment {} overlaps segment {}", w[0].base_offset, w[1].base_offset),
+            ));
         }
     }
     if recovered_any {

@@ -79,7 +79,8 @@ async fn topics_are_created_grown_described_and_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producing_to_an_unknown_topic_fails_when_auto_create_is_off() {
     let broker = TestBroker::start(&[("auto.create.topics.enable", "false")]);
-    let producer: FutureProducer = client_config(&broker.bootstrap()).set("message.timeout.ms", "3000").set("topic.metadata.propagation.max.ms", "100").create().unwrap();
+    let producer: FutureProducer =
+        client_config(&broker.bootstrap()).set("message.timeout.ms", "3000").set("topic.metadata.propagation.max.ms", "100").create().unwrap();
     let result = producer.send(FutureRecord::to("no-such-topic").key("k").payload("v"), Duration::from_secs(10)).await;
     match result {
         Err((KafkaError::MessageProduction(code), _)) => {

@@ -45,7 +45,12 @@ async fn a_log_append_time_topic_stamps_the_broker_time() {
     let broker = TestBroker::start(&[]);
     let bootstrap = broker.bootstrap();
     let admin: AdminClient<DefaultClientContext> = client_config(&bootstrap).create().unwrap();
-    admin.create_topics(&[NewTopic::new("appended", 1, TopicReplication::Fixed(1)).set("message.timestamp.type", "LogAppendTime")], &AdminOptions::new()).await.unwrap()[0].clone().unwrap();
+    admin
+        .create_topics(&[NewTopic::new("appended", 1, TopicReplication::Fixed(1)).set("message.timestamp.type", "LogAppendTime")], &AdminOptions::new())
+        .await
+        .unwrap()[0]
+        .clone()
+        .unwrap();
     let producer: FutureProducer = client_config(&bootstrap).create().unwrap();
     let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let delivered = producer.send(FutureRecord::to("appended").key("k").payload("v").timestamp(42), Duration::from_secs(10)).await.unwrap();
@@ -71,7 +76,10 @@ async fn a_log_append_time_topic_stamps_the_broker_time() {
 #[test]
 fn bad_configuration_stops_the_broker_with_the_key_named() {
     for (arg, key) in [("no.such.setting=1", "no.such.setting"), ("num.partitions=lots", "num.partitions"), ("log.retention.ms=x", "log.retention.ms")] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_spate")).args(["broker", "--override", arg, "--override", "log.dirs=/nonexistent-never-created"]).output().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_spate"))
+            .args(["broker", "--override", arg, "--override", "log.dirs=/nonexistent-never-created"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{arg}: exit code 2");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(key), "{arg}: the error names {key}: {stderr}");

@@ -25,12 +25,14 @@ fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected_at_least: us
     // Read until everything expected is in, then until the log has been quiet for a second.
     while Instant::now() < deadline && (out.len() < expected_at_least || quiet_since.elapsed() < Duration::from_secs(1)) {
         match consumer.poll(Duration::from_millis(100)) {
-            Some(m) => {
-                let m = m.unwrap();
+            Some(Ok(m)) => {
                 let previous = out.insert((m.partition(), m.offset()), m.payload().unwrap_or_default().to_vec());
                 assert!(previous.is_none(), "offset {} of partition {} read twice", m.offset(), m.partition());
                 quiet_since = Instant::now();
             }
+            // librdkafka reports connection events (a broker that just restarted, say) through
+            // the consumer; it reconnects by itself, as it would against Kafka.
+            Some(Err(e)) => eprintln!("consumer event: {e}"),
             None => {}
         }
     }
@@ -92,7 +94,10 @@ async fn a_restarted_broker_keeps_every_record_and_offsets_continue() {
     }
 }
 
-struct Acks(Arc<Mutex<Vec<(i32, i64, Vec<u8>)>>>);
+/// (partition, offset, value) of every acknowledged record.
+type Acknowledged = Arc<Mutex<Vec<(i32, i64, Vec<u8>)>>>;
+
+struct Acks(Acknowledged);
 
 impl ClientContext for Acks {}
 
@@ -115,7 +120,8 @@ async fn kill_9_during_a_produce_load_loses_no_acknowledged_record() {
     let load = {
         let (bootstrap, acked, stop) = (bootstrap.clone(), acked.clone(), stop.clone());
         std::thread::spawn(move || {
-            let producer: BaseProducer<Acks> = client_config(&bootstrap).set("acks", "all").set("linger.ms", "2").set("message.timeout.ms", "2000").create_with_context(Acks(acked)).unwrap();
+            let producer: BaseProducer<Acks> =
+                client_config(&bootstrap).set("acks", "all").set("linger.ms", "2").set("message.timeout.ms", "2000").create_with_context(Acks(acked)).unwrap();
             let mut i = 0u64;
             // Bounded: stops when told, or after 200,000 records.
             while !stop.load(Ordering::Relaxed) && i < 200_000 {

@@ -99,12 +99,7 @@ pub enum Piece<R> {
 }
 
 /// Encodes a fetch response body into pieces. Returns the pieces and the body's total size.
-pub fn encode_response<R>(
-    version: i16,
-    flexible: bool,
-    error: ErrorCode,
-    topics: Vec<FetchTopicResponse<R>>,
-) -> (Vec<Piece<R>>, usize) {
+pub fn encode_response<R>(version: i16, flexible: bool, error: ErrorCode, topics: Vec<FetchTopicResponse<R>>) -> (Vec<Piece<R>>, usize) {
     let mut pieces = Vec::new();
     let mut total = 0usize;
     let mut w = Writer::with_capacity(256);
