@@ -729,6 +729,28 @@ mod tests {
     }
 
     #[test]
+    fn flush_messages_1_fsyncs_every_write_before_acknowledging_it() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let mut c = config(1 << 20);
+            c.flush_messages = 1;
+            let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
+            for _ in 0..10 {
+                log.append(vec![batch(2, 0)]).await.unwrap();
+                let state = log.state.borrow();
+                assert_eq!(state.recovery_point, state.log_end_offset(), "acknowledged only once on disk");
+                assert_eq!(state.unflushed_messages, 0);
+            }
+        });
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
+            log.append(vec![batch(2, 0)]).await.unwrap();
+            let state = log.state.borrow();
+            assert!(state.recovery_point < state.log_end_offset(), "by default the OS decides when to write back");
+        });
+    }
+
+    #[test]
     fn a_reopened_log_continues_where_it_stopped() {
         let dir = tempfile::tempdir().unwrap();
         run(async {
