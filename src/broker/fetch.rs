@@ -81,7 +81,7 @@ async fn read_all(shard: &Rc<Shard>, slots: &mut [Slot], response_max_bytes: u32
         route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, (offset, max_bytes): (i64, u32)| -> LocalBoxFuture<Result<ReadResult, ReadError>> {
             match s.log(topic, partition) {
                 Some(log) => Box::pin(async move { log.read(offset, max_bytes, true).await }),
-                None => Box::pin(std::future::ready(Err(ReadError::Storage))),
+                None => Box::pin(std::future::ready(Err(ReadError::Deleted))),
             }
         })
         .await;
@@ -95,7 +95,14 @@ async fn read_all(shard: &Rc<Shard>, slots: &mut [Slot], response_max_bytes: u32
 async fn wait_for_any(shard: &Rc<Shard>, slots: &[Slot], timeout: Duration) {
     let mut by_shard: BTreeMap<ShardId, Vec<(String, i32, i64)>> = BTreeMap::new();
     for s in slots.iter().filter(|s| s.known) {
-        by_shard.entry(shard.owner_of(&s.topic, s.partition)).or_default().push((s.topic.clone(), s.partition, s.fetch_offset));
+        // Wait for data past what the last read already saw (which may be more than the fetch
+        // offset, when it was just not enough for min_bytes); waiting on the fetch offset would
+        // return at once and spin.
+        let seen = match &s.result {
+            Some(Ok(read)) => read.high_watermark.max(s.fetch_offset),
+            _ => s.fetch_offset,
+        };
+        by_shard.entry(shard.owner_of(&s.topic, s.partition)).or_default().push((s.topic.clone(), s.partition, seen));
     }
     let mut waits = Vec::new();
     for (owner, partitions) in by_shard {
@@ -150,13 +157,18 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
                         None => unknown,
                         Some(Err(ReadError::OffsetOutOfRange { .. })) => FetchPartitionResponse { error: ErrorCode::OFFSET_OUT_OF_RANGE, ..unknown },
                         Some(Err(ReadError::Storage)) => FetchPartitionResponse { error: ErrorCode::KAFKA_STORAGE_ERROR, ..unknown },
+                        Some(Err(ReadError::Deleted)) => unknown,
                         Some(Ok(read)) => {
                             // The response's max_bytes: the first partition with data may exceed
                             // it (KIP-74); later ones are cut to what is left, which may end in
-                            // a partial batch that clients skip, as they do with Kafka's.
+                            // a partial batch that clients skip, as they do with Kafka's, but
+                            // one whose first batch does not fit gets nothing.
+                            let first_batch_bytes = read.first_batch_bytes as u64;
                             let records = read.records.and_then(|mut slice| {
                                 if first_data {
                                     first_data = false;
+                                } else if first_batch_bytes > remaining {
+                                    return None;
                                 } else if (slice.len as u64) > remaining {
                                     slice.len = remaining as u32;
                                 }

@@ -26,6 +26,20 @@ pub fn configure_stream(stream: &TcpStream) -> io::Result<()> {
     socket2::SockRef::from(&borrow(stream)).set_nonblocking(true)
 }
 
+/// Roughly how many bytes the socket's send buffer can take now: half of its size minus what
+/// is queued and not yet acknowledged (SIOCOUTQ). Half, because the kernel charges the buffer
+/// with each packet's overhead too; the estimate should err towards too little.
+pub fn send_room(stream: &TcpStream) -> io::Result<usize> {
+    let size = socket2::SockRef::from(&borrow(stream)).send_buffer_size()?;
+    let mut queued: nix::libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer, which outlives the call.
+    let rc = unsafe { nix::libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(stream), nix::libc::TIOCOUTQ, &mut queued) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((size / 2).saturating_sub(queued.max(0) as usize))
+}
+
 /// Closes both directions of a connection at once (when its writer fails).
 pub fn shutdown(stream: &TcpStream) {
     let _ = socket2::SockRef::from(&borrow(stream)).shutdown(std::net::Shutdown::Both);

@@ -47,8 +47,9 @@ impl PipePool {
                 return Ok(pipe);
             }
             if *self.created.borrow() < limits::SPLICE_PIPE_COUNT {
+                let pipe = new_pipe()?;
                 *self.created.borrow_mut() += 1;
-                return new_pipe();
+                return Ok(pipe);
             }
             // Every pipe is out; a release sends a token.
             let _ = self.wait.recv_async().await;
@@ -64,14 +65,57 @@ impl PipePool {
         let _ = self.released.try_send(());
     }
 
+    /// Takes a pipe out of the pool's count while it stays with one connection (whose client
+    /// stopped reading mid-chunk): the pool may open another, so other connections never wait
+    /// on a stalled one. The detached pipe is closed when that send ends.
+    fn detach(&self) {
+        *self.created.borrow_mut() -= 1;
+        let _ = self.released.try_send(());
+    }
+
     /// Sends `len` bytes of `file` from `position` to `socket`. The caller has already
     /// written everything that precedes these bytes on the socket.
-    pub async fn send_file(&self, socket: &TcpStream, file: &LogFile, position: u64, len: u64) -> io::Result<()> {
-        let pipe = self.acquire().await?;
-        let result = splice_through(&pipe, socket, file, position, len).await;
-        self.release(if result.is_ok() { Some(pipe) } else { None });
-        result
+    ///
+    /// A pipe is held only while a chunk moves: the sender first waits (holding nothing) until
+    /// the socket has room, then splices no more than that room, so a client that stops
+    /// reading cannot pin the shard's pipes. If the socket still fills up mid-chunk, the wait
+    /// that holds the pipe is bounded by `SPLICE_STALL_TIMEOUT`, after which the connection is
+    /// given up.
+    pub async fn send_file(&self, socket: &TcpStream, file: &LogFile, mut position: u64, len: u64) -> io::Result<()> {
+        let mut remaining = len;
+        while remaining > 0 {
+            let mut room = super::net::send_room(socket)?;
+            if room == 0 {
+                wait_writable(socket).await?;
+                // Writable by the kernel's measure; if our estimate still says no room, send a
+                // small chunk rather than poll again in a loop.
+                room = super::net::send_room(socket)?.max(4096);
+            }
+            let pipe = self.acquire().await?;
+            let chunk = remaining.min(pipe.capacity as u64).min(room as u64) as usize;
+            let mut detached = false;
+            let result = splice_chunk(&pipe, socket, file, position, chunk, || {
+                self.detach();
+                detached = true;
+            })
+            .await;
+            if !detached {
+                self.release(if result.is_ok() { Some(pipe) } else { None });
+            }
+            let sent = result?;
+            position += sent as u64;
+            remaining -= sent as u64;
+        }
+        Ok(())
     }
+}
+
+/// How long a send may wait for a socket while holding a pipe.
+const SPLICE_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn wait_writable(socket: &TcpStream) -> io::Result<()> {
+    let compio::BufResult(ready, _) = compio::runtime::submit(PollOnce::new(socket.to_shared_fd(), Interest::Writable)).await;
+    ready.map(|_| ())
 }
 
 fn new_pipe() -> io::Result<Pipe> {
@@ -89,35 +133,36 @@ async fn splice_op<I: AsFd + 'static, O: AsFd + 'static>(fd_in: I, offset_in: i6
     result
 }
 
-async fn splice_through(pipe: &Pipe, socket: &TcpStream, file: &LogFile, mut position: u64, len: u64) -> io::Result<()> {
-    let mut remaining = len;
-    while remaining > 0 {
-        let chunk = remaining.min(pipe.capacity as u64) as usize;
-        let filled = splice_op(file.shared(), position as i64, pipe.write.clone(), chunk).await?;
-        if filled == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "log file ended before the fetched range"));
-        }
-        // A short splice out of the pipe leaves bytes in it: keep draining until it is empty.
-        let mut in_pipe = filled;
-        while in_pipe > 0 {
-            let sent = match splice_op(pipe.read.clone(), -1, socket.to_shared_fd(), in_pipe).await {
-                Ok(n) => n,
-                // The socket is non-blocking (so that io_uring polls it instead of parking an
-                // io-wq worker on it): when its buffer is full, wait until it drains.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let compio::BufResult(ready, _) = compio::runtime::submit(PollOnce::new(socket.to_shared_fd(), Interest::Writable)).await;
-                    ready?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if sent == 0 {
-                return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed during a fetch response"));
-            }
-            in_pipe -= sent;
-        }
-        position += filled as u64;
-        remaining -= filled as u64;
+/// Moves up to `chunk` bytes from the file into the pipe and all of them on into the socket.
+/// Returns how many bytes were sent (the file may hold fewer than asked at its end).
+/// `on_stall` runs once, when the socket fills up while the pipe still holds bytes.
+async fn splice_chunk(pipe: &Pipe, socket: &TcpStream, file: &LogFile, position: u64, chunk: usize, on_stall: impl FnOnce()) -> io::Result<usize> {
+    let mut on_stall = Some(on_stall);
+    let filled = splice_op(file.shared(), position as i64, pipe.write.clone(), chunk).await?;
+    if filled == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "log file ended before the fetched range"));
     }
-    Ok(())
+    // A short splice out of the pipe leaves bytes in it: keep draining until it is empty.
+    let mut in_pipe = filled;
+    while in_pipe > 0 {
+        let sent = match splice_op(pipe.read.clone(), -1, socket.to_shared_fd(), in_pipe).await {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed during a fetch response")),
+            Ok(n) => n,
+            // The socket is non-blocking (so that io_uring polls it instead of parking an
+            // io-wq worker on it): when its buffer is full, wait until it drains.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Some(stall) = on_stall.take() {
+                    stall();
+                }
+                match compio::time::timeout(SPLICE_STALL_TIMEOUT, wait_writable(socket)).await {
+                    Ok(ready) => ready?,
+                    Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading a fetch response")),
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        in_pipe -= sent;
+    }
+    Ok(filled)
 }

@@ -115,6 +115,12 @@ async fn bad_batches_get_kafka_error_codes() {
     assert_eq!(produce_error(round_trip(&mut s, &produce_request("strict", &big)).unwrap()), 10, "above max.message.bytes: MESSAGE_TOO_LARGE");
 
     assert_eq!(produce_error(round_trip(&mut s, &produce_request("nope", &good)).unwrap()), 3, "unknown topic: UNKNOWN_TOPIC_OR_PARTITION");
+
+    // Produce v3+ carries exactly one batch per partition; 600 of them would otherwise be one
+    // writev of 1,200 buffers, which the kernel refuses.
+    let many: Vec<u8> = std::iter::repeat_n(good.clone(), 600).flatten().collect();
+    assert_eq!(produce_error(round_trip(&mut s, &produce_request("strict", &many)).unwrap()), 87, "several batches: INVALID_RECORD");
+    assert_eq!(produce_error(round_trip(&mut s, &produce_request("strict", &good)).unwrap()), 0, "the partition still takes records");
     assert!(api_versions_ok(&mut s), "the connection is still usable");
 }
 
@@ -185,4 +191,52 @@ async fn an_api_versions_request_newer_than_the_broker_gets_v0_with_the_ranges()
     let api_versions = apis.iter().find(|(k, _, _)| *k == 18).unwrap();
     assert_eq!((api_versions.1, api_versions.2), (0, 3));
     assert!(apis.iter().any(|(k, min, _)| *k == 0 && *min == 0), "Produce is advertised from version 0");
+}
+
+/// A Fetch v4 request for partition 0 of `topic` from offset 0, asking for up to `max_bytes`.
+fn fetch_request(topic: &str, max_bytes: i32) -> Vec<u8> {
+    let mut w = Writer::new();
+    header(&mut w, 1, 4, 9);
+    w.i32(-1); // replica_id
+    w.i32(0); // max_wait_ms
+    w.i32(1); // min_bytes
+    w.i32(max_bytes);
+    w.i8(0); // isolation_level
+    w.i32(1);
+    w.string(false, topic);
+    w.i32(1);
+    w.i32(0); // partition
+    w.i64(0); // fetch_offset
+    w.i32(max_bytes);
+    w.finish().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_stop_reading_do_not_stall_other_fetches() {
+    // One shard, so every connection shares its pool of splice pipes.
+    let broker = TestBroker::start(&[("shards", "1")]);
+    create_topic(&broker.bootstrap(), "hoarded", 1).await;
+    let mut s = connect(&broker);
+    let value = vec![b'h'; 900_000];
+    for _ in 0..30 {
+        let batch = build_batch(0, 1_700_000_000_000, &[RecordSpec { key: None, value: Some(&value), headers: &[], timestamp_delta: 0 }]);
+        assert_eq!(produce_error(round_trip(&mut s, &produce_request("hoarded", &batch)).unwrap()), 0);
+    }
+    // Eight clients ask for all 27 MB and never read a byte of the answer.
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        let mut c = connect(&broker);
+        let body = fetch_request("hoarded", 64 << 20);
+        let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        c.write_all(&frame).unwrap();
+        stalled.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // A well-behaved client still gets its records.
+    let mut reader = connect(&broker);
+    reader.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let response = round_trip(&mut reader, &fetch_request("hoarded", 4 << 20)).expect("a fetch answered while others stall");
+    assert!(response.len() > 900_000, "records came back ({} bytes)", response.len());
+    drop(stalled);
 }
