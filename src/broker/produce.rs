@@ -28,12 +28,16 @@ fn partition_error(index: i32, error: ErrorCode, message: Option<String>) -> Pro
     ProducePartitionResponse { index, error, base_offset: -1, log_append_time_ms: -1, log_start_offset: -1, error_message: message }
 }
 
-/// Checks one partition's records and splits them into batches (zero-copy slices).
+/// Checks one partition's records and splits them into batches (zero-copy slices). As in
+/// Kafka, Produce v3+ carries exactly one batch per partition.
 fn validate(records: Option<&Bytes>, max_message_bytes: u32) -> Result<Vec<Bytes>, (ErrorCode, String)> {
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Err((ErrorCode::CORRUPT_MESSAGE, "produce request carries no records".into()));
     };
     let ranges = record_batch::split_batches(records).map_err(|e| (batch_error_code(e), format!("invalid record batch: {e:?}")))?;
+    if ranges.len() != 1 {
+        return Err((ErrorCode::INVALID_RECORD, format!("a produce request must carry exactly one record batch per partition, not {}", ranges.len())));
+    }
     let mut batches = Vec::with_capacity(ranges.len());
     for range in ranges {
         let size = range.len();
@@ -61,8 +65,7 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     let mut slot = 0;
     for topic in &request.topics {
         let meta = catalog.topic(&topic.name);
-        let max_message_bytes =
-            meta.and_then(|m| shard.config().topic_config(&m.configs).ok()).map_or(shard.config().log.max_message_bytes, |c| c.max_message_bytes);
+        let max_message_bytes = shard.max_message_bytes.borrow().get(&topic.name).copied().unwrap_or(shard.config().log.max_message_bytes);
         let mut indexes = Vec::new();
         for p in &topic.partitions {
             indexes.push(p.index);

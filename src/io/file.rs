@@ -34,14 +34,17 @@ impl LogFile {
         self.0.clone()
     }
 
-    /// Writes all of `buffers`, in order, at `position`: one io_uring writev, repeated only
-    /// for the rest if the kernel wrote short.
+    /// Writes all of `buffers`, in order, at `position`: one io_uring writev per
+    /// `IOV_MAX_COUNT` buffers, repeated only for the rest if the kernel wrote short.
     pub async fn write_all_at(&self, mut buffers: Vec<Bytes>, mut position: u64) -> io::Result<()> {
+        /// The kernel refuses a writev of more than 1,024 buffers (UIO_MAXIOV) with EINVAL.
+        const IOV_MAX_COUNT: usize = 1024;
         loop {
             let total: usize = buffers.iter().map(Bytes::len).sum();
             if total == 0 {
                 return Ok(());
             }
+            let rest = if buffers.len() > IOV_MAX_COUNT { buffers.split_off(IOV_MAX_COUNT) } else { Vec::new() };
             let op = WriteVectoredAt::new(self.0.clone(), position, buffers);
             let compio::BufResult(result, op) = compio::runtime::submit(op).await;
             let written = result?;
@@ -50,6 +53,7 @@ impl LogFile {
             }
             position += written as u64;
             buffers = compio::buf::IntoInner::into_inner(op);
+            buffers.extend(rest);
             let mut skip = written;
             buffers.retain_mut(|b| {
                 if skip >= b.len() {
