@@ -121,7 +121,7 @@ fn run_shard(
     };
     runtime.block_on(async move {
         let shard = Shard::new(id, shared.clone(), Arc::new(Catalog::default()));
-        apply_catalog(&shard, catalog);
+        apply_catalog(&shard, catalog, shared.clean_shutdown);
         let listener = crate::io::net::bind_listener(shared.config.listener);
         ready.wait();
         let listener = listener?;
@@ -150,7 +150,7 @@ fn run_shard(
 
 fn close_logs(shard: &Rc<Shard>) -> io::Result<()> {
     let mut result = Ok(());
-    for log in shard.partitions.borrow().values() {
+    for log in shard.partitions.borrow().logs() {
         if let Err(e) = log.close() {
             tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "could not close a log");
             result = Err(e);
@@ -167,7 +167,7 @@ async fn periodic_tasks(shard: Rc<Shard>) {
     loop {
         crate::io::runtime::sleep(tick).await;
         since_retention += tick;
-        let logs: Vec<_> = shard.partitions.borrow().values().cloned().collect();
+        let logs: Vec<_> = shard.partitions.borrow().logs().cloned().collect();
         let now = now_ms();
         for log in &logs {
             log.flush_if_due(now).await;

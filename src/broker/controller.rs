@@ -138,7 +138,7 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
             .call_all(move |s: &Rc<Shard>| {
                 let catalog = catalog.clone();
                 let s = s.clone();
-                Box::pin(async move { apply_catalog(&s, catalog) }) as LocalBoxFuture<()>
+                Box::pin(async move { apply_catalog(&s, catalog, false) }) as LocalBoxFuture<()>
             })
             .await;
     }
@@ -147,24 +147,25 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
 
 /// Makes a shard's partitions match a catalog: opens the partitions it owns that are new,
 /// removes those whose topic is gone (or was recreated under a new id), and installs the
-/// catalog as the shard's copy.
-pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>) {
+/// catalog as the shard's copy. `clean_shutdown` (true only at startup after a clean stop)
+/// lets the logs trust their index files.
+pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, clean_shutdown: bool) {
     let old = shard.catalog.replace(catalog.clone());
     let config = shard.config();
     // Removed or recreated topics first, so that a recreated topic opens a fresh folder.
     let gone: Vec<(String, i32)> = shard
         .partitions
         .borrow()
-        .keys()
-        .filter(|(topic, _)| match (old.topic(topic), catalog.topic(topic)) {
+        .logs()
+        .filter(|log| match (old.topic(&log.topic), catalog.topic(&log.topic)) {
             (_, None) => true,
             (Some(o), Some(n)) => o.id != n.id,
             (None, Some(_)) => false,
         })
-        .cloned()
+        .map(|log| (log.topic.clone(), log.partition))
         .collect();
     for key in gone {
-        let log = shard.partitions.borrow_mut().remove(&key).expect("listed above");
+        let log = shard.partitions.borrow_mut().remove(&key.0, key.1).expect("listed above");
         log.mark_deleted();
         let dir = log.dir().to_owned();
         let tomb = dir.with_file_name(format!("{}.{}-delete", partition_dir_name(&key.0, key.1), crate::shard::catalog::new_topic_id()));
@@ -173,6 +174,7 @@ pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>) {
             tracing::error!(dir = %dir.display(), error = %e, "could not remove a deleted partition's folder");
         }
     }
+    let mut max_message_bytes = std::collections::HashMap::new();
     for meta in catalog.topics.values() {
         let log_config = match config.topic_config(&meta.configs) {
             Ok(c) => c,
@@ -181,26 +183,25 @@ pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>) {
                 config.log.clone()
             }
         };
+        max_message_bytes.insert(meta.name.clone(), log_config.max_message_bytes);
         for partition in 0..meta.partitions {
             if shard.owner_of(&meta.name, partition) != shard.id {
                 continue;
             }
-            let key = (meta.name.clone(), partition);
-            if let Some(log) = shard.partitions.borrow().get(&key) {
+            if let Some(log) = shard.partitions.borrow().get(&meta.name, partition) {
                 if log.config() != log_config {
                     log.set_config(log_config.clone());
                 }
                 continue;
             }
             let dir = config.log_dirs.join(partition_dir_name(&meta.name, partition));
-            match PartitionLog::open(&dir, &meta.name, partition, log_config.clone(), shard.shared.clean_shutdown) {
-                Ok(log) => {
-                    shard.partitions.borrow_mut().insert(key, log);
-                }
+            match PartitionLog::open(&dir, &meta.name, partition, log_config.clone(), clean_shutdown) {
+                Ok(log) => shard.partitions.borrow_mut().insert(log),
                 Err(e) => tracing::error!(dir = %dir.display(), error = %e, "could not open a partition"),
             }
         }
     }
+    *shard.max_message_bytes.borrow_mut() = max_message_bytes;
 }
 
 /// Removes partition folders that the catalog does not list (a topic deleted just before a

@@ -17,6 +17,27 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// Replaces `name` inside the open folder `dir` atomically (temporary file, fsync, rename,
+/// fsync the folder), addressing the folder by its handle rather than its path: if the folder
+/// was renamed (a deleted topic's), the write follows it instead of landing at the old path.
+pub fn write_atomic_at(dir: &std::fs::File, name: &str, contents: &[u8]) -> io::Result<()> {
+    use nix::fcntl::{openat, renameat, OFlag};
+    use nix::sys::stat::Mode;
+    let tmp = format!("{name}.tmp");
+    let fd = openat(dir, tmp.as_str(), OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644))
+        .map_err(io::Error::from)?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(contents)?;
+    f.sync_all()?;
+    renameat(dir, tmp.as_str(), dir, name).map_err(io::Error::from)?;
+    dir.sync_all()
+}
+
+/// Writes a whole file into the page cache (no fsync): for derived data.
+pub fn write_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    std::fs::write(path, contents)
+}
+
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }

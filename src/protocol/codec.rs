@@ -371,8 +371,14 @@ impl Writer {
                 self.buf.put_slice(s.as_bytes());
             }
             Some(s) => {
-                self.i16(s.len() as i16);
-                self.buf.put_slice(s.as_bytes());
+                // A legacy string holds at most 32,767 bytes; a longer one (an error message
+                // quoting a long name, say) is cut at a character boundary, not sent malformed.
+                let mut end = s.len().min(i16::MAX as usize);
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.i16(end as i16);
+                self.buf.put_slice(&s.as_bytes()[..end]);
             }
         }
     }

@@ -77,7 +77,10 @@ pub struct Shard {
     /// This shard's copy of the catalog; replaced whole when the controller broadcasts.
     pub catalog: RefCell<Arc<Catalog>>,
     /// The partitions this shard owns.
-    pub partitions: RefCell<HashMap<(String, i32), Rc<PartitionLog>>>,
+    pub partitions: RefCell<PartitionMap>,
+    /// Each topic's `max.message.bytes`, worked out once per catalog change (produce needs it
+    /// for every request).
+    pub max_message_bytes: RefCell<HashMap<String, u32>>,
     pub pipes: Rc<PipePool>,
     /// On the controller shard, the single token a catalog change holds while it runs.
     pub controller_token: (flume::Sender<()>, flume::Receiver<()>),
@@ -87,7 +90,15 @@ impl Shard {
     pub fn new(id: ShardId, shared: Arc<Shared>, catalog: Arc<Catalog>) -> Rc<Shard> {
         let controller_token = flume::bounded(1);
         controller_token.0.try_send(()).expect("an empty channel has room");
-        Rc::new(Shard { id, shared, catalog: RefCell::new(catalog), partitions: RefCell::new(HashMap::new()), pipes: PipePool::new(), controller_token })
+        Rc::new(Shard {
+            id,
+            shared,
+            catalog: RefCell::new(catalog),
+            partitions: RefCell::new(PartitionMap::default()),
+            max_message_bytes: RefCell::new(HashMap::new()),
+            pipes: PipePool::new(),
+            controller_token,
+        })
     }
 
     pub fn config(&self) -> &BrokerConfig {
@@ -104,7 +115,7 @@ impl Shard {
 
     /// The log of a partition this shard owns.
     pub fn log(&self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
-        self.partitions.borrow().get(&(topic.to_owned(), partition)).cloned()
+        self.partitions.borrow().get(topic, partition).cloned()
     }
 
     /// Runs `work` on shard `target` and returns a receiver for its answer. The send happens
@@ -148,6 +159,35 @@ impl Shard {
             }
         }
         out
+    }
+}
+
+/// The logs a shard owns, by topic then partition: looked up by `&str` without allocating.
+#[derive(Default)]
+pub struct PartitionMap {
+    topics: HashMap<String, HashMap<i32, Rc<PartitionLog>>>,
+}
+
+impl PartitionMap {
+    pub fn get(&self, topic: &str, partition: i32) -> Option<&Rc<PartitionLog>> {
+        self.topics.get(topic)?.get(&partition)
+    }
+
+    pub fn insert(&mut self, log: Rc<PartitionLog>) {
+        self.topics.entry(log.topic.clone()).or_default().insert(log.partition, log);
+    }
+
+    pub fn remove(&mut self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
+        let partitions = self.topics.get_mut(topic)?;
+        let log = partitions.remove(&partition);
+        if partitions.is_empty() {
+            self.topics.remove(topic);
+        }
+        log
+    }
+
+    pub fn logs(&self) -> impl Iterator<Item = &Rc<PartitionLog>> {
+        self.topics.values().flat_map(|p| p.values())
     }
 }
 

@@ -12,11 +12,20 @@ use std::io;
 use std::path::Path;
 
 pub fn write(path: &Path, entries: &[(String, i32, i64)]) -> io::Result<()> {
+    crate::io::fs::write_atomic(path, encode(entries).as_bytes())
+}
+
+/// Like `write`, for a file named `name` in the open folder `dir`.
+pub fn write_at(dir: &std::fs::File, name: &str, entries: &[(String, i32, i64)]) -> io::Result<()> {
+    crate::io::fs::write_atomic_at(dir, name, encode(entries).as_bytes())
+}
+
+fn encode(entries: &[(String, i32, i64)]) -> String {
     let mut text = format!("0\n{}\n", entries.len());
     for (topic, partition, offset) in entries {
         text.push_str(&format!("{topic} {partition} {offset}\n"));
     }
-    crate::io::fs::write_atomic(path, text.as_bytes())
+    text
 }
 
 /// Reads a checkpoint file; a missing or malformed file reads as empty (recovery then scans

@@ -53,14 +53,23 @@ pub enum AppendError {
 #[derive(Debug)]
 pub struct ReadResult {
     pub records: Option<FileSlice>,
+    /// The size of the first batch in `records` (0 without records): a response may cut a
+    /// later partition's records short, but never below its first batch.
+    pub first_batch_bytes: u32,
     pub high_watermark: i64,
     pub log_start_offset: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadError {
-    OffsetOutOfRange { log_start_offset: i64, high_watermark: i64 },
+    OffsetOutOfRange {
+        log_start_offset: i64,
+        high_watermark: i64,
+    },
+    /// The log cannot be read (a failed write took it offline).
     Storage,
+    /// The partition was deleted.
+    Deleted,
 }
 
 struct PendingAppend {
@@ -102,6 +111,21 @@ pub struct PartitionLog {
     writer_running: Cell<bool>,
     /// Long-polling fetches waiting for the high watermark to move.
     waiters: RefCell<Vec<flume::Sender<()>>>,
+    /// Rolled segments waiting to be made durable, oldest first, and whether the task that
+    /// flushes them (in order, so the recovery point never passes an unflushed segment) runs.
+    rolled: RefCell<VecDeque<RolledSegment>>,
+    flusher_running: Cell<bool>,
+    /// The partition folder, held open: checkpoints are written relative to it, so a folder
+    /// renamed away by a topic deletion never receives a write meant for its successor.
+    dir_handle: std::sync::Arc<std::fs::File>,
+}
+
+/// A segment closed by a roll, until its bytes and indexes are on disk.
+struct RolledSegment {
+    log: LogFile,
+    index_paths: [PathBuf; 2],
+    /// The recovery point once this segment (and every older one) is durable.
+    end_offset: i64,
 }
 
 impl PartitionLog {
@@ -127,6 +151,9 @@ impl PartitionLog {
             pending: RefCell::new(VecDeque::new()),
             writer_running: Cell::new(false),
             waiters: RefCell::new(Vec::new()),
+            rolled: RefCell::new(VecDeque::new()),
+            flusher_running: Cell::new(false),
+            dir_handle: std::sync::Arc::new(std::fs::File::open(dir)?),
         };
         log.check_invariants();
         Ok(Rc::new(log))
@@ -209,7 +236,51 @@ impl PartitionLog {
                 return;
             }
             self.write_group(group).await;
+            self.start_flusher();
         }
+    }
+
+    fn start_flusher(self: &Rc<Self>) {
+        if !self.rolled.borrow().is_empty() && !self.flusher_running.replace(true) {
+            let log = self.clone();
+            spawn_detached(async move { log.flush_rolled().await });
+        }
+    }
+
+    /// Makes rolled segments durable, oldest first, off the shard thread (the fsyncs run on the
+    /// runtime's blocking pool), and moves the recovery point after each. A failed fsync takes
+    /// the log offline: what was acknowledged may not be on disk, and Kafka stops there too.
+    async fn flush_rolled(self: Rc<Self>) {
+        loop {
+            let next = self.rolled.borrow_mut().pop_front();
+            let Some(segment) = next else { break };
+            if self.state.borrow().deleted {
+                self.rolled.borrow_mut().clear();
+                break;
+            }
+            let (dir, topic, partition, end) = (self.dir_handle.clone(), self.topic.clone(), self.partition, segment.end_offset);
+            let flushed = compio::runtime::spawn_blocking(move || -> io::Result<()> {
+                segment.log.sync_data_blocking()?;
+                for path in &segment.index_paths {
+                    std::fs::File::open(path)?.sync_all()?;
+                }
+                dir.sync_all()?;
+                checkpoint::write_at(&dir, RECOVERY_POINT_FILE, &[(topic, partition, end)])
+            })
+            .await;
+            match flushed {
+                Ok(Ok(())) => {
+                    let mut state = self.state.borrow_mut();
+                    state.recovery_point = state.recovery_point.max(end);
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "flushing a rolled segment failed; log offline");
+                    self.state.borrow_mut().offline = true;
+                }
+                Err(_) => self.state.borrow_mut().offline = true,
+            }
+        }
+        self.flusher_running.set(false);
     }
 
     /// Writes one group of appends: rolls where a request would not fit, stamps offsets into
@@ -240,13 +311,20 @@ impl PartitionLog {
                     Self::fail(request, AppendError::Storage);
                     continue;
                 }
-                if let Err(e) = self.roll(now).await {
+                // The commit awaited: the partition may have been deleted meanwhile, and a roll
+                // must not create files in a folder that may now be another topic's.
+                if self.state.borrow().deleted {
+                    Self::fail(request, AppendError::Deleted);
+                    continue;
+                }
+                if let Err(e) = self.roll(now) {
                     tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "segment roll failed; log offline");
                     self.state.borrow_mut().offline = true;
                     Self::fail(request, AppendError::Storage);
                     continue;
                 }
                 position = 0;
+                next_offset = self.log_end_offset();
             }
             let base_offset = next_offset;
             for batch in &request.batches {
@@ -304,6 +382,15 @@ impl PartitionLog {
     ) -> bool {
         if staged.is_empty() {
             return true;
+        }
+        if self.state.borrow().deleted {
+            for (request, _) in staged.drain(..) {
+                Self::fail(request, AppendError::Deleted);
+            }
+            stamped_headers.clear();
+            iovecs.clear();
+            headers.clear();
+            return false;
         }
         let mut stamped = stamped_headers.split().freeze();
         let records = std::mem::take(iovecs);
@@ -369,28 +456,22 @@ impl PartitionLog {
         true
     }
 
-    /// Closes the active segment (indexes written, data fsynced in the background) and opens
-    /// a new one at the log end offset.
-    async fn roll(&self, now: i64) -> io::Result<()> {
-        let (old_file, new_base) = {
+    /// Closes the active segment and opens a new one at the log end offset. The closed
+    /// segment's indexes are written to the page cache here; its data and indexes are made
+    /// durable by the flusher, off the append path, as Kafka does.
+    fn roll(&self, now: i64) -> io::Result<()> {
+        if self.state.borrow().deleted {
+            return Err(io::Error::other("the partition was deleted"));
+        }
+        let rolled = {
             let state = self.state.borrow();
             let active = state.active();
             active.write_indexes()?;
-            (active.log.clone(), state.log_end_offset())
+            RolledSegment { log: active.log.clone(), index_paths: [active.index_path(), active.time_index_path()], end_offset: state.log_end_offset() }
         };
-        let segment = LogSegment::create(&self.dir, new_base, now)?;
+        let segment = LogSegment::create(&self.dir, rolled.end_offset, now)?;
         self.state.borrow_mut().segments.push(segment);
-        crate::io::fs::sync_dir(&self.dir)?;
-        // As Kafka does, the rolled segment is flushed off the append path; the recovery point
-        // moves once its bytes are on disk.
-        let dir = self.dir.clone();
-        let (topic, partition) = (self.topic.clone(), self.partition);
-        spawn_detached(async move {
-            if old_file.sync_data().await.is_ok() {
-                let path = dir.join(RECOVERY_POINT_FILE);
-                let _ = checkpoint::write(&path, &[(topic, partition, new_base)]);
-            }
-        });
+        self.rolled.borrow_mut().push_back(rolled);
         Ok(())
     }
 
@@ -424,6 +505,9 @@ impl PartitionLog {
     pub async fn read(&self, offset: i64, max_bytes: u32, min_one_batch: bool) -> Result<ReadResult, ReadError> {
         let (high_watermark, log_start_offset) = {
             let state = self.state.borrow();
+            if state.deleted {
+                return Err(ReadError::Deleted);
+            }
             if state.offline {
                 return Err(ReadError::Storage);
             }
@@ -432,21 +516,24 @@ impl PartitionLog {
         if offset < log_start_offset || offset > high_watermark {
             return Err(ReadError::OffsetOutOfRange { log_start_offset, high_watermark });
         }
-        let empty = ReadResult { records: None, high_watermark, log_start_offset };
+        let empty = ReadResult { records: None, first_batch_bytes: 0, high_watermark, log_start_offset };
         if offset == high_watermark {
             return Ok(empty);
         }
         let Some((file, size, mut position, tail)) = self.locate(offset) else { return Ok(empty) };
         let first = match tail {
             Some(h) => h,
-            None => loop {
-                let header = read_header(&file, position, size).await.map_err(|_| ReadError::Storage)?;
-                let Some(header) = header else { return Ok(empty) };
-                if header.last_offset >= offset {
-                    break header;
+            None => {
+                let mut cursor = HeaderCursor::new(&file, size);
+                loop {
+                    let header = cursor.header_at(position).await.map_err(|_| ReadError::Storage)?;
+                    let Some(header) = header else { return Ok(empty) };
+                    if header.last_offset >= offset {
+                        break header;
+                    }
+                    position += header.size;
                 }
-                position += header.size;
-            },
+            }
         };
         let available = size - position;
         let mut len = max_bytes.min(available);
@@ -457,7 +544,7 @@ impl PartitionLog {
                 return Ok(empty);
             }
         }
-        Ok(ReadResult { records: Some(FileSlice { file, position: position as u64, len }), high_watermark, log_start_offset })
+        Ok(ReadResult { records: Some(FileSlice { file, position: position as u64, len }), first_batch_bytes: first.size, high_watermark, log_start_offset })
     }
 
     /// The segment holding `offset`: its file, its size, and the position to scan from (an
@@ -503,7 +590,8 @@ impl PartitionLog {
                 .collect()
         };
         for (file, size, mut position) in candidates {
-            while let Some(header) = read_header(&file, position, size).await? {
+            let mut cursor = HeaderCursor::new(&file, size);
+            while let Some(header) = cursor.header_at(position).await? {
                 if header.max_timestamp >= timestamp {
                     let bytes = file.read_at(position as u64, header.size as usize).await?;
                     return Ok(recovery::first_record_at_or_after(&bytes, timestamp).unwrap_or((header.max_timestamp, header.base_offset)));
@@ -528,10 +616,27 @@ impl PartitionLog {
         best
     }
 
-    /// Deletes whole segments that retention no longer keeps (never the active one) and moves
-    /// the log start offset. Returns how many segments went.
-    pub fn apply_retention(&self, now: i64) -> usize {
+    /// Deletes whole segments that retention no longer keeps and moves the log start offset.
+    /// An active segment whose records have all expired is rolled first (when no write is in
+    /// progress), so that an idle partition's data still goes. Returns how many segments went.
+    pub fn apply_retention(self: &Rc<Self>, now: i64) -> usize {
         let config = self.config();
+        let active_expired = {
+            let state = self.state.borrow();
+            let active = state.active();
+            active.size > 0
+                && config.retention_ms >= 0
+                && active.max_timestamp >= 0
+                && now - active.max_timestamp > config.retention_ms
+                && !state.deleted
+                && !state.offline
+        };
+        if active_expired && !self.writer_running.get() {
+            match self.roll(now) {
+                Ok(()) => self.start_flusher(),
+                Err(e) => tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "could not roll an expired segment"),
+            }
+        }
         let mut state = self.state.borrow_mut();
         let mut total: i64 = state.segments.iter().map(|s| s.size as i64).sum();
         let mut deleted = 0;
@@ -584,9 +689,19 @@ impl PartitionLog {
         for s in &state.segments {
             s.log.sync_data_blocking()?;
         }
+        for rolled in self.rolled.borrow_mut().drain(..) {
+            for path in &rolled.index_paths {
+                if let Ok(f) = std::fs::File::open(path) {
+                    f.sync_all()?;
+                }
+            }
+        }
         state.active().write_indexes()?;
+        for path in [state.active().index_path(), state.active().time_index_path()] {
+            std::fs::File::open(path)?.sync_all()?;
+        }
         state.recovery_point = state.log_end_offset();
-        checkpoint::write(&self.dir.join(RECOVERY_POINT_FILE), &[(self.topic.clone(), self.partition, state.recovery_point)])
+        checkpoint::write_at(&self.dir_handle, RECOVERY_POINT_FILE, &[(self.topic.clone(), self.partition, state.recovery_point)])
     }
 
     /// Marks the log deleted: queued and later appends fail, waiting fetches wake up. The
@@ -600,12 +715,39 @@ impl PartitionLog {
     }
 }
 
-async fn read_header(file: &LogFile, position: u32, size: u32) -> io::Result<Option<BatchHeader>> {
-    if position >= size {
-        return Ok(None);
+/// Walks batch headers forward through a segment with one read per 64 KiB instead of one per
+/// header: between an index entry and the batch a fetch wants lie several small batches.
+struct HeaderCursor<'a> {
+    file: &'a LogFile,
+    size: u32,
+    buf: Vec<u8>,
+    /// The file position of `buf[0]`.
+    buf_position: u32,
+}
+
+impl<'a> HeaderCursor<'a> {
+    const CHUNK_BYTES: u32 = 64 * 1024;
+
+    fn new(file: &'a LogFile, size: u32) -> HeaderCursor<'a> {
+        HeaderCursor { file, size, buf: Vec::new(), buf_position: 0 }
     }
-    let bytes = file.read_at(position as u64, record_batch::HEADER_BYTES).await?;
-    Ok(BatchHeader::parse(&bytes, size - position))
+
+    /// The header of the batch at `position`, or `None` at the end of the written data (or
+    /// where the bytes do not form a header).
+    async fn header_at(&mut self, position: u32) -> io::Result<Option<BatchHeader>> {
+        if position >= self.size {
+            return Ok(None);
+        }
+        let header_end = position as u64 + record_batch::HEADER_BYTES as u64;
+        let buffered = position >= self.buf_position && header_end <= self.buf_position as u64 + self.buf.len() as u64;
+        if !buffered {
+            let len = Self::CHUNK_BYTES.min(self.size - position).max(record_batch::HEADER_BYTES as u32);
+            self.buf = self.file.read_at(position as u64, len as usize).await?;
+            self.buf_position = position;
+        }
+        let start = (position - self.buf_position) as usize;
+        Ok(BatchHeader::parse(&self.buf[start..], self.size - position))
+    }
 }
 
 #[cfg(test)]
@@ -747,6 +889,29 @@ mod tests {
             log.append(vec![batch(2, 0)]).await.unwrap();
             let state = log.state.borrow();
             assert!(state.recovery_point < state.log_end_offset(), "by default the OS decides when to write back");
+        });
+    }
+
+    #[test]
+    fn recovery_cuts_at_a_batch_whose_base_offset_was_corrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
+            for _ in 0..10 {
+                log.append(vec![batch(2, 0)]).await.unwrap();
+            }
+        });
+        // The base offset is not covered by the CRC: flip its top bits in the sixth batch.
+        let path = dir.path().join(crate::storage::segment_file_name(0, "log"));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let batch_bytes = record_batch::batch_size(&bytes).unwrap();
+        bytes[5 * batch_bytes] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
+            assert_eq!(log.log_end_offset(), 10, "the log ends before the damaged batch");
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), 5 * batch_bytes as u64);
+            assert_eq!(log.append(vec![batch(1, 0)]).await.unwrap().base_offset, 10);
         });
     }
 

@@ -90,7 +90,7 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
             continue;
         }
         recovered_any |= !clean_shutdown;
-        let outcome = scan_segment(&mut segment, file_len, config.index_interval_bytes)?;
+        let outcome = scan_segment(&mut segment, file_len, next_base, config.index_interval_bytes)?;
         let valid_bytes = outcome.valid_bytes;
         if outcome.truncated {
             tracing::warn!(topic, partition, segment = base, valid_bytes, file_len, "log ends in an invalid batch; truncating");
@@ -107,6 +107,8 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
                     crate::io::fs::remove_file_if_exists(&dir.join(segment_file_name(later, ext)))?;
                 }
             }
+            // Removed for good before anything is appended after the cut.
+            crate::io::fs::sync_dir(dir)?;
             break;
         }
     }
@@ -154,7 +156,7 @@ fn load_indexes(segment: &mut LogSegment, file_len: u32, next_base: i64) -> bool
 /// Reads the segment from the start, checking each batch and rebuilding the indexes, and
 /// stops at the first invalid byte. Streams the file through a buffer: memory stays bounded
 /// whatever a corrupt length field claims.
-fn scan_segment(segment: &mut LogSegment, file_len: u64, index_interval_bytes: u32) -> io::Result<ScanOutcome> {
+fn scan_segment(segment: &mut LogSegment, file_len: u64, next_base: Option<i64>, index_interval_bytes: u32) -> io::Result<ScanOutcome> {
     const BUFFER_BYTES: usize = 1 << 20;
     let file = segment.log.clone();
     let mut reader = io::BufReader::with_capacity(BUFFER_BYTES, FileReader { file: &file, position: 0 });
@@ -173,7 +175,12 @@ fn scan_segment(segment: &mut LogSegment, file_len: u64, index_interval_bytes: u
         reader.read_exact(&mut header)?;
         let Some(batch) = BatchHeader::parse(&header, remaining.min(u32::MAX as u64) as u32) else { return Ok(torn) };
         let view = BatchView { bytes: &header };
-        if view.magic() != record_batch::MAGIC_V2 || batch.base_offset < segment.next_offset || batch.last_offset < batch.base_offset {
+        // The base offset is outside the CRC: check it is plausible before trusting it. Offsets
+        // must increase, stay inside this segment's range (relative offsets fit the index's
+        // 4 bytes) and below the next segment's base.
+        let relative_last = batch.last_offset.checked_sub(segment.base_offset);
+        let in_range = relative_last.is_some_and(|r| (0..i32::MAX as i64).contains(&r)) && next_base.is_none_or(|n| batch.last_offset < n);
+        if view.magic() != record_batch::MAGIC_V2 || batch.base_offset < segment.next_offset || batch.last_offset < batch.base_offset || !in_range {
             return Ok(torn);
         }
         let mut crc = crc32c::crc32c(&header[record_batch::CRC_START..]);
@@ -222,9 +229,9 @@ pub fn first_record_at_or_after(batch: &[u8], target: i64) -> Option<(i64, i64)>
         r.i8().ok()?; // attributes
         let timestamp_delta = r.varlong().ok()?;
         let offset_delta = r.varint().ok()?;
-        let timestamp = if log_append_time { view.max_timestamp() } else { base_timestamp + timestamp_delta };
+        let timestamp = if log_append_time { view.max_timestamp() } else { base_timestamp.wrapping_add(timestamp_delta) };
         if timestamp >= target {
-            return Some((timestamp, view.base_offset() + offset_delta as i64));
+            return Some((timestamp, view.base_offset().wrapping_add(offset_delta as i64)));
         }
         let consumed = r.position() - start;
         let rest = (length as usize).checked_sub(consumed)?;

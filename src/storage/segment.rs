@@ -82,11 +82,12 @@ impl LogSegment {
         self.last_batch = Some((*batch, position));
     }
 
-    /// Writes the indexes to their files (at roll and close). They are derived data: a crash
-    /// before this only costs a rebuild.
+    /// Writes the indexes to their files (at roll and close), into the page cache; whoever
+    /// needs them durable fsyncs them. They are derived data: a file lost or torn by a crash
+    /// fails the sanity check on loading and is rebuilt from the log.
     pub fn write_indexes(&self) -> io::Result<()> {
-        crate::io::fs::write_atomic(&self.index_path(), &self.index.encode())?;
-        crate::io::fs::write_atomic(&self.time_index_path(), &self.time_index.encode())
+        crate::io::fs::write_file(&self.index_path(), &self.index.encode())?;
+        crate::io::fs::write_file(&self.time_index_path(), &self.time_index.encode())
     }
 
     /// Cuts the segment back to `size` bytes (a batch boundary) and drops index entries past it.
