@@ -76,6 +76,9 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: u32,
     pub shards: usize,
     pub cluster_id: String,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_segment_bytes: u32,
+    pub group: crate::coordinator::GroupConfig,
     /// Every property as given, for DescribeConfigs.
     pub properties: BTreeMap<String, String>,
 }
@@ -132,7 +135,12 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("offsets.topic.replication.factor", "1"),
     ("transaction.state.log.replication.factor", "1"),
     ("transaction.state.log.min.isr", "1"),
-    ("group.initial.rebalance.delay.ms", "0"),
+    ("group.initial.rebalance.delay.ms", "3000"),
+    ("group.min.session.timeout.ms", "6000"),
+    ("group.max.session.timeout.ms", "1800000"),
+    ("offsets.topic.num.partitions", "50"),
+    ("offsets.topic.segment.bytes", "104857600"),
+    ("offsets.retention.minutes", "10080"),
     ("zookeeper.connect", ""),
     ("zookeeper.connection.timeout.ms", ""),
     ("process.roles", ""),
@@ -268,6 +276,19 @@ impl BrokerConfig {
             socket_request_max_bytes,
             shards,
             cluster_id: props["cluster.id"].clone(),
+            offsets_topic_num_partitions: {
+                let n: i32 = parse_num(&props, "offsets.topic.num.partitions")?;
+                if !(1..=limits::TOPIC_PARTITIONS_MAX).contains(&n) {
+                    return Err(ConfigError("offsets.topic.num.partitions: must be between 1 and 10000".into()));
+                }
+                n
+            },
+            offsets_topic_segment_bytes: parse_num(&props, "offsets.topic.segment.bytes")?,
+            group: crate::coordinator::GroupConfig {
+                initial_rebalance_delay: std::time::Duration::from_millis(parse_num(&props, "group.initial.rebalance.delay.ms")?),
+                min_session_timeout_ms: parse_num(&props, "group.min.session.timeout.ms")?,
+                max_session_timeout_ms: parse_num(&props, "group.max.session.timeout.ms")?,
+            },
             properties: props,
         })
     }

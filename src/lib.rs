@@ -8,6 +8,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod coordinator;
 pub mod io;
 pub mod metrics;
 pub mod net;

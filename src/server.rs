@@ -36,7 +36,8 @@ impl Broker {
         // From here until a clean stop, a crash must lead to recovery.
         crate::io::fs::remove_file_if_exists(&marker)?;
         crate::io::fs::sync_dir(&log_dir)?;
-        let catalog = Catalog::load(&log_dir)?;
+        let mut catalog = Catalog::load(&log_dir)?;
+        ensure_offsets_topic(&mut catalog, &config);
         catalog.save(&log_dir)?;
         remove_orphans(&catalog, &log_dir)?;
         let catalog = Arc::new(catalog);
@@ -122,6 +123,7 @@ fn run_shard(
     runtime.block_on(async move {
         let shard = Shard::new(id, shared.clone(), Arc::new(Catalog::default()));
         apply_catalog(&shard, catalog, shared.clean_shutdown);
+        load_groups(&shard);
         let listener = crate::io::net::bind_listener(shared.config.listener);
         ready.wait();
         let listener = listener?;
@@ -134,8 +136,8 @@ fn run_shard(
             let accept = std::pin::pin!(listener.accept());
             let stopped = std::pin::pin!(stop.recv_async());
             match futures_util::future::select(accept, stopped).await {
-                futures_util::future::Either::Left((Ok((stream, _peer)), _)) => {
-                    spawn_detached(crate::net::connection::serve(shard.clone(), stream));
+                futures_util::future::Either::Left((Ok((stream, peer)), _)) => {
+                    spawn_detached(crate::net::connection::serve(shard.clone(), stream, peer));
                 }
                 futures_util::future::Either::Left((Err(e), _)) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -146,6 +148,54 @@ fn run_shard(
         }
         close_logs(&shard)
     })
+}
+
+/// `__consumer_offsets` exists from the first start on, compacted, as Kafka creates it.
+fn ensure_offsets_topic(catalog: &mut Catalog, config: &BrokerConfig) {
+    use crate::coordinator::OFFSETS_TOPIC;
+    if catalog.topic(OFFSETS_TOPIC).is_none() {
+        let configs = [("cleanup.policy", "compact".to_string()), ("segment.bytes", config.offsets_topic_segment_bytes.to_string())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        catalog.topics.insert(
+            OFFSETS_TOPIC.to_string(),
+            crate::shard::TopicMeta {
+                name: OFFSETS_TOPIC.to_string(),
+                id: crate::shard::catalog::new_topic_id(),
+                partitions: config.offsets_topic_num_partitions,
+                configs,
+            },
+        );
+    }
+}
+
+/// Rebuilds this shard's groups and committed offsets from the `__consumer_offsets` partitions
+/// it owns.
+fn load_groups(shard: &Rc<Shard>) {
+    use crate::coordinator::records;
+    let logs: Vec<_> = shard.partitions.borrow().logs().filter(|l| l.topic == crate::coordinator::OFFSETS_TOPIC).cloned().collect();
+    let mut coordinator = shard.coordinator.borrow_mut();
+    let mut loaded = 0usize;
+    for log in logs {
+        let result = log.for_each_batch_blocking(|batch| match records::batch_records(batch) {
+            Ok(recs) => {
+                for (key, value) in recs {
+                    if let Ok(Some(key)) = records::decode_key(key) {
+                        coordinator.apply_record(key, value);
+                        loaded += 1;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(partition = log.partition, error = %e, "skipping an unreadable __consumer_offsets batch"),
+        });
+        if let Err(e) = result {
+            tracing::error!(partition = log.partition, error = %e, "could not read __consumer_offsets");
+        }
+    }
+    if loaded > 0 {
+        tracing::info!(shard = shard.id.0, records = loaded, groups = coordinator.groups.len(), "loaded consumer groups");
+    }
 }
 
 fn close_logs(shard: &Rc<Shard>) -> io::Result<()> {
@@ -168,6 +218,7 @@ async fn periodic_tasks(shard: Rc<Shard>) {
         crate::io::runtime::sleep(tick).await;
         since_retention += tick;
         let logs: Vec<_> = shard.partitions.borrow().logs().cloned().collect();
+        shard.coordinator.borrow_mut().tick(std::time::Instant::now());
         let now = now_ms();
         for log in &logs {
             log.flush_if_due(now).await;

@@ -9,6 +9,7 @@
 mod admin;
 mod controller;
 mod fetch;
+mod groups;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -42,7 +43,9 @@ fn malformed(header: &RequestHeader, e: DecodeError) -> Dispatched {
     Dispatched::Close(format!("malformed {:?} v{} request: {e}", header.api_key, header.api_version))
 }
 
-pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes) -> Dispatched {
+/// Decodes a frame's header and hands the request to its handler. `peer` is the client's
+/// address, as group members report it.
+pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> Dispatched {
     let mut r = Reader::new(frame);
     let Ok(prefix) = read_prefix(&mut r) else { return Dispatched::Close("request shorter than its header".into()) };
     let Some(api_key) = ApiKey::from_i16(prefix.api_key) else {
@@ -79,6 +82,17 @@ pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes) -> Dispatched {
         ApiKey::DeleteTopics => admin::delete_topics(shard, header, r),
         ApiKey::CreatePartitions => admin::create_partitions(shard, header, r),
         ApiKey::DescribeConfigs => admin::describe_configs(shard, header, r),
+        ApiKey::FindCoordinator => groups::find_coordinator(shard, header, r),
+        ApiKey::JoinGroup => groups::join_group(shard, header, r, format!("/{peer}")),
+        ApiKey::SyncGroup => groups::sync_group(shard, header, r),
+        ApiKey::Heartbeat => groups::heartbeat(shard, header, r),
+        ApiKey::LeaveGroup => groups::leave_group(shard, header, r),
+        ApiKey::OffsetCommit => groups::offset_commit(shard, header, r),
+        ApiKey::OffsetFetch => groups::offset_fetch(shard, header, r),
+        ApiKey::ListGroups => groups::list_groups(shard, header, r),
+        ApiKey::DescribeGroups => groups::describe_groups(shard, header, r),
+        ApiKey::DeleteGroups => groups::delete_groups(shard, header, r),
+        ApiKey::OffsetDelete => groups::offset_delete(shard, header, r),
         ApiKey::InitProducerId => match init_producer_id::decode_request(&mut r, header.api_version, header.flexible) {
             Ok(req) => {
                 // Idempotent producers get a fresh id; transactions need a transaction

@@ -75,6 +75,9 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 Some((ErrorCode::INVALID_REQUIRED_ACKS, None))
             } else if meta.is_none_or(|m| p.index < 0 || p.index >= m.partitions) {
                 Some((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None))
+            } else if topic.name == crate::coordinator::OFFSETS_TOPIC {
+                // As in Kafka, only the coordinator writes its internal topic.
+                Some((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("cannot append to internal topic {}", topic.name))))
             } else {
                 match validate(p.records.as_ref(), max_message_bytes) {
                     Ok(batches) => {

@@ -21,7 +21,7 @@ use crate::io::net::TcpStream;
 use crate::metrics::Metrics;
 use crate::shard::{LocalBoxFuture, Shard};
 
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: std::net::SocketAddr) {
     if let Err(e) = crate::io::net::configure_stream(&stream) {
         tracing::debug!(error = %e, "could not configure a connection");
         return;
@@ -33,7 +33,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         let stream = stream.clone();
         compio::runtime::spawn(async move { write_responses(&shard, &stream, pending).await })
     };
-    let result = read_requests(&shard, &stream, queue).await;
+    let result = read_requests(&shard, &stream, queue, &peer.ip().to_string()).await;
     match &result {
         Err(e) if e.kind() == io::ErrorKind::InvalidData => tracing::warn!(shard = shard.id.0, error = %e, "closing a connection"),
         Err(e) => tracing::debug!(shard = shard.id.0, error = %e, "connection reader ended"),
@@ -43,7 +43,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = writer.await;
 }
 
-async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Sender<LocalBoxFuture<Option<Response>>>) -> io::Result<()> {
+async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Sender<LocalBoxFuture<Option<Response>>>, peer: &str) -> io::Result<()> {
     let max_bytes = shard.config().socket_request_max_bytes;
     let mut buf = BytesMut::with_capacity(limits::CONNECTION_READ_CHUNK_BYTES);
     loop {
@@ -55,7 +55,7 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
                     return Err(io::Error::new(io::ErrorKind::InvalidData, format!("request size {size} is above socket.request.max.bytes")));
                 }
             };
-            match broker::dispatch(shard, frame).await {
+            match broker::dispatch(shard, frame, peer).await {
                 Dispatched::Respond(response) => {
                     if queue.send_async(response).await.is_err() {
                         return Ok(()); // the writer stopped: the socket is gone

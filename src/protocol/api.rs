@@ -15,6 +15,17 @@ pub enum ApiKey {
     InitProducerId = 22,
     DescribeConfigs = 32,
     CreatePartitions = 37,
+    OffsetCommit = 8,
+    OffsetFetch = 9,
+    FindCoordinator = 10,
+    JoinGroup = 11,
+    Heartbeat = 12,
+    LeaveGroup = 13,
+    SyncGroup = 14,
+    DescribeGroups = 15,
+    ListGroups = 16,
+    DeleteGroups = 42,
+    OffsetDelete = 47,
 }
 
 /// What Spate advertises for one API.
@@ -41,6 +52,19 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { key: ApiKey::InitProducerId, min_version: 0, max_version: 4, flexible_from: 2 },
     ApiRange { key: ApiKey::DescribeConfigs, min_version: 0, max_version: 4, flexible_from: 4 },
     ApiRange { key: ApiKey::CreatePartitions, min_version: 0, max_version: 3, flexible_from: 2 },
+    ApiRange { key: ApiKey::OffsetCommit, min_version: 2, max_version: 8, flexible_from: 8 },
+    ApiRange { key: ApiKey::OffsetFetch, min_version: 1, max_version: 8, flexible_from: 6 },
+    // librdkafka (up to 2.10) enables its group consumer only when version 0 of these five is
+    // advertised.
+    ApiRange { key: ApiKey::FindCoordinator, min_version: 0, max_version: 4, flexible_from: 3 },
+    ApiRange { key: ApiKey::JoinGroup, min_version: 0, max_version: 9, flexible_from: 6 },
+    ApiRange { key: ApiKey::Heartbeat, min_version: 0, max_version: 4, flexible_from: 4 },
+    ApiRange { key: ApiKey::LeaveGroup, min_version: 0, max_version: 5, flexible_from: 4 },
+    ApiRange { key: ApiKey::SyncGroup, min_version: 0, max_version: 5, flexible_from: 4 },
+    ApiRange { key: ApiKey::DescribeGroups, min_version: 0, max_version: 5, flexible_from: 5 },
+    ApiRange { key: ApiKey::ListGroups, min_version: 0, max_version: 4, flexible_from: 3 },
+    ApiRange { key: ApiKey::DeleteGroups, min_version: 0, max_version: 2, flexible_from: 2 },
+    ApiRange { key: ApiKey::OffsetDelete, min_version: 0, max_version: 0, flexible_from: i16::MAX },
 ];
 
 /// The lowest version Spate decodes; it differs from the advertised minimum only for Produce.
@@ -64,6 +88,17 @@ impl ApiKey {
             22 => ApiKey::InitProducerId,
             32 => ApiKey::DescribeConfigs,
             37 => ApiKey::CreatePartitions,
+            8 => ApiKey::OffsetCommit,
+            9 => ApiKey::OffsetFetch,
+            10 => ApiKey::FindCoordinator,
+            11 => ApiKey::JoinGroup,
+            12 => ApiKey::Heartbeat,
+            13 => ApiKey::LeaveGroup,
+            14 => ApiKey::SyncGroup,
+            15 => ApiKey::DescribeGroups,
+            16 => ApiKey::ListGroups,
+            42 => ApiKey::DeleteGroups,
+            47 => ApiKey::OffsetDelete,
             _ => return None,
         })
     }

@@ -42,6 +42,20 @@ impl ErrorCode {
     pub const UNSUPPORTED_COMPRESSION_TYPE: ErrorCode = ErrorCode(76);
     pub const INVALID_RECORD: ErrorCode = ErrorCode(87);
     pub const UNKNOWN_TOPIC_ID: ErrorCode = ErrorCode(100);
+    pub const OFFSET_METADATA_TOO_LARGE: ErrorCode = ErrorCode(12);
+    pub const COORDINATOR_LOAD_IN_PROGRESS: ErrorCode = ErrorCode(14);
+    pub const NOT_COORDINATOR: ErrorCode = ErrorCode(16);
+    pub const ILLEGAL_GENERATION: ErrorCode = ErrorCode(22);
+    pub const INCONSISTENT_GROUP_PROTOCOL: ErrorCode = ErrorCode(23);
+    pub const INVALID_GROUP_ID: ErrorCode = ErrorCode(24);
+    pub const UNKNOWN_MEMBER_ID: ErrorCode = ErrorCode(25);
+    pub const INVALID_SESSION_TIMEOUT: ErrorCode = ErrorCode(26);
+    pub const REBALANCE_IN_PROGRESS: ErrorCode = ErrorCode(27);
+    pub const NON_EMPTY_GROUP: ErrorCode = ErrorCode(68);
+    pub const GROUP_ID_NOT_FOUND: ErrorCode = ErrorCode(69);
+    pub const MEMBER_ID_REQUIRED: ErrorCode = ErrorCode(79);
+    pub const FENCED_INSTANCE_ID: ErrorCode = ErrorCode(82);
+    pub const GROUP_SUBSCRIBED_TO_TOPIC: ErrorCode = ErrorCode(86);
 
     pub fn is_ok(self) -> bool {
         self == ErrorCode::NONE

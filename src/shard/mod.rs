@@ -82,6 +82,8 @@ pub struct Shard {
     /// for every request).
     pub max_message_bytes: RefCell<HashMap<String, u32>>,
     pub pipes: Rc<PipePool>,
+    /// The consumer groups this shard coordinates.
+    pub coordinator: RefCell<crate::coordinator::Coordinator>,
     /// On the controller shard, the single token a catalog change holds while it runs.
     pub controller_token: (flume::Sender<()>, flume::Receiver<()>),
 }
@@ -90,9 +92,11 @@ impl Shard {
     pub fn new(id: ShardId, shared: Arc<Shared>, catalog: Arc<Catalog>) -> Rc<Shard> {
         let controller_token = flume::bounded(1);
         controller_token.0.try_send(()).expect("an empty channel has room");
+        let coordinator = RefCell::new(crate::coordinator::Coordinator::new(shared.config.group.clone()));
         Rc::new(Shard {
             id,
             shared,
+            coordinator,
             catalog: RefCell::new(catalog),
             partitions: RefCell::new(PartitionMap::default()),
             max_message_bytes: RefCell::new(HashMap::new()),

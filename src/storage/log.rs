@@ -704,6 +704,31 @@ impl PartitionLog {
         checkpoint::write_at(&self.dir_handle, RECOVERY_POINT_FILE, &[(self.topic.clone(), self.partition, state.recovery_point)])
     }
 
+    /// Calls `visit` with every batch of the log, oldest first, reading the files directly
+    /// (blocking): for startup, before the shard serves, to rebuild state kept in a log (the
+    /// group coordinator's `__consumer_offsets`).
+    pub fn for_each_batch_blocking(&self, mut visit: impl FnMut(&[u8])) -> io::Result<()> {
+        let segments: Vec<(LogFile, u32)> = self.state.borrow().segments.iter().map(|s| (s.log.clone(), s.size)).collect();
+        for (file, size) in segments {
+            let mut bytes = vec![0u8; size as usize];
+            let mut read = 0;
+            while read < bytes.len() {
+                let n = file.read_at_blocking(read as u64, &mut bytes[read..])?;
+                if n == 0 {
+                    break;
+                }
+                read += n;
+            }
+            let mut at = 0;
+            while at < read {
+                let Ok(n) = record_batch::batch_size(&bytes[at..read]) else { break };
+                visit(&bytes[at..at + n]);
+                at += n;
+            }
+        }
+        Ok(())
+    }
+
     /// Marks the log deleted: queued and later appends fail, waiting fetches wake up. The
     /// caller removes the folder.
     pub fn mark_deleted(&self) {

@@ -1,0 +1,531 @@
+//! The consumer-group APIs. Each request for a group goes to the shard that owns the group's
+//! `__consumer_offsets` partition, where the coordinator (`crate::coordinator`) keeps its state;
+//! offsets and group metadata are appended to that partition, on that same shard.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::{malformed, ready, Dispatched};
+use crate::coordinator::group::{subscribed_topics, GroupState, JoinResult, SyncResult};
+use crate::coordinator::records::{self, OffsetValue, RecordKey};
+use crate::coordinator::{partition_for, records_batch, JoinRequest, OFFSETS_TOPIC, OFFSET_METADATA_MAX_BYTES};
+use crate::net::response::ResponseWriter;
+use crate::protocol::codec::Reader;
+use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::{
+    delete_groups, describe_groups, find_coordinator, heartbeat, join_group, leave_group, list_groups, offset_commit, offset_delete, offset_fetch, sync_group,
+};
+use crate::protocol::ErrorCode;
+use crate::shard::{LocalBoxFuture, Shard, ShardId};
+
+/// The shard that coordinates `group_id`.
+fn coordinator_shard(shard: &Shard, group_id: &str) -> (ShardId, i32) {
+    let partition = partition_for(group_id, shard.config().offsets_topic_num_partitions);
+    (shard.owner_of(OFFSETS_TOPIC, partition), partition)
+}
+
+/// Runs `work` on the coordinator shard of `group_id` and waits for the answer.
+async fn on_coordinator<R, F>(shard: &Rc<Shard>, group_id: &str, gone: R, work: F) -> R
+where
+    R: Send + 'static,
+    F: FnOnce(&Rc<Shard>, i32) -> LocalBoxFuture<R> + Send + 'static,
+{
+    let (owner, partition) = coordinator_shard(shard, group_id);
+    let rx = shard.call(owner, move |s: &Rc<Shard>| work(s, partition)).await;
+    rx.recv_async().await.unwrap_or(gone)
+}
+
+/// Appends records to a `__consumer_offsets` partition owned by this shard.
+async fn append_records(shard: &Rc<Shard>, partition: i32, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> ErrorCode {
+    let Some(log) = shard.log(OFFSETS_TOPIC, partition) else { return ErrorCode::COORDINATOR_NOT_AVAILABLE };
+    match log.append(vec![records_batch(&records)]).await {
+        Ok(_) => ErrorCode::NONE,
+        Err(_) => ErrorCode::COORDINATOR_NOT_AVAILABLE,
+    }
+}
+
+fn respond(header: &RequestHeader, encode: impl FnOnce(&mut crate::protocol::codec::Writer)) -> crate::net::Response {
+    let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
+    encode(&mut w.body);
+    w.finish()
+}
+
+pub fn find_coordinator(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let request = match find_coordinator::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let config = shard.config();
+    let coordinators: Vec<find_coordinator::Coordinator> = request
+        .keys
+        .iter()
+        .map(|key| {
+            // Groups only: transactions have no coordinator yet.
+            let (error, message) = if request.key_type == 0 {
+                (ErrorCode::NONE, None)
+            } else {
+                (ErrorCode::COORDINATOR_NOT_AVAILABLE, Some("transactions are not supported yet".to_string()))
+            };
+            find_coordinator::Coordinator {
+                key: key.clone(),
+                node_id: if error.is_ok() { config.broker_id } else { -1 },
+                host: if error.is_ok() { config.advertised_host.clone() } else { String::new() },
+                port: if error.is_ok() { config.advertised_port as i32 } else { -1 },
+                error,
+                error_message: message,
+            }
+        })
+        .collect();
+    ready(respond(&header, |w| find_coordinator::encode_response(w, header.api_version, header.flexible, &coordinators)))
+}
+
+pub fn join_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader, client_host: String) -> Dispatched {
+    let req = match join_group::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let group_id = req.group_id.clone();
+        let member_id = req.member_id.clone();
+        let join = JoinRequest {
+            group_id: req.group_id,
+            member_id: req.member_id,
+            group_instance_id: req.group_instance_id,
+            session_timeout_ms: req.session_timeout_ms,
+            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            protocol_type: req.protocol_type,
+            protocols: req.protocols.into_iter().map(|p| (p.name, p.metadata)).collect(),
+            client_id: header.client_id.clone().unwrap_or_default(),
+            client_host,
+            require_known_member_id: header.api_version >= 4,
+        };
+        let gone = JoinResult::error(ErrorCode::COORDINATOR_NOT_AVAILABLE, &member_id);
+        let result = on_coordinator(&shard, &group_id, gone.clone(), move |s, _| {
+            let reply = s.coordinator.borrow_mut().join(join);
+            Box::pin(reply.wait(gone))
+        })
+        .await;
+        let response = join_group::JoinGroupResponse {
+            error: result.error,
+            generation_id: result.generation,
+            protocol_type: result.protocol_type,
+            protocol_name: result.protocol_name,
+            leader: result.leader,
+            skip_assignment: false,
+            member_id: result.member_id,
+            members: result
+                .members
+                .into_iter()
+                .map(|(member_id, group_instance_id, metadata)| join_group::JoinGroupResponseMember { member_id, group_instance_id, metadata })
+                .collect(),
+        };
+        Some(respond(&header, |w| join_group::encode_response(w, header.api_version, header.flexible, &response)))
+    }))
+}
+
+pub fn sync_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let req = match sync_group::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let group_id = req.group_id.clone();
+        let assignments: Vec<(String, Bytes)> = req.assignments.into_iter().map(|a| (a.member_id, a.assignment)).collect();
+        let (generation, member_id) = (req.generation_id, req.member_id);
+        let result = on_coordinator(&shard, &group_id.clone(), SyncResult::error(ErrorCode::COORDINATOR_NOT_AVAILABLE), move |s, partition| {
+            let (reply, persist) = s.coordinator.borrow_mut().sync(&group_id, generation, &member_id, assignments);
+            if let Some(value) = persist {
+                // The new generation's metadata goes to the log; members have their assignment
+                // already (a restarted broker makes them rejoin anyway).
+                let record = (records::encode_key(&RecordKey::Group { group: group_id.clone() }), Some(records::encode_group_value(&value)));
+                let s = s.clone();
+                crate::io::runtime::spawn_detached(async move {
+                    let error = append_records(&s, partition, vec![record]).await;
+                    if !error.is_ok() {
+                        tracing::warn!(group = %group_id, ?error, "could not persist group metadata");
+                    }
+                });
+            }
+            Box::pin(reply.wait(SyncResult::error(ErrorCode::REBALANCE_IN_PROGRESS)))
+        })
+        .await;
+        let response = sync_group::SyncGroupResponse {
+            error: result.error,
+            protocol_type: result.protocol_type,
+            protocol_name: result.protocol_name,
+            assignment: result.assignment,
+        };
+        Some(respond(&header, |w| sync_group::encode_response(w, header.api_version, header.flexible, &response)))
+    }))
+}
+
+pub fn heartbeat(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let req = match heartbeat::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let group_id = req.group_id.clone();
+        let error = on_coordinator(&shard, &group_id.clone(), ErrorCode::COORDINATOR_NOT_AVAILABLE, move |s, _| {
+            let e = s.coordinator.borrow_mut().heartbeat(&group_id, req.generation_id, &req.member_id);
+            Box::pin(std::future::ready(e))
+        })
+        .await;
+        Some(respond(&header, |w| heartbeat::encode_response(w, header.api_version, header.flexible, error)))
+    }))
+}
+
+pub fn leave_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let req = match leave_group::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let group_id = req.group_id.clone();
+        let members: Vec<(String, Option<String>)> = req.members.iter().map(|m| (m.member_id.clone(), m.group_instance_id.clone())).collect();
+        let asked = members.clone();
+        let errors = on_coordinator(&shard, &group_id.clone(), vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; members.len()], move |s, _| {
+            let e = s.coordinator.borrow_mut().leave(&group_id, &members);
+            Box::pin(std::future::ready(e))
+        })
+        .await;
+        // Versions 0-2 name one member and carry its error at the top level.
+        let top = if header.api_version < 3 { errors.first().copied().unwrap_or(ErrorCode::NONE) } else { ErrorCode::NONE };
+        let responses: Vec<leave_group::MemberResponse> = asked
+            .into_iter()
+            .zip(errors)
+            .map(|((member_id, group_instance_id), error)| leave_group::MemberResponse { member_id, group_instance_id, error })
+            .collect();
+        Some(respond(&header, |w| leave_group::encode_response(w, header.api_version, header.flexible, top, &responses)))
+    }))
+}
+
+pub fn offset_commit(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let req = match offset_commit::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let group_id = req.group_id.clone();
+        // (topic, partition, value or the partition's error)
+        let mut commits: Vec<(String, i32, Result<OffsetValue, ErrorCode>)> = Vec::new();
+        let now = crate::io::runtime::now_ms();
+        for t in &req.topics {
+            for p in &t.partitions {
+                let metadata = p.committed_metadata.clone().unwrap_or_default();
+                let value = if metadata.len() > OFFSET_METADATA_MAX_BYTES {
+                    Err(ErrorCode::OFFSET_METADATA_TOO_LARGE)
+                } else {
+                    Ok(OffsetValue { offset: p.committed_offset, leader_epoch: p.committed_leader_epoch, metadata, commit_timestamp: now })
+                };
+                commits.push((t.name.clone(), p.partition_index, value));
+            }
+        }
+        let gone: Vec<ErrorCode> = vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; commits.len()];
+        let (generation, member_id) = (req.generation_id_or_member_epoch, req.member_id.clone());
+        let errors = on_coordinator(&shard, &group_id.clone(), gone, move |s, partition| {
+            let s = s.clone();
+            Box::pin(async move {
+                let check = s.coordinator.borrow_mut().check_commit(&group_id, generation, &member_id);
+                if !check.is_ok() {
+                    return commits.iter().map(|_| check).collect();
+                }
+                let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = commits
+                    .iter()
+                    .filter_map(|(topic, partition, v)| {
+                        let v = v.as_ref().ok()?;
+                        Some((
+                            records::encode_key(&RecordKey::Offset { group: group_id.clone(), topic: topic.clone(), partition: *partition }),
+                            Some(records::encode_offset_value(v)),
+                        ))
+                    })
+                    .collect();
+                let written = if records.is_empty() { ErrorCode::NONE } else { append_records(&s, partition, records).await };
+                let mut coordinator = s.coordinator.borrow_mut();
+                commits
+                    .into_iter()
+                    .map(|(topic, p, v)| match v {
+                        Err(e) => e,
+                        Ok(_) if !written.is_ok() => written,
+                        Ok(value) => {
+                            let key = RecordKey::Offset { group: group_id.clone(), topic, partition: p };
+                            coordinator.apply_record(key, Some(Bytes::from(records::encode_offset_value(&value))));
+                            ErrorCode::NONE
+                        }
+                    })
+                    .collect()
+            })
+        })
+        .await;
+        let mut errors = errors.into_iter();
+        let topics: Vec<offset_commit::OffsetCommitTopicResponse> = req
+            .topics
+            .iter()
+            .map(|t| offset_commit::OffsetCommitTopicResponse {
+                name: t.name.clone(),
+                partitions: t.partitions.iter().map(|p| (p.partition_index, errors.next().unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR))).collect(),
+            })
+            .collect();
+        Some(respond(&header, |w| offset_commit::encode_response(w, header.api_version, header.flexible, &topics)))
+    }))
+}
+
+pub fn offset_fetch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let req = match offset_fetch::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let mut groups = Vec::new();
+        for g in req.groups {
+            let group_id = g.group_id.clone();
+            let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect::<Vec<_>>());
+            let gone = offset_fetch::OffsetFetchResponseGroup { group_id: group_id.clone(), topics: Vec::new(), error: ErrorCode::COORDINATOR_NOT_AVAILABLE };
+            let result = on_coordinator(&shard, &group_id.clone(), gone, move |s, _| {
+                let coordinator = s.coordinator.borrow();
+                let offsets = coordinator.groups.get(&group_id).map(|g| &g.offsets);
+                let lookup = |topic: &str, partition: i32| {
+                    let v = offsets.and_then(|o| o.get(&(topic.to_owned(), partition)));
+                    offset_fetch::OffsetFetchResponsePartition {
+                        partition_index: partition,
+                        committed_offset: v.map_or(-1, |v| v.offset),
+                        committed_leader_epoch: v.map_or(-1, |v| v.leader_epoch),
+                        metadata: Some(v.map(|v| v.metadata.clone()).unwrap_or_default()),
+                        error: ErrorCode::NONE,
+                    }
+                };
+                let topics: Vec<offset_fetch::OffsetFetchResponseTopic> = match wanted {
+                    Some(wanted) => wanted
+                        .into_iter()
+                        .map(|(name, partitions)| offset_fetch::OffsetFetchResponseTopic {
+                            partitions: partitions.iter().map(|p| lookup(&name, *p)).collect(),
+                            name,
+                        })
+                        .collect(),
+                    None => {
+                        // Every committed offset of the group, by topic.
+                        let mut by_topic: std::collections::BTreeMap<String, Vec<i32>> = std::collections::BTreeMap::new();
+                        for (topic, partition) in offsets.into_iter().flat_map(|o| o.keys()) {
+                            by_topic.entry(topic.clone()).or_default().push(*partition);
+                        }
+                        by_topic
+                            .into_iter()
+                            .map(|(name, mut partitions)| {
+                                partitions.sort_unstable();
+                                offset_fetch::OffsetFetchResponseTopic { partitions: partitions.iter().map(|p| lookup(&name, *p)).collect(), name }
+                            })
+                            .collect()
+                    }
+                };
+                Box::pin(std::future::ready(offset_fetch::OffsetFetchResponseGroup { group_id: group_id.clone(), topics, error: ErrorCode::NONE }))
+            })
+            .await;
+            groups.push(result);
+        }
+        Some(respond(&header, |w| offset_fetch::encode_response(w, header.api_version, header.flexible, &groups)))
+    }))
+}
+
+pub fn list_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let req = match list_groups::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let per_shard = shard
+            .call_all(|s: &Rc<Shard>| {
+                let listed: Vec<list_groups::ListedGroup> = s
+                    .coordinator
+                    .borrow()
+                    .groups
+                    .values()
+                    .filter(|g| g.state != GroupState::Dead)
+                    .map(|g| list_groups::ListedGroup {
+                        group_id: g.id.clone(),
+                        protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                        group_state: g.state.name().to_string(),
+                    })
+                    .collect();
+                Box::pin(std::future::ready(listed)) as LocalBoxFuture<Vec<list_groups::ListedGroup>>
+            })
+            .await;
+        let mut groups: Vec<list_groups::ListedGroup> = per_shard
+            .into_iter()
+            .flatten()
+            .filter(|g| req.states_filter.is_empty() || req.states_filter.iter().any(|s| s.eq_ignore_ascii_case(&g.group_state)))
+            .collect();
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        Some(respond(&header, |w| list_groups::encode_response(w, header.api_version, header.flexible, ErrorCode::NONE, &groups)))
+    }))
+}
+
+pub fn describe_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let req = match describe_groups::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let mut described = Vec::new();
+        for group_id in req.groups {
+            let dead = describe_groups::DescribedGroup {
+                error: ErrorCode::NONE,
+                group_id: group_id.clone(),
+                group_state: "Dead".into(),
+                protocol_type: String::new(),
+                protocol_data: String::new(),
+                members: Vec::new(),
+                authorized_operations: i32::MIN,
+            };
+            let gone = describe_groups::DescribedGroup { error: ErrorCode::COORDINATOR_NOT_AVAILABLE, ..dead.clone() };
+            let result = on_coordinator(&shard, &group_id.clone(), gone, move |s, _| {
+                let coordinator = s.coordinator.borrow();
+                let Some(g) = coordinator.groups.get(&group_id) else { return Box::pin(std::future::ready(dead)) };
+                let protocol = g.protocol_name.clone().unwrap_or_default();
+                let d = describe_groups::DescribedGroup {
+                    error: ErrorCode::NONE,
+                    group_id: g.id.clone(),
+                    group_state: g.state.name().into(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    protocol_data: if g.state == GroupState::Stable { protocol.clone() } else { String::new() },
+                    members: g
+                        .members
+                        .values()
+                        .map(|m| describe_groups::DescribedGroupMember {
+                            member_id: m.member_id.clone(),
+                            group_instance_id: m.group_instance_id.clone(),
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            member_metadata: m.protocols.iter().find(|(n, _)| *n == protocol).map(|(_, b)| b.clone()).unwrap_or_default(),
+                            member_assignment: m.assignment.clone(),
+                        })
+                        .collect(),
+                    authorized_operations: i32::MIN,
+                };
+                Box::pin(std::future::ready(d))
+            })
+            .await;
+            described.push(result);
+        }
+        Some(respond(&header, |w| describe_groups::encode_response(w, header.api_version, header.flexible, &described)))
+    }))
+}
+
+pub fn delete_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let req = match delete_groups::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let mut results = Vec::new();
+        for group_id in req.groups_names {
+            let id = group_id.clone();
+            let error = on_coordinator(&shard, &group_id, ErrorCode::COORDINATOR_NOT_AVAILABLE, move |s, partition| {
+                let s = s.clone();
+                Box::pin(async move {
+                    let tombstones = {
+                        let coordinator = s.coordinator.borrow();
+                        match coordinator.groups.get(&id) {
+                            None => return ErrorCode::GROUP_ID_NOT_FOUND,
+                            Some(g) if !g.members.is_empty() => return ErrorCode::NON_EMPTY_GROUP,
+                            Some(g) => {
+                                let mut t: Vec<(Vec<u8>, Option<Vec<u8>>)> = g
+                                    .offsets
+                                    .keys()
+                                    .map(|(topic, p)| {
+                                        (records::encode_key(&RecordKey::Offset { group: id.clone(), topic: topic.clone(), partition: *p }), None)
+                                    })
+                                    .collect();
+                                t.push((records::encode_key(&RecordKey::Group { group: id.clone() }), None));
+                                t
+                            }
+                        }
+                    };
+                    let error = append_records(&s, partition, tombstones).await;
+                    if error.is_ok() {
+                        s.coordinator.borrow_mut().groups.remove(&id);
+                    }
+                    error
+                })
+            })
+            .await;
+            results.push((group_id, error));
+        }
+        Some(respond(&header, |w| delete_groups::encode_response(w, header.api_version, header.flexible, &results)))
+    }))
+}
+
+pub fn offset_delete(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let req = match offset_delete::decode_request(&mut r, header.api_version, header.flexible) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let group_id = req.group_id.clone();
+        let topics: Vec<(String, Vec<i32>)> = req.topics.iter().map(|t| (t.name.clone(), t.partitions.clone())).collect();
+        let asked = topics.clone();
+        let (error, per_topic) = on_coordinator(&shard, &group_id.clone(), (ErrorCode::COORDINATOR_NOT_AVAILABLE, Vec::new()), move |s, partition| {
+            let s = s.clone();
+            Box::pin(async move {
+                let (subscribed, known) = {
+                    let coordinator = s.coordinator.borrow();
+                    match coordinator.groups.get(&group_id) {
+                        None => (Vec::new(), false),
+                        Some(g) => (
+                            g.members
+                                .values()
+                                .flat_map(|m| m.protocols.first().map(|(_, meta)| subscribed_topics(meta)).unwrap_or_default())
+                                .collect::<Vec<_>>(),
+                            true,
+                        ),
+                    }
+                };
+                if !known {
+                    return (ErrorCode::GROUP_ID_NOT_FOUND, Vec::new());
+                }
+                let mut tombstones = Vec::new();
+                let mut per_topic = Vec::new();
+                for (topic, partitions) in &topics {
+                    let error = if subscribed.contains(topic) { ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC } else { ErrorCode::NONE };
+                    if error.is_ok() {
+                        for p in partitions {
+                            tombstones.push((records::encode_key(&RecordKey::Offset { group: group_id.clone(), topic: topic.clone(), partition: *p }), None));
+                        }
+                    }
+                    per_topic.push(partitions.iter().map(|p| (*p, error)).collect::<Vec<_>>());
+                }
+                let written = if tombstones.is_empty() { ErrorCode::NONE } else { append_records(&s, partition, tombstones.clone()).await };
+                if !written.is_ok() {
+                    return (written, Vec::new());
+                }
+                let mut coordinator = s.coordinator.borrow_mut();
+                for (key, _) in tombstones {
+                    if let Ok(Some(k)) = records::decode_key(Bytes::from(key)) {
+                        coordinator.apply_record(k, None);
+                    }
+                }
+                (ErrorCode::NONE, per_topic)
+            })
+        })
+        .await;
+        let topics: Vec<offset_delete::OffsetDeleteTopicResponse> = asked
+            .into_iter()
+            .zip(per_topic.into_iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|((name, partitions), errors)| offset_delete::OffsetDeleteTopicResponse {
+                name,
+                partitions: errors.unwrap_or_else(|| partitions.iter().map(|p| (*p, error)).collect()),
+            })
+            .collect();
+        Some(respond(&header, |w| offset_delete::encode_response(w, header.api_version, header.flexible, error, &topics)))
+    }))
+}

@@ -1,0 +1,382 @@
+//! The group coordinator: Kafka's classic consumer-group protocol.
+//!
+//! A group lives on the shard that owns its `__consumer_offsets` partition (Java's
+//! `abs(groupId.hashCode()) % offsets.topic.num.partitions`, as Kafka computes it), and its state
+//! is that shard's alone. Committed offsets and group metadata are records in that partition,
+//! in Kafka's own key and value schemas (`records.rs`); each shard reads its partitions back at
+//! startup.
+
+pub mod group;
+pub mod records;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::protocol::ErrorCode;
+use group::{Group, GroupState, JoinResult, Member, SyncResult};
+use records::{GroupValue, MemberValue, RecordKey};
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// `offset.metadata.max.bytes`: the longest metadata string an offset commit may carry.
+pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
+/// The `__consumer_offsets` partition of a group: Java's `String.hashCode` (over UTF-16 code
+/// units, wrapping), made non-negative with `& 0x7fffffff` as Kafka's `Utils.abs` does.
+pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
+    let mut h: i32 = 0;
+    for unit in group_id.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(unit as i32);
+    }
+    (h & 0x7fff_ffff) % partitions.max(1)
+}
+
+/// The coordinator's settings (Kafka's `group.*` broker properties).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    pub initial_rebalance_delay: Duration,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+}
+
+/// An answer now, or one that comes when the group's rebalance gets there.
+pub enum Reply<T> {
+    Now(T),
+    Later(flume::Receiver<T>),
+}
+
+impl<T> Reply<T> {
+    pub async fn wait(self, gone: T) -> T {
+        match self {
+            Reply::Now(t) => t,
+            Reply::Later(rx) => rx.recv_async().await.unwrap_or(gone),
+        }
+    }
+}
+
+/// What a JoinGroup asks.
+pub struct JoinRequest {
+    pub group_id: String,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    pub client_id: String,
+    pub client_host: String,
+    /// JoinGroup v4+ asks a new member to come back with the id it is given.
+    pub require_known_member_id: bool,
+}
+
+/// One shard's groups.
+pub struct Coordinator {
+    pub groups: HashMap<String, Group>,
+    pub config: GroupConfig,
+}
+
+impl Coordinator {
+    pub fn new(config: GroupConfig) -> Coordinator {
+        Coordinator { groups: HashMap::new(), config }
+    }
+
+    fn member_id_for(client_id: &str) -> String {
+        let id = crate::shard::catalog::new_topic_id();
+        format!("{client_id}-{}-{}-{}-{}-{}", &id[0..8], &id[8..12], &id[12..16], &id[16..20], &id[20..32])
+    }
+
+    pub fn join(&mut self, req: JoinRequest) -> Reply<JoinResult> {
+        let now = Instant::now();
+        if req.group_id.is_empty() {
+            return Reply::Now(JoinResult::error(ErrorCode::INVALID_GROUP_ID, &req.member_id));
+        }
+        if req.session_timeout_ms < self.config.min_session_timeout_ms || req.session_timeout_ms > self.config.max_session_timeout_ms {
+            return Reply::Now(JoinResult::error(ErrorCode::INVALID_SESSION_TIMEOUT, &req.member_id));
+        }
+        let initial_delay = self.config.initial_rebalance_delay;
+        let group = self.groups.entry(req.group_id.clone()).or_insert_with(|| Group::new(&req.group_id));
+        if group.state == GroupState::Dead {
+            return Reply::Now(JoinResult::error(ErrorCode::COORDINATOR_NOT_AVAILABLE, &req.member_id));
+        }
+        if !group.accepts(&req.protocol_type, &req.protocols) {
+            return Reply::Now(JoinResult::error(ErrorCode::INCONSISTENT_GROUP_PROTOCOL, &req.member_id));
+        }
+        let (tx, rx) = flume::bounded(1);
+        let member_id = if req.member_id.is_empty() {
+            // A static member coming back takes over its old member id's place.
+            if let Some(old) = req.group_instance_id.as_ref().and_then(|i| group.static_members.get(i).cloned()) {
+                group.remove_member(&old);
+            }
+            let new_id = Self::member_id_for(&req.client_id);
+            if req.require_known_member_id && req.group_instance_id.is_none() {
+                group.pending_members.insert(new_id.clone(), now);
+                return Reply::Now(JoinResult::error(ErrorCode::MEMBER_ID_REQUIRED, &new_id));
+            }
+            new_id
+        } else if group.pending_members.remove(&req.member_id).is_some() {
+            req.member_id.clone()
+        } else if let Some(member) = group.members.get_mut(&req.member_id) {
+            if req.group_instance_id.as_ref().is_some_and(|i| group.static_members.get(i).is_some_and(|m| m != &req.member_id)) {
+                return Reply::Now(JoinResult::error(ErrorCode::FENCED_INSTANCE_ID, &req.member_id));
+            }
+            let unchanged = member.protocols == req.protocols;
+            member.session_timeout = Duration::from_millis(req.session_timeout_ms as u64);
+            member.rebalance_timeout = Duration::from_millis(req.rebalance_timeout_ms.max(req.session_timeout_ms) as u64);
+            member.protocols = req.protocols.clone();
+            member.last_heartbeat = now;
+            let is_leader = group.leader.as_deref() == Some(req.member_id.as_str());
+            match group.state {
+                GroupState::CompletingRebalance if unchanged => return Reply::Now(group.current_join_result(&req.member_id)),
+                GroupState::Stable if unchanged && !is_leader => return Reply::Now(group.current_join_result(&req.member_id)),
+                _ => {}
+            }
+            member.join_waiter = Some(tx);
+            group.prepare_rebalance(now, initial_delay);
+            if group.all_joined(now) {
+                group.complete_join(now);
+            }
+            return Reply::Later(rx);
+        } else if req.group_instance_id.as_ref().is_some_and(|i| group.static_members.contains_key(i)) {
+            return Reply::Now(JoinResult::error(ErrorCode::FENCED_INSTANCE_ID, &req.member_id));
+        } else {
+            return Reply::Now(JoinResult::error(ErrorCode::UNKNOWN_MEMBER_ID, &req.member_id));
+        };
+        if group.members.is_empty() {
+            group.protocol_type = Some(req.protocol_type.clone());
+        }
+        group.add_member(Member {
+            member_id,
+            group_instance_id: req.group_instance_id,
+            client_id: req.client_id,
+            client_host: req.client_host,
+            session_timeout: Duration::from_millis(req.session_timeout_ms as u64),
+            rebalance_timeout: Duration::from_millis(req.rebalance_timeout_ms.max(req.session_timeout_ms) as u64),
+            protocols: req.protocols,
+            assignment: Bytes::new(),
+            last_heartbeat: now,
+            join_waiter: Some(tx),
+            sync_waiter: None,
+        });
+        group.prepare_rebalance(now, initial_delay);
+        if group.all_joined(now) {
+            group.complete_join(now);
+        }
+        Reply::Later(rx)
+    }
+
+    /// A SyncGroup. When it is the leader's, the returned value is the group's new metadata to
+    /// persist.
+    pub fn sync(&mut self, group_id: &str, generation: i32, member_id: &str, assignments: Vec<(String, Bytes)>) -> (Reply<SyncResult>, Option<GroupValue>) {
+        let Some(group) = self.groups.get_mut(group_id) else { return (Reply::Now(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)), None) };
+        if !group.members.contains_key(member_id) {
+            return (Reply::Now(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)), None);
+        }
+        if generation != group.generation {
+            return (Reply::Now(SyncResult::error(ErrorCode::ILLEGAL_GENERATION)), None);
+        }
+        match group.state {
+            GroupState::Empty | GroupState::Dead => (Reply::Now(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)), None),
+            GroupState::PreparingRebalance => (Reply::Now(SyncResult::error(ErrorCode::REBALANCE_IN_PROGRESS)), None),
+            GroupState::Stable => {
+                let m = &group.members[member_id];
+                (
+                    Reply::Now(SyncResult {
+                        error: ErrorCode::NONE,
+                        protocol_type: group.protocol_type.clone(),
+                        protocol_name: group.protocol_name.clone(),
+                        assignment: m.assignment.clone(),
+                    }),
+                    None,
+                )
+            }
+            GroupState::CompletingRebalance => {
+                let (tx, rx) = flume::bounded(1);
+                let member = group.members.get_mut(member_id).expect("checked above");
+                member.sync_waiter = Some(tx);
+                member.last_heartbeat = Instant::now();
+                if group.leader.as_deref() == Some(member_id) {
+                    group.complete_sync(assignments);
+                    return (Reply::Later(rx), Some(group_value(group)));
+                }
+                (Reply::Later(rx), None)
+            }
+        }
+    }
+
+    pub fn heartbeat(&mut self, group_id: &str, generation: i32, member_id: &str) -> ErrorCode {
+        let Some(group) = self.groups.get_mut(group_id) else { return ErrorCode::UNKNOWN_MEMBER_ID };
+        let Some(member) = group.members.get_mut(member_id) else { return ErrorCode::UNKNOWN_MEMBER_ID };
+        member.last_heartbeat = Instant::now();
+        match group.state {
+            GroupState::Empty | GroupState::Dead => ErrorCode::UNKNOWN_MEMBER_ID,
+            GroupState::PreparingRebalance => ErrorCode::REBALANCE_IN_PROGRESS,
+            _ if generation != group.generation => ErrorCode::ILLEGAL_GENERATION,
+            _ => ErrorCode::NONE,
+        }
+    }
+
+    /// Members leave (by member id, or by instance id for static members). Returns the error of
+    /// each, in order.
+    pub fn leave(&mut self, group_id: &str, members: &[(String, Option<String>)]) -> Vec<ErrorCode> {
+        let now = Instant::now();
+        let initial_delay = self.config.initial_rebalance_delay;
+        let Some(group) = self.groups.get_mut(group_id) else { return members.iter().map(|_| ErrorCode::UNKNOWN_MEMBER_ID).collect() };
+        let mut errors = Vec::new();
+        let mut changed = false;
+        for (member_id, instance) in members {
+            let id = match instance {
+                Some(i) => match group.static_members.get(i) {
+                    Some(m) if member_id.is_empty() || m == member_id => Some(m.clone()),
+                    Some(_) => {
+                        errors.push(ErrorCode::FENCED_INSTANCE_ID);
+                        continue;
+                    }
+                    None => None,
+                },
+                None => Some(member_id.clone()),
+            };
+            match id.and_then(|id| group.remove_member(&id)) {
+                Some(m) => {
+                    if let Some(w) = m.join_waiter {
+                        let _ = w.try_send(JoinResult::error(ErrorCode::UNKNOWN_MEMBER_ID, &m.member_id));
+                    }
+                    changed = true;
+                    errors.push(ErrorCode::NONE);
+                }
+                None => errors.push(ErrorCode::UNKNOWN_MEMBER_ID),
+            }
+        }
+        if changed {
+            rebalance_after_departure(group, now, initial_delay);
+        }
+        errors
+    }
+
+    /// Checks that an offset commit may proceed. A commit with generation -1 and no member id
+    /// is a "simple" commit (a consumer that assigns partitions itself), allowed while the
+    /// group has no members.
+    pub fn check_commit(&mut self, group_id: &str, generation: i32, member_id: &str) -> ErrorCode {
+        if group_id.is_empty() {
+            return ErrorCode::INVALID_GROUP_ID;
+        }
+        let group = self.groups.entry(group_id.to_owned()).or_insert_with(|| Group::new(group_id));
+        if generation < 0 && member_id.is_empty() {
+            return if group.members.is_empty() { ErrorCode::NONE } else { ErrorCode::UNKNOWN_MEMBER_ID };
+        }
+        let Some(member) = group.members.get_mut(member_id) else { return ErrorCode::UNKNOWN_MEMBER_ID };
+        member.last_heartbeat = Instant::now();
+        if generation != group.generation {
+            return ErrorCode::ILLEGAL_GENERATION;
+        }
+        if group.state == GroupState::CompletingRebalance {
+            return ErrorCode::REBALANCE_IN_PROGRESS;
+        }
+        ErrorCode::NONE
+    }
+
+    /// Applies a record read from (or written to) `__consumer_offsets`.
+    pub fn apply_record(&mut self, key: RecordKey, value: Option<Bytes>) {
+        match key {
+            RecordKey::Offset { group, topic, partition } => match value.map(records::decode_offset_value) {
+                Some(Ok(v)) => {
+                    self.groups.entry(group.clone()).or_insert_with(|| Group::new(&group)).offsets.insert((topic, partition), v);
+                }
+                Some(Err(e)) => tracing::warn!(group, error = %e, "skipping an unreadable offset record"),
+                None => {
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.offsets.remove(&(topic, partition));
+                    }
+                }
+            },
+            RecordKey::Group { group } => match value.map(records::decode_group_value) {
+                // Members must rejoin after a restart; the group keeps its generation, protocol
+                // type and offsets, so it carries on from where it was.
+                Some(Ok(v)) => {
+                    let g = self.groups.entry(group.clone()).or_insert_with(|| Group::new(&group));
+                    g.generation = v.generation;
+                    g.protocol_type = Some(v.protocol_type).filter(|t| !t.is_empty());
+                }
+                Some(Err(e)) => tracing::warn!(group, error = %e, "skipping an unreadable group record"),
+                None => {
+                    self.groups.remove(&group);
+                }
+            },
+        }
+    }
+
+    /// The timer: completes joins whose rebalance timed out (or whose initial delay passed) and
+    /// expires members whose session ran out.
+    pub fn tick(&mut self, now: Instant) {
+        let initial_delay = self.config.initial_rebalance_delay;
+        for group in self.groups.values_mut() {
+            if group.state == GroupState::PreparingRebalance && (group.all_joined(now) || group.rebalance_deadline.is_some_and(|d| now >= d)) {
+                group.complete_join(now);
+            }
+            if matches!(group.state, GroupState::Stable | GroupState::CompletingRebalance | GroupState::PreparingRebalance) && group.expire(now) {
+                rebalance_after_departure(group, now, initial_delay);
+            }
+        }
+    }
+}
+
+fn rebalance_after_departure(group: &mut Group, now: Instant, initial_delay: Duration) {
+    match group.state {
+        GroupState::Stable | GroupState::CompletingRebalance => group.prepare_rebalance(now, initial_delay),
+        _ => {}
+    }
+    if group.state == GroupState::PreparingRebalance && group.all_joined(now) {
+        group.complete_join(now);
+    }
+}
+
+/// The group's metadata as the record Kafka writes after a rebalance.
+pub fn group_value(group: &Group) -> GroupValue {
+    let protocol = group.protocol_name.clone().unwrap_or_default();
+    GroupValue {
+        protocol_type: group.protocol_type.clone().unwrap_or_default(),
+        generation: group.generation,
+        protocol: group.protocol_name.clone(),
+        leader: group.leader.clone(),
+        current_state_timestamp: group.state_timestamp_ms,
+        members: group
+            .members
+            .values()
+            .map(|m| MemberValue {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                rebalance_timeout: m.rebalance_timeout.as_millis() as i32,
+                session_timeout: m.session_timeout.as_millis() as i32,
+                subscription: m.protocols.iter().find(|(n, _)| *n == protocol).map(|(_, b)| b.clone()).unwrap_or_default(),
+                assignment: m.assignment.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Encodes records for `__consumer_offsets` as one uncompressed batch.
+pub fn records_batch(records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Bytes {
+    use crate::protocol::record_batch::{build_batch, RecordSpec};
+    let specs: Vec<RecordSpec<'_>> = records.iter().map(|(k, v)| RecordSpec { key: Some(k), value: v.as_deref(), headers: &[], timestamp_delta: 0 }).collect();
+    Bytes::from(build_batch(0, crate::io::runtime::now_ms(), &specs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_map_to_partitions_as_kafka_maps_them() {
+        // "my-group".hashCode() is -1906497762 by String.hashCode's definition
+        // (s[0]*31^(n-1) + ... + s[n-1], wrapping at 32 bits); masked with 0x7fffffff that is
+        // 241009886, and 241009886 % 50 == 36.
+        assert_eq!(partition_for("my-group", 50), 36);
+        // An empty string hashes to 0.
+        assert_eq!(partition_for("", 50), 0);
+        // Negative hash codes are masked, not negated: "polygenelubricants".hashCode() is
+        // Integer.MIN_VALUE, which masks to 0.
+        assert_eq!(partition_for("polygenelubricants", 50), 0);
+    }
+}
