@@ -42,6 +42,8 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     pub message_timestamp_type_log_append: bool,
     pub cleanup_policy: String,
+    /// How long compaction keeps tombstones (`delete.retention.ms`).
+    pub delete_retention_ms: i64,
 }
 
 /// The topic-level configuration names Spate understands, each with the broker property that
@@ -58,6 +60,7 @@ pub const TOPIC_CONFIG_NAMES: &[(&str, &str)] = &[
     ("max.message.bytes", "message.max.bytes"),
     ("message.timestamp.type", "log.message.timestamp.type"),
     ("cleanup.policy", "log.cleanup.policy"),
+    ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
 ];
 
 #[derive(Debug, Clone)]
@@ -73,11 +76,14 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     pub log: LogConfig,
     pub log_retention_check_interval_ms: u64,
+    /// How often compacted topics are cleaned (`log.cleaner.backoff.ms`).
+    pub log_cleaner_backoff_ms: u64,
     pub socket_request_max_bytes: u32,
     pub shards: usize,
     pub cluster_id: String,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_segment_bytes: u32,
+    pub offsets_retention_ms: i64,
     pub group: crate::coordinator::GroupConfig,
     /// Every property as given, for DescribeConfigs.
     pub properties: BTreeMap<String, String>,
@@ -121,6 +127,8 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("log.flush.interval.ms", ""),
     ("log.message.timestamp.type", "CreateTime"),
     ("log.cleanup.policy", "delete"),
+    ("log.cleaner.delete.retention.ms", "86400000"),
+    ("log.cleaner.backoff.ms", "15000"),
     ("message.max.bytes", "1048588"),
     ("socket.request.max.bytes", "104857600"),
     ("shards", ""),
@@ -242,6 +250,7 @@ impl BrokerConfig {
             max_message_bytes: parse_num(&props, "message.max.bytes")?,
             message_timestamp_type_log_append: parse_timestamp_type("log.message.timestamp.type", &props["log.message.timestamp.type"])?,
             cleanup_policy: props["log.cleanup.policy"].clone(),
+            delete_retention_ms: parse_num(&props, "log.cleaner.delete.retention.ms")?,
         };
         validate_log_config(&log).map_err(ConfigError)?;
         let shards = if present(&props, "shards") {
@@ -273,6 +282,7 @@ impl BrokerConfig {
             delete_topic_enable: parse_bool(&props, "delete.topic.enable")?,
             log,
             log_retention_check_interval_ms: parse_num(&props, "log.retention.check.interval.ms")?,
+            log_cleaner_backoff_ms: parse_num(&props, "log.cleaner.backoff.ms")?,
             socket_request_max_bytes,
             shards,
             cluster_id: props["cluster.id"].clone(),
@@ -284,6 +294,7 @@ impl BrokerConfig {
                 n
             },
             offsets_topic_segment_bytes: parse_num(&props, "offsets.topic.segment.bytes")?,
+            offsets_retention_ms: parse_num::<i64>(&props, "offsets.retention.minutes")? * 60_000,
             group: crate::coordinator::GroupConfig {
                 initial_rebalance_delay: std::time::Duration::from_millis(parse_num(&props, "group.initial.rebalance.delay.ms")?),
                 min_session_timeout_ms: parse_num(&props, "group.min.session.timeout.ms")?,
@@ -309,6 +320,7 @@ impl BrokerConfig {
                 "flush.ms" => log.flush_ms = value.parse().map_err(|_| bad())?,
                 "max.message.bytes" => log.max_message_bytes = value.parse().map_err(|_| bad())?,
                 "message.timestamp.type" => log.message_timestamp_type_log_append = parse_timestamp_type(key, value).map_err(|e| e.0)?,
+                "delete.retention.ms" => log.delete_retention_ms = value.parse().map_err(|_| bad())?,
                 "cleanup.policy" => {
                     if !value.split(',').all(|p| matches!(p.trim(), "delete" | "compact")) {
                         return Err(bad());
@@ -337,6 +349,7 @@ impl BrokerConfig {
             "max.message.bytes" => log.max_message_bytes.to_string(),
             "message.timestamp.type" => if log.message_timestamp_type_log_append { "LogAppendTime" } else { "CreateTime" }.to_string(),
             "cleanup.policy" => log.cleanup_policy.clone(),
+            "delete.retention.ms" => log.delete_retention_ms.to_string(),
             _ => return None,
         })
     }

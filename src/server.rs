@@ -198,6 +198,24 @@ fn load_groups(shard: &Rc<Shard>) {
     }
 }
 
+/// Writes tombstones for committed offsets that `offsets.retention.minutes` no longer keeps.
+async fn expire_offsets(shard: &Rc<Shard>) {
+    use crate::coordinator::{records, records_batch, OFFSETS_TOPIC};
+    let config = shard.config();
+    let expired = shard.coordinator.borrow_mut().expire_offsets(now_ms(), config.offsets_retention_ms, config.offsets_topic_num_partitions);
+    let mut by_partition: std::collections::BTreeMap<i32, Vec<crate::coordinator::RawRecord>> = std::collections::BTreeMap::new();
+    for (partition, key) in expired {
+        by_partition.entry(partition).or_default().push((records::encode_key(&key), None));
+    }
+    for (partition, tombstones) in by_partition {
+        if let Some(log) = shard.log(OFFSETS_TOPIC, partition) {
+            if log.append(vec![records_batch(&tombstones)]).await.is_err() {
+                tracing::warn!(partition, "could not write expired-offset tombstones");
+            }
+        }
+    }
+}
+
 fn close_logs(shard: &Rc<Shard>) -> io::Result<()> {
     let mut result = Ok(());
     for log in shard.partitions.borrow().logs() {
@@ -212,8 +230,10 @@ fn close_logs(shard: &Rc<Shard>) -> io::Result<()> {
 /// Retention and time-based flushing, on every shard for the logs it owns.
 async fn periodic_tasks(shard: Rc<Shard>) {
     let retention_every = Duration::from_millis(shard.config().log_retention_check_interval_ms.max(100));
+    let cleaner_every = Duration::from_millis(shard.config().log_cleaner_backoff_ms.max(100));
     let tick = Duration::from_millis(100);
     let mut since_retention = Duration::ZERO;
+    let mut since_cleaner = Duration::ZERO;
     loop {
         crate::io::runtime::sleep(tick).await;
         since_retention += tick;
@@ -223,8 +243,18 @@ async fn periodic_tasks(shard: Rc<Shard>) {
         for log in &logs {
             log.flush_if_due(now).await;
         }
+        since_cleaner += tick;
+        if since_cleaner >= cleaner_every {
+            since_cleaner = Duration::ZERO;
+            for log in logs.iter().filter(|l| l.compaction_due()) {
+                if let Err(e) = log.compact().await {
+                    tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "compaction failed");
+                }
+            }
+        }
         if since_retention >= retention_every {
             since_retention = Duration::ZERO;
+            expire_offsets(&shard).await;
             for log in &logs {
                 log.apply_retention(now);
             }

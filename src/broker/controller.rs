@@ -175,6 +175,7 @@ pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, clean_shutdown: b
         }
     }
     let mut max_message_bytes = std::collections::HashMap::new();
+    let mut compacted = std::collections::HashSet::new();
     for meta in catalog.topics.values() {
         let log_config = match config.topic_config(&meta.configs) {
             Ok(c) => c,
@@ -184,6 +185,9 @@ pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, clean_shutdown: b
             }
         };
         max_message_bytes.insert(meta.name.clone(), log_config.max_message_bytes);
+        if log_config.cleanup_policy.split(',').any(|p| p.trim() == "compact") {
+            compacted.insert(meta.name.clone());
+        }
         for partition in 0..meta.partitions {
             if shard.owner_of(&meta.name, partition) != shard.id {
                 continue;
@@ -202,6 +206,7 @@ pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, clean_shutdown: b
         }
     }
     *shard.max_message_bytes.borrow_mut() = max_message_bytes;
+    *shard.compacted_topics.borrow_mut() = compacted;
 }
 
 /// Removes partition folders that the catalog does not list (a topic deleted just before a

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::{malformed, ready, Dispatched};
 use crate::coordinator::group::{subscribed_topics, GroupState, JoinResult, SyncResult};
 use crate::coordinator::records::{self, OffsetValue, RecordKey};
-use crate::coordinator::{partition_for, records_batch, JoinRequest, OFFSETS_TOPIC, OFFSET_METADATA_MAX_BYTES};
+use crate::coordinator::{partition_for, records_batch, JoinRequest, RawRecord, OFFSETS_TOPIC, OFFSET_METADATA_MAX_BYTES};
 use crate::net::response::ResponseWriter;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
@@ -37,7 +37,7 @@ where
 }
 
 /// Appends records to a `__consumer_offsets` partition owned by this shard.
-async fn append_records(shard: &Rc<Shard>, partition: i32, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> ErrorCode {
+async fn append_records(shard: &Rc<Shard>, partition: i32, records: Vec<RawRecord>) -> ErrorCode {
     let Some(log) = shard.log(OFFSETS_TOPIC, partition) else { return ErrorCode::COORDINATOR_NOT_AVAILABLE };
     match log.append(vec![records_batch(&records)]).await {
         Ok(_) => ErrorCode::NONE,
@@ -236,7 +236,7 @@ pub fn offset_commit(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                 if !check.is_ok() {
                     return commits.iter().map(|_| check).collect();
                 }
-                let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = commits
+                let records: Vec<RawRecord> = commits
                     .iter()
                     .filter_map(|(topic, partition, v)| {
                         let v = v.as_ref().ok()?;
@@ -438,7 +438,7 @@ pub fn delete_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                             None => return ErrorCode::GROUP_ID_NOT_FOUND,
                             Some(g) if !g.members.is_empty() => return ErrorCode::NON_EMPTY_GROUP,
                             Some(g) => {
-                                let mut t: Vec<(Vec<u8>, Option<Vec<u8>>)> = g
+                                let mut t: Vec<RawRecord> = g
                                     .offsets
                                     .keys()
                                     .map(|(topic, p)| {

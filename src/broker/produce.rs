@@ -66,6 +66,7 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     for topic in &request.topics {
         let meta = catalog.topic(&topic.name);
         let max_message_bytes = shard.max_message_bytes.borrow().get(&topic.name).copied().unwrap_or(shard.config().log.max_message_bytes);
+        let compacted = shard.compacted_topics.borrow().contains(&topic.name);
         let mut indexes = Vec::new();
         for p in &topic.partitions {
             indexes.push(p.index);
@@ -80,6 +81,10 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 Some((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("cannot append to internal topic {}", topic.name))))
             } else {
                 match validate(p.records.as_ref(), max_message_bytes) {
+                    // As in Kafka, a compacted topic's records must have keys.
+                    Ok(batches) if compacted && batches.iter().any(|b| record_batch::has_keyless_record(b) == Some(true)) => {
+                        Some((ErrorCode::INVALID_RECORD, Some("compacted topic cannot accept a record without a key".to_string())))
+                    }
                     Ok(batches) => {
                         work.push((topic.name.clone(), p.index, batches));
                         work_slots.push(slot);

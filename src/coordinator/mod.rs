@@ -305,6 +305,24 @@ impl Coordinator {
         }
     }
 
+    /// Offsets of groups without members that were committed more than `retention_ms` ago
+    /// (`offsets.retention.minutes`): removed here, returned as keys to tombstone, with the
+    /// group's `__consumer_offsets` partition.
+    pub fn expire_offsets(&mut self, now_ms: i64, retention_ms: i64, partitions: i32) -> Vec<(i32, RecordKey)> {
+        let mut expired = Vec::new();
+        for group in self.groups.values_mut().filter(|g| g.members.is_empty()) {
+            let partition = partition_for(&group.id, partitions);
+            group.offsets.retain(|(topic, p), v| {
+                let keep = now_ms - v.commit_timestamp <= retention_ms;
+                if !keep {
+                    expired.push((partition, RecordKey::Offset { group: group.id.clone(), topic: topic.clone(), partition: *p }));
+                }
+                keep
+            });
+        }
+        expired
+    }
+
     /// The timer: completes joins whose rebalance timed out (or whose initial delay passed) and
     /// expires members whose session ran out.
     pub fn tick(&mut self, now: Instant) {
@@ -356,8 +374,11 @@ pub fn group_value(group: &Group) -> GroupValue {
     }
 }
 
+/// An encoded key and value (`None` for a tombstone).
+pub type RawRecord = (Vec<u8>, Option<Vec<u8>>);
+
 /// Encodes records for `__consumer_offsets` as one uncompressed batch.
-pub fn records_batch(records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Bytes {
+pub fn records_batch(records: &[RawRecord]) -> Bytes {
     use crate::protocol::record_batch::{build_batch, RecordSpec};
     let specs: Vec<RecordSpec<'_>> = records.iter().map(|(k, v)| RecordSpec { key: Some(k), value: v.as_deref(), headers: &[], timestamp_delta: 0 }).collect();
     Bytes::from(build_batch(0, crate::io::runtime::now_ms(), &specs))
@@ -366,6 +387,24 @@ pub fn records_batch(records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_of_empty_groups_expire_after_the_retention() {
+        let mut c = Coordinator::new(GroupConfig { initial_rebalance_delay: Duration::ZERO, min_session_timeout_ms: 1000, max_session_timeout_ms: 60_000 });
+        let offset = |ts: i64| {
+            Some(Bytes::from(records::encode_offset_value(&records::OffsetValue {
+                offset: 5,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: ts,
+            })))
+        };
+        c.apply_record(RecordKey::Offset { group: "old".into(), topic: "t".into(), partition: 0 }, offset(1_000));
+        c.apply_record(RecordKey::Offset { group: "old".into(), topic: "t".into(), partition: 1 }, offset(9_000));
+        let expired = c.expire_offsets(10_000, 5_000, 50);
+        assert_eq!(expired, vec![(partition_for("old", 50), RecordKey::Offset { group: "old".into(), topic: "t".into(), partition: 0 })]);
+        assert_eq!(c.groups["old"].offsets.len(), 1, "the recent commit stays");
+    }
 
     #[test]
     fn groups_map_to_partitions_as_kafka_maps_them() {

@@ -139,6 +139,29 @@ impl<'a> BatchView<'a> {
     }
 }
 
+/// Whether an uncompressed batch holds a record without a key (compressed batches are not
+/// looked into: `None`).
+pub fn has_keyless_record(batch: &[u8]) -> Option<bool> {
+    let view = BatchView { bytes: batch };
+    if batch.len() < HEADER_BYTES || view.compression() != 0 {
+        return None;
+    }
+    let mut r = crate::protocol::codec::Reader::new(bytes::Bytes::copy_from_slice(&batch[HEADER_BYTES..]));
+    for _ in 0..view.record_count().max(0) {
+        let length = r.varint().ok()?;
+        let start = r.position();
+        r.i8().ok()?;
+        r.varlong().ok()?;
+        r.varint().ok()?;
+        if r.varint().ok()? < 0 {
+            return Some(true);
+        }
+        let consumed = r.position() - start;
+        r.take_bytes((length.max(0) as usize).checked_sub(consumed)?).ok()?;
+    }
+    Some(false)
+}
+
 /// Reads the total size (header included) of the batch that starts `bytes`, checking only
 /// that its length field is plausible and within `bytes`. Used by recovery and fetch scans.
 pub fn batch_size(bytes: &[u8]) -> Result<usize, BatchError> {

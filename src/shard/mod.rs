@@ -81,6 +81,8 @@ pub struct Shard {
     /// Each topic's `max.message.bytes`, worked out once per catalog change (produce needs it
     /// for every request).
     pub max_message_bytes: RefCell<HashMap<String, u32>>,
+    /// The topics whose cleanup policy includes compaction (their records need keys).
+    pub compacted_topics: RefCell<std::collections::HashSet<String>>,
     pub pipes: Rc<PipePool>,
     /// The consumer groups this shard coordinates.
     pub coordinator: RefCell<crate::coordinator::Coordinator>,
@@ -100,6 +102,7 @@ impl Shard {
             catalog: RefCell::new(catalog),
             partitions: RefCell::new(PartitionMap::default()),
             max_message_bytes: RefCell::new(HashMap::new()),
+            compacted_topics: RefCell::new(Default::default()),
             pipes: PipePool::new(),
             controller_token,
         })

@@ -17,6 +17,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::checkpoint;
+use super::compaction::{self, SegmentSnapshot};
 use super::recovery::{self, RecoveredLog};
 use super::segment::{BatchHeader, LogSegment};
 use super::RECOVERY_POINT_FILE;
@@ -115,6 +116,9 @@ pub struct PartitionLog {
     /// flushes them (in order, so the recovery point never passes an unflushed segment) runs.
     rolled: RefCell<VecDeque<RolledSegment>>,
     flusher_running: Cell<bool>,
+    /// The base offset of the active segment when compaction last ran: it runs again once a
+    /// newer segment has been rolled.
+    compacted_through: Cell<i64>,
     /// The partition folder, held open: checkpoints are written relative to it, so a folder
     /// renamed away by a topic deletion never receives a write meant for its successor.
     dir_handle: std::sync::Arc<std::fs::File>,
@@ -153,6 +157,7 @@ impl PartitionLog {
             waiters: RefCell::new(Vec::new()),
             rolled: RefCell::new(VecDeque::new()),
             flusher_running: Cell::new(false),
+            compacted_through: Cell::new(-1),
             dir_handle: std::sync::Arc::new(std::fs::File::open(dir)?),
         };
         log.check_invariants();
@@ -520,20 +525,23 @@ impl PartitionLog {
         if offset == high_watermark {
             return Ok(empty);
         }
-        let Some((file, size, mut position, tail)) = self.locate(offset) else { return Ok(empty) };
+        let Some((mut index, mut file, mut size, mut position, tail)) = self.locate(offset) else { return Ok(empty) };
         let first = match tail {
             Some(h) => h,
-            None => {
+            None => 'found: loop {
                 let mut cursor = HeaderCursor::new(&file, size);
-                loop {
-                    let header = cursor.header_at(position).await.map_err(|_| ReadError::Storage)?;
-                    let Some(header) = header else { return Ok(empty) };
+                while let Some(header) = cursor.header_at(position).await.map_err(|_| ReadError::Storage)? {
                     if header.last_offset >= offset {
-                        break header;
+                        break 'found header;
                     }
                     position += header.size;
                 }
-            }
+                // Nothing at or after `offset` in this segment (compaction emptied its end):
+                // the next segment's first batch comes next.
+                let next = self.state.borrow().segments.get(index + 1).map(|s| (s.log.clone(), s.size));
+                let Some((next_file, next_size)) = next else { return Ok(empty) };
+                (index, file, size, position) = (index + 1, next_file, next_size, 0);
+            },
         };
         let available = size - position;
         let mut len = max_bytes.min(available);
@@ -547,9 +555,9 @@ impl PartitionLog {
         Ok(ReadResult { records: Some(FileSlice { file, position: position as u64, len }), first_batch_bytes: first.size, high_watermark, log_start_offset })
     }
 
-    /// The segment holding `offset`: its file, its size, and the position to scan from (an
-    /// index lookup), or the last batch itself when `offset` is in it.
-    fn locate(&self, offset: i64) -> Option<(LogFile, u32, u32, Option<BatchHeader>)> {
+    /// The segment holding `offset`: its index, file and size, and the position to scan from
+    /// (an index lookup), or the last batch itself when `offset` is in it.
+    fn locate(&self, offset: i64) -> Option<(usize, LogFile, u32, u32, Option<BatchHeader>)> {
         let state = self.state.borrow();
         let i = state.segments.partition_point(|s| s.base_offset <= offset);
         if i == 0 {
@@ -564,12 +572,12 @@ impl PartitionLog {
         let segment = &state.segments[i];
         if let Some((last, position)) = segment.last_batch {
             if offset >= last.base_offset && offset <= last.last_offset {
-                return Some((segment.log.clone(), segment.size, position, Some(last)));
+                return Some((i, segment.log.clone(), segment.size, position, Some(last)));
             }
         }
         let relative = (offset.max(segment.base_offset) - segment.base_offset).min(u32::MAX as i64) as u32;
         let entry = segment.index.lookup(relative);
-        Some((segment.log.clone(), segment.size, entry.position, None))
+        Some((i, segment.log.clone(), segment.size, entry.position, None))
     }
 
     /// The first offset whose batch has a timestamp at or after `timestamp`, with that
@@ -621,6 +629,10 @@ impl PartitionLog {
     /// progress), so that an idle partition's data still goes. Returns how many segments went.
     pub fn apply_retention(self: &Rc<Self>, now: i64) -> usize {
         let config = self.config();
+        // As in Kafka, a compact-only topic keeps its data until compaction replaces it.
+        if !config.cleanup_policy.split(',').any(|p| p.trim() == "delete") {
+            return 0;
+        }
         let active_expired = {
             let state = self.state.borrow();
             let active = state.active();
@@ -702,6 +714,76 @@ impl PartitionLog {
         }
         state.recovery_point = state.log_end_offset();
         checkpoint::write_at(&self.dir_handle, RECOVERY_POINT_FILE, &[(self.topic.clone(), self.partition, state.recovery_point)])
+    }
+
+    /// Whether compaction has work: the topic is compacted and a segment was rolled since the
+    /// last run.
+    pub fn compaction_due(&self) -> bool {
+        let state = self.state.borrow();
+        self.config.borrow().cleanup_policy.split(',').any(|p| p.trim() == "compact")
+            && state.segments.len() > 1
+            && state.active().base_offset > self.compacted_through.get()
+            && !state.deleted
+            && !state.offline
+    }
+
+    /// Compacts every closed segment (see `compaction`) and swaps the cleaned files in.
+    /// Returns how many segments changed.
+    pub async fn compact(self: &Rc<Self>) -> io::Result<usize> {
+        let (snapshot, active_base) = {
+            let state = self.state.borrow();
+            let snapshot: Vec<SegmentSnapshot> =
+                state.segments.iter().map(|s| SegmentSnapshot { base_offset: s.base_offset, file: s.log.clone(), size: s.size }).collect();
+            (snapshot, state.active().base_offset)
+        };
+        let dirty = snapshot.len() - 1;
+        let config = self.config();
+        let dir = self.dir.clone();
+        let now = now_ms();
+        let written = compio::runtime::spawn_blocking(move || -> io::Result<Vec<(i64, PathBuf)>> {
+            let mut written = Vec::new();
+            for (base, bytes) in compaction::clean(&snapshot, dirty, now, config.delete_retention_ms)? {
+                let path = dir.join(format!("{}.cleaned", super::segment_file_name(base, "log")));
+                std::fs::write(&path, &bytes)?;
+                std::fs::File::open(&path)?.sync_all()?;
+                written.push((base, path));
+            }
+            Ok(written)
+        })
+        .await
+        .map_err(|_| io::Error::other("compaction task failed"))??;
+        let mut swapped = 0;
+        for (base, cleaned) in written {
+            let found = {
+                let state = self.state.borrow();
+                if state.deleted {
+                    None
+                } else {
+                    state.segments.iter().position(|s| s.base_offset == base)
+                }
+            };
+            let Some(i) = found else {
+                // Deleted by retention (or the whole partition) while it was being cleaned.
+                crate::io::fs::remove_file_if_exists(&cleaned)?;
+                continue;
+            };
+            let (path, next_offset, next_base, created_ms) = {
+                let state = self.state.borrow();
+                let s = &state.segments[i];
+                (s.path.clone(), s.next_offset, state.segments.get(i + 1).map(|n| n.base_offset), s.created_ms)
+            };
+            crate::io::fs::rename(&cleaned, &path)?;
+            let segment = recovery::reload_segment(&path, base, next_base, next_offset, created_ms, config.index_interval_bytes)?;
+            segment.write_indexes()?;
+            self.state.borrow_mut().segments[i] = segment;
+            swapped += 1;
+        }
+        crate::io::fs::sync_dir(&self.dir)?;
+        self.compacted_through.set(active_base);
+        if swapped > 0 {
+            tracing::info!(topic = %self.topic, partition = self.partition, segments = swapped, "compacted");
+        }
+        Ok(swapped)
     }
 
     /// Calls `visit` with every batch of the log, oldest first, reading the files directly
@@ -892,6 +974,85 @@ mod tests {
             assert_eq!(log.offset_for_timestamp(10_000 * 7 + 5).await.unwrap(), (80_000, 40), "between batches: the next batch's first record");
             assert_eq!(log.offset_for_timestamp(10_000 * 60).await.unwrap(), (-1, -1));
             assert_eq!(log.max_timestamp(), (490_004, 245));
+        });
+    }
+
+    /// A batch of keyed records; `None` values are tombstones.
+    fn keyed(records: &[(&str, Option<&str>)], timestamp: i64) -> Bytes {
+        let specs: Vec<RecordSpec<'_>> =
+            records.iter().map(|(k, v)| RecordSpec { key: Some(k.as_bytes()), value: v.map(str::as_bytes), headers: &[], timestamp_delta: 0 }).collect();
+        Bytes::from(build_batch(0, timestamp, &specs))
+    }
+
+    /// Every (offset, key, value) the log serves, from the start, read as a client would.
+    async fn dump(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
+        let mut out = Vec::new();
+        let mut offset = log.log_start_offset();
+        while offset < log.log_end_offset() {
+            let read = log.read(offset, 1 << 20, true).await.unwrap();
+            let Some(slice) = read.records else { break };
+            let bytes = slice.file.read_at(slice.position, slice.len as usize).await.unwrap();
+            let mut at = 0;
+            while at < bytes.len() {
+                let Ok(n) = record_batch::batch_size(&bytes[at..]) else { break };
+                let batch = &bytes[at..at + n];
+                let view = BatchView { bytes: batch };
+                assert_eq!(view.computed_crc(), view.crc(), "every served batch is CRC-valid");
+                for (i, (k, v)) in crate::coordinator::records::batch_records(batch).unwrap().into_iter().enumerate() {
+                    let _ = i;
+                    out.push((0, String::from_utf8(k.to_vec()).unwrap(), v.map(|v| String::from_utf8(v.to_vec()).unwrap())));
+                }
+                offset = view.last_offset() + 1;
+                at += n;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn compaction_keeps_the_latest_record_of_each_key_and_drops_old_tombstones() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let mut c = config(1024);
+            c.cleanup_policy = "compact".into();
+            c.delete_retention_ms = 1000;
+            let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
+            let now = crate::io::runtime::now_ms();
+            for round in 0..20 {
+                let a = format!("a{round}");
+                let b = format!("b{round}");
+                log.append(vec![keyed(&[("a", Some(&a)), ("b", Some(&b)), ("gone", Some("x"))], now)]).await.unwrap();
+            }
+            // "gone" is deleted by an old tombstone; "fresh" by a recent one.
+            log.append(vec![keyed(&[("gone", None)], now - 10_000)]).await.unwrap();
+            log.append(vec![keyed(&[("fresh", Some("1"))], now)]).await.unwrap();
+            log.append(vec![keyed(&[("fresh", None)], now)]).await.unwrap();
+            // Roll so that every record above sits in a closed segment.
+            for _ in 0..40 {
+                log.append(vec![keyed(&[("z", Some("last"))], now)]).await.unwrap();
+            }
+            let end = log.log_end_offset();
+            assert!(log.compaction_due());
+            assert!(log.compact().await.unwrap() > 0);
+            assert!(!log.compaction_due(), "nothing new to clean until the next roll");
+            let records = dump(&log).await;
+            let values = |key: &str| records.iter().filter(|(_, k, _)| k == key).map(|(_, _, v)| v.clone()).collect::<Vec<_>>();
+            assert_eq!(values("a"), vec![Some("a19".to_string())]);
+            assert_eq!(values("b"), vec![Some("b19".to_string())]);
+            assert!(values("gone").is_empty(), "an old tombstone goes with its key");
+            assert_eq!(values("fresh"), vec![None], "a recent tombstone stays");
+            assert_eq!(log.log_end_offset(), end, "offsets do not move");
+            // New appends continue from the same offset, and a restart reads the cleaned log.
+            assert_eq!(log.append(vec![keyed(&[("a", Some("after"))], now)]).await.unwrap().base_offset, end);
+            log.close().unwrap();
+        });
+        run(async {
+            let mut c = config(1024);
+            c.cleanup_policy = "compact".into();
+            let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
+            let records = dump(&log).await;
+            let a: Vec<_> = records.iter().filter(|(_, k, _)| k == "a").map(|(_, _, v)| v.clone().unwrap()).collect();
+            assert_eq!(a, vec!["a19".to_string(), "after".to_string()]);
         });
     }
 

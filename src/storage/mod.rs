@@ -16,6 +16,7 @@
 //! `log_start_offset <= high_watermark <= log_end_offset` holds at every await point.
 
 pub mod checkpoint;
+pub mod compaction;
 pub mod index;
 pub mod log;
 pub mod recovery;

@@ -43,7 +43,7 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
                     bases.push(base);
                 }
             }
-        } else if name.ends_with(".tmp") || name.ends_with(".deleted") {
+        } else if name.ends_with(".tmp") || name.ends_with(".deleted") || name.ends_with(".cleaned") {
             crate::io::fs::remove_file_if_exists(&dir.join(&name))?;
         }
     }
@@ -132,6 +132,41 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
     let recovery_point = log_end_offset;
     checkpoint::write(&dir.join(RECOVERY_POINT_FILE), &[(topic.to_owned(), partition, recovery_point)])?;
     Ok(RecoveredLog { segments, recovery_point })
+}
+
+/// Opens a segment file that compaction just rewrote and rebuilds its indexes. Its offset
+/// range (`base_offset` up to `next_offset`) is what it was before: compaction removes records,
+/// it never moves them.
+pub fn reload_segment(
+    path: &Path,
+    base_offset: i64,
+    next_base: Option<i64>,
+    next_offset: i64,
+    created_ms: i64,
+    index_interval_bytes: u32,
+) -> io::Result<LogSegment> {
+    let log = LogFile::open(path, false)?;
+    let file_len = log.size_bytes()?;
+    let mut segment = LogSegment {
+        base_offset,
+        log,
+        path: path.to_owned(),
+        size: 0,
+        next_offset: base_offset,
+        index: OffsetIndex::default(),
+        time_index: TimeIndex::default(),
+        max_timestamp: -1,
+        bytes_since_last_index_entry: 0,
+        created_ms,
+        last_batch: None,
+    };
+    let outcome = scan_segment(&mut segment, file_len, next_base, index_interval_bytes)?;
+    if outcome.truncated {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: a cleaned segment did not scan whole", path.display())));
+    }
+    segment.next_offset = next_offset;
+    segment.last_batch = None;
+    Ok(segment)
 }
 
 /// Loads `.index` and `.timeindex` for a segment below the recovery point. False if either is
