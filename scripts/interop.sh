@@ -2,19 +2,27 @@
 # Cross-client interoperability test: starts a fresh Spate broker on a free loopback
 # port and checks that real Kafka clients (kcat/librdkafka, confluent-kafka-python,
 # kafka-python) can produce to it and read back exactly what was produced, across
-# clients, with headers and per-partition order intact.
+# clients, with headers and per-partition order intact; and that their consumer groups
+# (subscribe, join, sync, heartbeat, commit, leave) work: records shared out exactly once
+# between the members of a group, a group's next run resuming from its committed
+# offsets, and different groups each reading everything.
 #
 # Usage:  scripts/interop.sh [path-to-spate-binary]     (default: target/release/spate)
 # Installs its own dependencies first (scripts/install-test-deps.sh: kcat, .venv-interop/).
 # Prints PASS/FAIL per check and ends with "N passed, M failed"; exits 1 if any failed.
 # Environment: INTEROP_KEEP_TMP=1 keeps the temp dir (broker data, log, client outputs);
-#              INTEROP_BUDGET=seconds bounds the whole run of checks (default 900).
+#              INTEROP_BUDGET=seconds bounds the whole run of checks (default 900);
+#              INTEROP_DEBUG=contexts (e.g. cgrp or cgrp,fetch,protocol) turns on the
+#              group consumers' debug output: kcat -d, librdkafka `debug`, kafka-python
+#              DEBUG logging; it lands in the client stderr files (keep them with
+#              INTEROP_KEEP_TMP=1) and the last lines are shown when a check fails.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${1:-$REPO_ROOT/target/release/spate}"
 PARTITIONS=3          # num.partitions given to the broker; auto-created topics get it
 COUNT=1000            # messages per produce
+MORE=200              # messages produced before a consumer group's second run
 STEP_TIMEOUT=30       # seconds: bound for each kcat run and each Python consume loop
 PY_TIMEOUT=90         # seconds: hard bound for one Python client process
 BUDGET=${INTEROP_BUDGET:-900} # seconds for all checks; checks not started by then fail
@@ -93,10 +101,14 @@ trap 'exit 143' TERM
 PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 BOOTSTRAP="127.0.0.1:$PORT"
 echo "interop: starting $BIN on $BOOTSTRAP (data in $TMP/data, log in $LOG)"
+# group.initial.rebalance.delay.ms=0 (default 3000, as in Kafka): a new consumer group's
+# first rebalance completes at once instead of waiting 3 s for more members, which only
+# slows the group checks down (they never depend on that wait).
 "$BIN" broker \
     --override "log.dirs=$TMP/data" \
     --override "listeners=PLAINTEXT://$BOOTSTRAP" \
     --override "num.partitions=$PARTITIONS" \
+    --override "group.initial.rebalance.delay.ms=0" \
     >"$LOG" 2>&1 </dev/null &
 BROKER_PID=$!
 
@@ -223,8 +235,110 @@ py_step() {
     echo "$out"
 }
 
-gen_lines() { # gen_lines COUNT > FILE: key-<i>:value-<i>, i = 0..COUNT-1
-    awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "key-%d:value-%d\n", i, i }'
+gen_lines() { # gen_lines COUNT [FIRST] > FILE: key-<i>:value-<i>, i = FIRST..COUNT-1
+    awk -v n="$1" -v f="${2:-0}" \
+        'BEGIN { for (i = f; i < n; i++) printf "key-%d:value-%d\n", i, i }'
+}
+
+DEBUG_KCAT=()
+DEBUG_PY=()
+if [[ -n ${INTEROP_DEBUG:-} ]]; then
+    DEBUG_KCAT=(-d "$INTEROP_DEBUG")
+    DEBUG_PY=(--debug "$INTEROP_DEBUG")
+fi
+
+# kcat_group GROUP TOPIC OUTFILE: kcat as a balanced consumer (-G, subscribe) in GROUP,
+# from the committed offsets (earliest where there are none) to the end of everything
+# assigned (-e); kcat commits on close (auto commit).
+kcat_group() {
+    bounded "$STEP_TIMEOUT" "kcat -G $1" kcat_b -G "$1" -X auto.offset.reset=earliest \
+        "${DEBUG_KCAT[@]}" -e -f "$RICH_FMT" "$2" >"$3"
+}
+
+# group_py ARGS...: py_step for a group member (scripts/interop/clients.py group-consume).
+group_py() {
+    py_step "group-consume" group-consume "$@" "${DEBUG_PY[@]}"
+}
+
+# Group members that must run at the same time run in the background of their check:
+# group_bg NAME ARGS... starts `clients.py group-consume ARGS...` (bounded like py) with
+# stdout/stderr in $TMP/NAME.stdout/.stderr and its pid in BG_PID; stop_bg (the EXIT
+# trap of such a check) stops those still running, by pid.
+BG_PIDS=()
+group_bg() {
+    local name=$1
+    shift
+    timeout "$PY_TIMEOUT" "$PY" "$CLIENTS" group-consume "$@" --timeout "$STEP_TIMEOUT" \
+        "${DEBUG_PY[@]}" >"$TMP/$name.stdout" 2>"$TMP/$name.stderr" </dev/null &
+    BG_PID=$!
+    BG_PIDS+=("$BG_PID")
+}
+stop_bg() {
+    local pid
+    for pid in "${BG_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+}
+
+# bg_wait NAME PID: waits for a group_bg member (not from a subshell: it must be the
+# parent); its summary line in BG_RESULT; on failure prints its stderr tail and reason
+# to stderr and returns 1.
+bg_wait() {
+    local name=$1 pid=$2 rc last i
+    wait "$pid" && rc=0 || rc=$?
+    for i in "${!BG_PIDS[@]}"; do
+        [[ ${BG_PIDS[i]} != "$pid" ]] || unset 'BG_PIDS[i]'
+    done
+    last="$(sed '/^[[:space:]]*$/d' "$TMP/$name.stdout" | tail -n 1)"
+    BG_RESULT=$last
+    if ((rc == 0)); then
+        return 0
+    fi
+    tail -n 15 "$TMP/$name.stderr" | sed "s/^/$name: /" >&2
+    if ((rc == 124)); then
+        echo "$name: killed after ${PY_TIMEOUT}s" >&2
+    else
+        echo "$name: ${last:-exited with status $rc}" >&2
+    fi
+    return 1
+}
+
+# ctx_step CONTEXT CMD...: CMD's last output line; when CMD fails, shows what it said
+# and fails with "CONTEXT: <its reason>".
+ctx_step() {
+    local ctx=$1 out
+    shift
+    if ! out="$("$@" 2>&1)"; then
+        out="$(sed '/^[[:space:]]*$/d' <<<"$out")"
+        head -n -1 <<<"$out" >&2
+        fail "$ctx: $(tail -n 1 <<<"$out")"
+    fi
+    tail -n 1 <<<"$out"
+}
+
+# wait_ready SECS FILE PID [FILE PID]...: until every FILE exists (bounded); fails if the
+# process PID that is to create a FILE exits first.
+wait_ready() {
+    local secs=$1 deadline=$((SECONDS + $1)) missing i
+    shift
+    local args=("$@")
+    while :; do
+        missing=0
+        for ((i = 0; i < ${#args[@]}; i += 2)); do
+            [[ -e ${args[i]} ]] && continue
+            missing=1
+            if ! kill -0 "${args[i + 1]}" 2>/dev/null; then
+                echo "the process to create $(basename "${args[i]}") exited first" >&2
+                return 1
+            fi
+        done
+        ((missing == 0)) && return 0
+        if ((SECONDS >= deadline)); then
+            echo "not all of them within ${secs}s" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
 }
 
 RICH_FMT='%p\t%o\t%k\t%s\t%h\n'
@@ -323,6 +437,106 @@ check_acks_all_python() {
         --headers "produced:$client"
 }
 
+# --- consumer groups -----------------------------------------------------------
+
+# kcat -G: a balanced consumer reads everything, commits on close; the group's second
+# run reads exactly what was produced since.
+check_kcat_group() {
+    local t=interop-group-kcat g=interop-group-kcat-g s1 s2
+    gen_lines "$COUNT" >"$TMP/$t.in1"
+    kcat_produce "$t" "$TMP/$t.in1"
+    kcat_group "$g" "$t" "$TMP/$t.out1"
+    s1="$(ctx_step "run 1 of group $g" py_step "verify" verify-kcat \
+        --file "$TMP/$t.out1" -n "$COUNT" --format rich --headers none)"
+    gen_lines $((COUNT + MORE)) "$COUNT" >"$TMP/$t.in2"
+    kcat_produce "$t" "$TMP/$t.in2"
+    kcat_group "$g" "$t" "$TMP/$t.out2"
+    s2="$(ctx_step "run 2 of group $g (to resume from run 1's commits)" py_step "verify" \
+        verify-kcat --file "$TMP/$t.out2" -n $((COUNT + MORE)) --first "$COUNT" \
+        --format rich --headers none)"
+    echo "run 1: ${s1%%,*}; run 2 resumed: ${s2%%,*}"
+}
+
+# confluent-kafka: two members of one group at the same time share the records out
+# exactly once (half produced before they join, half once they share the partitions, so
+# both get some); then the group's next run gets exactly the records produced since.
+check_confluent_group() {
+    local t=interop-group-confluent g=interop-group-confluent-g half=$((COUNT / 2))
+    local m1 m2 p1 p2 r1 r2 ok=1 union s3
+    trap stop_bg EXIT
+    py_step "produce" produce --client confluent -b "$BOOTSTRAP" -t "$t" -n "$half" >/dev/null
+    m1="$TMP/$t.m1" m2="$TMP/$t.m2"
+    group_bg "$t.m1" --client confluent -b "$BOOTSTRAP" -t "$t" -g "$g" -n "$COUNT" \
+        --headers produced:confluent --out "$m1.jsonl" --peer "$m2.jsonl" \
+        --ready-file "$m1.ready" --partitions "$PARTITIONS"
+    p1=$BG_PID
+    group_bg "$t.m2" --client confluent -b "$BOOTSTRAP" -t "$t" -g "$g" -n "$COUNT" \
+        --headers produced:confluent --out "$m2.jsonl" --peer "$m1.jsonl" \
+        --ready-file "$m2.ready" --partitions "$PARTITIONS"
+    p2=$BG_PID
+    if ! wait_ready "$STEP_TIMEOUT" "$m1.ready" "$p1" "$m2.ready" "$p2"; then
+        stop_bg
+        bg_wait "$t.m1" "$p1" >/dev/null || true
+        bg_wait "$t.m2" "$p2" >/dev/null || true
+        fail "the two members of $g did not come to share the $PARTITIONS partitions"
+    fi
+    py_step "produce" produce --client confluent -b "$BOOTSTRAP" -t "$t" -n "$COUNT" \
+        --first "$half" >/dev/null
+    bg_wait "$t.m1" "$p1" || ok=0
+    r1=$BG_RESULT
+    bg_wait "$t.m2" "$p2" || ok=0
+    r2=$BG_RESULT
+    union="$(ctx_step "the 2 members of $g together" py_step "verify" verify-records \
+        --file "$m1.jsonl" --file "$m2.jsonl" -n "$COUNT" --headers produced:confluent \
+        --each-nonempty)"
+    ((ok == 1)) || fail "a member of $g failed (see above)"
+    py_step "produce" produce --client confluent -b "$BOOTSTRAP" -t "$t" \
+        -n $((COUNT + MORE)) --first "$COUNT" >/dev/null
+    s3="$(ctx_step "run 2 of group $g (to resume from the members' commits)" \
+        group_py --client confluent -b "$BOOTSTRAP" -t "$t" -g "$g" \
+        -n $((COUNT + MORE)) --first "$COUNT" --headers produced:confluent)"
+    echo "2 members together: ${union%%,*} (${union##*; }; member 1: $r1; member 2: $r2);" \
+        "run 2 resumed: ${s3%%,*}"
+}
+
+# kafka-python: a member reads everything, commits on close(); the group's next run
+# reads exactly what was produced since.
+check_kafka_python_group() {
+    local t=interop-group-kafka-python g=interop-group-kafka-python-g s1 s2
+    py_step "produce" produce --client kafka-python -b "$BOOTSTRAP" -t "$t" -n "$COUNT" \
+        >/dev/null
+    s1="$(ctx_step "run 1 of group $g" group_py --client kafka-python -b "$BOOTSTRAP" \
+        -t "$t" -g "$g" -n "$COUNT" --headers produced:kafka-python)"
+    py_step "produce" produce --client kafka-python -b "$BOOTSTRAP" -t "$t" \
+        -n $((COUNT + MORE)) --first "$COUNT" >/dev/null
+    s2="$(ctx_step "run 2 of group $g (to resume from run 1's commits)" \
+        group_py --client kafka-python -b "$BOOTSTRAP" -t "$t" -g "$g" \
+        -n $((COUNT + MORE)) --first "$COUNT" --headers produced:kafka-python)"
+    echo "run 1: ${s1%%,*}; run 2 resumed: ${s2%%,*}"
+}
+
+# Publish-subscribe: two groups (confluent-kafka, kafka-python) on one topic, at the
+# same time, each read every record.
+check_pubsub_groups() {
+    local t=interop-group-pubsub g1=interop-group-pubsub-confluent
+    local g2=interop-group-pubsub-kafka-python p1 p2 r1 r2 ok=1
+    trap stop_bg EXIT
+    py_step "produce" produce --client confluent -b "$BOOTSTRAP" -t "$t" -n "$COUNT" \
+        >/dev/null
+    group_bg "$t.confluent" --client confluent -b "$BOOTSTRAP" -t "$t" -g "$g1" \
+        -n "$COUNT" --headers produced:confluent
+    p1=$BG_PID
+    group_bg "$t.kafka-python" --client kafka-python -b "$BOOTSTRAP" -t "$t" -g "$g2" \
+        -n "$COUNT" --headers produced:confluent
+    p2=$BG_PID
+    bg_wait "$t.confluent" "$p1" || ok=0
+    r1=$BG_RESULT
+    bg_wait "$t.kafka-python" "$p2" || ok=0
+    r2=$BG_RESULT
+    ((ok == 1)) || fail "not every group read every record (see above)"
+    echo "group $g1: ${r1%%,*}; group $g2: ${r2%%,*}"
+}
+
 CHECKS_START=$SECONDS
 run_check "kcat-metadata-broker" check_metadata_broker
 run_check "kcat-produce-consume" check_kcat_roundtrip
@@ -336,6 +550,10 @@ run_check "cross-confluent-to-kcat" check_confluent_to_kcat
 run_check "acks-all-kcat" check_acks_all_kcat
 run_check "acks-all-confluent-kafka" check_acks_all_python confluent
 run_check "acks-all-kafka-python" check_acks_all_python kafka-python
+run_check "group-kcat-resume" check_kcat_group
+run_check "group-confluent-kafka-2-members-resume" check_confluent_group
+run_check "group-kafka-python-resume" check_kafka_python_group
+run_check "group-pubsub-confluent-kafka-python" check_pubsub_groups
 
 # The broker must have survived all of the above.
 if broker_alive; then

@@ -17,8 +17,22 @@ scripts/install-test-deps.sh). Subcommands:
            '%p\\t%o\\t%k\\t%s\\t%h\\n' (rich).
   metadata --file F --broker HOST:PORT [--topic T --partitions N]
            Verifies the JSON printed by `kcat -L -J`.
+  group-consume --client {confluent,kafka-python} -b HOST:PORT -t TOPIC -g GROUP
+           -n COUNT [--first F] --headers SPEC [--out FILE] [--peer FILE]...
+           [--ready-file FILE --partitions P]
+           Reads as a member of consumer group GROUP: subscribe(), the library's default
+           settings plus the group id and auto.offset.reset=earliest (auto commit on),
+           close() at the end (final commit, leave). Expects exactly i = F..COUNT-1;
+           alone it verifies what it read; with --peer (the other members' --out files)
+           it stops when all of them together have COUNT-F records, and verify-records
+           checks the union. --ready-file is created once the member shares the topic's
+           P partitions with another member.
+  verify-records --file F [--file F2]... -n COUNT [--first F] --headers SPEC
+           [--each-nonempty]
+           Verifies the union of group-consume --out files (exactly once between them).
 
-Verification: exactly the keys/values key-<i>/value-<i> for i in 0..COUNT-1, each once;
+Verification: exactly the keys/values key-<i>/value-<i> for i in F..COUNT-1 (F: --first,
+default 0), each once;
 within every partition the i (and the offsets, when known) strictly increase, i.e. the
 produced order is preserved per partition; headers match SPEC:
   none            no headers at all
@@ -92,8 +106,10 @@ def parse_header_spec(spec):
     raise SystemExit(f"bad header spec {spec!r}")
 
 
-def verify(records, count, header_spec):
-    """Raises CheckFailed with a reason, or returns a short summary string."""
+def verify(records, count, header_spec, first=0):
+    """Raises CheckFailed with a reason, or returns a short summary string.
+
+    Expects exactly i = first..count-1, each once."""
     mode, static = parse_header_spec(header_spec)
     problems = []
 
@@ -135,12 +151,12 @@ def verify(records, count, header_spec):
         problem(f"{len(bad_headers)} messages with wrong headers (first: "
                 f"{'; '.join(bad_headers[:2])})")
 
-    expected = set(range(count))
+    expected = set(range(first, count))
     missing = sorted(expected - set(seen))
     extra = sorted(set(seen) - expected)
     dups = sorted(i for i, c in seen.items() if c > 1)
     if missing:
-        problem(f"{len(missing)} of {count} messages missing (first: "
+        problem(f"{len(missing)} of {count - first} messages missing (first: "
                 f"{', '.join(f'key-{i}' for i in missing[:5])})")
     if extra:
         problem(f"{len(extra)} unexpected indices (first: {extra[:5]})")
@@ -381,6 +397,194 @@ def consume_kafka_python(args):
     return verify(records, args.count, args.headers)
 
 
+# --------------------------------------------------------------------------- group consume
+#
+# A consumer-group member: subscribe() (never assign), the library's default consumer
+# settings plus group id and auto.offset.reset=earliest (so auto commit is on), and a
+# proper close() at the end, which makes the final offset commit and leaves the group.
+
+
+class ConfluentMember:
+    def __init__(self, args):
+        from confluent_kafka import Consumer
+
+        conf = {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": args.group,
+            "auto.offset.reset": "earliest",
+        }
+        if args.debug:
+            conf["debug"] = args.debug
+        self.c = Consumer(conf)
+        self.c.subscribe([args.topic])
+        self.topic = args.topic
+
+    def poll(self, timeout):
+        from confluent_kafka import KafkaError
+
+        msg = self.c.poll(timeout)
+        if msg is None:
+            return []
+        if msg.error():
+            if msg.error().code() == KafkaError._PARTITION_EOF:
+                return []
+            raise CheckFailed(f"consume error: {msg.error()}")
+        hdrs = [(k, as_text(v)) for k, v in (msg.headers() or [])]
+        return [Record(msg.partition(), msg.offset(), as_text(msg.key()),
+                       as_text(msg.value()), hdrs)]
+
+    def assignment(self):
+        return frozenset(tp.partition for tp in self.c.assignment() if tp.topic == self.topic)
+
+    def close(self):
+        self.c.close()
+
+
+class KafkaPythonMember:
+    def __init__(self, args):
+        from kafka import KafkaConsumer
+
+        self.c = KafkaConsumer(
+            bootstrap_servers=args.bootstrap,
+            group_id=args.group,
+            auto_offset_reset="earliest",
+        )
+        self.c.subscribe([args.topic])
+
+    def poll(self, timeout):
+        out = []
+        for tp, msgs in self.c.poll(timeout_ms=int(timeout * 1000)).items():
+            for m in msgs:
+                hdrs = [(k, as_text(v)) for k, v in (m.headers or [])]
+                out.append(Record(tp.partition, m.offset, as_text(m.key), as_text(m.value),
+                                  hdrs))
+        return out
+
+    def assignment(self):
+        return frozenset(tp.partition for tp in self.c.assignment())
+
+    def close(self):
+        self.c.close()  # autocommit=True: commits what poll() returned, then leaves
+
+
+def record_json(r):
+    return json.dumps({"p": r.partition, "o": r.offset, "k": r.key, "v": r.value,
+                       "h": r.headers})
+
+
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def group_consume(args):
+    """Consumes as a member of args.group until the records expected (COUNT - FIRST, by
+    this member alone or, with --peer, together with the peers' --out files) are in,
+    then lingers LINGER seconds to notice extra ones, and closes; bounded by --timeout.
+    Without --peer, verifies its records; with --peer, the caller verifies the union."""
+    deadline = time.monotonic() + args.timeout
+    target = args.count - args.first
+    member = None
+    records = []
+    history = []  # assignments seen, in order
+    out = open(args.out, "w", encoding="utf-8") if args.out else None
+    ready_written = False
+    reached_at = None
+    timed_out = False
+    idle_exit = False
+    try:
+        member = (ConfluentMember if args.client == "confluent" else KafkaPythonMember)(args)
+        assignment = frozenset()
+        last_progress = time.monotonic()
+        next_peer_check = 0.0
+        peer_total = 0
+        while True:
+            now = time.monotonic()
+            if reached_at is None:
+                if args.peer and now >= next_peer_check:
+                    peer_total = sum(count_lines(p) for p in args.peer)
+                    next_peer_check = now + 0.2
+                if len(records) + peer_total >= target:
+                    reached_at = now
+            if reached_at is not None and now - reached_at >= args.linger:
+                break
+            if now >= deadline:
+                timed_out = True
+                break
+            # Alone: assigned, caught up and idle for a while means what is missing
+            # won't come (fail sooner than the timeout).
+            if (not args.peer and reached_at is None and assignment
+                    and now - last_progress > args.idle):
+                idle_exit = True
+                break
+            got = member.poll(min(0.2, max(0.01, deadline - now)))
+            a = member.assignment()
+            if a != assignment:
+                assignment = a
+                history.append(sorted(a))
+                last_progress = time.monotonic()
+                log(f"{args.client} member of {args.group}: assigned {sorted(a)} "
+                    f"after {len(records)} records")
+            if got:
+                records.extend(got)
+                last_progress = time.monotonic()
+                if out:
+                    out.write("".join(record_json(r) + "\n" for r in got))
+                    out.flush()
+            if (args.ready_file and not ready_written and args.partitions
+                    and 0 < len(assignment) < args.partitions):
+                # The partitions are shared: another member is in the group too.
+                with open(args.ready_file, "w") as f:
+                    f.write(f"{sorted(assignment)}\n")
+                ready_written = True
+    finally:
+        if out:
+            out.close()
+        if member is not None:
+            t0 = time.monotonic()
+            member.close()
+            log(f"{args.client} member of {args.group}: closed in "
+                f"{time.monotonic() - t0:.2f}s")
+    hist = " -> ".join(str(h) for h in history) or "none"
+    log(f"{args.client} member of {args.group}: {len(records)} records; "
+        f"assignments {hist}")
+    if args.peer:
+        if timed_out:
+            raise CheckFailed(f"{len(records)} records here, {peer_total} at the peers, "
+                              f"{target} expected, after {args.timeout}s "
+                              f"(assignments {hist})")
+        return f"{len(records)} records (assignments {hist})"
+    if timed_out and not records:
+        raise CheckFailed(f"no records within {args.timeout}s (assignments {hist})")
+    why = " (stopped: idle)" if idle_exit else (" (stopped: timeout)" if timed_out else "")
+    return (verify(records, args.count, args.headers, args.first)
+            + f"; group {args.group}, assignments {hist}{why}")
+
+
+def verify_records(args):
+    """Verifies the union of group members' --out files: exactly FIRST..COUNT-1, once."""
+    records = []
+    per_file = []
+    for path in args.file:
+        n = 0
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                d = json.loads(line)
+                records.append(Record(d["p"], d["o"], d["k"], d["v"],
+                                      [tuple(h) for h in d["h"]]))
+                n += 1
+        per_file.append(n)
+    if args.each_nonempty and 0 in per_file:
+        raise CheckFailed(f"a member got no records at all: {per_file} records per member")
+    # Members hand partitions over to each other: check the order by offset.
+    records.sort(key=lambda r: (r.partition, r.offset))
+    summary = verify(records, args.count, args.headers, args.first)
+    return f"{summary}; per member {'+'.join(map(str, per_file))}"
+
+
 # --------------------------------------------------------------------------- kcat output
 
 
@@ -421,14 +625,14 @@ def verify_kcat(args):
                                   parse_kcat_headers(parts[4])))
     if args.format == "kv" and args.expect_lines:
         # Multiset comparison of the raw lines against what was produced.
-        want = Counter(f"key-{i}:value-{i}" for i in range(args.count))
+        want = Counter(f"key-{i}:value-{i}" for i in range(args.first, args.count))
         got = Counter(lines)
         if want != got:
             missing = list((want - got).elements())[:3]
             unexpected = list((got - want).elements())[:3]
             raise CheckFailed(f"lines differ from the produced ones: {len(lines)} lines; "
                               f"missing e.g. {missing}, unexpected e.g. {unexpected}")
-    return verify(records, args.count, args.headers)
+    return verify(records, args.count, args.headers, args.first)
 
 
 def check_metadata(args):
@@ -499,8 +703,40 @@ def main(argv=None):
     sp.add_argument("--file", required=True)
     sp.add_argument("--format", required=True, choices=["kv", "pkv", "rich"])
     sp.add_argument("--headers", default="none")
+    sp.add_argument("--first", type=int, default=0,
+                    help="expect i = FIRST..COUNT-1 (default 0)")
     sp.add_argument("--expect-lines", action="store_true",
                     help="kv only: compare the raw lines' multiset too")
+
+    sp = sub.add_parser("group-consume")
+    common(sp)
+    sp.add_argument("-g", "--group", required=True)
+    sp.add_argument("--first", type=int, default=0,
+                    help="expect i = FIRST..COUNT-1 (default 0)")
+    sp.add_argument("--headers", default="produced")
+    sp.add_argument("--out", help="write the records read here, as JSON lines")
+    sp.add_argument("--peer", action="append", default=[],
+                    help="another member's --out file: stop when the records here and "
+                         "there add up to the expected count (repeatable)")
+    sp.add_argument("--ready-file",
+                    help="created once this member's assignment is a non-empty proper "
+                         "subset of the topic's --partitions (the group has peers)")
+    sp.add_argument("--partitions", type=int)
+    sp.add_argument("--linger", type=float, default=1.0,
+                    help="seconds to keep polling once the expected count is in")
+    sp.add_argument("--idle", type=float, default=5.0,
+                    help="alone: stop after this long assigned without records")
+    sp.add_argument("--debug", default="",
+                    help="librdkafka debug contexts (confluent), e.g. cgrp; "
+                         "any value turns on kafka-python's debug logging")
+
+    sp = sub.add_parser("verify-records")
+    common(sp, need_client=False)
+    sp.add_argument("--file", action="append", required=True)
+    sp.add_argument("--first", type=int, default=0)
+    sp.add_argument("--headers", default="produced")
+    sp.add_argument("--each-nonempty", action="store_true",
+                    help="every file must hold at least one record")
 
     sp = sub.add_parser("metadata")
     sp.add_argument("--file", required=True)
@@ -514,6 +750,9 @@ def main(argv=None):
     # on stderr, which interop.sh prints as the detail of a failed check.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "debug", "") and getattr(args, "client", "") == "kafka-python":
+        for name in ("kafka.coordinator", "kafka.consumer"):
+            logging.getLogger(name).setLevel(logging.DEBUG)
     if getattr(args, "acks", None) in ("0", "1", "-1"):
         args.acks = int(args.acks) if args.client == "kafka-python" else args.acks
     try:
@@ -523,6 +762,10 @@ def main(argv=None):
         elif args.cmd == "consume":
             fn = consume_confluent if args.client == "confluent" else consume_kafka_python
             summary = fn(args)
+        elif args.cmd == "group-consume":
+            summary = group_consume(args)
+        elif args.cmd == "verify-records":
+            summary = verify_records(args)
         elif args.cmd == "verify-kcat":
             summary = verify_kcat(args)
         else:

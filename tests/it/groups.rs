@@ -68,10 +68,12 @@ async fn three_members_split_twelve_partitions_with_every_strategy() {
         for strategy in ["range", "roundrobin", "cooperative-sticky"] {
             let group = format!("split-{strategy}");
             let consumers: Vec<BaseConsumer> = (0..3).map(|_| group_consumer(&bootstrap, &group, &[("partition.assignment.strategy", strategy)])).collect();
+            let started = Instant::now();
             for c in &consumers {
                 c.subscribe(&["split"]).unwrap();
             }
             let sets = wait_for_assignments(&consumers, 12, Duration::from_secs(60));
+            eprintln!("{strategy}: three new members got their assignments {:?} after subscribing", started.elapsed());
             for (i, a) in sets.iter().enumerate() {
                 for b in &sets[i + 1..] {
                     assert!(a.is_disjoint(b), "{strategy}: overlapping assignments {sets:?}");
@@ -116,8 +118,10 @@ async fn partitions_move_when_a_member_leaves_or_dies_and_every_record_is_read_o
 
         // One member leaves cleanly: the other two take its partitions.
         let leaving = consumers.pop().unwrap();
+        let left = Instant::now();
         drop(leaving);
         wait_for_assignments(&consumers, 6, Duration::from_secs(60));
+        eprintln!("after a member left, the group covered every partition again {:?} later", left.elapsed());
         consume_group(&consumers, 2000, &mut seen, Duration::from_secs(60));
 
         // A member that joins and then dies without leaving: a raw-protocol member that stops
