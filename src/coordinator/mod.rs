@@ -104,11 +104,28 @@ impl Coordinator {
         }
         let (tx, rx) = flume::bounded(1);
         let member_id = if req.member_id.is_empty() {
-            // A static member coming back takes over its old member id's place.
+            let new_id = Self::member_id_for(&req.client_id);
+            // A static member coming back (KIP-345) takes over its old member id's place. In a
+            // stable group with the same protocols it keeps its assignment and the group does
+            // not rebalance: that is the point of static membership. The old id is fenced.
             if let Some(old) = req.group_instance_id.as_ref().and_then(|i| group.static_members.get(i).cloned()) {
+                let same = group.members.get(&old).is_some_and(|m| m.protocols == req.protocols);
+                if same && group.state == GroupState::Stable {
+                    let mut member = group.remove_member(&old).expect("static member exists");
+                    let was_leader = group.leader.is_none();
+                    member.member_id = new_id.clone();
+                    member.last_heartbeat = now;
+                    member.session_timeout = Duration::from_millis(req.session_timeout_ms as u64);
+                    group.add_member(member);
+                    if was_leader {
+                        group.leader = Some(new_id.clone());
+                    }
+                    // A returning leader may run its assignor again; its SyncGroup in a stable
+                    // group gets the current assignment back, so nothing moves.
+                    return Reply::Now(group.current_join_result(&new_id));
+                }
                 group.remove_member(&old);
             }
-            let new_id = Self::member_id_for(&req.client_id);
             if req.require_known_member_id && req.group_instance_id.is_none() {
                 group.pending_members.insert(new_id.clone(), now);
                 return Reply::Now(JoinResult::error(ErrorCode::MEMBER_ID_REQUIRED, &new_id));

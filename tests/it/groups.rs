@@ -368,3 +368,72 @@ fn raw_member_joins_then_dies(bootstrap: &str, group: &str, topic: &str) -> Inst
     assert!(error == 0 || error == 27, "the ghost syncs (or is told to rejoin): {error}");
     Instant::now()
 }
+
+struct CountingRebalances(Arc<std::sync::atomic::AtomicUsize>);
+
+impl rdkafka::ClientContext for CountingRebalances {}
+
+impl rdkafka::consumer::ConsumerContext for CountingRebalances {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
+        if matches!(rebalance, rdkafka::consumer::Rebalance::Revoke(_)) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_that_restarts_keeps_its_partitions_without_a_rebalance() {
+    let broker = group_broker();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "static", 4).await;
+    tokio::task::spawn_blocking(move || {
+        let statics = |instance: &str, ctx: CountingRebalances| -> BaseConsumer<CountingRebalances> {
+            let mut c = client_config(&bootstrap);
+            c.set("group.id", "statics")
+                .set("group.instance.id", instance)
+                .set("session.timeout.ms", "10000")
+                .set("heartbeat.interval.ms", "500")
+                .set("auto.offset.reset", "earliest");
+            c.create_with_context(ctx).unwrap()
+        };
+        let revokes_b = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let a = statics("instance-a", CountingRebalances(Arc::default()));
+        let b = statics("instance-b", CountingRebalances(revokes_b.clone()));
+        a.subscribe(&["static"]).unwrap();
+        b.subscribe(&["static"]).unwrap();
+        let assigned = |c: &BaseConsumer<CountingRebalances>| -> BTreeSet<i32> { c.assignment().unwrap().elements().iter().map(|e| e.partition()).collect() };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while assigned(&a).len() + assigned(&b).len() != 4 || assigned(&a).is_empty() || assigned(&b).is_empty() {
+            assert!(Instant::now() < deadline, "the two static members never split the partitions");
+            let _ = a.poll(Duration::from_millis(50));
+            let _ = b.poll(Duration::from_millis(50));
+        }
+        // Settle: let any follow-up rebalance of the initial joins finish.
+        let settle = Instant::now();
+        while settle.elapsed() < Duration::from_secs(2) {
+            let _ = a.poll(Duration::from_millis(50));
+            let _ = b.poll(Duration::from_millis(50));
+        }
+        let before_a = assigned(&a);
+        let revokes_before = revokes_b.load(Ordering::Relaxed);
+        // A static member closes without leaving the group and comes back within its session.
+        drop(a);
+        let a = statics("instance-a", CountingRebalances(Arc::default()));
+        a.subscribe(&["static"]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while assigned(&a).is_empty() {
+            assert!(Instant::now() < deadline, "the returning static member got nothing");
+            let _ = a.poll(Duration::from_millis(50));
+            let _ = b.poll(Duration::from_millis(50));
+        }
+        let settle = Instant::now();
+        while settle.elapsed() < Duration::from_secs(2) {
+            let _ = a.poll(Duration::from_millis(50));
+            let _ = b.poll(Duration::from_millis(50));
+        }
+        assert_eq!(assigned(&a), before_a, "the returning member has its old partitions");
+        assert_eq!(revokes_b.load(Ordering::Relaxed), revokes_before, "the other member saw no rebalance");
+    })
+    .await
+    .unwrap();
+}
