@@ -261,14 +261,15 @@ group_py() {
 }
 
 # Group members that must run at the same time run in the background of their check:
-# group_bg NAME ARGS... starts `clients.py group-consume ARGS...` (bounded like py) with
+# group_bg NAME ARGS... starts `clients.py group-consume ARGS...` (bounded like py; a
+# --timeout among ARGS replaces the default STEP_TIMEOUT) with
 # stdout/stderr in $TMP/NAME.stdout/.stderr and its pid in BG_PID; stop_bg (the EXIT
 # trap of such a check) stops those still running, by pid.
 BG_PIDS=()
 group_bg() {
     local name=$1
     shift
-    timeout "$PY_TIMEOUT" "$PY" "$CLIENTS" group-consume "$@" --timeout "$STEP_TIMEOUT" \
+    timeout "$PY_TIMEOUT" "$PY" "$CLIENTS" group-consume --timeout "$STEP_TIMEOUT" "$@" \
         "${DEBUG_PY[@]}" >"$TMP/$name.stdout" 2>"$TMP/$name.stderr" </dev/null &
     BG_PID=$!
     BG_PIDS+=("$BG_PID")
@@ -460,6 +461,8 @@ check_kcat_group() {
 # confluent-kafka: two members of one group at the same time share the records out
 # exactly once (half produced before they join, half once they share the partitions, so
 # both get some); then the group's next run gets exactly the records produced since.
+# The members' own bound (2 * STEP_TIMEOUT) covers the wait for them to share and the
+# second produce too.
 check_confluent_group() {
     local t=interop-group-confluent g=interop-group-confluent-g half=$((COUNT / 2))
     local m1 m2 p1 p2 r1 r2 ok=1 union s3
@@ -467,11 +470,13 @@ check_confluent_group() {
     py_step "produce" produce --client confluent -b "$BOOTSTRAP" -t "$t" -n "$half" >/dev/null
     m1="$TMP/$t.m1" m2="$TMP/$t.m2"
     group_bg "$t.m1" --client confluent -b "$BOOTSTRAP" -t "$t" -g "$g" -n "$COUNT" \
-        --headers produced:confluent --out "$m1.jsonl" --peer "$m2.jsonl" \
+        --timeout $((2 * STEP_TIMEOUT)) --headers produced:confluent \
+        --out "$m1.jsonl" --peer "$m2.jsonl" \
         --ready-file "$m1.ready" --partitions "$PARTITIONS"
     p1=$BG_PID
     group_bg "$t.m2" --client confluent -b "$BOOTSTRAP" -t "$t" -g "$g" -n "$COUNT" \
-        --headers produced:confluent --out "$m2.jsonl" --peer "$m1.jsonl" \
+        --timeout $((2 * STEP_TIMEOUT)) --headers produced:confluent \
+        --out "$m2.jsonl" --peer "$m1.jsonl" \
         --ready-file "$m2.ready" --partitions "$PARTITIONS"
     p2=$BG_PID
     if ! wait_ready "$STEP_TIMEOUT" "$m1.ready" "$p1" "$m2.ready" "$p2"; then
