@@ -128,7 +128,7 @@ fn run_shard(
         ready.wait();
         let listener = listener?;
         spawn_detached(shard::run_mailbox(shard.clone(), mailbox));
-        spawn_detached(periodic_tasks(shard.clone()));
+        spawn_periodic_tasks(&shard);
         if id.0 == 0 {
             tracing::info!(address = %shared.config.listener, shards = shared.shard_count(), log_dir = %shared.config.log_dirs.display(), "spate broker started");
         }
@@ -202,7 +202,8 @@ fn load_groups(shard: &Rc<Shard>) {
 async fn expire_offsets(shard: &Rc<Shard>) {
     use crate::coordinator::{records, records_batch, OFFSETS_TOPIC};
     let config = shard.config();
-    let expired = shard.coordinator.borrow_mut().expire_offsets(now_ms(), config.offsets_retention_ms, config.offsets_topic_num_partitions);
+    let partitions = crate::broker::offsets_partitions(shard);
+    let expired = shard.coordinator.borrow_mut().expire_offsets(now_ms(), config.offsets_retention_ms, partitions);
     let mut by_partition: std::collections::BTreeMap<i32, Vec<crate::coordinator::RawRecord>> = std::collections::BTreeMap::new();
     for (partition, key) in expired {
         by_partition.entry(partition).or_default().push((records::encode_key(&key), None));
@@ -227,39 +228,52 @@ fn close_logs(shard: &Rc<Shard>) -> io::Result<()> {
     result
 }
 
-/// Retention and time-based flushing, on every shard for the logs it owns.
-async fn periodic_tasks(shard: Rc<Shard>) {
-    let retention_every = Duration::from_millis(shard.config().log_retention_check_interval_ms.max(100));
-    let cleaner_every = Duration::from_millis(shard.config().log_cleaner_backoff_ms.max(100));
-    let tick = Duration::from_millis(100);
-    let mut since_retention = Duration::ZERO;
-    let mut since_cleaner = Duration::ZERO;
-    loop {
-        crate::io::runtime::sleep(tick).await;
-        since_retention += tick;
-        let logs: Vec<_> = shard.partitions.borrow().logs().cloned().collect();
-        shard.coordinator.borrow_mut().tick(std::time::Instant::now());
-        let now = now_ms();
-        for log in &logs {
-            log.flush_if_due(now).await;
+/// The shard's timers, each its own task so that a long one (compaction, an fsync) never
+/// delays another: the group coordinator's 100 ms tick (rebalance and session timeouts), the
+/// log maintenance loop (time-based flush, retention, offset expiry) and the cleaner.
+fn spawn_periodic_tasks(shard: &Rc<Shard>) {
+    const TICK: Duration = Duration::from_millis(100);
+    let s = shard.clone();
+    spawn_detached(async move {
+        loop {
+            crate::io::runtime::sleep(TICK).await;
+            s.coordinator.borrow_mut().tick(std::time::Instant::now());
         }
-        since_cleaner += tick;
-        if since_cleaner >= cleaner_every {
-            since_cleaner = Duration::ZERO;
-            for log in logs.iter().filter(|l| l.compaction_due()) {
+    });
+    let s = shard.clone();
+    spawn_detached(async move {
+        let retention_every = Duration::from_millis(s.config().log_retention_check_interval_ms.max(100));
+        let mut since_retention = Duration::ZERO;
+        loop {
+            crate::io::runtime::sleep(TICK).await;
+            since_retention += TICK;
+            let logs: Vec<_> = s.partitions.borrow().logs().cloned().collect();
+            let now = now_ms();
+            for log in &logs {
+                log.flush_if_due(now).await;
+            }
+            if since_retention >= retention_every {
+                since_retention = Duration::ZERO;
+                expire_offsets(&s).await;
+                for log in &logs {
+                    log.apply_retention(now);
+                }
+            }
+        }
+    });
+    let s = shard.clone();
+    spawn_detached(async move {
+        let cleaner_every = Duration::from_millis(s.config().log_cleaner_backoff_ms.max(100));
+        loop {
+            crate::io::runtime::sleep(cleaner_every).await;
+            let logs: Vec<_> = s.partitions.borrow().logs().filter(|l| l.compaction_due()).cloned().collect();
+            for log in logs {
                 if let Err(e) = log.compact().await {
                     tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "compaction failed");
                 }
             }
         }
-        if since_retention >= retention_every {
-            since_retention = Duration::ZERO;
-            expire_offsets(&shard).await;
-            for log in &logs {
-                log.apply_retention(now);
-            }
-        }
-    }
+    });
 }
 
 /// Runs a broker until SIGINT or SIGTERM.

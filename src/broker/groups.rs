@@ -21,8 +21,14 @@ use crate::shard::{LocalBoxFuture, Shard, ShardId};
 
 /// The shard that coordinates `group_id`.
 fn coordinator_shard(shard: &Shard, group_id: &str) -> (ShardId, i32) {
-    let partition = partition_for(group_id, shard.config().offsets_topic_num_partitions);
+    let partition = partition_for(group_id, offsets_partitions(shard));
     (shard.owner_of(OFFSETS_TOPIC, partition), partition)
+}
+
+/// How many partitions `__consumer_offsets` has: the topic's own count, which stays what it was
+/// when created even if `offsets.topic.num.partitions` changes later.
+pub fn offsets_partitions(shard: &Shard) -> i32 {
+    shard.catalog().topic(OFFSETS_TOPIC).map_or(shard.config().offsets_topic_num_partitions, |t| t.partitions)
 }
 
 /// Runs `work` on the coordinator shard of `group_id` and waits for the answer.
@@ -134,9 +140,9 @@ pub fn sync_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Di
     Dispatched::Respond(Box::pin(async move {
         let group_id = req.group_id.clone();
         let assignments: Vec<(String, Bytes)> = req.assignments.into_iter().map(|a| (a.member_id, a.assignment)).collect();
-        let (generation, member_id) = (req.generation_id, req.member_id);
+        let (generation, member_id, instance) = (req.generation_id, req.member_id, req.group_instance_id);
         let result = on_coordinator(&shard, &group_id.clone(), SyncResult::error(ErrorCode::COORDINATOR_NOT_AVAILABLE), move |s, partition| {
-            let (reply, persist) = s.coordinator.borrow_mut().sync(&group_id, generation, &member_id, assignments);
+            let (reply, persist) = s.coordinator.borrow_mut().sync(&group_id, generation, &member_id, instance.as_deref(), assignments);
             if let Some(value) = persist {
                 // The new generation's metadata goes to the log; members have their assignment
                 // already (a restarted broker makes them rejoin anyway).
@@ -171,7 +177,7 @@ pub fn heartbeat(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dis
     Dispatched::Respond(Box::pin(async move {
         let group_id = req.group_id.clone();
         let error = on_coordinator(&shard, &group_id.clone(), ErrorCode::COORDINATOR_NOT_AVAILABLE, move |s, _| {
-            let e = s.coordinator.borrow_mut().heartbeat(&group_id, req.generation_id, &req.member_id);
+            let e = s.coordinator.borrow_mut().heartbeat(&group_id, req.generation_id, &req.member_id, req.group_instance_id.as_deref());
             Box::pin(std::future::ready(e))
         })
         .await;
@@ -228,11 +234,11 @@ pub fn offset_commit(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
             }
         }
         let gone: Vec<ErrorCode> = vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; commits.len()];
-        let (generation, member_id) = (req.generation_id_or_member_epoch, req.member_id.clone());
+        let (generation, member_id, instance) = (req.generation_id_or_member_epoch, req.member_id.clone(), req.group_instance_id.clone());
         let errors = on_coordinator(&shard, &group_id.clone(), gone, move |s, partition| {
             let s = s.clone();
             Box::pin(async move {
-                let check = s.coordinator.borrow_mut().check_commit(&group_id, generation, &member_id);
+                let check = s.coordinator.borrow_mut().check_commit(&group_id, generation, &member_id, instance.as_deref());
                 if !check.is_ok() {
                     return commits.iter().map(|_| check).collect();
                 }
@@ -433,11 +439,16 @@ pub fn delete_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                 let s = s.clone();
                 Box::pin(async move {
                     let tombstones = {
-                        let coordinator = s.coordinator.borrow();
-                        match coordinator.groups.get(&id) {
+                        let mut coordinator = s.coordinator.borrow_mut();
+                        match coordinator.groups.get_mut(&id) {
                             None => return ErrorCode::GROUP_ID_NOT_FOUND,
-                            Some(g) if !g.members.is_empty() => return ErrorCode::NON_EMPTY_GROUP,
+                            Some(g) if !g.members.is_empty() || !g.pending_members.is_empty() || g.state == GroupState::Dead => {
+                                return ErrorCode::NON_EMPTY_GROUP
+                            }
                             Some(g) => {
+                                // Dead while its tombstones are written: joins and commits are
+                                // refused instead of landing in a group about to vanish.
+                                g.state = GroupState::Dead;
                                 let mut t: Vec<RawRecord> = g
                                     .offsets
                                     .keys()
@@ -451,8 +462,11 @@ pub fn delete_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                         }
                     };
                     let error = append_records(&s, partition, tombstones).await;
+                    let mut coordinator = s.coordinator.borrow_mut();
                     if error.is_ok() {
-                        s.coordinator.borrow_mut().groups.remove(&id);
+                        coordinator.groups.remove(&id);
+                    } else if let Some(g) = coordinator.groups.get_mut(&id) {
+                        g.state = GroupState::Empty;
                     }
                     error
                 })

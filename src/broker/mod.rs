@@ -20,6 +20,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 pub use controller::{apply_catalog, remove_orphans, ControllerCommand};
+pub use groups::offsets_partitions;
 
 use crate::net::response::{Response, ResponseWriter};
 use crate::protocol::codec::{DecodeError, Reader};

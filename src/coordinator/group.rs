@@ -317,13 +317,14 @@ impl Group {
         self.set_state(GroupState::Stable);
     }
 
-    /// Members whose session ran out (not counting those waiting in a JoinGroup), and
+    /// Members whose session ran out (not counting those waiting in a JoinGroup or a
+    /// SyncGroup, which are alive by definition), and
     /// MEMBER_ID_REQUIRED ids never used.
     pub fn expire(&mut self, now: Instant) -> bool {
         let expired: Vec<String> = self
             .members
             .values()
-            .filter(|m| m.join_waiter.is_none() && now.duration_since(m.last_heartbeat) > m.session_timeout)
+            .filter(|m| m.join_waiter.is_none() && m.sync_waiter.is_none() && now.duration_since(m.last_heartbeat) > m.session_timeout)
             .map(|m| m.member_id.clone())
             .collect();
         let session_max = self.members.values().map(|m| m.session_timeout).max().unwrap_or(Duration::from_secs(45));

@@ -95,6 +95,10 @@ impl Coordinator {
             return Reply::Now(JoinResult::error(ErrorCode::INVALID_SESSION_TIMEOUT, &req.member_id));
         }
         let initial_delay = self.config.initial_rebalance_delay;
+        // As in Kafka, only a member without an id may bring a group into existence.
+        if !req.member_id.is_empty() && !self.groups.contains_key(&req.group_id) {
+            return Reply::Now(JoinResult::error(ErrorCode::UNKNOWN_MEMBER_ID, &req.member_id));
+        }
         let group = self.groups.entry(req.group_id.clone()).or_insert_with(|| Group::new(&req.group_id));
         if group.state == GroupState::Dead {
             return Reply::Now(JoinResult::error(ErrorCode::COORDINATOR_NOT_AVAILABLE, &req.member_id));
@@ -184,8 +188,18 @@ impl Coordinator {
 
     /// A SyncGroup. When it is the leader's, the returned value is the group's new metadata to
     /// persist.
-    pub fn sync(&mut self, group_id: &str, generation: i32, member_id: &str, assignments: Vec<(String, Bytes)>) -> (Reply<SyncResult>, Option<GroupValue>) {
+    pub fn sync(
+        &mut self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance: Option<&str>,
+        assignments: Vec<(String, Bytes)>,
+    ) -> (Reply<SyncResult>, Option<GroupValue>) {
         let Some(group) = self.groups.get_mut(group_id) else { return (Reply::Now(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)), None) };
+        if fenced(group, member_id, instance) {
+            return (Reply::Now(SyncResult::error(ErrorCode::FENCED_INSTANCE_ID)), None);
+        }
         if !group.members.contains_key(member_id) {
             return (Reply::Now(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)), None);
         }
@@ -221,16 +235,23 @@ impl Coordinator {
         }
     }
 
-    pub fn heartbeat(&mut self, group_id: &str, generation: i32, member_id: &str) -> ErrorCode {
+    pub fn heartbeat(&mut self, group_id: &str, generation: i32, member_id: &str, instance: Option<&str>) -> ErrorCode {
         let Some(group) = self.groups.get_mut(group_id) else { return ErrorCode::UNKNOWN_MEMBER_ID };
-        let Some(member) = group.members.get_mut(member_id) else { return ErrorCode::UNKNOWN_MEMBER_ID };
-        member.last_heartbeat = Instant::now();
-        match group.state {
-            GroupState::Empty | GroupState::Dead => ErrorCode::UNKNOWN_MEMBER_ID,
-            GroupState::PreparingRebalance => ErrorCode::REBALANCE_IN_PROGRESS,
-            _ if generation != group.generation => ErrorCode::ILLEGAL_GENERATION,
-            _ => ErrorCode::NONE,
+        if fenced(group, member_id, instance) {
+            return ErrorCode::FENCED_INSTANCE_ID;
         }
+        if matches!(group.state, GroupState::Empty | GroupState::Dead) || !group.members.contains_key(member_id) {
+            return ErrorCode::UNKNOWN_MEMBER_ID;
+        }
+        // Kafka's order: a stale generation is told so before anything else.
+        if generation != group.generation {
+            return ErrorCode::ILLEGAL_GENERATION;
+        }
+        group.members.get_mut(member_id).expect("checked above").last_heartbeat = Instant::now();
+        if group.state == GroupState::PreparingRebalance {
+            return ErrorCode::REBALANCE_IN_PROGRESS;
+        }
+        ErrorCode::NONE
     }
 
     /// Members leave (by member id, or by instance id for static members). Returns the error of
@@ -253,6 +274,12 @@ impl Coordinator {
                 },
                 None => Some(member_id.clone()),
             };
+            // A member that was only handed an id (MEMBER_ID_REQUIRED) and leaves.
+            if id.as_ref().is_some_and(|id| group.pending_members.remove(id).is_some()) {
+                changed = true;
+                errors.push(ErrorCode::NONE);
+                continue;
+            }
             match id.and_then(|id| group.remove_member(&id)) {
                 Some(m) => {
                     if let Some(w) = m.join_waiter {
@@ -273,19 +300,30 @@ impl Coordinator {
     /// Checks that an offset commit may proceed. A commit with generation -1 and no member id
     /// is a "simple" commit (a consumer that assigns partitions itself), allowed while the
     /// group has no members.
-    pub fn check_commit(&mut self, group_id: &str, generation: i32, member_id: &str) -> ErrorCode {
+    pub fn check_commit(&mut self, group_id: &str, generation: i32, member_id: &str, instance: Option<&str>) -> ErrorCode {
         if group_id.is_empty() {
             return ErrorCode::INVALID_GROUP_ID;
         }
-        let group = self.groups.entry(group_id.to_owned()).or_insert_with(|| Group::new(group_id));
-        if generation < 0 && member_id.is_empty() {
-            return if group.members.is_empty() { ErrorCode::NONE } else { ErrorCode::UNKNOWN_MEMBER_ID };
+        if generation >= 0 && !self.groups.contains_key(group_id) {
+            return ErrorCode::ILLEGAL_GENERATION;
         }
-        let Some(member) = group.members.get_mut(member_id) else { return ErrorCode::UNKNOWN_MEMBER_ID };
-        member.last_heartbeat = Instant::now();
+        let group = self.groups.entry(group_id.to_owned()).or_insert_with(|| Group::new(group_id));
+        if group.state == GroupState::Dead {
+            return ErrorCode::COORDINATOR_NOT_AVAILABLE;
+        }
+        if generation < 0 {
+            return if group.members.is_empty() { ErrorCode::NONE } else { ErrorCode::ILLEGAL_GENERATION };
+        }
+        if fenced(group, member_id, instance) {
+            return ErrorCode::FENCED_INSTANCE_ID;
+        }
+        if !group.members.contains_key(member_id) {
+            return ErrorCode::UNKNOWN_MEMBER_ID;
+        }
         if generation != group.generation {
             return ErrorCode::ILLEGAL_GENERATION;
         }
+        group.members.get_mut(member_id).expect("checked above").last_heartbeat = Instant::now();
         if group.state == GroupState::CompletingRebalance {
             return ErrorCode::REBALANCE_IN_PROGRESS;
         }
@@ -327,10 +365,13 @@ impl Coordinator {
     /// group's `__consumer_offsets` partition.
     pub fn expire_offsets(&mut self, now_ms: i64, retention_ms: i64, partitions: i32) -> Vec<(i32, RecordKey)> {
         let mut expired = Vec::new();
-        for group in self.groups.values_mut().filter(|g| g.members.is_empty()) {
+        // Kafka (KIP-211): only a group without members loses offsets, counted from when it
+        // became empty or from the commit, whichever is later.
+        for group in self.groups.values_mut().filter(|g| g.state == GroupState::Empty && g.members.is_empty()) {
             let partition = partition_for(&group.id, partitions);
+            let empty_since = group.state_timestamp_ms;
             group.offsets.retain(|(topic, p), v| {
-                let keep = now_ms - v.commit_timestamp <= retention_ms;
+                let keep = now_ms - v.commit_timestamp.max(empty_since) <= retention_ms;
                 if !keep {
                     expired.push((partition, RecordKey::Offset { group: group.id.clone(), topic: topic.clone(), partition: *p }));
                 }
@@ -352,7 +393,16 @@ impl Coordinator {
                 rebalance_after_departure(group, now, initial_delay);
             }
         }
+        // A group with no members, no pending joiners and no offsets is gone (Kafka forgets
+        // it too), so that ids used once do not pile up.
+        self.groups.retain(|_, g| !(g.state == GroupState::Empty && g.members.is_empty() && g.pending_members.is_empty() && g.offsets.is_empty()));
     }
+}
+
+/// Kafka's fencing rule for static members: a request that names an instance id must come
+/// from the member id that instance currently has.
+fn fenced(group: &Group, member_id: &str, instance: Option<&str>) -> bool {
+    instance.is_some_and(|i| group.static_members.get(i).is_some_and(|m| m != member_id))
 }
 
 fn rebalance_after_departure(group: &mut Group, now: Instant, initial_delay: Duration) {

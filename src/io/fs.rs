@@ -33,6 +33,18 @@ pub fn write_atomic_at(dir: &std::fs::File, name: &str, contents: &[u8]) -> io::
     dir.sync_all()
 }
 
+/// Writes `name` inside the open folder `dir` and fsyncs it (no rename: for files that get
+/// their final name later).
+pub fn write_durable_at(dir: &std::fs::File, name: &str, contents: &[u8]) -> io::Result<()> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::Mode;
+    let fd =
+        openat(dir, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644)).map_err(io::Error::from)?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
 /// Writes a whole file into the page cache (no fsync): for derived data.
 pub fn write_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     std::fs::write(path, contents)

@@ -7,8 +7,10 @@
 //! record goes. Compressed batches are kept whole (their records are not read), which is safe:
 //! keeping a record too many never loses the latest value of a key.
 //!
-//! The work (reading every segment, writing the cleaned files) runs on the runtime's blocking
-//! pool; the owning shard then swaps the cleaned files in (`PartitionLog::compact`).
+//! The work (reading the segments one at a time, writing the cleaned files) runs on the
+//! runtime's blocking pool; the owning shard then swaps the cleaned files in
+//! (`PartitionLog::compact`). The key map holds every distinct key in full: a topic with more
+//! distinct keys than memory allows needs Kafka's bounded dedupe buffer, which this is not yet.
 
 use std::collections::HashMap;
 use std::io;
@@ -66,7 +68,7 @@ fn records(batch: &[u8]) -> Option<Vec<RecordSpan<'_>>> {
         if end > body.len() {
             return None;
         }
-        r.take_bytes(end - r.position()).ok()?;
+        r.take_bytes(end.checked_sub(r.position())?).ok()?;
         out.push(RecordSpan {
             range: HEADER_BYTES + start..HEADER_BYTES + end,
             offset: view.base_offset().wrapping_add(offset_delta as i64),
@@ -102,28 +104,45 @@ fn batches(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// Computes the cleaned contents of the first `dirty` segments of `segments` (all of which are
-/// read, the newest ones only for their keys). Returns (base offset, cleaned bytes) for each
-/// dirty segment whose contents change.
-pub fn clean(segments: &[SegmentSnapshot], dirty: usize, now_ms: i64, delete_retention_ms: i64) -> io::Result<Vec<(i64, Vec<u8>)>> {
-    let contents: Vec<Vec<u8>> = segments.iter().map(read_segment).collect::<io::Result<_>>()?;
-    // The latest offset of every key, over the whole log.
+/// Cleans the first `dirty` segments of `segments`, one at a time: a first pass streams every
+/// segment (the newest ones only for their keys) to find each key's latest offset, a second
+/// rewrites each dirty segment that changes through `write(base_offset, cleaned_bytes)`.
+/// Memory holds the key map and one segment, never the whole log.
+pub fn clean(
+    segments: &[SegmentSnapshot],
+    dirty: usize,
+    now_ms: i64,
+    delete_retention_ms: i64,
+    mut write: impl FnMut(i64, &[u8]) -> io::Result<()>,
+) -> io::Result<usize> {
     let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
-    for bytes in &contents {
-        for batch in batches(bytes) {
-            for rec in records(batch).unwrap_or_default() {
-                if let Some(key) = rec.key {
-                    let slot = latest.entry(key.to_vec()).or_insert(rec.offset);
-                    *slot = (*slot).max(rec.offset);
+    // Records inside compressed batches are not read: while any exist, a tombstone cannot
+    // know it shadows nothing there, so tombstones are kept.
+    let mut saw_compressed = false;
+    for segment in segments {
+        let bytes = read_segment(segment)?;
+        for batch in batches(&bytes) {
+            match records(batch) {
+                Some(recs) => {
+                    for rec in recs {
+                        if let Some(key) = rec.key {
+                            let slot = latest.entry(key.to_vec()).or_insert(rec.offset);
+                            *slot = (*slot).max(rec.offset);
+                        }
+                    }
                 }
+                None => saw_compressed |= BatchView { bytes: batch }.compression() != 0,
             }
         }
     }
-    let mut out = Vec::new();
-    for (segment, bytes) in segments.iter().zip(&contents).take(dirty) {
+    let mut rewritten = 0;
+    for segment in segments.iter().take(dirty) {
+        let bytes = read_segment(segment)?;
         let mut cleaned = Vec::with_capacity(bytes.len());
         let mut changed = false;
-        for batch in batches(bytes) {
+        let mut parsed = 0;
+        for batch in batches(&bytes) {
+            parsed += batch.len();
             let Some(recs) = records(batch) else {
                 cleaned.extend_from_slice(batch);
                 continue;
@@ -132,7 +151,7 @@ pub fn clean(segments: &[SegmentSnapshot], dirty: usize, now_ms: i64, delete_ret
                 .iter()
                 .filter(|r| match r.key {
                     None => true,
-                    Some(k) => latest.get(k) == Some(&r.offset) && !(r.tombstone && now_ms - r.timestamp > delete_retention_ms),
+                    Some(k) => latest.get(k) == Some(&r.offset) && !(r.tombstone && !saw_compressed && now_ms - r.timestamp > delete_retention_ms),
                 })
                 .collect();
             if keep.len() == recs.len() {
@@ -156,9 +175,11 @@ pub fn clean(segments: &[SegmentSnapshot], dirty: usize, now_ms: i64, delete_ret
             let crc = crc32c::crc32c(&header[record_batch::CRC_START..total]);
             header[record_batch::OFFSET_CRC..record_batch::OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
         }
-        if changed {
-            out.push((segment.base_offset, cleaned));
+        // A segment that does not parse to its end is left alone rather than cut short.
+        if changed && parsed == bytes.len() {
+            write(segment.base_offset, &cleaned)?;
+            rewritten += 1;
         }
     }
-    Ok(out)
+    Ok(rewritten)
 }

@@ -525,7 +525,7 @@ impl PartitionLog {
         if offset == high_watermark {
             return Ok(empty);
         }
-        let Some((mut index, mut file, mut size, mut position, tail)) = self.locate(offset) else { return Ok(empty) };
+        let Some((mut base, mut file, mut size, mut position, tail)) = self.locate(offset) else { return Ok(empty) };
         let first = match tail {
             Some(h) => h,
             None => 'found: loop {
@@ -538,9 +538,15 @@ impl PartitionLog {
                 }
                 // Nothing at or after `offset` in this segment (compaction emptied its end):
                 // the next segment's first batch comes next.
-                let next = self.state.borrow().segments.get(index + 1).map(|s| (s.log.clone(), s.size));
-                let Some((next_file, next_size)) = next else { return Ok(empty) };
-                (index, file, size, position) = (index + 1, next_file, next_size, 0);
+                // Found again by base offset: retention may have removed older segments while
+                // this read awaited, which shifts the indexes.
+                let next = {
+                    let state = self.state.borrow();
+                    let i = state.segments.partition_point(|s| s.base_offset <= base);
+                    state.segments.get(i).map(|s| (s.base_offset, s.log.clone(), s.size))
+                };
+                let Some((next_base, next_file, next_size)) = next else { return Ok(empty) };
+                (base, file, size, position) = (next_base, next_file, next_size, 0);
             },
         };
         let available = size - position;
@@ -555,9 +561,9 @@ impl PartitionLog {
         Ok(ReadResult { records: Some(FileSlice { file, position: position as u64, len }), first_batch_bytes: first.size, high_watermark, log_start_offset })
     }
 
-    /// The segment holding `offset`: its index, file and size, and the position to scan from
+    /// The segment holding `offset`: its base offset, file and size, and the position to scan from
     /// (an index lookup), or the last batch itself when `offset` is in it.
-    fn locate(&self, offset: i64) -> Option<(usize, LogFile, u32, u32, Option<BatchHeader>)> {
+    fn locate(&self, offset: i64) -> Option<(i64, LogFile, u32, u32, Option<BatchHeader>)> {
         let state = self.state.borrow();
         let i = state.segments.partition_point(|s| s.base_offset <= offset);
         if i == 0 {
@@ -572,12 +578,12 @@ impl PartitionLog {
         let segment = &state.segments[i];
         if let Some((last, position)) = segment.last_batch {
             if offset >= last.base_offset && offset <= last.last_offset {
-                return Some((i, segment.log.clone(), segment.size, position, Some(last)));
+                return Some((segment.base_offset, segment.log.clone(), segment.size, position, Some(last)));
             }
         }
         let relative = (offset.max(segment.base_offset) - segment.base_offset).min(u32::MAX as i64) as u32;
         let entry = segment.index.lookup(relative);
-        Some((i, segment.log.clone(), segment.size, entry.position, None))
+        Some((segment.base_offset, segment.log.clone(), segment.size, entry.position, None))
     }
 
     /// The first offset whose batch has a timestamp at or after `timestamp`, with that
@@ -654,7 +660,8 @@ impl PartitionLog {
         let mut deleted = 0;
         while state.segments.len() > 1 {
             let oldest = &state.segments[0];
-            let expired = config.retention_ms >= 0 && oldest.max_timestamp >= 0 && now - oldest.max_timestamp > config.retention_ms;
+            // A segment compaction emptied has no timestamp left; it holds nothing to keep.
+            let expired = config.retention_ms >= 0 && (oldest.size == 0 || oldest.max_timestamp >= 0 && now - oldest.max_timestamp > config.retention_ms);
             let oversized = config.retention_bytes >= 0 && total - oldest.size as i64 >= config.retention_bytes;
             if !(expired || oversized) {
                 break;
@@ -740,14 +747,17 @@ impl PartitionLog {
         let config = self.config();
         let dir = self.dir.clone();
         let now = now_ms();
+        let dir_handle = self.dir_handle.clone();
         let written = compio::runtime::spawn_blocking(move || -> io::Result<Vec<(i64, PathBuf)>> {
             let mut written = Vec::new();
-            for (base, bytes) in compaction::clean(&snapshot, dirty, now, config.delete_retention_ms)? {
-                let path = dir.join(format!("{}.cleaned", super::segment_file_name(base, "log")));
-                std::fs::write(&path, &bytes)?;
-                std::fs::File::open(&path)?.sync_all()?;
-                written.push((base, path));
-            }
+            compaction::clean(&snapshot, dirty, now, config.delete_retention_ms, |base, bytes| {
+                // Written through the folder's handle: a folder renamed away by a topic
+                // deletion never receives a file meant for its successor.
+                let name = format!("{}.cleaned", super::segment_file_name(base, "log"));
+                crate::io::fs::write_durable_at(&dir_handle, &name, bytes)?;
+                written.push((base, dir.join(name)));
+                Ok(())
+            })?;
             Ok(written)
         })
         .await
@@ -772,9 +782,21 @@ impl PartitionLog {
                 let s = &state.segments[i];
                 (s.path.clone(), s.next_offset, state.segments.get(i + 1).map(|n| n.base_offset), s.created_ms)
             };
+            // The old index files describe the old bytes: they go (durably) before the cleaned
+            // log takes the segment's name, so a crash in between makes recovery rebuild them
+            // instead of trusting stale positions.
+            let index_paths = {
+                let state = self.state.borrow();
+                [state.segments[i].index_path(), state.segments[i].time_index_path()]
+            };
+            for p in &index_paths {
+                crate::io::fs::remove_file_if_exists(p)?;
+            }
+            crate::io::fs::sync_dir(&self.dir)?;
             crate::io::fs::rename(&cleaned, &path)?;
             let segment = recovery::reload_segment(&path, base, next_base, next_offset, created_ms, config.index_interval_bytes)?;
-            segment.write_indexes()?;
+            crate::io::fs::write_atomic(&index_paths[0], &segment.index.encode())?;
+            crate::io::fs::write_atomic(&index_paths[1], &segment.time_index.encode())?;
             self.state.borrow_mut().segments[i] = segment;
             swapped += 1;
         }

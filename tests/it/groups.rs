@@ -31,15 +31,33 @@ fn group_consumer(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> BaseC
     c.create().unwrap()
 }
 
+/// Produces records `from..from+count` (key and value the number) and checks that every one
+/// was acknowledged.
 fn produce(bootstrap: &str, topic: &str, from: u32, count: u32) {
-    let producer: BaseProducer = client_config(bootstrap).set("linger.ms", "5").create().unwrap();
+    let producer: rdkafka::producer::FutureProducer = client_config(bootstrap).set("linger.ms", "5").create().unwrap();
+    let mut deliveries = Vec::new();
     for i in from..from + count {
         let v = format!("{i}");
-        while producer.send(BaseRecord::to(topic).key(&v).payload(&v)).is_err() {
-            producer.poll(Duration::from_millis(5));
+        loop {
+            match producer.send_result(rdkafka::producer::FutureRecord::to(topic).key(&v).payload(&v)) {
+                Ok(d) => {
+                    deliveries.push((i, d));
+                    break;
+                }
+                Err(_) => producer.poll(Duration::from_millis(5)),
+            }
         }
     }
     producer.flush(Duration::from_secs(30)).unwrap();
+    for (i, d) in deliveries {
+        let result = futures_executor_block_on(d);
+        assert!(matches!(result, Ok(Ok(_))), "record {i} was not acknowledged: {result:?}");
+    }
+}
+
+/// Waits for a delivery future from a blocking thread.
+fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 }
 
 /// Polls every consumer until each has an assignment and the union covers `partitions`.
@@ -91,7 +109,11 @@ async fn three_members_split_twelve_partitions_with_every_strategy() {
 fn consume_group(consumers: &[BaseConsumer], expected: usize, seen: &mut HashMap<String, u32>, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while seen.len() < expected {
-        assert!(Instant::now() < deadline, "only {} of {expected} records consumed", seen.len());
+        if Instant::now() >= deadline {
+            let missing: Vec<usize> = (0..expected).filter(|i| !seen.contains_key(&i.to_string())).collect();
+            let assignments: Vec<_> = consumers.iter().map(|c| (c.assignment().unwrap(), c.position().unwrap())).collect();
+            panic!("only {} of {expected} records consumed; missing {missing:?}; assignments and positions {assignments:?}", seen.len());
+        }
         for c in consumers {
             if let Some(Ok(m)) = c.poll(Duration::from_millis(20)) {
                 *seen.entry(String::from_utf8(m.payload().unwrap().to_vec()).unwrap()).or_default() += 1;
@@ -433,6 +455,31 @@ async fn a_static_member_that_restarts_keeps_its_partitions_without_a_rebalance(
         }
         assert_eq!(assigned(&a), before_a, "the returning member has its old partitions");
         assert_eq!(revokes_b.load(Ordering::Relaxed), revokes_before, "the other member saw no rebalance");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_keeps_its_metadata_string() {
+    let broker = group_broker();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "annotated", 2).await;
+    tokio::task::spawn_blocking(move || {
+        let c = group_consumer(&bootstrap, "annotators", &[]);
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset("annotated", 1, rdkafka::Offset::Offset(7)).unwrap();
+        tpl.find_partition("annotated", 1).unwrap().set_metadata("checkpoint=alpha");
+        // A commit outside any generation (the consumer assigns itself, as kcat -o does).
+        c.commit(&tpl, CommitMode::Sync).unwrap();
+        let mut query = rdkafka::TopicPartitionList::new();
+        query.add_partition("annotated", 0);
+        query.add_partition("annotated", 1);
+        let committed = c.committed_offsets(query, Duration::from_secs(10)).unwrap();
+        let p1 = committed.find_partition("annotated", 1).unwrap();
+        assert_eq!(p1.offset(), rdkafka::Offset::Offset(7));
+        assert_eq!(p1.metadata(), "checkpoint=alpha");
+        assert_eq!(committed.find_partition("annotated", 0).unwrap().offset(), rdkafka::Offset::Invalid, "nothing committed there");
     })
     .await
     .unwrap();
