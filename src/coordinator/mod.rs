@@ -468,9 +468,14 @@ mod tests {
         };
         c.apply_record(RecordKey::Offset { group: "old".into(), topic: "t".into(), partition: 0 }, offset(1_000));
         c.apply_record(RecordKey::Offset { group: "old".into(), topic: "t".into(), partition: 1 }, offset(9_000));
+        // The group has been empty since time 0 of this test's clock.
+        c.groups.get_mut("old").unwrap().state_timestamp_ms = 0;
         let expired = c.expire_offsets(10_000, 5_000, 50);
         assert_eq!(expired, vec![(partition_for("old", 50), RecordKey::Offset { group: "old".into(), topic: "t".into(), partition: 0 })]);
         assert_eq!(c.groups["old"].offsets.len(), 1, "the recent commit stays");
+        // A group that emptied recently keeps even old commits.
+        c.groups.get_mut("old").unwrap().state_timestamp_ms = 9_500;
+        assert!(c.expire_offsets(12_000, 5_000, 50).is_empty());
     }
 
     #[test]
