@@ -11,8 +11,9 @@ pub mod limits {
     pub const CONNECTION_REQUESTS_IN_FLIGHT_MAX: usize = 128;
     /// Messages a shard's mailbox holds before senders wait.
     pub const SHARD_MAILBOX_CAPACITY: usize = 4096;
-    /// How much a connection's reader asks the kernel for at a time.
+    /// How much a connection's reader asks the kernel for at a time, at most and at least.
     pub const CONNECTION_READ_CHUNK_BYTES: usize = 64 * 1024;
+    pub const CONNECTION_READ_MIN_BYTES: usize = 4 * 1024;
     /// Pipes in each shard's splice pool, and each pipe's size (the machine caps pipes at 1 MiB).
     pub const SPLICE_PIPE_COUNT: usize = 4;
     pub const SPLICE_PIPE_SIZE_BYTES: usize = 1024 * 1024;

@@ -45,7 +45,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: std::net::SocketAd
 
 async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Sender<LocalBoxFuture<Option<Response>>>, peer: &str) -> io::Result<()> {
     let max_bytes = shard.config().socket_request_max_bytes;
-    let mut buf = BytesMut::with_capacity(limits::CONNECTION_READ_CHUNK_BYTES);
+    let mut buf = BytesMut::new();
     loop {
         loop {
             let frame = match next_frame(&mut buf, max_bytes) {
@@ -66,9 +66,17 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
                 }
             }
         }
-        // Grow by what arrives, never by what a size prefix claims.
-        if buf.capacity() - buf.len() < limits::CONNECTION_READ_CHUNK_BYTES / 4 {
-            buf.reserve(limits::CONNECTION_READ_CHUNK_BYTES.max(buf.len()));
+        // An idle connection keeps no large buffer: what a big request grew is given back.
+        if buf.is_empty() && buf.capacity() > limits::CONNECTION_READ_CHUNK_BYTES {
+            buf = BytesMut::new();
+        }
+        // Read what the frame in progress still needs, between 4 KiB and the read chunk: the
+        // buffer grows by what arrives (doubling at most), never by what a size prefix claims,
+        // so a connection that stalls after its prefix holds a few KiB.
+        let pending = frame_bytes_missing(&buf).unwrap_or(0);
+        let want = pending.clamp(limits::CONNECTION_READ_MIN_BYTES, limits::CONNECTION_READ_CHUNK_BYTES);
+        if buf.capacity() - buf.len() < want {
+            buf.reserve(want.max(buf.len().min(pending)));
         }
         let read_into = buf.split_off(buf.len());
         let compio::BufResult(result, filled) = AsyncRead::read(&mut &*stream, read_into).await;
@@ -78,6 +86,13 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
             return Ok(());
         }
     }
+}
+
+/// How many bytes the frame at the front of `buf` still lacks, when its size prefix is there.
+fn frame_bytes_missing(buf: &BytesMut) -> Option<usize> {
+    let prefix: [u8; 4] = buf.get(..4)?.try_into().ok()?;
+    let total = 4 + i32::from_be_bytes(prefix).max(0) as usize;
+    Some(total.saturating_sub(buf.len()))
 }
 
 async fn write_responses(shard: &Rc<Shard>, stream: &TcpStream, pending: flume::Receiver<LocalBoxFuture<Option<Response>>>) {

@@ -240,3 +240,40 @@ async fn clients_that_stop_reading_do_not_stall_other_fetches() {
     assert!(response.len() > 900_000, "records came back ({} bytes)", response.len());
     drop(stalled);
 }
+
+/// The resident memory of this process, in bytes.
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_stalled_size_prefixes_cost_little_and_harm_no_one() {
+    let broker = TestBroker::start(&[]);
+    create_topic(&broker.bootstrap(), "steady", 1).await;
+    let mut producer = connect(&broker);
+    let good = valid_batch(100);
+    assert_eq!(produce_error(round_trip(&mut producer, &produce_request("steady", &good)).unwrap()), 0);
+    let before = resident_bytes();
+    // Each claims a request just under socket.request.max.bytes (100 MiB), sends 10 bytes of
+    // it, and stalls.
+    let mut stalled = Vec::new();
+    for _ in 0..2000 {
+        let mut s = connect(&broker);
+        let mut bytes = (100_000_000i32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0u8; 10]);
+        s.write_all(&bytes).unwrap();
+        stalled.push(s);
+    }
+    // Let every connection be accepted and read.
+    std::thread::sleep(Duration::from_secs(2));
+    let grown = resident_bytes().saturating_sub(before);
+    let per_connection = grown / 2000;
+    eprintln!("resident memory grew {grown} bytes for 2000 stalled connections: {per_connection} bytes each");
+    assert!(per_connection < 64 * 1024, "{per_connection} bytes per stalled connection");
+    // Another client keeps producing.
+    for _ in 0..100 {
+        assert_eq!(produce_error(round_trip(&mut producer, &produce_request("steady", &good)).unwrap()), 0);
+    }
+    drop(stalled);
+}
