@@ -202,6 +202,23 @@ pub fn validate(bytes: &[u8]) -> Result<BatchView<'_>, BatchError> {
     Ok(view)
 }
 
+/// Checks a batch as stored in a log: size, magic and CRC-32C (not the producer-side rules: a
+/// compacted batch may hold fewer records than its offset range).
+pub fn validate_stored(bytes: &[u8]) -> Result<BatchView<'_>, BatchError> {
+    let total = batch_size(bytes)?;
+    if total != bytes.len() {
+        return Err(BatchError::InvalidLength);
+    }
+    let view = BatchView { bytes };
+    if view.magic() != MAGIC_V2 {
+        return Err(BatchError::UnsupportedMagic(view.magic()));
+    }
+    if view.computed_crc() != view.crc() {
+        return Err(BatchError::CrcMismatch);
+    }
+    Ok(view)
+}
+
 /// Splits a produce request's records into validated batches. Returns the batches' byte
 /// ranges, or the first error. An empty input is an error: a produce carries records.
 pub fn split_batches(bytes: &[u8]) -> Result<Vec<std::ops::Range<usize>>, BatchError> {

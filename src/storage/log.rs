@@ -136,7 +136,7 @@ impl PartitionLog {
     /// Opens (or creates) the log in `dir`, recovering it if the last shutdown was not clean.
     pub fn open(dir: &Path, topic: &str, partition: i32, config: LogConfig, clean_shutdown: bool) -> io::Result<Rc<PartitionLog>> {
         crate::io::fs::create_dir_all(dir)?;
-        let RecoveredLog { segments, recovery_point } = recovery::recover(dir, topic, partition, &config, clean_shutdown)?;
+        let RecoveredLog { segments, recovery_point, corruption } = recovery::recover(dir, topic, partition, &config, clean_shutdown)?;
         let log_start_offset = segments[0].base_offset;
         let log = PartitionLog {
             topic: topic.to_owned(),
@@ -149,7 +149,7 @@ impl PartitionLog {
                 recovery_point,
                 unflushed_messages: 0,
                 last_flush_ms: now_ms(),
-                offline: false,
+                offline: corruption.is_some(),
                 deleted: false,
             }),
             pending: RefCell::new(VecDeque::new()),
@@ -833,6 +833,16 @@ impl PartitionLog {
         Ok(())
     }
 
+    #[cfg(test)]
+    pub(crate) fn index_entries_for_tests(&self) -> Vec<super::index::IndexEntry> {
+        self.state.borrow().segments.iter().flat_map(|s| s.index.entries.clone()).collect()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_offline_for_tests(&self) -> bool {
+        self.state.borrow().offline
+    }
+
     /// Marks the log deleted: queued and later appends fail, waiting fetches wake up. The
     /// caller removes the folder.
     pub fn mark_deleted(&self) {
@@ -1101,7 +1111,7 @@ mod tests {
     }
 
     #[test]
-    fn recovery_cuts_at_a_batch_whose_base_offset_was_corrupted() {
+    fn a_corrupted_base_offset_is_caught_in_recovery() {
         let dir = tempfile::tempdir().unwrap();
         run(async {
             let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
@@ -1109,17 +1119,32 @@ mod tests {
                 log.append(vec![batch(2, 0)]).await.unwrap();
             }
         });
-        // The base offset is not covered by the CRC: flip its top bits in the sixth batch.
+        // The base offset is not covered by the CRC: flip its top bits, first in the sixth
+        // batch (valid batches follow: the partition must go offline, with nothing cut), then
+        // in the last one (a damaged tail: cut off).
         let path = dir.path().join(crate::storage::segment_file_name(0, "log"));
-        let mut bytes = std::fs::read(&path).unwrap();
-        let batch_bytes = record_batch::batch_size(&bytes).unwrap();
+        let pristine = std::fs::read(&path).unwrap();
+        let batch_bytes = record_batch::batch_size(&pristine).unwrap();
+        let mut bytes = pristine.clone();
         bytes[5 * batch_bytes] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        crate::io::fs::remove_file_if_exists(&dir.path().join(crate::storage::RECOVERY_POINT_FILE)).unwrap();
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
+            assert!(log.is_offline_for_tests(), "damage mid-log takes the partition offline");
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "and drops nothing");
+            assert_eq!(log.append(vec![batch(1, 0)]).await, Err(AppendError::Storage));
+            assert_eq!(log.read(0, 1000, true).await.err(), Some(ReadError::Storage));
+        });
+        let mut bytes = pristine.clone();
+        bytes[9 * batch_bytes + 7] ^= 0x01;
         std::fs::write(&path, &bytes).unwrap();
         run(async {
             let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
-            assert_eq!(log.log_end_offset(), 10, "the log ends before the damaged batch");
-            assert_eq!(std::fs::metadata(&path).unwrap().len(), 5 * batch_bytes as u64);
-            assert_eq!(log.append(vec![batch(1, 0)]).await.unwrap().base_offset, 10);
+            assert!(!log.is_offline_for_tests());
+            assert_eq!(log.log_end_offset(), 18, "the damaged last batch is cut off");
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), 9 * batch_bytes as u64);
+            assert_eq!(log.append(vec![batch(1, 0)]).await.unwrap().base_offset, 18);
         });
     }
 
