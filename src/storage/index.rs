@@ -130,8 +130,9 @@ impl TimeIndex {
             if relative_offset >= next_relative_offset.max(1) {
                 return None;
             }
+            // Entries are only ever added when both fields move forward (`maybe_push`).
             if let Some(last) = index.entries.last() {
-                if timestamp < last.timestamp || relative_offset < last.relative_offset {
+                if timestamp <= last.timestamp || relative_offset <= last.relative_offset {
                     return None;
                 }
             }
