@@ -561,7 +561,8 @@ mod tests {
         let names: Vec<String> = crate::io::fs::list_dir(dir.path()).unwrap();
         let first_index = names.iter().find(|n| n.ends_with(".index")).unwrap().clone();
         let first_time_index = names.iter().find(|n| n.ends_with(".timeindex")).unwrap().clone();
-        let damages: [(&str, fn(&Path)); 3] = [
+        type Damage = (&'static str, fn(&Path));
+        let damages: [Damage; 3] = [
             ("deleted", |p| std::fs::remove_file(p).unwrap()),
             ("zero-filled", |p| {
                 let len = std::fs::metadata(p).unwrap().len() as usize;

@@ -60,12 +60,39 @@ fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 }
 
+/// Prints librdkafka's own log lines (captured by the test harness, shown on failure).
+struct Logging;
+
+impl rdkafka::ClientContext for Logging {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        eprintln!("{:?} {} {fac} {log_message}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis(), level as i32);
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for Logging {}
+
 /// Polls every consumer until each has an assignment and the union covers `partitions`.
-fn wait_for_assignments(consumers: &[BaseConsumer], partitions: i32, timeout: Duration) -> Vec<BTreeSet<i32>> {
+/// Records that arrive meanwhile are discarded: for tests that only look at assignments.
+fn wait_for_assignments<C: rdkafka::consumer::ConsumerContext>(consumers: &[BaseConsumer<C>], partitions: i32, timeout: Duration) -> Vec<BTreeSet<i32>> {
+    wait_for_assignments_counting(consumers, partitions, timeout, &mut HashMap::new())
+}
+
+/// Like `wait_for_assignments`, but a record that arrives while waiting is counted in `seen`
+/// and committed, exactly as `consume_group` does: a record polled and dropped would look
+/// skipped once a later commit in its partition covers it.
+fn wait_for_assignments_counting<C: rdkafka::consumer::ConsumerContext>(
+    consumers: &[BaseConsumer<C>],
+    partitions: i32,
+    timeout: Duration,
+    seen: &mut HashMap<String, u32>,
+) -> Vec<BTreeSet<i32>> {
     let deadline = Instant::now() + timeout;
     loop {
         for c in consumers {
-            let _ = c.poll(Duration::from_millis(50));
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(50)) {
+                *seen.entry(String::from_utf8(m.payload().unwrap().to_vec()).unwrap()).or_default() += 1;
+                c.commit_message(&m, CommitMode::Sync).unwrap();
+            }
         }
         let sets: Vec<BTreeSet<i32>> = consumers.iter().map(|c| c.assignment().unwrap().elements().iter().map(|e| e.partition()).collect()).collect();
         let total: usize = sets.iter().map(|s| s.len()).sum();
@@ -106,7 +133,7 @@ async fn three_members_split_twelve_partitions_with_every_strategy() {
 
 /// Consumes with commit-after-processing until `expected` distinct records were seen by the
 /// group, returning how many times each record was seen.
-fn consume_group(consumers: &[BaseConsumer], expected: usize, seen: &mut HashMap<String, u32>, timeout: Duration) {
+fn consume_group<C: rdkafka::consumer::ConsumerContext>(consumers: &[BaseConsumer<C>], expected: usize, seen: &mut HashMap<String, u32>, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while seen.len() < expected {
         if Instant::now() >= deadline {
@@ -130,19 +157,30 @@ async fn partitions_move_when_a_member_leaves_or_dies_and_every_record_is_read_o
     create_topic(&bootstrap, "moving", 6).await;
     tokio::task::spawn_blocking(move || {
         produce(&bootstrap, "moving", 0, 3000);
-        let mut consumers: Vec<BaseConsumer> = (0..3).map(|_| group_consumer(&bootstrap, "movers", &[])).collect();
+        let mut consumers: Vec<BaseConsumer<Logging>> = (0..3)
+            .map(|_| {
+                let mut c = client_config(&bootstrap);
+                c.set("group.id", "movers")
+                    .set("session.timeout.ms", "6000")
+                    .set("heartbeat.interval.ms", "500")
+                    .set("auto.offset.reset", "earliest")
+                    .set("enable.auto.commit", "false")
+                    .set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
+                c.create_with_context(Logging).unwrap()
+            })
+            .collect();
         for c in &consumers {
             c.subscribe(&["moving"]).unwrap();
         }
-        wait_for_assignments(&consumers, 6, Duration::from_secs(60));
         let mut seen = HashMap::new();
+        wait_for_assignments_counting(&consumers, 6, Duration::from_secs(60), &mut seen);
         consume_group(&consumers, 1000, &mut seen, Duration::from_secs(60));
 
         // One member leaves cleanly: the other two take its partitions.
         let leaving = consumers.pop().unwrap();
         let left = Instant::now();
         drop(leaving);
-        wait_for_assignments(&consumers, 6, Duration::from_secs(60));
+        wait_for_assignments_counting(&consumers, 6, Duration::from_secs(60), &mut seen);
         eprintln!("after a member left, the group covered every partition again {:?} later", left.elapsed());
         consume_group(&consumers, 2000, &mut seen, Duration::from_secs(60));
 
@@ -154,12 +192,15 @@ async fn partitions_move_when_a_member_leaves_or_dies_and_every_record_is_read_o
         let joined = Instant::now();
         while !ghost.is_finished() {
             for c in &consumers {
-                let _ = c.poll(Duration::from_millis(20));
+                if let Some(Ok(m)) = c.poll(Duration::from_millis(20)) {
+                    *seen.entry(String::from_utf8(m.payload().unwrap().to_vec()).unwrap()).or_default() += 1;
+                    c.commit_message(&m, CommitMode::Sync).unwrap();
+                }
             }
             assert!(joined.elapsed() < Duration::from_secs(60), "the ghost member never got through its join");
         }
         let died = ghost.join().unwrap();
-        let sets = wait_for_assignments(&consumers, 6, Duration::from_secs(60));
+        let sets = wait_for_assignments_counting(&consumers, 6, Duration::from_secs(60), &mut seen);
         eprintln!("after a member died, the group covered every partition again {:?} later", died.elapsed());
         assert_eq!(sets.iter().map(|s| s.len()).sum::<usize>(), 6);
         consume_group(&consumers, 3000, &mut seen, Duration::from_secs(60));
