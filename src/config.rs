@@ -80,6 +80,8 @@ pub struct BrokerConfig {
     /// How often compacted topics are cleaned (`log.cleaner.backoff.ms`).
     pub log_cleaner_backoff_ms: u64,
     pub socket_request_max_bytes: u32,
+    pub connections_max_idle_ms: u64,
+    pub max_connections: usize,
     pub shards: usize,
     pub cluster_id: String,
     pub offsets_topic_num_partitions: i32,
@@ -132,6 +134,8 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("log.cleaner.backoff.ms", "15000"),
     ("message.max.bytes", "1048588"),
     ("socket.request.max.bytes", "104857600"),
+    ("connections.max.idle.ms", "600000"),
+    ("max.connections", "2147483647"),
     ("shards", ""),
     ("cluster.id", "spate-cluster"),
     // Accepted for compatibility with stock server.properties files; single-node Spate has
@@ -285,6 +289,8 @@ impl BrokerConfig {
             log_retention_check_interval_ms: parse_num(&props, "log.retention.check.interval.ms")?,
             log_cleaner_backoff_ms: parse_num(&props, "log.cleaner.backoff.ms")?,
             socket_request_max_bytes,
+            connections_max_idle_ms: parse_num(&props, "connections.max.idle.ms")?,
+            max_connections: parse_num(&props, "max.connections")?,
             shards,
             cluster_id: props["cluster.id"].clone(),
             offsets_topic_num_partitions: {

@@ -22,6 +22,11 @@ use crate::metrics::Metrics;
 use crate::shard::{LocalBoxFuture, Shard};
 
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: std::net::SocketAddr) {
+    // `max.connections`, broker-wide: a connection past the limit is closed at once.
+    let Some(_slot) = ConnectionSlot::take(&shard) else {
+        tracing::warn!(%peer, limit = shard.config().max_connections, "max.connections reached; closing a new connection");
+        return;
+    };
     if let Err(e) = crate::io::net::configure_stream(&stream) {
         tracing::debug!(error = %e, "could not configure a connection");
         return;
@@ -45,6 +50,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: std::net::SocketAd
 
 async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Sender<LocalBoxFuture<Option<Response>>>, peer: &str) -> io::Result<()> {
     let max_bytes = shard.config().socket_request_max_bytes;
+    let idle = std::time::Duration::from_millis(shard.config().connections_max_idle_ms);
     let mut buf = BytesMut::new();
     loop {
         loop {
@@ -79,12 +85,39 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
             buf.reserve(want.max(buf.len().min(pending)));
         }
         let read_into = buf.split_off(buf.len());
-        let compio::BufResult(result, filled) = AsyncRead::read(&mut &*stream, read_into).await;
+        // `connections.max.idle.ms`: a client that sends nothing for that long is disconnected.
+        let mut reader = stream;
+        let read = AsyncRead::read(&mut reader, read_into);
+        let compio::BufResult(result, filled) = match compio::time::timeout(idle, read).await {
+            Ok(done) => done,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle for connections.max.idle.ms")),
+        };
         let n = result?;
         buf.unsplit(filled);
         if n == 0 {
             return Ok(());
         }
+    }
+}
+
+/// One of the broker's `max.connections`, held for a connection's life.
+struct ConnectionSlot(std::sync::Arc<crate::shard::Shared>);
+
+impl ConnectionSlot {
+    fn take(shard: &Shard) -> Option<ConnectionSlot> {
+        use std::sync::atomic::Ordering;
+        let shared = shard.shared.clone();
+        if shared.connections.fetch_add(1, Ordering::Relaxed) >= shared.config.max_connections {
+            shared.connections.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(ConnectionSlot(shared))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

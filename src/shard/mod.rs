@@ -51,6 +51,8 @@ pub struct Shared {
     pub next_producer_id: AtomicI64,
     pub clean_shutdown: bool,
     pub metrics: crate::metrics::Metrics,
+    /// Open client connections, against `max.connections`.
+    pub connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -58,7 +60,14 @@ impl Shared {
         // Producer ids must not repeat across restarts; starting from the clock in
         // milliseconds times 1,000 leaves room for 1,000 ids a millisecond of uptime.
         let start = crate::io::runtime::now_ms().max(1) * 1000;
-        Arc::new(Shared { config, mailboxes, next_producer_id: AtomicI64::new(start), clean_shutdown, metrics: Default::default() })
+        Arc::new(Shared {
+            config,
+            mailboxes,
+            next_producer_id: AtomicI64::new(start),
+            clean_shutdown,
+            metrics: Default::default(),
+            connections: Default::default(),
+        })
     }
 
     pub fn shard_count(&self) -> usize {

@@ -277,3 +277,23 @@ async fn two_thousand_stalled_size_prefixes_cost_little_and_harm_no_one() {
     }
     drop(stalled);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_max_connections_holds() {
+    let broker = TestBroker::start(&[("connections.max.idle.ms", "1000"), ("max.connections", "5")]);
+    let mut first = connect(&broker);
+    assert!(api_versions_ok(&mut first));
+    let mut others: Vec<TcpStream> = (0..4).map(|_| connect(&broker)).collect();
+    for s in &mut others {
+        assert!(api_versions_ok(s), "connections up to max.connections are served");
+    }
+    let mut sixth = connect(&broker);
+    assert!(!api_versions_ok(&mut sixth), "the sixth connection is closed");
+    drop(sixth);
+    // A client that says nothing for longer than connections.max.idle.ms is disconnected...
+    std::thread::sleep(Duration::from_millis(1600));
+    assert!(is_closed(&mut first), "an idle connection is closed");
+    // ...and its slot is free again.
+    let mut again = connect(&broker);
+    assert!(api_versions_ok(&mut again));
+}
