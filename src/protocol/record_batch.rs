@@ -179,19 +179,10 @@ pub fn batch_size(bytes: &[u8]) -> Result<usize, BatchError> {
     Ok(total)
 }
 
-/// Checks one complete batch: size, magic, CRC-32C and header consistency.
+/// Checks one complete batch from a producer: what `validate_stored` checks, and that its
+/// header's counts agree.
 pub fn validate(bytes: &[u8]) -> Result<BatchView<'_>, BatchError> {
-    let total = batch_size(bytes)?;
-    if total != bytes.len() {
-        return Err(BatchError::InvalidLength);
-    }
-    let view = BatchView { bytes };
-    if view.magic() != MAGIC_V2 {
-        return Err(BatchError::UnsupportedMagic(view.magic()));
-    }
-    if view.computed_crc() != view.crc() {
-        return Err(BatchError::CrcMismatch);
-    }
+    let view = validate_stored(bytes)?;
     let count = view.record_count();
     let delta = view.last_offset_delta();
     // A producer's batch holds exactly `last_offset_delta + 1` records (compaction may later

@@ -83,19 +83,7 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
         }
         let next_base = bases.get(i + 1).copied();
         let is_last = next_base.is_none();
-        let mut segment = LogSegment {
-            base_offset: base,
-            log,
-            path,
-            size: 0,
-            next_offset: base,
-            index: OffsetIndex::default(),
-            time_index: TimeIndex::default(),
-            max_timestamp: -1,
-            bytes_since_last_index_entry: 0,
-            created_ms: now,
-            last_batch: None,
-        };
+        let mut segment = LogSegment::unscanned(base, log, path, now);
         // A segment entirely below the recovery point is trusted, if its indexes load.
         let trusted = !is_last && next_base.is_some_and(|n| n <= recovery_point) && load_indexes(&mut segment, file_len as u32, next_base.unwrap_or(base));
         if trusted {
@@ -181,19 +169,7 @@ pub fn reload_segment(
 ) -> io::Result<LogSegment> {
     let log = LogFile::open(path, false)?;
     let file_len = log.size_bytes()?;
-    let mut segment = LogSegment {
-        base_offset,
-        log,
-        path: path.to_owned(),
-        size: 0,
-        next_offset: base_offset,
-        index: OffsetIndex::default(),
-        time_index: TimeIndex::default(),
-        max_timestamp: -1,
-        bytes_since_last_index_entry: 0,
-        created_ms,
-        last_batch: None,
-    };
+    let mut segment = LogSegment::unscanned(base_offset, log, path.to_owned(), created_ms);
     let outcome = scan_segment(&mut segment, file_len, next_base, false, index_interval_bytes)?;
     if outcome.truncated {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: a cleaned segment did not scan whole", path.display())));

@@ -37,7 +37,13 @@ impl LogSegment {
         for ext in ["index", "timeindex"] {
             crate::io::fs::remove_file_if_exists(&dir.join(segment_file_name(base_offset, ext)))?;
         }
-        Ok(LogSegment {
+        Ok(LogSegment::unscanned(base_offset, log, path, now_ms))
+    }
+
+    /// A segment whose file is open but whose batches are not yet accounted for: size 0, no
+    /// index entries. Recovery scans (or loads indexes) from here.
+    pub fn unscanned(base_offset: i64, log: LogFile, path: PathBuf, created_ms: i64) -> LogSegment {
+        LogSegment {
             base_offset,
             log,
             path,
@@ -47,9 +53,9 @@ impl LogSegment {
             time_index: TimeIndex::default(),
             max_timestamp: -1,
             bytes_since_last_index_entry: 0,
-            created_ms: now_ms,
+            created_ms,
             last_batch: None,
-        })
+        }
     }
 
     pub fn index_path(&self) -> PathBuf {
