@@ -126,6 +126,8 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 },
                 Some(Err(AppendError::Deleted)) | None => partition_error(index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None),
                 Some(Err(AppendError::Storage)) => partition_error(index, ErrorCode::KAFKA_STORAGE_ERROR, None),
+                Some(Err(AppendError::OutOfOrderSequence)) => partition_error(index, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, None),
+                Some(Err(AppendError::InvalidProducerEpoch)) => partition_error(index, ErrorCode::INVALID_PRODUCER_EPOCH, None),
             };
             slots.push((slot, response));
         }

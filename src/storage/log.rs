@@ -49,6 +49,10 @@ pub enum AppendError {
     Storage,
     /// The partition was deleted while the append waited.
     Deleted,
+    /// An idempotent producer's batch does not follow its previous one.
+    OutOfOrderSequence,
+    /// An idempotent producer's batch from an epoch that has been superseded.
+    InvalidProducerEpoch,
 }
 
 #[derive(Debug)]
@@ -112,6 +116,8 @@ pub struct PartitionLog {
     writer_running: Cell<bool>,
     /// Long-polling fetches waiting for the high watermark to move.
     waiters: RefCell<Vec<flume::Sender<()>>>,
+    /// Idempotent producers' last batches (only the writer task touches it).
+    producers: RefCell<super::producer::ProducerStates>,
     /// Rolled segments waiting to be made durable, oldest first, and whether the task that
     /// flushes them (in order, so the recovery point never passes an unflushed segment) runs.
     rolled: RefCell<VecDeque<RolledSegment>>,
@@ -155,6 +161,7 @@ impl PartitionLog {
             pending: RefCell::new(VecDeque::new()),
             writer_running: Cell::new(false),
             waiters: RefCell::new(Vec::new()),
+            producers: RefCell::new(Default::default()),
             rolled: RefCell::new(VecDeque::new()),
             flusher_running: Cell::new(false),
             compacted_through: Cell::new(-1),
@@ -310,6 +317,25 @@ impl PartitionLog {
                 let _ = request.reply.send(Err(error));
                 continue;
             }
+            // Idempotent producers: a retried batch is answered with where it went, a gap or a
+            // fenced epoch is refused. (Produce carries one batch per partition.)
+            let first = BatchView { bytes: &request.batches[0] };
+            let sequence = (first.producer_id(), first.producer_epoch(), first.base_sequence(), first.base_sequence().wrapping_add(first.last_offset_delta()));
+            match self.producers.borrow().check(sequence.0, sequence.1, sequence.2, sequence.3) {
+                super::producer::SequenceCheck::Append => {}
+                super::producer::SequenceCheck::Duplicate { base_offset } => {
+                    let _ = request.reply.send(Ok(AppendResult { base_offset, log_append_time_ms: -1, log_start_offset: self.log_start_offset() }));
+                    continue;
+                }
+                super::producer::SequenceCheck::OutOfOrder => {
+                    Self::fail(request, AppendError::OutOfOrderSequence);
+                    continue;
+                }
+                super::producer::SequenceCheck::Fenced => {
+                    Self::fail(request, AppendError::InvalidProducerEpoch);
+                    continue;
+                }
+            }
             let request_bytes: u64 = request.batches.iter().map(|b| b.len() as u64).sum();
             if self.should_roll(&config, request_bytes, position, next_offset, now) {
                 if !self.commit(&mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await {
@@ -349,6 +375,7 @@ impl PartitionLog {
                 next_offset = batch_header.last_offset + 1;
                 position += batch.len() as u32;
             }
+            self.producers.borrow_mut().record(sequence.0, sequence.1, sequence.2, sequence.3, base_offset);
             staged.push((request, base_offset));
         }
         self.commit(&mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await;

@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod compaction;
 pub mod index;
 pub mod log;
+pub mod producer;
 pub mod recovery;
 pub mod segment;
 

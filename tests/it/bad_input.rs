@@ -297,3 +297,65 @@ async fn idle_connections_are_closed_and_max_connections_holds() {
     let mut again = connect(&broker);
     assert!(api_versions_ok(&mut again));
 }
+
+/// A valid one-record batch from an idempotent producer.
+fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32) -> Vec<u8> {
+    use spate::protocol::record_batch::{CRC_START, OFFSET_BASE_SEQUENCE, OFFSET_CRC, OFFSET_PRODUCER_EPOCH, OFFSET_PRODUCER_ID};
+    let mut b = valid_batch(10);
+    b[OFFSET_PRODUCER_ID..OFFSET_PRODUCER_ID + 8].copy_from_slice(&producer_id.to_be_bytes());
+    b[OFFSET_PRODUCER_EPOCH..OFFSET_PRODUCER_EPOCH + 2].copy_from_slice(&epoch.to_be_bytes());
+    b[OFFSET_BASE_SEQUENCE..OFFSET_BASE_SEQUENCE + 4].copy_from_slice(&sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&b[CRC_START..]);
+    b[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// The error code and base offset of the single partition in a Produce v7 response.
+fn produce_result(resp: Vec<u8>) -> (i16, i64) {
+    let mut r = Reader::new(Bytes::from(resp));
+    r.i32().unwrap();
+    r.i32().unwrap();
+    r.string(false).unwrap();
+    r.i32().unwrap();
+    r.i32().unwrap();
+    (r.i16().unwrap(), r.i64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_producers_retries_are_written_once_and_gaps_refused() {
+    let broker = TestBroker::start(&[]);
+    create_topic(&broker.bootstrap(), "exactly", 1).await;
+    let mut s = connect(&broker);
+    let send = |s: &mut TcpStream, batch: Vec<u8>| produce_result(round_trip(s, &produce_request("exactly", &batch)).unwrap());
+    assert_eq!(send(&mut s, idempotent_batch(4242, 0, 0)), (0, 0));
+    assert_eq!(send(&mut s, idempotent_batch(4242, 0, 1)), (0, 1));
+    // The same batch again (a retry after a lost acknowledgement): its first offset, not a copy.
+    assert_eq!(send(&mut s, idempotent_batch(4242, 0, 1)), (0, 1));
+    assert_eq!(send(&mut s, idempotent_batch(4242, 0, 0)), (0, 0));
+    // A gap in the sequence: OUT_OF_ORDER_SEQUENCE_NUMBER.
+    assert_eq!(send(&mut s, idempotent_batch(4242, 0, 5)).0, 45);
+    // A new epoch starts over; the old one is fenced: INVALID_PRODUCER_EPOCH.
+    assert_eq!(send(&mut s, idempotent_batch(4242, 1, 0)), (0, 2));
+    assert_eq!(send(&mut s, idempotent_batch(4242, 0, 2)).0, 47);
+    assert_eq!(send(&mut s, idempotent_batch(4242, 1, 1)), (0, 3));
+
+    // librdkafka with idempotence on produces through all of this without an error.
+    let b = broker.bootstrap();
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        let producer: BaseProducer = crate::support::client_config(&b).set("enable.idempotence", "true").create().unwrap();
+        for i in 0..1000 {
+            let v = format!("{i}");
+            while producer.send(BaseRecord::to("exactly").key(&v).payload(&v)).is_err() {
+                producer.poll(Duration::from_millis(5));
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+        let consumer = crate::support::assigning_consumer(&b);
+        crate::support::assign_all(&consumer, "exactly", 1);
+        let (low, high) = rdkafka::consumer::Consumer::fetch_watermarks(&consumer, "exactly", 0, Duration::from_secs(10)).unwrap();
+        assert_eq!((low, high), (0, 1004), "4 raw batches and 1,000 records, each once");
+    })
+    .await
+    .unwrap();
+}
