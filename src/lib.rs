@@ -3,7 +3,8 @@
 //! The modules, in the order a request flows through them (see ARCHITECTURE.md):
 //! `server` starts the shards; `net` accepts connections and splits frames; `protocol` decodes
 //! requests; `broker` handles each API and routes partition work to the owning shard through
-//! `shard`; `storage` appends and reads partition logs; `net` writes the response, splicing
+//! `shard` (consumer-group work to the shard whose `coordinator` owns the group); `storage`
+//! appends and reads partition logs; `net` writes the response, splicing
 //! record bytes from segment files through `io`, the only module that calls the kernel.
 
 pub mod broker;

@@ -95,22 +95,9 @@ impl LogFile {
         result.map(|_| ())
     }
 
-    /// A blocking read of the whole file, for startup recovery (before the shard serves).
-    pub fn read_all_blocking(&self) -> io::Result<Vec<u8>> {
-        use std::io::Read;
-        let mut out = Vec::new();
-        (&*self.0).read_to_end(&mut out)?;
-        Ok(out)
-    }
-
     /// A blocking positional read, for startup recovery.
     pub fn read_at_blocking(&self, position: u64, buf: &mut [u8]) -> io::Result<usize> {
         std::os::unix::fs::FileExt::read_at(&*self.0, buf, position)
-    }
-
-    /// A blocking write of a small file region (index files at roll and shutdown).
-    pub fn write_all_at_blocking(&self, buf: &[u8], position: u64) -> io::Result<()> {
-        std::os::unix::fs::FileExt::write_all_at(&*self.0, buf, position)
     }
 
     pub fn sync_data_blocking(&self) -> io::Result<()> {

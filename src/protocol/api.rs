@@ -38,9 +38,10 @@ pub struct ApiRange {
     pub flexible_from: i16,
 }
 
-/// Every API Spate serves. The ranges are Kafka 4's, with one exception it also makes: Produce
-/// is advertised from version 0 because librdkafka's feature detection looks for it (KIP-896
-/// keeps it for that reason), although versions below 3 are answered with UNSUPPORTED_VERSION.
+/// Every API Spate serves. The minimum versions are Kafka 4's (KIP-896), with the exception
+/// Kafka 4 also makes: Produce is advertised from version 0 because librdkafka's feature
+/// detection looks for it, although versions below 3 are answered with UNSUPPORTED_VERSION.
+/// The maximum versions are the newest Spate decodes (below Kafka 4's in places).
 pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { key: ApiKey::Produce, min_version: 0, max_version: 9, flexible_from: 9 },
     ApiRange { key: ApiKey::Fetch, min_version: 4, max_version: 12, flexible_from: 12 },

@@ -217,13 +217,8 @@ impl Reader {
     }
 
     /// Decodes a non-null array with `element`, bounded as `array_len` describes.
-    pub fn array<T>(&mut self, flexible: bool, min_element_bytes: usize, mut element: impl FnMut(&mut Reader) -> DecodeResult<T>) -> DecodeResult<Vec<T>> {
-        let len = self.array_len(flexible, min_element_bytes)?.ok_or(DecodeError::InvalidLength(-1))?;
-        let mut out = Vec::with_capacity(len);
-        for _ in 0..len {
-            out.push(element(self)?);
-        }
-        Ok(out)
+    pub fn array<T>(&mut self, flexible: bool, min_element_bytes: usize, element: impl FnMut(&mut Reader) -> DecodeResult<T>) -> DecodeResult<Vec<T>> {
+        self.nullable_array(flexible, min_element_bytes, element)?.ok_or(DecodeError::InvalidLength(-1))
     }
 
     /// Like `array`, but a null array decodes as `None`.

@@ -1043,8 +1043,8 @@ mod tests {
         Bytes::from(build_batch(0, timestamp, &specs))
     }
 
-    /// Every (offset, key, value) the log serves, from the start, read as a client would.
-    async fn dump(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
+    /// Every (key, value) the log serves, from the start, read as a client would.
+    async fn dump(log: &PartitionLog) -> Vec<(String, Option<String>)> {
         let mut out = Vec::new();
         let mut offset = log.log_start_offset();
         while offset < log.log_end_offset() {
@@ -1057,9 +1057,8 @@ mod tests {
                 let batch = &bytes[at..at + n];
                 let view = BatchView { bytes: batch };
                 assert_eq!(view.computed_crc(), view.crc(), "every served batch is CRC-valid");
-                for (i, (k, v)) in crate::coordinator::records::batch_records(batch).unwrap().into_iter().enumerate() {
-                    let _ = i;
-                    out.push((0, String::from_utf8(k.to_vec()).unwrap(), v.map(|v| String::from_utf8(v.to_vec()).unwrap())));
+                for (k, v) in crate::coordinator::records::batch_records(batch).unwrap() {
+                    out.push((String::from_utf8(k.to_vec()).unwrap(), v.map(|v| String::from_utf8(v.to_vec()).unwrap())));
                 }
                 offset = view.last_offset() + 1;
                 at += n;
@@ -1095,7 +1094,7 @@ mod tests {
             assert!(log.compact().await.unwrap() > 0);
             assert!(!log.compaction_due(), "nothing new to clean until the next roll");
             let records = dump(&log).await;
-            let values = |key: &str| records.iter().filter(|(_, k, _)| k == key).map(|(_, _, v)| v.clone()).collect::<Vec<_>>();
+            let values = |key: &str| records.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect::<Vec<_>>();
             assert_eq!(values("a"), vec![Some("a19".to_string())]);
             assert_eq!(values("b"), vec![Some("b19".to_string())]);
             assert!(values("gone").is_empty(), "an old tombstone goes with its key");
@@ -1110,7 +1109,7 @@ mod tests {
             c.cleanup_policy = "compact".into();
             let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
             let records = dump(&log).await;
-            let a: Vec<_> = records.iter().filter(|(_, k, _)| k == "a").map(|(_, _, v)| v.clone().unwrap()).collect();
+            let a: Vec<_> = records.iter().filter(|(k, _)| k == "a").map(|(_, v)| v.clone().unwrap()).collect();
             assert_eq!(a, vec!["a19".to_string(), "after".to_string()]);
         });
     }

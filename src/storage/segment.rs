@@ -107,16 +107,6 @@ impl LogSegment {
         self.last_batch = None;
         Ok(())
     }
-
-    /// The header fields needed to walk batches: (base offset, last offset, max timestamp,
-    /// total size) of the batch at `position`, read from the file.
-    pub async fn read_batch_header(&self, position: u32) -> io::Result<Option<BatchHeader>> {
-        if position >= self.size {
-            return Ok(None);
-        }
-        let bytes = self.log.read_at(position as u64, record_batch::HEADER_BYTES).await?;
-        Ok(BatchHeader::parse(&bytes, self.size - position))
-    }
 }
 
 /// The fields of a batch header that a scan needs.

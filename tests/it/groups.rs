@@ -90,8 +90,7 @@ fn wait_for_assignments_counting<C: rdkafka::consumer::ConsumerContext>(
     loop {
         for c in consumers {
             if let Some(Ok(m)) = c.poll(Duration::from_millis(50)) {
-                *seen.entry(String::from_utf8(m.payload().unwrap().to_vec()).unwrap()).or_default() += 1;
-                c.commit_message(&m, CommitMode::Sync).unwrap();
+                process(c, &m, seen);
             }
         }
         let sets: Vec<BTreeSet<i32>> = consumers.iter().map(|c| c.assignment().unwrap().elements().iter().map(|e| e.partition()).collect()).collect();
@@ -131,6 +130,13 @@ async fn three_members_split_twelve_partitions_with_every_strategy() {
     .unwrap();
 }
 
+/// What every group member in these tests does with a record: count it, then commit it
+/// (commit after processing, for at-least-once).
+fn process<C: rdkafka::consumer::ConsumerContext>(c: &BaseConsumer<C>, m: &rdkafka::message::BorrowedMessage<'_>, seen: &mut HashMap<String, u32>) {
+    *seen.entry(String::from_utf8(m.payload().unwrap().to_vec()).unwrap()).or_default() += 1;
+    c.commit_message(m, CommitMode::Sync).unwrap();
+}
+
 /// Consumes with commit-after-processing until `expected` distinct records were seen by the
 /// group, returning how many times each record was seen.
 fn consume_group<C: rdkafka::consumer::ConsumerContext>(consumers: &[BaseConsumer<C>], expected: usize, seen: &mut HashMap<String, u32>, timeout: Duration) {
@@ -143,8 +149,7 @@ fn consume_group<C: rdkafka::consumer::ConsumerContext>(consumers: &[BaseConsume
         }
         for c in consumers {
             if let Some(Ok(m)) = c.poll(Duration::from_millis(20)) {
-                *seen.entry(String::from_utf8(m.payload().unwrap().to_vec()).unwrap()).or_default() += 1;
-                c.commit_message(&m, CommitMode::Sync).unwrap();
+                process(c, &m, seen);
             }
         }
     }
@@ -193,8 +198,7 @@ async fn partitions_move_when_a_member_leaves_or_dies_and_every_record_is_read_o
         while !ghost.is_finished() {
             for c in &consumers {
                 if let Some(Ok(m)) = c.poll(Duration::from_millis(20)) {
-                    *seen.entry(String::from_utf8(m.payload().unwrap().to_vec()).unwrap()).or_default() += 1;
-                    c.commit_message(&m, CommitMode::Sync).unwrap();
+                    process(c, &m, &mut seen);
                 }
             }
             assert!(joined.elapsed() < Duration::from_secs(60), "the ghost member never got through its join");
