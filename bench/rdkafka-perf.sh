@@ -13,35 +13,23 @@ RECORDS=${1:-1000000}
 SIZE=${2:-1024}
 ROUNDS=${3:-3}
 
-cargo build --release --locked -q
-out=$(ls -d target/debug/build/rdkafka-sys-*/out 2>/dev/null | head -n1 || true)
-if [[ -z $out || ! -f $out/src/librdkafka.a ]]; then
-    cargo test --no-run --locked -q
-    out=$(ls -d target/debug/build/rdkafka-sys-*/out | head -n1)
-fi
-perf_bin=$out/examples/rdkafka_performance
-[[ -x $perf_bin ]] || make -s -C "$out/examples" rdkafka_performance >/dev/null
-
-tmp=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-target/release/spate broker --override "log.dirs=$tmp/data" --override "listeners=PLAINTEXT://127.0.0.1:$port" 2>"$tmp/broker.log" &
-broker=$!
-trap 'kill $broker 2>/dev/null || true; wait $broker 2>/dev/null || true; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+source bench/lib.sh
+build_load_generator
+start_broker
 
 # rdkafka_performance's last line: | elapsed | msgs | bytes | rtt | dr | dr_m/s | dr_MB/s | ...
 rate() { tail -n1 | awk -F'|' '{gsub(/ /, ""); print $7, $8}'; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 common=(-s "$SIZE" -c "$RECORDS" -a 1 -X linger.ms=5 -X batch.size=1000000 -u)
 
-: >"$tmp/spate" ; : >"$tmp/mock"
+: >"$TMP/spate" ; : >"$TMP/mock"
 for r in $(seq "$ROUNDS"); do
-    s=$(timeout 300 "$perf_bin" -P -t "bench-$r" -b "127.0.0.1:$port" "${common[@]}" 2>&1 | rate)
-    m=$(timeout 300 "$perf_bin" -P -t "bench-$r" -X test.mock.num.brokers=1 "${common[@]}" 2>&1 | rate)
+    s=$(timeout 300 "$PERF_BIN" -P -t "bench-$r" -b "127.0.0.1:$PORT" "${common[@]}" 2>&1 | rate)
+    m=$(timeout 300 "$PERF_BIN" -P -t "bench-$r" -X test.mock.num.brokers=1 "${common[@]}" 2>&1 | rate)
     echo "round $r: spate ${s% *} msgs/s (${s#* } MB/s), mock broker ${m% *} msgs/s (${m#* } MB/s)"
-    echo "${s% *}" >>"$tmp/spate"; echo "${m% *}" >>"$tmp/mock"
+    echo "${s% *}" >>"$TMP/spate"; echo "${m% *}" >>"$TMP/mock"
 done
-spate=$(median <"$tmp/spate"); mock=$(median <"$tmp/mock")
+spate=$(median <"$TMP/spate"); mock=$(median <"$TMP/mock")
 echo "produce, $SIZE-byte records, acks=1, 1 partition: median spate $spate msgs/s, mock $mock msgs/s, ratio $(awk -v a="$spate" -v b="$mock" 'BEGIN {printf "%.2f", a/b}')"
-c=$(timeout 300 "$perf_bin" -C -t bench-1 -p 0 -o beginning -b "127.0.0.1:$port" -c "$RECORDS" -u 2>&1 | tail -n2 | head -n1 | awk -F'|' '{gsub(/ /, ""); print $6, $7}')
+c=$(timeout 300 "$PERF_BIN" -C -t bench-1 -p 0 -o beginning -b "127.0.0.1:$PORT" -c "$RECORDS" -u 2>&1 | tail -n2 | head -n1 | awk -F'|' '{gsub(/ /, ""); print $6, $7}')
 echo "consume, from the beginning of bench-1: ${c% *} msgs/s (${c#* } MB/s)"

@@ -16,37 +16,25 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RECORDS=${1:-1000000}
 SIZE=${2:-1024}
 
-cargo build --release --locked -q
-out=$(ls -d target/debug/build/rdkafka-sys-*/out 2>/dev/null | head -n1 || true)
-if [[ -z $out || ! -f $out/src/librdkafka.a ]]; then
-    cargo test --no-run --locked -q
-    out=$(ls -d target/debug/build/rdkafka-sys-*/out | head -n1)
-fi
-perf_bin=$out/examples/rdkafka_performance
-[[ -x $perf_bin ]] || make -s -C "$out/examples" rdkafka_performance >/dev/null
-
-tmp=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-target/release/spate broker --override "log.dirs=$tmp/data" --override "listeners=PLAINTEXT://127.0.0.1:$port" 2>"$tmp/broker.log" &
-broker=$!
-trap 'kill $broker 2>/dev/null || true; wait $broker 2>/dev/null || true; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+source bench/lib.sh
+build_load_generator
+start_broker
 
 ticks=$(getconf CLK_TCK)
-cpu_seconds() { awk -v t="$ticks" '{printf "%.3f", ($14 + $15) / t}' "/proc/$broker/stat"; }
+cpu_seconds() { awk -v t="$ticks" '{printf "%.3f", ($14 + $15) / t}' "/proc/$BROKER_PID/stat"; }
 gib=$(awk -v n="$RECORDS" -v s="$SIZE" 'BEGIN {printf "%.4f", n * s / 2^30}')
 
 before=$(cpu_seconds)
-timeout 300 "$perf_bin" -P -t stat -b "127.0.0.1:$port" -s "$SIZE" -c "$RECORDS" -a 1 -X linger.ms=5 -X batch.size=1000000 -u >/dev/null 2>&1
+timeout 300 "$PERF_BIN" -P -t stat -b "127.0.0.1:$PORT" -s "$SIZE" -c "$RECORDS" -a 1 -X linger.ms=5 -X batch.size=1000000 -u >/dev/null 2>&1
 produced=$(awk -v a="$before" -v b="$(cpu_seconds)" 'BEGIN {printf "%.3f", b - a}')
 
 before=$(cpu_seconds)
-timeout 300 "$perf_bin" -C -t stat -p 0 -o beginning -b "127.0.0.1:$port" -c "$RECORDS" -u >/dev/null 2>&1
+timeout 300 "$PERF_BIN" -C -t stat -p 0 -o beginning -b "127.0.0.1:$PORT" -c "$RECORDS" -u >/dev/null 2>&1
 fetched=$(awk -v a="$before" -v b="$(cpu_seconds)" 'BEGIN {printf "%.3f", b - a}')
 
 # The floor: writing the same bytes into fresh page-cache pages (dd's system time).
-floor=$( { /usr/bin/time -f "%S" dd if=/dev/zero of="$tmp/floor" bs=1M count=$((RECORDS * SIZE / 1048576)) status=none; } 2>&1 | tail -n1)
-rm -f "$tmp/floor"
+floor=$( { /usr/bin/time -f "%S" dd if=/dev/zero of="$TMP/floor" bs=1M count=$((RECORDS * SIZE / 1048576)) status=none; } 2>&1 | tail -n1)
+rm -f "$TMP/floor"
 
 echo "records: $RECORDS x $SIZE bytes ($gib GiB)"
 awk -v c="$produced" -v g="$gib" -v f="$floor" 'BEGIN {printf "produce: broker %.3f CPU-s (%.2f CPU-s/GiB); page-cache write floor %.2f CPU-s/GiB; ratio %.2f\n", c, c / g, f / g, c / f}'
