@@ -8,6 +8,7 @@
 //! record bytes from segment files through `io`, the only module that calls the kernel.
 
 pub mod broker;
+pub mod client;
 pub mod config;
 pub mod coordinator;
 pub mod io;

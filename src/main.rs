@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -26,15 +28,30 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Creates, lists, describes, alters and deletes topics (kafka-topics.sh).
+    Topics(cli::topics::Args),
+    /// Sends each line of stdin as a record (kafka-console-producer.sh).
+    ConsoleProducer(cli::console::ProducerArgs),
+    /// Prints records to stdout (kafka-console-consumer.sh).
+    ConsoleConsumer(cli::console::ConsumerArgs),
+    /// Lists, describes, deletes consumer groups and resets their offsets
+    /// (kafka-consumer-groups.sh).
+    ConsumerGroups(cli::groups::Args),
 }
 
 fn main() -> ExitCode {
+    // The tools print their results on stdout; only the broker logs at info by default.
+    let default_log_level = if std::env::args().nth(1).as_deref() == Some("broker") { "info" } else { "warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_level)))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Topics(args) => cli::run(|| cli::topics::run(args)),
+        Command::ConsoleProducer(args) => cli::run(|| cli::console::produce(args)),
+        Command::ConsoleConsumer(args) => cli::run(|| cli::console::consume(args)),
+        Command::ConsumerGroups(args) => cli::run(|| cli::groups::run(args)),
         Command::Broker { config, overrides } => {
             let mut entries = Vec::new();
             if let Some(path) = config {

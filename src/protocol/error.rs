@@ -60,4 +60,74 @@ impl ErrorCode {
     pub fn is_ok(self) -> bool {
         self == ErrorCode::NONE
     }
+
+    /// Kafka's name for the code, as its tools print it.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            -1 => "UNKNOWN_SERVER_ERROR",
+            0 => "NONE",
+            1 => "OFFSET_OUT_OF_RANGE",
+            2 => "CORRUPT_MESSAGE",
+            3 => "UNKNOWN_TOPIC_OR_PARTITION",
+            4 => "INVALID_FETCH_SIZE",
+            5 => "LEADER_NOT_AVAILABLE",
+            6 => "NOT_LEADER_OR_FOLLOWER",
+            7 => "REQUEST_TIMED_OUT",
+            10 => "MESSAGE_TOO_LARGE",
+            17 => "INVALID_TOPIC_EXCEPTION",
+            18 => "RECORD_LIST_TOO_LARGE",
+            19 => "NOT_ENOUGH_REPLICAS",
+            21 => "INVALID_REQUIRED_ACKS",
+            29 => "TOPIC_AUTHORIZATION_FAILED",
+            43 => "UNSUPPORTED_FOR_MESSAGE_FORMAT",
+            37 => "INVALID_PARTITIONS",
+            38 => "INVALID_REPLICATION_FACTOR",
+            36 => "TOPIC_ALREADY_EXISTS",
+            39 => "INVALID_REPLICA_ASSIGNMENT",
+            40 => "INVALID_CONFIG",
+            42 => "INVALID_REQUEST",
+            44 => "POLICY_VIOLATION",
+            45 => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+            46 => "DUPLICATE_SEQUENCE_NUMBER",
+            47 => "INVALID_PRODUCER_EPOCH",
+            48 => "INVALID_TXN_STATE",
+            53 => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+            35 => "UNSUPPORTED_VERSION",
+            15 => "COORDINATOR_NOT_AVAILABLE",
+            73 => "TOPIC_DELETION_DISABLED",
+            56 => "KAFKA_STORAGE_ERROR",
+            59 => "UNKNOWN_PRODUCER_ID",
+            32 => "INVALID_TIMESTAMP",
+            76 => "UNSUPPORTED_COMPRESSION_TYPE",
+            87 => "INVALID_RECORD",
+            100 => "UNKNOWN_TOPIC_ID",
+            12 => "OFFSET_METADATA_TOO_LARGE",
+            14 => "COORDINATOR_LOAD_IN_PROGRESS",
+            16 => "NOT_COORDINATOR",
+            22 => "ILLEGAL_GENERATION",
+            23 => "INCONSISTENT_GROUP_PROTOCOL",
+            24 => "INVALID_GROUP_ID",
+            25 => "UNKNOWN_MEMBER_ID",
+            26 => "INVALID_SESSION_TIMEOUT",
+            27 => "REBALANCE_IN_PROGRESS",
+            68 => "NON_EMPTY_GROUP",
+            69 => "GROUP_ID_NOT_FOUND",
+            79 => "MEMBER_ID_REQUIRED",
+            82 => "FENCED_INSTANCE_ID",
+            86 => "GROUP_SUBSCRIBED_TO_TOPIC",
+            _ => "UNKNOWN",
+        }
+    }
+
+    /// Whether a client should retry the request that got this error (Kafka's
+    /// RetriableException subclasses).
+    pub fn is_retriable(self) -> bool {
+        matches!(self.0, 2 | 3 | 5 | 6 | 7 | 13 | 14 | 15 | 16 | 19 | 20 | 56 | 45)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.0)
+    }
 }

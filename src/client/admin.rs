@@ -1,0 +1,246 @@
+//! The admin client (Kafka's `Admin`): topics, partitions, configs, offsets and groups.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::assignor::{self, TopicPartition};
+use super::cluster::Cluster;
+use super::config::ClientConfig;
+use super::consumer;
+use super::wire::{
+    ConfigEntry, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, GroupDescription,
+    ListGroupsRequest, MetadataResponse, NewTopic, OffsetCommitRequest, OffsetFetchRequest, TopicResults, RESOURCE_TOPIC,
+};
+use super::{Error, Result};
+use crate::protocol::error::ErrorCode;
+
+pub use super::wire::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+
+/// A topic's partitions as `describe_topics` reports them.
+#[derive(Debug, Clone)]
+pub struct TopicDescription {
+    pub name: String,
+    pub internal: bool,
+    /// (partition, leader, replicas, isr)
+    pub partitions: Vec<(i32, i32, Vec<i32>, Vec<i32>)>,
+}
+
+/// One partition of a group's offsets, as `consumer-groups --describe` prints it.
+#[derive(Debug, Clone)]
+pub struct GroupOffset {
+    pub partition: TopicPartition,
+    pub committed: Option<i64>,
+    pub log_end: i64,
+    /// The member that holds the partition, if any: (member id, client id, host).
+    pub owner: Option<(String, String, String)>,
+}
+
+pub struct Admin {
+    cluster: Rc<Cluster>,
+    timeout: Duration,
+}
+
+impl Admin {
+    pub fn new(config: &ClientConfig) -> Result<Admin> {
+        Ok(Admin { cluster: Cluster::new(config, "spate-admin")?, timeout: config.millis("default.api.timeout.ms", 60_000)? })
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    fn timeout_ms(&self) -> i32 {
+        self.timeout.as_millis().min(i32::MAX as u128) as i32
+    }
+
+    async fn controller(&self) -> Result<super::conn::Connection> {
+        let meta = self.cluster.refresh(Some(Vec::new()), false).await?;
+        if meta.controller_id >= 0 {
+            self.cluster.node(meta.controller_id).await
+        } else {
+            self.cluster.any().await
+        }
+    }
+
+    fn first_error(results: TopicResults) -> Result<()> {
+        for (name, code, message) in results {
+            if !code.is_ok() {
+                return Err(Error::Broker(code, Some(message.unwrap_or_else(|| format!("topic {name}")))));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16, configs: &[(String, String)]) -> Result<()> {
+        let topic = NewTopic { name: name.to_string(), num_partitions: partitions, replication_factor, configs: configs.to_vec() };
+        let conn = self.controller().await?;
+        Self::first_error(conn.send(&CreateTopicsRequest { topics: vec![topic], timeout_ms: self.timeout_ms(), validate_only: false }).await?)
+    }
+
+    pub async fn delete_topics(&self, names: &[String]) -> Result<()> {
+        let conn = self.controller().await?;
+        Self::first_error(conn.send(&DeleteTopicsRequest { topics: names.to_vec(), timeout_ms: self.timeout_ms() }).await?)
+    }
+
+    /// Grows a topic to `total` partitions.
+    pub async fn create_partitions(&self, name: &str, total: i32) -> Result<()> {
+        let conn = self.controller().await?;
+        Self::first_error(conn.send(&CreatePartitionsRequest { topics: vec![(name.to_string(), total)], timeout_ms: self.timeout_ms(), validate_only: false }).await?)
+    }
+
+    /// Every topic's name (internal topics included when asked).
+    pub async fn list_topics(&self, include_internal: bool) -> Result<Vec<String>> {
+        let meta = self.cluster.refresh(None, false).await?;
+        let mut names: Vec<String> = meta.topics.into_iter().filter(|t| t.error.is_ok() && (include_internal || !t.is_internal)).map(|t| t.name).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Describes these topics (all when empty). An unknown topic is an error.
+    pub async fn describe_topics(&self, names: &[String]) -> Result<Vec<TopicDescription>> {
+        let meta: MetadataResponse = self.cluster.refresh(if names.is_empty() { None } else { Some(names.to_vec()) }, false).await?;
+        let mut out = Vec::new();
+        for t in meta.topics {
+            if !t.error.is_ok() {
+                return Err(Error::Broker(t.error, Some(format!("topic {}", t.name))));
+            }
+            let mut partitions: Vec<_> = t.partitions.into_iter().map(|p| (p.index, p.leader, p.replicas, p.isr)).collect();
+            partitions.sort_by_key(|p| p.0);
+            out.push(TopicDescription { name: t.name, internal: t.is_internal, partitions });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// A topic's configuration entries.
+    pub async fn describe_topic_configs(&self, name: &str) -> Result<Vec<ConfigEntry>> {
+        let conn = self.cluster.any().await?;
+        let mut results = conn.send(&DescribeConfigsRequest { resources: vec![(RESOURCE_TOPIC, name.to_string(), None)] }).await?;
+        let r = results.pop().ok_or_else(|| Error::Protocol("DescribeConfigs answered nothing".into()))?;
+        if !r.error.is_ok() {
+            return Err(Error::Broker(r.error, r.error_message));
+        }
+        Ok(r.configs)
+    }
+
+    /// Offsets at `timestamp` (`EARLIEST_TIMESTAMP`, `LATEST_TIMESTAMP` or a time).
+    pub async fn list_offsets(&self, partitions: &[TopicPartition], timestamp: i64) -> Result<BTreeMap<TopicPartition, i64>> {
+        consumer::list_offsets(&self.cluster, partitions, timestamp, 0).await
+    }
+
+    /// Every partition of a topic.
+    pub async fn partitions_of(&self, topic: &str) -> Result<Vec<TopicPartition>> {
+        let info = self.cluster.topic(topic, false).await?;
+        Ok((0..info.leaders.len() as i32).map(|p| TopicPartition { topic: topic.to_string(), partition: p }).collect())
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.cluster.any().await?;
+        let (error, mut groups) = conn.send(&ListGroupsRequest).await?;
+        super::check(error)?;
+        groups.sort();
+        Ok(groups)
+    }
+
+    pub async fn describe_group(&self, group: &str) -> Result<GroupDescription> {
+        let conn = self.cluster.coordinator(group).await?;
+        let mut groups = conn.send(&DescribeGroupsRequest { groups: vec![group.to_string()] }).await?;
+        let g = groups.pop().ok_or_else(|| Error::Protocol("DescribeGroups answered nothing".into()))?;
+        super::check(g.error)?;
+        Ok(g)
+    }
+
+    pub async fn delete_groups(&self, groups: &[String]) -> Result<()> {
+        for group in groups {
+            let conn = self.cluster.coordinator(group).await?;
+            for (name, code) in conn.send(&DeleteGroupsRequest { groups: vec![group.clone()] }).await? {
+                if !code.is_ok() {
+                    return Err(Error::Broker(code, Some(format!("group {name}"))));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The group's committed offsets (every partition it has committed).
+    pub async fn group_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, i64>> {
+        let conn = self.cluster.coordinator(group).await?;
+        let (topics, error) = conn.send(&OffsetFetchRequest { group_id: group.to_string(), topics: None }).await?;
+        super::check(error)?;
+        let mut out = BTreeMap::new();
+        for (topic, ps) in topics {
+            for p in ps {
+                if p.error.is_ok() && p.offset >= 0 {
+                    out.insert(TopicPartition { topic: topic.clone(), partition: p.index }, p.offset);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per partition: committed offset, log end offset, lag's inputs and the owning member.
+    pub async fn describe_group_offsets(&self, group: &str) -> Result<(GroupDescription, Vec<GroupOffset>)> {
+        let description = self.describe_group(group).await?;
+        let committed = self.group_offsets(group).await?;
+        let mut owners: BTreeMap<TopicPartition, (String, String, String)> = BTreeMap::new();
+        if description.protocol_type == "consumer" {
+            for m in &description.members {
+                if let Ok(a) = assignor::decode_assignment(&m.assignment) {
+                    for tp in a.partitions {
+                        owners.insert(tp, (m.member_id.clone(), m.client_id.clone(), m.client_host.clone()));
+                    }
+                }
+            }
+        }
+        let mut partitions: Vec<TopicPartition> = committed.keys().cloned().collect();
+        for tp in owners.keys() {
+            if !committed.contains_key(tp) {
+                partitions.push(tp.clone());
+            }
+        }
+        partitions.sort();
+        let ends = if partitions.is_empty() { BTreeMap::new() } else { self.list_offsets(&partitions, LATEST_TIMESTAMP).await? };
+        let rows = partitions
+            .into_iter()
+            .map(|tp| GroupOffset { committed: committed.get(&tp).copied(), log_end: ends.get(&tp).copied().unwrap_or(-1), owner: owners.get(&tp).cloned(), partition: tp })
+            .collect();
+        Ok((description, rows))
+    }
+
+    /// Sets a group's committed offsets. The group must have no active members (Kafka's rule
+    /// for `--reset-offsets`): the broker refuses commits from outside a live generation.
+    pub async fn alter_group_offsets(&self, group: &str, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        let mut topics: Vec<(String, Vec<(i32, i64, Option<String>)>)> = Vec::new();
+        for (tp, offset) in offsets {
+            match topics.iter_mut().find(|(t, _)| *t == tp.topic) {
+                Some((_, v)) => v.push((tp.partition, *offset, None)),
+                None => topics.push((tp.topic.clone(), vec![(tp.partition, *offset, None)])),
+            }
+        }
+        let conn = self.cluster.coordinator(group).await?;
+        let request = OffsetCommitRequest { group_id: group.to_string(), generation_id: -1, member_id: String::new(), group_instance_id: None, topics };
+        for (topic, ps) in conn.send(&request).await? {
+            for (p, code) in ps {
+                if !code.is_ok() {
+                    return Err(Error::Broker(code, Some(format!("{topic}-{p}"))));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the broker knows `topic` (after a create), up to the API timeout.
+    pub async fn wait_for_topic(&self, topic: &str) -> Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match self.cluster.topic(topic, false).await {
+                Ok(_) => return Ok(()),
+                Err(Error::Broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION | ErrorCode::LEADER_NOT_AVAILABLE, _)) if Instant::now() < deadline => {
+                    compio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
