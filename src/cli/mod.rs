@@ -58,5 +58,8 @@ pub fn run<F: std::future::Future<Output = Result<(), Error>>>(f: impl FnOnce() 
 
 /// Splits `key=value` properties (Kafka's `--property`).
 pub fn properties(pairs: &[String]) -> Result<Vec<(String, String)>, Error> {
-    pairs.iter().map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| Error::Config(format!("expected key=value, got {p:?}")))).collect()
+    pairs
+        .iter()
+        .map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| Error::Config(format!("expected key=value, got {p:?}"))))
+        .collect()
 }

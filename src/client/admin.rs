@@ -9,8 +9,8 @@ use super::cluster::Cluster;
 use super::config::ClientConfig;
 use super::consumer;
 use super::wire::{
-    ConfigEntry, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, GroupDescription,
-    ListGroupsRequest, MetadataResponse, NewTopic, OffsetCommitRequest, OffsetFetchRequest, TopicResults, RESOURCE_TOPIC,
+    ConfigEntry, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    GroupDescription, ListGroupsRequest, MetadataResponse, NewTopic, OffsetCommitRequest, OffsetFetchRequest, TopicResults, RESOURCE_TOPIC,
 };
 use super::{Error, Result};
 use crate::protocol::error::ErrorCode;
@@ -86,7 +86,9 @@ impl Admin {
     /// Grows a topic to `total` partitions.
     pub async fn create_partitions(&self, name: &str, total: i32) -> Result<()> {
         let conn = self.controller().await?;
-        Self::first_error(conn.send(&CreatePartitionsRequest { topics: vec![(name.to_string(), total)], timeout_ms: self.timeout_ms(), validate_only: false }).await?)
+        Self::first_error(
+            conn.send(&CreatePartitionsRequest { topics: vec![(name.to_string(), total)], timeout_ms: self.timeout_ms(), validate_only: false }).await?,
+        )
     }
 
     /// Every topic's name (internal topics included when asked).
@@ -203,7 +205,12 @@ impl Admin {
         let ends = if partitions.is_empty() { BTreeMap::new() } else { self.list_offsets(&partitions, LATEST_TIMESTAMP).await? };
         let rows = partitions
             .into_iter()
-            .map(|tp| GroupOffset { committed: committed.get(&tp).copied(), log_end: ends.get(&tp).copied().unwrap_or(-1), owner: owners.get(&tp).cloned(), partition: tp })
+            .map(|tp| GroupOffset {
+                committed: committed.get(&tp).copied(),
+                log_end: ends.get(&tp).copied().unwrap_or(-1),
+                owner: owners.get(&tp).cloned(),
+                partition: tp,
+            })
             .collect();
         Ok((description, rows))
     }

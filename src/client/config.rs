@@ -84,4 +84,12 @@ impl ClientConfig {
 }
 
 /// Properties every component reads.
-pub const COMMON: &[&str] = &["bootstrap.servers", "client.id", "request.timeout.ms", "metadata.max.age.ms", "socket.connection.setup.timeout.ms", "retry.backoff.ms"];
+pub const COMMON: &[&str] = &[
+    "bootstrap.servers",
+    "client.id",
+    "request.timeout.ms",
+    "default.api.timeout.ms",
+    "metadata.max.age.ms",
+    "socket.connection.setup.timeout.ms",
+    "retry.backoff.ms",
+];

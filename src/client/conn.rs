@@ -79,8 +79,15 @@ impl Connection {
         let (frames, queued) = flume::unbounded::<Bytes>();
         compio::runtime::spawn(write_frames(shared.clone(), queued)).detach();
         compio::runtime::spawn(read_responses(shared.clone())).detach();
-        let mut handle =
-            Handle { shared, frames, next_correlation: Cell::new(1), client_id: client_id.to_string(), request_timeout, versions: HashMap::new(), addr: addr.to_string() };
+        let mut handle = Handle {
+            shared,
+            frames,
+            next_correlation: Cell::new(1),
+            client_id: client_id.to_string(),
+            request_timeout,
+            versions: HashMap::new(),
+            addr: addr.to_string(),
+        };
         let answer = Connection::call(&handle, &ApiVersionsRequest, request_timeout).await?;
         super::check(answer.error)?;
         handle.versions = answer.apis.iter().map(|&(key, min, max)| (key, (min, max))).collect();

@@ -24,8 +24,8 @@ use super::conn::Connection;
 use super::notify::Notify;
 use super::records::{self, Header};
 use super::wire::{
-    FetchRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, EARLIEST_TIMESTAMP,
-    LATEST_TIMESTAMP,
+    FetchRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
+    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
 use super::{Error, Result};
 use crate::protocol::error::ErrorCode;
@@ -542,7 +542,10 @@ async fn fetch_committed(inner: &Inner, group: &str, partitions: &[TopicPartitio
     let deadline = Instant::now() + inner.config.default_api_timeout;
     super::cluster::retry(deadline, inner.cluster.retry_backoff, || async {
         let conn = coordinator(inner).await?;
-        let (answer, error) = conn.send(&OffsetFetchRequest { group_id: group.to_string(), topics: Some(topics.clone()) }).await.inspect_err(|e| forget_coordinator_on(inner, e))?;
+        let (answer, error) = conn
+            .send(&OffsetFetchRequest { group_id: group.to_string(), topics: Some(topics.clone()) })
+            .await
+            .inspect_err(|e| forget_coordinator_on(inner, e))?;
         if !error.is_ok() {
             let e = Error::Broker(error, None);
             forget_coordinator_on(inner, &e);
@@ -566,7 +569,11 @@ pub async fn list_offsets(cluster: &Cluster, partitions: &[TopicPartition], time
     let mut by_leader: HashMap<i32, Vec<(String, Vec<(i32, i64)>)>> = HashMap::new();
     for tp in partitions {
         let info = cluster.topic(&tp.topic, false).await?;
-        let leader = info.leaders.get(tp.partition as usize).copied().ok_or_else(|| Error::Broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some(format!("{}-{}", tp.topic, tp.partition))))?;
+        let leader = info
+            .leaders
+            .get(tp.partition as usize)
+            .copied()
+            .ok_or_else(|| Error::Broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some(format!("{}-{}", tp.topic, tp.partition))))?;
         let topics = by_leader.entry(leader).or_default();
         match topics.iter_mut().find(|(t, _)| *t == tp.topic) {
             Some((_, v)) => v.push((tp.partition, timestamp)),
@@ -614,7 +621,9 @@ async fn ensure_positions(inner: &Inner) -> Result<()> {
             }
         };
         let deadline = Instant::now() + inner.config.default_api_timeout;
-        let offsets = super::cluster::retry(deadline, inner.cluster.retry_backoff, || list_offsets(&inner.cluster, &to_reset, timestamp, inner.config.isolation_level)).await?;
+        let offsets =
+            super::cluster::retry(deadline, inner.cluster.retry_backoff, || list_offsets(&inner.cluster, &to_reset, timestamp, inner.config.isolation_level))
+                .await?;
         found.extend(offsets);
     }
     let mut s = inner.state.borrow_mut();
@@ -807,7 +816,12 @@ async fn ensure_group(inner: &Rc<Inner>, deadline: Instant) -> Result<()> {
                         }
                     }
                     Some(ErrorCode::REBALANCE_IN_PROGRESS) => {}
-                    Some(ErrorCode::FENCED_INSTANCE_ID | ErrorCode::INCONSISTENT_GROUP_PROTOCOL | ErrorCode::INVALID_SESSION_TIMEOUT | ErrorCode::INVALID_GROUP_ID) => return Err(e),
+                    Some(
+                        ErrorCode::FENCED_INSTANCE_ID
+                        | ErrorCode::INCONSISTENT_GROUP_PROTOCOL
+                        | ErrorCode::INVALID_SESSION_TIMEOUT
+                        | ErrorCode::INVALID_GROUP_ID,
+                    ) => return Err(e),
                     _ if e.is_retriable() => compio::time::sleep(inner.cluster.retry_backoff).await,
                     _ => return Err(e),
                 }
@@ -863,7 +877,11 @@ async fn join_and_sync(inner: &Rc<Inner>) -> Result<()> {
     ensure_heartbeat(inner);
     let mut assignments = Vec::new();
     if answer.leader == answer.member_id {
-        let assignor = config.assignors.iter().find(|a| a.name() == answer.protocol_name).ok_or_else(|| Error::Protocol(format!("the group chose {:?}, which this member did not offer", answer.protocol_name)))?;
+        let assignor = config
+            .assignors
+            .iter()
+            .find(|a| a.name() == answer.protocol_name)
+            .ok_or_else(|| Error::Protocol(format!("the group chose {:?}, which this member did not offer", answer.protocol_name)))?;
         let mut members = Vec::new();
         let mut all_topics = BTreeSet::new();
         for (member_id, instance, bytes) in &answer.members {

@@ -159,7 +159,10 @@ impl ProducerConfig {
             "1" => 1,
             other => return Err(Error::Config(format!("acks={other:?}: expected 0, 1 or all"))),
         };
-        let compression = c.get("compression.type").map_or(Some(Compression::None), Compression::parse).ok_or_else(|| Error::Config("compression.type: expected none, gzip, snappy, lz4 or zstd".into()))?;
+        let compression = c
+            .get("compression.type")
+            .map_or(Some(Compression::None), Compression::parse)
+            .ok_or_else(|| Error::Config("compression.type: expected none, gzip, snappy, lz4 or zstd".into()))?;
         let max_in_flight: usize = c.parse("max.in.flight.requests.per.connection", 5)?;
         // Kafka enables idempotence by default unless the settings conflict with it.
         let explicit = c.get("enable.idempotence").is_some();
@@ -398,10 +401,7 @@ impl Producer {
         let timestamp = record.timestamp.unwrap_or_else(crate::io::runtime::now_ms);
         let size = BatchBuilder::record_size(0, 0, record.key.as_deref(), record.value.as_deref(), &record.headers) + 16;
         if size + crate::protocol::record_batch::HEADER_BYTES > inner.config.max_request_size || size > inner.config.buffer_memory {
-            return Err(Error::Broker(
-                ErrorCode::MESSAGE_TOO_LARGE,
-                Some(format!("the record is {size} bytes, above max.request.size or buffer.memory")),
-            ));
+            return Err(Error::Broker(ErrorCode::MESSAGE_TOO_LARGE, Some(format!("the record is {size} bytes, above max.request.size or buffer.memory"))));
         }
         // buffer.memory: wait for batches to complete, up to max.block.ms.
         while inner.state.borrow().buffered + size > inner.config.buffer_memory {
@@ -453,13 +453,24 @@ impl Producer {
 impl State {
     /// Appends a record to its partition's open batch (opening one if needed). Returns the
     /// record's future and whether a batch became ready.
-    fn add(&mut self, config: &ProducerConfig, record: ProducerRecord, partition: i32, partitions: i32, timestamp: i64, size: usize, callback: Option<Callback>) -> (DeliveryFuture, bool) {
+    fn add(
+        &mut self,
+        config: &ProducerConfig,
+        record: ProducerRecord,
+        partition: i32,
+        partitions: i32,
+        timestamp: i64,
+        size: usize,
+        callback: Option<Callback>,
+    ) -> (DeliveryFuture, bool) {
         let topic: Rc<str> = match self.queues.keys().find(|(t, _)| **t == *record.topic) {
             Some((t, _)) => t.clone(),
             None => Rc::from(record.topic.as_str()),
         };
         let queue = self.queues.entry((topic.clone(), partition)).or_default();
-        let fits = queue.batches.back().is_some_and(|b| !b.full && b.encoded.is_none() && b.builder.size() + size <= config.batch_size.max(b.builder.size() + 1).min(config.max_request_size));
+        let fits = queue.batches.back().is_some_and(|b| {
+            !b.full && b.encoded.is_none() && b.builder.size() + size <= config.batch_size.max(b.builder.size() + 1).min(config.max_request_size)
+        });
         let mut ready = false;
         if !fits {
             if let Some(last) = queue.batches.back_mut() {
@@ -716,7 +727,9 @@ fn complete_or_retry(inner: &Inner, mut batch: Batch, result: Result<(i64, i64)>
     if let Err(e) = &result {
         let in_time = batch.created + config.delivery_timeout > Instant::now() + config.retry_backoff;
         if e.is_retriable() && batch.attempts < config.retries && in_time {
-            if matches!(e.code(), Some(ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION | ErrorCode::LEADER_NOT_AVAILABLE)) || matches!(e, Error::Network(_)) {
+            if matches!(e.code(), Some(ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION | ErrorCode::LEADER_NOT_AVAILABLE))
+                || matches!(e, Error::Network(_))
+            {
                 inner.cluster.invalidate(&batch.topic);
             }
             batch.attempts += 1;

@@ -189,11 +189,13 @@ pub fn read_records(data: Bytes, from_offset: i64, out: &mut Vec<Record>) -> Res
 }
 
 fn read_batch(view: BatchView<'_>, batch: &Bytes, from_offset: i64, out: &mut Vec<Record>) -> Result<()> {
-    let codec = Compression::from_attributes(view.attributes()).ok_or_else(|| Error::Protocol(format!("unknown compression in attributes {}", view.attributes())))?;
+    let codec =
+        Compression::from_attributes(view.attributes()).ok_or_else(|| Error::Protocol(format!("unknown compression in attributes {}", view.attributes())))?;
     let body = if codec == Compression::None {
         batch.slice(HEADER_BYTES..)
     } else {
-        let raw = compression::decompress(codec, &batch[HEADER_BYTES..], MAX_DECOMPRESSED_BYTES).map_err(|e| Error::Protocol(format!("{} batch: {e}", codec.name())))?;
+        let raw = compression::decompress(codec, &batch[HEADER_BYTES..], MAX_DECOMPRESSED_BYTES)
+            .map_err(|e| Error::Protocol(format!("{} batch: {e}", codec.name())))?;
         Bytes::from(raw)
     };
     let log_append_time = view.attributes() & rb::ATTR_LOG_APPEND_TIME != 0;
@@ -242,7 +244,9 @@ fn varint_bytes(r: &mut Reader) -> crate::protocol::codec::DecodeResult<Option<B
 
 /// The number of bytes a `Bytes` value would add; used for buffer accounting.
 pub fn payload_len(key: Option<&Bytes>, value: Option<&Bytes>, headers: &[Header]) -> usize {
-    key.map_or(0, Buf::remaining) + value.map_or(0, Buf::remaining) + headers.iter().map(|h| h.key.len() + h.value.as_ref().map_or(0, Bytes::len)).sum::<usize>()
+    key.map_or(0, Buf::remaining)
+        + value.map_or(0, Buf::remaining)
+        + headers.iter().map(|h| h.key.len() + h.value.as_ref().map_or(0, Bytes::len)).sum::<usize>()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 mod admin;
 mod bad_input;
+mod client;
 mod groups;
 mod offsets;
 mod produce_consume;
