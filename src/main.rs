@@ -37,6 +37,12 @@ enum Command {
     /// Lists, describes, deletes consumer groups and resets their offsets
     /// (kafka-consumer-groups.sh).
     ConsumerGroups(cli::groups::Args),
+    /// Load generators and this machine's ceilings (kafka-producer-perf-test.sh,
+    /// kafka-consumer-perf-test.sh, end-to-end latency).
+    Bench {
+        #[command(subcommand)]
+        command: cli::bench::Command,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +58,7 @@ fn main() -> ExitCode {
         Command::ConsoleProducer(args) => cli::run(|| cli::console::produce(args)),
         Command::ConsoleConsumer(args) => cli::run(|| cli::console::consume(args)),
         Command::ConsumerGroups(args) => cli::run(|| cli::groups::run(args)),
+        Command::Bench { command } => cli::bench::run(command),
         Command::Broker { config, overrides } => {
             let mut entries = Vec::new();
             if let Some(path) = config {

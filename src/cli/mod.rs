@@ -3,6 +3,7 @@
 //! Kafka's flags. Each runs the client on a compio runtime of its own and exits non-zero with
 //! a one-line message when something fails.
 
+pub mod bench;
 pub mod console;
 pub mod groups;
 pub mod topics;
