@@ -260,7 +260,14 @@ async fn produce(args: ProduceArgs) -> Result<(), Error> {
     Ok(())
 }
 
-async fn produce_one(index: usize, of: usize, config: spate::client::ClientConfig, payloads: Vec<Bytes>, progress: Arc<Progress>, args: ProduceArgs) -> Result<Histogram<u64>, Error> {
+async fn produce_one(
+    index: usize,
+    of: usize,
+    config: spate::client::ClientConfig,
+    payloads: Vec<Bytes>,
+    progress: Arc<Progress>,
+    args: ProduceArgs,
+) -> Result<Histogram<u64>, Error> {
     let producer = Producer::new(&config)?;
     let hist = Rc::new(RefCell::new(histogram()));
     let quota = args.num_records.map(|n| n / of as u64 + u64::from((index as u64) < n % of as u64));
@@ -423,7 +430,10 @@ async fn e2e(args: E2eArgs) -> Result<(), Error> {
     producer.close().await;
     let (p50, p99, p999, max) = (ms(hist.value_at_quantile(0.5)), ms(hist.value_at_quantile(0.99)), ms(hist.value_at_quantile(0.999)), ms(hist.max()));
     if args.json {
-        println!("{}", serde_json::json!({"bench": "e2e", "records": received, "rate": args.throughput, "latency_ms": {"p50": p50, "p99": p99, "p999": p999, "max": max}}));
+        println!(
+            "{}",
+            serde_json::json!({"bench": "e2e", "records": received, "rate": args.throughput, "latency_ms": {"p50": p50, "p99": p99, "p999": p999, "max": max}})
+        );
     } else {
         println!("{received} of {total} records at {}/s, end-to-end latency ms: p50 {p50:.2}, p99 {p99:.2}, p99.9 {p999:.2}, max {max:.2}.", args.throughput);
     }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -192,6 +192,8 @@ fn linger_batches_a_burst_into_few_produce_requests() {
 /// A Rust group member running on its own thread, recording what it reads and holds.
 struct Member {
     stop: Arc<AtomicBool>,
+    /// Milliseconds the member's thread is to block for, without polling or heartbeating.
+    freeze_ms: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
     assigned: Arc<Mutex<BTreeSet<i32>>>,
     revoked: Arc<Mutex<Vec<Vec<i32>>>>,
@@ -221,7 +223,8 @@ impl Member {
         let assigned = Arc::new(Mutex::new(BTreeSet::new()));
         let revoked = Arc::new(Mutex::new(Vec::new()));
         let (bootstrap, group, topic, strategy) = (bootstrap.to_string(), group.to_string(), topic.to_string(), strategy.to_string());
-        let (s, a, r) = (stop.clone(), assigned.clone(), revoked.clone());
+        let freeze_ms = Arc::new(AtomicU64::new(0));
+        let (s, a, r, f) = (stop.clone(), assigned.clone(), revoked.clone(), freeze_ms.clone());
         let thread = std::thread::spawn(move || {
             block_on(async move {
                 let c = config(&bootstrap)
@@ -235,6 +238,11 @@ impl Member {
                 let consumer = Consumer::new(&c).unwrap();
                 consumer.subscribe(&[topic.as_str()], Some(Rc::new(Recorder { assigned: a, revoked: r }))).unwrap();
                 while !s.load(Ordering::Relaxed) {
+                    let freeze = f.swap(0, Ordering::Relaxed);
+                    if freeze > 0 {
+                        // A member that hangs: its thread runs nothing, heartbeats included.
+                        std::thread::sleep(Duration::from_millis(freeze));
+                    }
                     let records = consumer.poll(Duration::from_millis(100)).await.unwrap();
                     if !records.is_empty() {
                         seen.lock().unwrap().extend(records.iter().map(|r| (r.partition, r.offset)));
@@ -244,7 +252,7 @@ impl Member {
                 consumer.close().await.unwrap();
             })
         });
-        Member { stop, thread: Some(thread), assigned, revoked }
+        Member { stop, freeze_ms, thread: Some(thread), assigned, revoked }
     }
 
     fn assigned(&self) -> BTreeSet<i32> {
@@ -387,6 +395,73 @@ fn a_mixed_group_of_rust_and_librdkafka_members_shares_a_topic() {
     let seen = seen.lock().unwrap();
     let unique: BTreeSet<_> = seen.iter().collect();
     assert_eq!(unique.len(), 400);
+}
+
+#[test]
+fn a_hung_member_is_expired_and_its_partitions_move() {
+    let broker = group_broker();
+    let bootstrap = broker.bootstrap();
+    create(&bootstrap, "hang", 2);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let a = Member::start(&bootstrap, "hang-group", "hang", "range", seen.clone());
+    let b = Member::start(&bootstrap, "hang-group", "hang", "range", seen.clone());
+    wait_until("one partition each", Duration::from_secs(30), || a.assigned().len() == 1 && b.assigned().len() == 1);
+    // b stops heartbeating for longer than its 6 s session: the coordinator expires it and a
+    // takes both partitions.
+    b.freeze_ms.store(9_000, Ordering::Relaxed);
+    wait_until("the live member holds both partitions", Duration::from_secs(30), || a.assigned().len() == 2);
+    produce_rust(&bootstrap, "hang", 0, 100);
+    wait_until("all 100 records read", Duration::from_secs(30), || seen.lock().unwrap().len() >= 100);
+    assert!(seen.lock().unwrap().len() == 100);
+    // Back from its pause, b learns it was expired, rejoins and gets a partition again.
+    wait_until("the member that hung is back with one partition", Duration::from_secs(40), || a.assigned().len() == 1 && b.assigned().len() == 1);
+    drop(a);
+    drop(b);
+    assert_exactly_once(&seen, 100);
+}
+
+#[test]
+fn auto_commit_commits_positions_on_its_interval_and_on_close() {
+    let broker = group_broker();
+    let bootstrap = broker.bootstrap();
+    create(&bootstrap, "auto", 1);
+    produce_rust(&bootstrap, "auto", 0, 50);
+    let committed =
+        |bootstrap: &str| block_on(async { Admin::new(&config(bootstrap)).unwrap().group_offsets("auto-group").await.unwrap().values().sum::<i64>() });
+    block_on(async {
+        let c = config(&bootstrap)
+            .set("group.id", "auto-group")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "100")
+            .set("max.poll.records", "20");
+        let consumer = Consumer::new(&c).unwrap();
+        consumer.subscribe(&["auto"], None).unwrap();
+        let mut read = 0;
+        while read < 20 {
+            read += consumer.poll(Duration::from_millis(200)).await.unwrap().len();
+        }
+        assert_eq!(read, 20, "max.poll.records");
+        // Keep polling (paused: nothing new is returned) past the interval: the position is
+        // committed while the consumer runs, not only when it closes.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        consumer.pause(&consumer.assignment());
+        loop {
+            consumer.poll(Duration::from_millis(150)).await.unwrap();
+            let b = bootstrap.clone();
+            let now = std::thread::spawn(move || committed(&b)).join().unwrap();
+            if now == 20 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "auto-commit did not commit position 20 (saw {now})");
+        }
+        consumer.resume(&consumer.assignment());
+        while read < 50 {
+            read += consumer.poll(Duration::from_millis(200)).await.unwrap().len();
+        }
+        consumer.close().await.unwrap();
+    });
+    assert_eq!(committed(&bootstrap), 50, "close commits the final position");
 }
 
 /// The seeds' command-line walkthrough with `spate` in place of `kafka-*.sh`.
