@@ -1,6 +1,7 @@
 //! `spate console-producer` and `spate console-consumer`: kafka-console-producer.sh and
 //! kafka-console-consumer.sh.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -216,14 +217,19 @@ pub async fn consume(args: ConsumerArgs) -> Result<(), Error> {
             continue;
         }
         last_record = Instant::now();
+        let mut unprinted: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for r in records {
             if count >= limit {
-                // Unconsumed records are not committed: the position goes back to them.
-                consumer.seek(&TopicPartition { topic: r.topic.to_string(), partition: r.partition }, r.offset)?;
-                break;
+                // Records returned but not printed are not committed: each partition's
+                // position goes back to its first unprinted record.
+                unprinted.entry((r.topic.to_string(), r.partition)).or_insert(r.offset);
+                continue;
             }
             write_record(&mut out, &format, &r).map_err(|e| Error::Invalid(format!("writing stdout: {e}")))?;
             count += 1;
+        }
+        for ((topic, partition), offset) in unprinted {
+            consumer.seek(&TopicPartition { topic, partition }, offset)?;
         }
     }
     out.flush().map_err(|e| Error::Invalid(e.to_string()))?;

@@ -26,7 +26,9 @@ pub struct Cluster {
     connect_timeout: Duration,
     pub request_timeout: Duration,
     pub retry_backoff: Duration,
-    metadata_max_age: Duration,
+    pub metadata_max_age: Duration,
+    /// When each topic's metadata was last fetched because a leader was missing.
+    leaderless_refresh: RefCell<HashMap<String, Instant>>,
     connections: RefCell<HashMap<String, Connection>>,
     brokers: RefCell<HashMap<i32, String>>,
     topics: RefCell<HashMap<String, TopicInfo>>,
@@ -46,6 +48,7 @@ impl Cluster {
             request_timeout: config.millis("request.timeout.ms", 30_000)?,
             retry_backoff: config.millis("retry.backoff.ms", 100)?,
             metadata_max_age: config.millis("metadata.max.age.ms", 300_000)?,
+            leaderless_refresh: RefCell::new(HashMap::new()),
             connections: RefCell::new(HashMap::new()),
             brokers: RefCell::new(HashMap::new()),
             topics: RefCell::new(HashMap::new()),
@@ -118,22 +121,38 @@ impl Cluster {
         Ok(answer)
     }
 
-    /// The topic's partitions and leaders, fetching metadata when the topic is not known yet
-    /// or the metadata is older than `metadata.max.age.ms`. Unknown topics are an error
-    /// (`UNKNOWN_TOPIC_OR_PARTITION`) unless the broker creates them.
+    /// The topic's partitions and leaders, fetching metadata when the topic is not known yet,
+    /// the metadata is older than `metadata.max.age.ms`, or a partition has no leader (then at
+    /// most once per `retry.backoff.ms`, so that callers that loop do not flood the broker).
+    /// Unknown topics are an error (`UNKNOWN_TOPIC_OR_PARTITION`) unless the broker creates
+    /// them.
     pub async fn topic(&self, topic: &str, allow_auto_topic_creation: bool) -> Result<TopicInfo> {
-        let stale = self.refreshed.get().is_none_or(|at| at.elapsed() > self.metadata_max_age);
-        if !stale {
+        let fresh = self.refreshed.get().is_some_and(|at| at.elapsed() <= self.metadata_max_age);
+        if fresh {
             if let Some(info) = self.topics.borrow().get(topic) {
-                return Ok(info.clone());
+                let leaderless = info.leaders.iter().any(|l| *l < 0);
+                let recently = self.leaderless_refresh.borrow().get(topic).is_some_and(|at| at.elapsed() < self.retry_backoff);
+                if !leaderless || recently {
+                    return Ok(info.clone());
+                }
             }
         }
+        self.leaderless_refresh.borrow_mut().insert(topic.to_string(), Instant::now());
         let answer = self.refresh(Some(vec![topic.to_string()]), allow_auto_topic_creation).await?;
         match answer.topics.iter().find(|t| t.name == topic) {
             Some(t) if t.error.is_ok() => Ok(self.topics.borrow().get(topic).cloned().expect("recorded by refresh")),
             Some(t) => Err(Error::Broker(t.error, Some(format!("topic {topic}")))),
             None => Err(Error::Broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some(format!("topic {topic}")))),
         }
+    }
+
+    /// The partition count of a topic whose metadata is fresh, without cloning it (the
+    /// producer's per-record path).
+    pub fn fresh_partition_count(&self, topic: &str) -> Option<i32> {
+        if !self.refreshed.get().is_some_and(|at| at.elapsed() <= self.metadata_max_age) {
+            return None;
+        }
+        self.topics.borrow().get(topic).map(|t| t.leaders.len() as i32)
     }
 
     /// The topic as last seen, without asking the broker.

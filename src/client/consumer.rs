@@ -163,6 +163,8 @@ struct PartitionState {
     epoch: u64,
     high_watermark: i64,
     paused: bool,
+    /// The position fell out of the log: reset by `auto.offset.reset`, not the committed offset.
+    reset_pending: bool,
 }
 
 #[derive(Default)]
@@ -175,6 +177,12 @@ struct Group {
     rejoin: bool,
     /// JoinGroup or SyncGroup is under way; heartbeats wait.
     joining: bool,
+    /// The member was expired or fenced: its partitions are lost, not revoked (no commit).
+    lost: bool,
+    /// As leader: the partition count of each subscribed topic at the last assignment, and
+    /// when the metadata was last compared with it (a change triggers a rebalance).
+    assigned_counts: Option<BTreeMap<String, i32>>,
+    counts_checked: Option<Instant>,
 }
 
 struct State {
@@ -185,6 +193,20 @@ struct State {
     fetch_error: Option<Error>,
     group: Group,
     last_auto_commit: Instant,
+    /// The last fetch epoch handed out; epochs only grow, so a fetch from before a seek or a
+    /// reassignment can never match.
+    epochs: u64,
+}
+
+impl State {
+    fn next_epoch(&mut self) -> u64 {
+        self.epochs += 1;
+        self.epochs
+    }
+
+    fn new_partition(&mut self) -> PartitionState {
+        PartitionState { epoch: self.next_epoch(), ..Default::default() }
+    }
 }
 
 struct Inner {
@@ -223,6 +245,7 @@ impl Consumer {
                     fetch_error: None,
                     group,
                     last_auto_commit: Instant::now(),
+                    epochs: 0,
                 }),
                 listener: RefCell::new(None),
                 progress: Notify::default(),
@@ -252,7 +275,8 @@ impl Consumer {
     pub fn assign(&self, partitions: &[TopicPartition]) {
         let mut s = self.inner.state.borrow_mut();
         s.subscription = None;
-        s.partitions = partitions.iter().map(|tp| (tp.clone(), PartitionState::default())).collect();
+        let fresh: BTreeMap<TopicPartition, PartitionState> = partitions.iter().map(|tp| (tp.clone(), s.new_partition())).collect();
+        s.partitions = fresh;
         s.buffered.clear();
     }
 
@@ -336,10 +360,12 @@ impl Consumer {
     /// Moves the partition's position; the next poll reads from `offset`.
     pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
         let mut s = self.inner.state.borrow_mut();
+        let epoch = s.next_epoch();
         let p = s.partitions.get_mut(tp).ok_or_else(|| Error::Invalid(format!("{}-{} is not assigned to this consumer", tp.topic, tp.partition)))?;
         p.position = Some(offset);
         p.fetch_offset = offset;
-        p.epoch += 1;
+        p.epoch = epoch;
+        p.reset_pending = false;
         s.buffered.retain(|r| !(*r.topic == *tp.topic && r.partition == tp.partition));
         Ok(())
     }
@@ -379,10 +405,11 @@ impl Consumer {
         if paused {
             s.buffered.retain(|r| !partitions.iter().any(|tp| *r.topic == *tp.topic && r.partition == tp.partition));
             for tp in partitions {
+                let epoch = s.next_epoch();
                 if let Some(p) = s.partitions.get_mut(tp) {
                     if let Some(pos) = p.position {
                         p.fetch_offset = pos;
-                        p.epoch += 1;
+                        p.epoch = epoch;
                     }
                 }
             }
@@ -604,8 +631,12 @@ async fn ensure_positions(inner: &Inner) -> Result<()> {
         return Ok(());
     }
     let mut found: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-    if let Some(group) = &inner.config.group_id {
-        for (tp, offset) in fetch_committed(inner, group, &missing).await? {
+    let use_committed: Vec<TopicPartition> = {
+        let s = inner.state.borrow();
+        missing.iter().filter(|tp| s.partitions.get(*tp).is_some_and(|p| !p.reset_pending)).cloned().collect()
+    };
+    if let (Some(group), false) = (&inner.config.group_id, use_committed.is_empty()) {
+        for (tp, offset) in fetch_committed(inner, group, &use_committed).await? {
             if let Some(o) = offset {
                 found.insert(tp, o);
             }
@@ -628,11 +659,13 @@ async fn ensure_positions(inner: &Inner) -> Result<()> {
     }
     let mut s = inner.state.borrow_mut();
     for (tp, offset) in found {
+        let epoch = s.next_epoch();
         if let Some(p) = s.partitions.get_mut(&tp) {
             if p.position.is_none() {
                 p.position = Some(offset);
                 p.fetch_offset = offset;
-                p.epoch += 1;
+                p.epoch = epoch;
+                p.reset_pending = false;
             }
         }
     }
@@ -719,7 +752,9 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
                             if config.auto_offset_reset == OffsetReset::None {
                                 s.fetch_error = Some(Error::Broker(r.error, Some(format!("{topic}-{} offset {}", r.index, p.fetch_offset))));
                             } else {
-                                p.position = None; // looked up again by the next poll
+                                // Reset by auto.offset.reset at the next poll.
+                                p.position = None;
+                                p.reset_pending = true;
                             }
                             continue;
                         }
@@ -733,13 +768,19 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
                     }
                     p.high_watermark = r.high_watermark;
                     let mut records = Vec::new();
-                    if let Err(e) = records::read_records(r.records, p.fetch_offset, &mut records) {
-                        s.fetch_error = Some(e);
-                        continue;
+                    let next = match records::read_records(r.records, p.fetch_offset, &mut records) {
+                        Ok(next) => next,
+                        Err(e) => {
+                            s.fetch_error = Some(e);
+                            continue;
+                        }
+                    };
+                    if records.is_empty() && next > p.fetch_offset {
+                        // Only control or compacted-away records: nothing is buffered for the
+                        // partition (it would not have been fetched), so the position moves too.
+                        p.position = Some(next);
                     }
-                    if let Some(last) = records.last() {
-                        p.fetch_offset = last.offset + 1;
-                    }
+                    p.fetch_offset = next;
                     for rec in records {
                         s.buffered.push_back(ConsumerRecord {
                             topic: topic.clone(),
@@ -767,12 +808,29 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
 async fn ensure_group(inner: &Rc<Inner>, deadline: Instant) -> Result<()> {
     let cooperative_default = inner.config.assignors.first().is_some_and(|a| a.is_cooperative());
     loop {
+        if !inner.state.borrow().group.rejoin {
+            if let Err(e) = check_partition_counts(inner).await {
+                tracing::debug!(error = %e, "metadata check failed");
+            }
+        }
         let rejoin = inner.state.borrow().group.rejoin;
         if !rejoin {
             return Ok(());
         }
         if inner.closed.get() {
             return Err(Error::Closed);
+        }
+        if std::mem::take(&mut inner.state.borrow_mut().group.lost) {
+            let lost: Vec<TopicPartition> = {
+                let mut s = inner.state.borrow_mut();
+                s.buffered.clear();
+                std::mem::take(&mut s.partitions).into_keys().collect()
+            };
+            if !lost.is_empty() {
+                if let Some(l) = inner.listener.borrow().clone() {
+                    l.on_partitions_lost(&lost);
+                }
+            }
         }
         let protocol_cooperative = {
             let s = inner.state.borrow();
@@ -796,24 +854,14 @@ async fn ensure_group(inner: &Rc<Inner>, deadline: Instant) -> Result<()> {
         match join_and_sync(inner).await {
             Ok(()) => {}
             Err(e) => {
+                inner.state.borrow_mut().group.joining = false;
                 forget_coordinator_on(inner, &e);
-                if Instant::now() >= deadline && !e.is_retriable() && e.code() != Some(ErrorCode::REBALANCE_IN_PROGRESS) {
-                    return Err(e);
-                }
                 match e.code() {
                     Some(ErrorCode::UNKNOWN_MEMBER_ID | ErrorCode::ILLEGAL_GENERATION) => {
-                        let lost: Vec<TopicPartition> = {
-                            let mut s = inner.state.borrow_mut();
-                            s.group.member_id.clear();
-                            s.group.generation = -1;
-                            s.buffered.clear();
-                            std::mem::take(&mut s.partitions).into_keys().collect()
-                        };
-                        if !lost.is_empty() {
-                            if let Some(l) = inner.listener.borrow().clone() {
-                                l.on_partitions_lost(&lost);
-                            }
-                        }
+                        let mut s = inner.state.borrow_mut();
+                        s.group.member_id.clear();
+                        s.group.generation = -1;
+                        s.group.lost = true;
                     }
                     Some(ErrorCode::REBALANCE_IN_PROGRESS) => {}
                     Some(
@@ -832,6 +880,29 @@ async fn ensure_group(inner: &Rc<Inner>, deadline: Instant) -> Result<()> {
             }
         }
     }
+}
+
+/// As the group's leader, asks for a rebalance when a subscribed topic's partition count
+/// changed since the last assignment (or a topic that did not exist appeared): checked every
+/// second while a subscribed topic is missing, else every `metadata.max.age.ms`.
+async fn check_partition_counts(inner: &Inner) -> Result<()> {
+    let (counts, checked, topics) = {
+        let s = inner.state.borrow();
+        (s.group.assigned_counts.clone(), s.group.counts_checked, s.subscription.clone().unwrap_or_default())
+    };
+    let Some(counts) = counts else { return Ok(()) };
+    let missing = topics.iter().any(|t| !counts.contains_key(t));
+    let every = if missing { Duration::from_secs(1) } else { inner.cluster.metadata_max_age };
+    if checked.is_some_and(|at| at.elapsed() < every) {
+        return Ok(());
+    }
+    inner.state.borrow_mut().group.counts_checked = Some(Instant::now());
+    let meta = inner.cluster.refresh(Some(topics), false).await?;
+    let now: BTreeMap<String, i32> = meta.topics.into_iter().filter(|t| t.error.is_ok()).map(|t| (t.name, t.partitions.len() as i32)).collect();
+    if now != counts {
+        inner.state.borrow_mut().group.rejoin = true;
+    }
+    Ok(())
 }
 
 async fn join_and_sync(inner: &Rc<Inner>) -> Result<()> {
@@ -876,6 +947,7 @@ async fn join_and_sync(inner: &Rc<Inner>) -> Result<()> {
     }
     ensure_heartbeat(inner);
     let mut assignments = Vec::new();
+    inner.state.borrow_mut().group.assigned_counts = None;
     if answer.leader == answer.member_id {
         let assignor = config
             .assignors
@@ -896,6 +968,10 @@ async fn join_and_sync(inner: &Rc<Inner>) -> Result<()> {
                 partitions.insert(t.name.clone(), t.partitions.len() as i32);
             }
         }
+        let mut s = inner.state.borrow_mut();
+        s.group.assigned_counts = Some(partitions.clone());
+        s.group.counts_checked = Some(Instant::now());
+        drop(s);
         for (member, tps) in assignor.assign(&members, &partitions) {
             let bytes = assignor::encode_assignment(&assignor::Assignment { partitions: tps, user_data: None });
             assignments.push((member, bytes));
@@ -933,7 +1009,8 @@ async fn join_and_sync(inner: &Rc<Inner>) -> Result<()> {
         }
         s.buffered.retain(|r| new.contains(&tp(&r.topic, r.partition)));
         for tp in &added {
-            s.partitions.insert(tp.clone(), PartitionState::default());
+            let fresh = s.new_partition();
+            s.partitions.insert(tp.clone(), fresh);
         }
         s.group.rejoin = !revoked.is_empty() && assignor::by_name(&answer.protocol_name).is_some_and(|a| a.is_cooperative());
         s.group.joining = false;
@@ -998,6 +1075,7 @@ async fn heartbeat(weak: Weak<Inner>) {
                     if code != ErrorCode::REBALANCE_IN_PROGRESS {
                         s.group.member_id.clear();
                         s.group.generation = -1;
+                        s.group.lost = true;
                     }
                 }
                 drop(s);

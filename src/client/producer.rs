@@ -266,6 +266,8 @@ struct Batch {
     charged: usize,
     attempts: u32,
     base_sequence: Option<i32>,
+    /// The producer id the batch was sequenced under (a new id makes the sequence stale).
+    producer_id: i64,
     /// The encoded batch, kept for retries (a retry must send the same bytes).
     encoded: Option<Bytes>,
     retry_at: Option<Instant>,
@@ -291,6 +293,8 @@ struct State {
     need_producer_id: bool,
     in_flight: HashMap<i32, usize>,
     flushing: usize,
+    /// Topics whose metadata is being fetched because a leader is missing.
+    metadata_pending: std::collections::HashSet<String>,
     metrics: ProducerMetrics,
 }
 
@@ -343,6 +347,7 @@ impl Producer {
                 need_producer_id: producer_config.idempotence,
                 in_flight: HashMap::new(),
                 flushing: 0,
+                metadata_pending: Default::default(),
                 metrics: ProducerMetrics::default(),
             }),
             config: producer_config,
@@ -390,11 +395,17 @@ impl Producer {
             record = i.on_send(record);
         }
         let deadline = Instant::now() + inner.config.max_block;
-        let info = super::cluster::retry(deadline, inner.cluster.retry_backoff, || inner.cluster.topic(&record.topic, true)).await.map_err(|e| match e {
-            Error::Timeout(_) => Error::Timeout(format!("metadata for {} not available after max.block.ms", record.topic)),
-            other => other,
-        })?;
-        let partitions = info.leaders.len() as i32;
+        let partitions = match inner.cluster.fresh_partition_count(&record.topic) {
+            Some(n) => n,
+            None => {
+                let info =
+                    super::cluster::retry(deadline, inner.cluster.retry_backoff, || inner.cluster.topic(&record.topic, true)).await.map_err(|e| match e {
+                        Error::Timeout(_) => Error::Timeout(format!("metadata for {} not available after max.block.ms", record.topic)),
+                        other => other,
+                    })?;
+                info.leaders.len() as i32
+            }
+        };
         if partitions == 0 {
             return Err(Error::Broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some(record.topic.clone())));
         }
@@ -487,6 +498,7 @@ impl State {
                 charged: 0,
                 attempts: 0,
                 base_sequence: None,
+                producer_id: -1,
                 encoded: None,
                 retry_at: None,
                 full: false,
@@ -520,6 +532,9 @@ async fn sender(inner: Rc<Inner>) {
         if inner.state.borrow().need_producer_id {
             if let Err(e) = init_producer_id(&inner).await {
                 tracing::warn!(error = %e, "InitProducerId failed; retrying");
+                // Batches still expire while there is no producer id to send them with.
+                let expired = expire(&inner, Instant::now()).0;
+                finish_expired(&inner, expired);
                 compio::time::sleep(inner.config.retry_backoff).await;
                 if inner.closed.get() && inner.state.borrow().outstanding == 0 {
                     break;
@@ -529,11 +544,17 @@ async fn sender(inner: Rc<Inner>) {
         }
         let (requests, next_wake, need_metadata) = drain(&inner);
         for topic in need_metadata {
-            let cluster = inner.cluster.clone();
-            let wake = inner.clone();
+            if !inner.state.borrow_mut().metadata_pending.insert(topic.clone()) {
+                continue;
+            }
+            let inner = inner.clone();
             compio::runtime::spawn(async move {
-                let _ = cluster.topic(&topic, true).await;
-                wake.wake.notify();
+                let found = inner.cluster.topic(&topic, true).await.is_ok_and(|t| t.leaders.iter().all(|l| *l >= 0));
+                if !found {
+                    compio::time::sleep(inner.cluster.retry_backoff).await;
+                }
+                inner.state.borrow_mut().metadata_pending.remove(&topic);
+                inner.wake.notify();
             })
             .detach();
         }
@@ -578,20 +599,17 @@ type Requests = Vec<(i32, Vec<Batch>)>;
 fn drain(inner: &Inner) -> (Requests, Option<Instant>, Vec<String>) {
     let config = &inner.config;
     let now = Instant::now();
+    let (expired, expiry_wake) = expire(inner, now);
+    finish_expired(inner, expired);
     let mut state = inner.state.borrow_mut();
     let state = &mut *state;
     let flushing = state.flushing > 0 || inner.closed.get();
-    let mut next_wake: Option<Instant> = None;
+    let mut next_wake: Option<Instant> = expiry_wake;
     let mut wake_at = |t: Instant| next_wake = Some(next_wake.map_or(t, |w: Instant| w.min(t)));
     let mut by_node: HashMap<i32, (Vec<Batch>, usize)> = HashMap::new();
     let mut need_metadata = Vec::new();
-    let mut expired = Vec::new();
     for ((topic, partition), queue) in state.queues.iter_mut() {
         let Some(front) = queue.batches.front() else { continue };
-        if front.encoded.is_none() && front.created + config.delivery_timeout <= now {
-            expired.push(queue.batches.pop_front().expect("front exists"));
-            continue;
-        }
         if let Some(at) = front.retry_at {
             if at > now {
                 wake_at(at);
@@ -633,13 +651,46 @@ fn drain(inner: &Inner) -> (Requests, Option<Instant>, Vec<String>) {
         entry.1 += size;
         entry.0.push(batch);
     }
-    for batch in expired {
+    (by_node.into_iter().map(|(node, (batches, _))| (node, batches)).collect(), next_wake, need_metadata)
+}
+
+/// Takes out the batches that waited past `delivery.timeout.ms` (from the head of each
+/// partition's queue, so a partition's order holds); returns them and when the next one
+/// expires.
+fn expire(inner: &Inner, now: Instant) -> (Vec<Batch>, Option<Instant>) {
+    let timeout = inner.config.delivery_timeout;
+    let mut state = inner.state.borrow_mut();
+    let state = &mut *state;
+    let mut expired = Vec::new();
+    let mut next: Option<Instant> = None;
+    for queue in state.queues.values_mut() {
+        while queue.batches.front().is_some_and(|b| b.created + timeout <= now) {
+            let batch = queue.batches.pop_front().expect("front exists");
+            if batch.base_sequence.is_some() && inner.config.idempotence {
+                // A sequenced batch given up leaves a gap: start over with a new producer id.
+                state.need_producer_id = true;
+            }
+            expired.push(batch);
+        }
+        if let Some(front) = queue.batches.front() {
+            let at = front.created + timeout;
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+    }
+    for batch in &expired {
         state.outstanding -= 1;
         state.buffered -= batch.charged;
         state.metrics.errors += 1;
-        finish(inner, batch, Err(Error::Timeout("delivery.timeout.ms expired before the batch was sent".into())));
     }
-    (by_node.into_iter().map(|(node, (batches, _))| (node, batches)).collect(), next_wake, need_metadata)
+    (expired, next)
+}
+
+/// Fails expired batches; called with no borrow of the state held, since callbacks may call
+/// back into the producer.
+fn finish_expired(inner: &Inner, expired: Vec<Batch>) {
+    for batch in expired {
+        finish(inner, batch, Err(Error::Timeout("delivery.timeout.ms expired before the batch was acknowledged".into())));
+    }
 }
 
 /// Completes a batch: its future, then its callbacks, then the interceptors.
@@ -669,6 +720,7 @@ async fn send_request(inner: Rc<Inner>, node: i32, mut batches: Vec<Batch>) {
                 Some(seq) => (pid, epoch, seq),
                 None => (-1, -1, -1),
             };
+            b.producer_id = id;
             match b.builder.build(config.compression, id, ep, seq) {
                 Ok(bytes) => b.encoded = Some(bytes),
                 Err(e) => encode_error = Some(e),
@@ -735,11 +787,17 @@ fn complete_or_retry(inner: &Inner, mut batch: Batch, result: Result<(i64, i64)>
             batch.attempts += 1;
             batch.retry_at = Some(Instant::now() + config.retry_backoff);
             state.metrics.retries += 1;
+            if batch.base_sequence.is_some() && batch.producer_id != state.producer_id {
+                // Sequenced under a producer id that has since been replaced: sequence again.
+                batch.base_sequence = None;
+                batch.encoded = None;
+            }
             let queue = state.queues.get_mut(&key).expect("the queue of an in-flight batch");
-            // Back to the head of the queue, in sequence order among other retried batches.
+            // Back towards the head of the queue: after the batches retried before it (in
+            // sequence order when idempotent), before those never sent.
             let at = queue.batches.iter().position(|b| match (b.base_sequence, batch.base_sequence) {
                 (Some(other), Some(mine)) => other > mine,
-                _ => true,
+                _ => b.attempts == 0,
             });
             queue.batches.insert(at.unwrap_or(queue.batches.len()), batch);
             return;

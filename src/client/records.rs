@@ -168,8 +168,11 @@ pub const MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
 
 /// Reads the records of every complete batch in `data` (a fetch's record set; it may end
 /// with a partial batch, which is ignored). Each batch's CRC-32C is checked; control batches
-/// are skipped; records before `from_offset` are left out.
-pub fn read_records(data: Bytes, from_offset: i64, out: &mut Vec<Record>) -> Result<()> {
+/// are skipped; records before `from_offset` are left out. Returns the offset to fetch next:
+/// past the last complete batch, even when it returned no record (a control batch, or a
+/// batch that compaction emptied at its end).
+pub fn read_records(data: Bytes, from_offset: i64, out: &mut Vec<Record>) -> Result<i64> {
+    let mut next = from_offset;
     let mut at = 0;
     while at < data.len() {
         let size = match rb::batch_size(&data[at..]) {
@@ -180,12 +183,13 @@ pub fn read_records(data: Bytes, from_offset: i64, out: &mut Vec<Record>) -> Res
         let batch = data.slice(at..at + size);
         at += size;
         let view = rb::validate_stored(&batch).map_err(|e| Error::Protocol(format!("record batch: {e:?}")))?;
+        next = next.max(view.last_offset() + 1);
         if view.is_control() || view.last_offset() < from_offset {
             continue;
         }
         read_batch(view, &batch, from_offset, out)?;
     }
-    Ok(())
+    Ok(next)
 }
 
 fn read_batch(view: BatchView<'_>, batch: &Bytes, from_offset: i64, out: &mut Vec<Record>) -> Result<()> {

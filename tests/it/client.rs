@@ -464,6 +464,31 @@ fn auto_commit_commits_positions_on_its_interval_and_on_close() {
     assert_eq!(committed(&bootstrap), 50, "close commits the final position");
 }
 
+/// A committed offset past the log's end (retention deleted below it, or a bad reset) is
+/// replaced by `auto.offset.reset`, not fetched again and again.
+#[test]
+fn a_committed_offset_out_of_range_is_reset_by_auto_offset_reset() {
+    let broker = group_broker();
+    let bootstrap = broker.bootstrap();
+    create(&bootstrap, "oor", 1);
+    produce_rust(&bootstrap, "oor", 0, 10);
+    block_on(async {
+        let admin = Admin::new(&config(&bootstrap)).unwrap();
+        admin.alter_group_offsets("oor-group", &BTreeMap::from([(tp("oor", 0), 1000)])).await.unwrap();
+        let c = config(&bootstrap).set("group.id", "oor-group").set("auto.offset.reset", "earliest").set("enable.auto.commit", "false");
+        let consumer = Consumer::new(&c).unwrap();
+        consumer.subscribe(&["oor"], None).unwrap();
+        let mut offsets = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while offsets.len() < 10 {
+            assert!(Instant::now() < deadline, "read {offsets:?}");
+            offsets.extend(consumer.poll(Duration::from_millis(200)).await.unwrap().iter().map(|r| r.offset));
+        }
+        assert_eq!(offsets, (0..10).collect::<Vec<i64>>());
+        consumer.close().await.unwrap();
+    });
+}
+
 /// The seeds' command-line walkthrough with `spate` in place of `kafka-*.sh`.
 #[test]
 fn the_command_line_tools_do_the_kafka_walkthrough() {
