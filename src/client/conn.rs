@@ -51,7 +51,7 @@ pub struct Connection {
 
 struct Handle {
     shared: Rc<Shared>,
-    frames: flume::Sender<Bytes>,
+    frames: flume::Sender<Vec<Bytes>>,
     next_correlation: Cell<i32>,
     client_id: String,
     request_timeout: Duration,
@@ -76,7 +76,7 @@ impl Connection {
         };
         stream.set_nodelay(true).map_err(|e| Error::Network(e.to_string()))?;
         let shared = Rc::new(Shared { stream, pending: RefCell::new(VecDeque::new()), failure: RefCell::new(None) });
-        let (frames, queued) = flume::unbounded::<Bytes>();
+        let (frames, queued) = flume::unbounded::<Vec<Bytes>>();
         compio::runtime::spawn(write_frames(shared.clone(), queued)).detach();
         compio::runtime::spawn(read_responses(shared.clone())).detach();
         let mut handle = Handle {
@@ -160,27 +160,40 @@ impl Handle {
         }
     }
 
-    fn frame<R: Request>(&self, request: &R) -> (Bytes, i32) {
+    /// Encodes a request as the pieces of one frame: the encoded fields, with the record
+    /// batches a Produce carries spliced in by reference rather than copied.
+    fn frame<R: Request>(&self, request: &R) -> (Vec<Bytes>, i32) {
         let correlation_id = self.next_correlation.get();
         self.next_correlation.set(correlation_id.wrapping_add(1) & i32::MAX);
         let mut w = Writer::with_capacity(256);
         w.i32(0); // size, filled in below
         wire::write_request_header(&mut w, R::KEY, correlation_id, &self.client_id);
-        request.encode(&mut w);
-        let mut frame: BytesMut = w.finish();
-        let size = (frame.len() - 4) as i32;
-        frame[..4].copy_from_slice(&size.to_be_bytes());
-        (frame.freeze(), correlation_id)
+        let mut spliced: Vec<(usize, Bytes)> = Vec::new();
+        request.encode_spliced(&mut w, &mut spliced);
+        let mut encoded: BytesMut = w.finish();
+        let size = encoded.len() - 4 + spliced.iter().map(|(_, b)| b.len()).sum::<usize>();
+        encoded[..4].copy_from_slice(&(size as i32).to_be_bytes());
+        let mut encoded = encoded.freeze();
+        let mut parts = Vec::with_capacity(1 + 2 * spliced.len());
+        let mut taken = 0;
+        for (at, bytes) in spliced {
+            parts.push(encoded.split_to(at - taken));
+            taken = at;
+            parts.push(bytes);
+        }
+        parts.push(encoded);
+        parts.retain(|p| !p.is_empty());
+        (parts, correlation_id)
     }
 }
 
-async fn write_frames(shared: Rc<Shared>, queued: flume::Receiver<Bytes>) {
+async fn write_frames(shared: Rc<Shared>, queued: flume::Receiver<Vec<Bytes>>) {
     while let Ok(first) = queued.recv_async().await {
-        // Whatever else is queued goes out in the same system call.
-        let mut frames = vec![first];
-        while frames.len() < 64 {
+        // Whatever else is queued goes out in the same system call (up to IOV_MAX pieces).
+        let mut frames = first;
+        while frames.len() < 512 {
             match queued.try_recv() {
-                Ok(f) => frames.push(f),
+                Ok(f) => frames.extend(f),
                 Err(_) => break,
             }
         }

@@ -47,6 +47,11 @@ pub trait Request {
     const KEY: ApiKey;
     type Response;
     fn encode(&self, w: &mut Writer);
+    /// Like `encode`, but large byte fields may be left out of `w` and listed in `spliced` as
+    /// (position in `w`, bytes) to be sent in place, without a copy.
+    fn encode_spliced(&self, w: &mut Writer, _spliced: &mut Vec<(usize, Bytes)>) {
+        self.encode(w)
+    }
     fn decode_response(r: &mut Reader) -> DecodeResult<Self::Response>;
 }
 
@@ -205,18 +210,10 @@ impl Request for ProduceRequest {
     const KEY: ApiKey = ApiKey::Produce;
     type Response = Vec<(String, Vec<ProducePartitionResult>)>;
     fn encode(&self, w: &mut Writer) {
-        w.nullable_string(F, None); // transactional_id
-        w.i16(self.acks);
-        w.i32(self.timeout_ms);
-        w.array_len(F, Some(self.topics.len()));
-        for (name, partitions) in &self.topics {
-            w.string(F, name);
-            w.array_len(F, Some(partitions.len()));
-            for (index, records) in partitions {
-                w.i32(*index);
-                w.nullable_bytes(F, Some(records));
-            }
-        }
+        self.encode_with(w, None);
+    }
+    fn encode_spliced(&self, w: &mut Writer, spliced: &mut Vec<(usize, Bytes)>) {
+        self.encode_with(w, Some(spliced));
     }
     fn decode_response(r: &mut Reader) -> DecodeResult<Self::Response> {
         let topics = r.array(F, 6, |r| {
@@ -233,6 +230,29 @@ impl Request for ProduceRequest {
         })?;
         r.i32()?; // throttle_time_ms
         Ok(topics)
+    }
+}
+
+impl ProduceRequest {
+    fn encode_with(&self, w: &mut Writer, mut spliced: Option<&mut Vec<(usize, Bytes)>>) {
+        w.nullable_string(F, None); // transactional_id
+        w.i16(self.acks);
+        w.i32(self.timeout_ms);
+        w.array_len(F, Some(self.topics.len()));
+        for (name, partitions) in &self.topics {
+            w.string(F, name);
+            w.array_len(F, Some(partitions.len()));
+            for (index, records) in partitions {
+                w.i32(*index);
+                match spliced.as_deref_mut() {
+                    Some(spliced) => {
+                        w.i32(records.len() as i32);
+                        spliced.push((w.len(), records.clone()));
+                    }
+                    None => w.nullable_bytes(F, Some(records)),
+                }
+            }
+        }
     }
 }
 
@@ -914,6 +934,30 @@ mod tests {
         assert_eq!(r.remaining(), 0);
         assert_eq!(decoded.max_wait_ms, 500);
         assert_eq!(decoded.topics[0].partitions[0].fetch_offset, 42);
+    }
+
+    #[test]
+    fn a_spliced_produce_request_is_the_same_bytes_as_a_copied_one() {
+        let a = Bytes::from(crate::protocol::record_batch::build_batch(0, 5, &[]));
+        let b = Bytes::from(vec![9u8; 100]);
+        let req =
+            ProduceRequest { acks: 1, timeout_ms: 10, topics: vec![("t".into(), vec![(0, a), (1, b)]), ("u".into(), vec![(2, Bytes::from_static(b"xyz"))])] };
+        let mut plain = Writer::new();
+        req.encode(&mut plain);
+        let mut w = Writer::new();
+        let mut spliced = Vec::new();
+        req.encode_spliced(&mut w, &mut spliced);
+        let head = w.finish();
+        let mut joined = Vec::new();
+        let mut taken = 0;
+        for (at, bytes) in &spliced {
+            joined.extend_from_slice(&head[taken..*at]);
+            joined.extend_from_slice(bytes);
+            taken = *at;
+        }
+        joined.extend_from_slice(&head[taken..]);
+        assert_eq!(spliced.len(), 3);
+        assert_eq!(joined, plain.finish().to_vec());
     }
 
     #[test]
