@@ -228,7 +228,7 @@ impl Completion {
 /// The future of one record's acknowledgement (Kafka's `Future<RecordMetadata>`).
 pub struct DeliveryFuture {
     completion: Rc<Completion>,
-    topic: String,
+    topic: Rc<str>,
     partition: i32,
     delta: i32,
     timestamp: i64,
@@ -516,7 +516,7 @@ impl State {
         if let Some(cb) = callback {
             batch.callbacks.push((delta, timestamp, cb));
         }
-        let future = DeliveryFuture { completion: batch.completion.clone(), topic: record.topic.clone(), partition, delta, timestamp };
+        let future = DeliveryFuture { completion: batch.completion.clone(), topic: topic.clone(), partition, delta, timestamp };
         // Keyless records stick to one partition until its batch is complete (KIP-480).
         if batch.full && self.sticky.is_current(&record.topic, partition) {
             self.sticky.next(&record.topic, partitions, partition);
