@@ -266,8 +266,10 @@ struct Batch {
     charged: usize,
     attempts: u32,
     base_sequence: Option<i32>,
-    /// The producer id the batch was sequenced under (a new id makes the sequence stale).
+    /// The producer id and base sequence the encoded bytes carry (a new producer id makes
+    /// them stale: the bytes are restamped, not rebuilt).
     producer_id: i64,
+    encoded_sequence: i32,
     /// The encoded batch, kept for retries (a retry must send the same bytes).
     encoded: Option<Bytes>,
     retry_at: Option<Instant>,
@@ -293,6 +295,10 @@ struct State {
     need_producer_id: bool,
     in_flight: HashMap<i32, usize>,
     flushing: usize,
+    /// Buffers of completed batches, reused for new ones (Kafka's BufferPool): without it every
+    /// batch takes fresh memory, and the allocator's returning and re-faulting pages (zeroed
+    /// 2 MiB at a time with transparent huge pages) cost the client more than encoding did.
+    pool: Vec<Vec<u8>>,
     /// Topics whose metadata is being fetched because a leader is missing.
     metadata_pending: std::collections::HashSet<String>,
     metrics: ProducerMetrics,
@@ -348,6 +354,7 @@ impl Producer {
                 in_flight: HashMap::new(),
                 flushing: 0,
                 metadata_pending: Default::default(),
+                pool: Vec::new(),
                 metrics: ProducerMetrics::default(),
             }),
             config: producer_config,
@@ -461,7 +468,28 @@ impl Producer {
     }
 }
 
+/// A buffer for a new batch whose first record takes `size` bytes.
+fn pooled_buffer(pool: &mut Vec<Vec<u8>>, config: &ProducerConfig, size: usize) -> Vec<u8> {
+    let needed = crate::protocol::record_batch::HEADER_BYTES + size;
+    if needed <= config.batch_size {
+        if let Some(buf) = pool.pop() {
+            return buf;
+        }
+        return Vec::with_capacity(config.batch_size);
+    }
+    Vec::with_capacity(needed)
+}
+
 impl State {
+    /// Keeps a completed batch's buffer for reuse, if it has the pool's size and the pool
+    /// holds less than `buffer.memory`.
+    fn recycle(&mut self, config: &ProducerConfig, buf: Vec<u8>) {
+        let cap = buf.capacity();
+        if cap >= config.batch_size && cap <= 2 * config.batch_size && (self.pool.len() + 1) * cap <= config.buffer_memory {
+            self.pool.push(buf);
+        }
+    }
+
     /// Appends a record to its partition's open batch (opening one if needed). Returns the
     /// record's future and whether a batch became ready.
     fn add(
@@ -491,7 +519,7 @@ impl State {
             queue.batches.push_back(Batch {
                 topic: topic.clone(),
                 partition,
-                builder: BatchBuilder::new(timestamp, config.batch_size.min(size.max(64) * 2).max(256)),
+                builder: BatchBuilder::with_buffer(pooled_buffer(&mut self.pool, config, size), timestamp),
                 created: Instant::now(),
                 completion: Rc::new(Completion::default()),
                 callbacks: Vec::new(),
@@ -499,6 +527,7 @@ impl State {
                 attempts: 0,
                 base_sequence: None,
                 producer_id: -1,
+                encoded_sequence: -1,
                 encoded: None,
                 retry_at: None,
                 full: false,
@@ -581,12 +610,11 @@ async fn init_producer_id(inner: &Inner) -> Result<()> {
     state.producer_epoch = epoch;
     state.need_producer_id = false;
     // A new producer id starts every partition's sequence again; queued batches that were
-    // encoded under the old id are encoded again.
+    // sent under the old id get new sequences (their bytes are restamped when sent).
     for q in state.queues.values_mut() {
         q.next_sequence = 0;
         for b in q.batches.iter_mut() {
             b.base_sequence = None;
-            b.encoded = None;
         }
     }
     Ok(())
@@ -694,7 +722,15 @@ fn finish_expired(inner: &Inner, expired: Vec<Batch>) {
 }
 
 /// Completes a batch: its future, then its callbacks, then the interceptors.
-fn finish(inner: &Inner, batch: Batch, result: Result<(i64, i64)>) {
+fn finish(inner: &Inner, mut batch: Batch, result: Result<(i64, i64)>) {
+    // The sent bytes are this batch's own once the socket is done with them.
+    let buf = match batch.encoded.take().map(Bytes::try_into_mut) {
+        Some(Ok(bytes)) => Some(Vec::from(bytes)),
+        _ => batch.builder.take_buffer(),
+    };
+    if let Some(buf) = buf {
+        inner.state.borrow_mut().recycle(&inner.config, buf);
+    }
     for (delta, timestamp, cb) in batch.callbacks {
         let md = metadata(&result, &batch.topic, batch.partition, delta, timestamp);
         for i in &inner.interceptors {
@@ -715,17 +751,21 @@ async fn send_request(inner: Rc<Inner>, node: i32, mut batches: Vec<Batch>) {
     let mut topics: Vec<(String, Vec<(i32, Bytes)>)> = Vec::new();
     let mut encode_error = None;
     for b in batches.iter_mut() {
-        if b.encoded.is_none() {
-            let (id, ep, seq) = match b.base_sequence {
-                Some(seq) => (pid, epoch, seq),
-                None => (-1, -1, -1),
-            };
-            b.producer_id = id;
-            match b.builder.build(config.compression, id, ep, seq) {
+        let (id, ep, seq) = match b.base_sequence {
+            Some(seq) => (pid, epoch, seq),
+            None => (-1, -1, -1),
+        };
+        match &b.encoded {
+            None => match b.builder.build(config.compression, id, ep, seq) {
                 Ok(bytes) => b.encoded = Some(bytes),
                 Err(e) => encode_error = Some(e),
-            }
+            },
+            // Sent before under another producer id or sequence: the same records, restamped.
+            Some(bytes) if b.producer_id != id || b.encoded_sequence != seq => b.encoded = Some(super::records::restamp_producer(bytes, id, ep, seq)),
+            Some(_) => {}
         }
+        b.producer_id = id;
+        b.encoded_sequence = seq;
         let Some(bytes) = b.encoded.clone() else { continue };
         match topics.iter_mut().find(|(t, _)| **t == *b.topic) {
             Some((_, parts)) => parts.push((b.partition, bytes)),
@@ -790,7 +830,6 @@ fn complete_or_retry(inner: &Inner, mut batch: Batch, result: Result<(i64, i64)>
             if batch.base_sequence.is_some() && batch.producer_id != state.producer_id {
                 // Sequenced under a producer id that has since been replaced: sequence again.
                 batch.base_sequence = None;
-                batch.encoded = None;
             }
             let queue = state.queues.get_mut(&key).expect("the queue of an in-flight batch");
             // Back towards the head of the queue: after the batches retried before it (in

@@ -60,10 +60,13 @@ fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
     }
 }
 
-/// The records of one batch being filled, encoded as they arrive (uncompressed); `build`
-/// compresses them and puts the header in front.
+/// The records of one batch being filled, encoded as they arrive (uncompressed) after room
+/// for the header; `build` writes the header in place (or compresses into a new buffer), so
+/// an uncompressed batch is never copied on its way to the socket.
 pub struct BatchBuilder {
-    body: Vec<u8>,
+    /// `HEADER_BYTES` reserved, then the records; empty once an uncompressed build took it.
+    buf: Vec<u8>,
+    size: usize,
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
@@ -71,7 +74,14 @@ pub struct BatchBuilder {
 
 impl BatchBuilder {
     pub fn new(base_timestamp: i64, capacity: usize) -> BatchBuilder {
-        BatchBuilder { body: Vec::with_capacity(capacity), count: 0, base_timestamp, max_timestamp: base_timestamp }
+        BatchBuilder::with_buffer(Vec::with_capacity(capacity), base_timestamp)
+    }
+
+    /// A builder that fills `buf` (a recycled buffer: its contents are discarded).
+    pub fn with_buffer(mut buf: Vec<u8>, base_timestamp: i64) -> BatchBuilder {
+        buf.clear();
+        buf.resize(HEADER_BYTES, 0);
+        BatchBuilder { buf, size: HEADER_BYTES, count: 0, base_timestamp, max_timestamp: base_timestamp }
     }
 
     /// The encoded size of one record, with its length prefix, as it would be appended.
@@ -94,7 +104,8 @@ impl BatchBuilder {
         let delta = self.count;
         let ts_delta = timestamp - self.base_timestamp;
         let body = Self::body_size(delta, ts_delta, key, value, headers);
-        let out = &mut self.body;
+        let out = &mut self.buf;
+        debug_assert!(out.len() >= HEADER_BYTES, "appending to a batch already built");
         put_varint(out, body as i64);
         out.push(0); // attributes
         put_varint(out, ts_delta);
@@ -106,6 +117,7 @@ impl BatchBuilder {
             put_bytes(out, Some(h.key.as_bytes()));
             put_bytes(out, h.value.as_deref());
         }
+        self.size = out.len();
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
         delta
@@ -119,21 +131,30 @@ impl BatchBuilder {
         self.base_timestamp
     }
 
-    /// The batch's size so far, uncompressed, header included.
+    /// The batch's size, uncompressed, header included.
     pub fn size(&self) -> usize {
-        HEADER_BYTES + self.body.len()
+        self.size
     }
 
-    /// Encodes the batch: header (base offset 0, CreateTime), compressed records, CRC-32C.
-    pub fn build(&self, codec: Compression, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Result<Bytes> {
-        let mut b = Vec::with_capacity(HEADER_BYTES + self.body.len());
-        b.resize(HEADER_BYTES, 0);
-        if codec == Compression::None {
-            b.extend_from_slice(&self.body);
+    /// The builder's buffer, for reuse, if a build has not taken it.
+    pub fn take_buffer(&mut self) -> Option<Vec<u8>> {
+        (self.buf.capacity() > 0).then(|| std::mem::take(&mut self.buf))
+    }
+
+    /// Encodes the batch: header (base offset 0, CreateTime), records (compressed into a new
+    /// buffer, or in place), CRC-32C. Called once: nothing can be appended afterwards.
+    pub fn build(&mut self, codec: Compression, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Result<Bytes> {
+        let mut b = if codec == Compression::None {
+            std::mem::take(&mut self.buf)
         } else {
-            compression::compress(codec, &self.body, &mut b).map_err(|e| Error::Invalid(format!("{} compression failed: {e}", codec.name())))?;
-        }
+            let mut out = Vec::with_capacity(HEADER_BYTES + (self.buf.len() - HEADER_BYTES) / 2);
+            out.resize(HEADER_BYTES, 0);
+            compression::compress(codec, &self.buf[HEADER_BYTES..], &mut out)
+                .map_err(|e| Error::Invalid(format!("{} compression failed: {e}", codec.name())))?;
+            out
+        };
         let length = (b.len() - LOG_OVERHEAD) as i32;
+        b[..8].copy_from_slice(&0i64.to_be_bytes());
         b[rb::OFFSET_BATCH_LENGTH..][..4].copy_from_slice(&length.to_be_bytes());
         b[rb::OFFSET_LEADER_EPOCH..][..4].copy_from_slice(&(-1i32).to_be_bytes());
         b[rb::OFFSET_MAGIC] = rb::MAGIC_V2 as u8;
@@ -149,6 +170,18 @@ impl BatchBuilder {
         b[rb::OFFSET_CRC..][..4].copy_from_slice(&crc.to_be_bytes());
         Ok(Bytes::from(b))
     }
+}
+
+/// A copy of an encoded batch with another producer id, epoch and base sequence (the CRC
+/// recomputed): for a batch sent once and to be sent again under a new producer id.
+pub fn restamp_producer(batch: &[u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Bytes {
+    let mut b = batch.to_vec();
+    b[rb::OFFSET_PRODUCER_ID..][..8].copy_from_slice(&producer_id.to_be_bytes());
+    b[rb::OFFSET_PRODUCER_EPOCH..][..2].copy_from_slice(&producer_epoch.to_be_bytes());
+    b[rb::OFFSET_BASE_SEQUENCE..][..4].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&b[rb::CRC_START..]);
+    b[rb::OFFSET_CRC..][..4].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(b)
 }
 
 /// One record read from a fetch.
@@ -272,6 +305,9 @@ mod tests {
             b.append(5_000, None, None, &[]);
             let batch = b.build(codec, 7, 1, 40).unwrap();
             let view = rb::validate(&batch).unwrap();
+            let restamped = restamp_producer(&batch, 9, 2, 0);
+            let moved = rb::validate(&restamped).unwrap();
+            assert_eq!((moved.producer_id(), moved.producer_epoch(), moved.base_sequence()), (9, 2, 0));
             assert_eq!(view.record_count(), 101);
             assert_eq!(view.base_sequence(), 40);
             assert_eq!(view.compression(), codec.attribute_bits());
