@@ -1,15 +1,38 @@
+# shellcheck shell=bash
 # Shared by the benchmark and profiling scripts (source it, don't run it):
+#   build_spate           builds target/release/spate (`cargo build --release --locked -q`);
+#                         SPATE_SKIP_BUILD=1 skips it and uses the binary already there;
 #   build_load_generator  sets PERF_BIN to librdkafka's rdkafka_performance, built from the
 #                         librdkafka source the rdkafka-sys crate carries (after `cargo test
-#                         --no-run`), and builds target/release/spate;
-#   start_broker          starts a fresh release broker on a free loopback port in a temporary
-#                         folder, sets BROKER_PID, PORT and TMP, and stops it on exit.
+#                         --no-run`, not run with SPATE_SKIP_BUILD=1), and builds
+#                         target/release/spate (build_spate);
+#   start_broker [WRAPPER...]
+#                         starts a fresh broker ($SPATE_BIN, default target/release/spate) on a
+#                         free loopback port in a temporary folder, sets BROKER_PID, PORT and
+#                         TMP, and stops it on exit. Words given are put in front of the command
+#                         (e.g. `start_broker valgrind --tool=callgrind`); BROKER_OVERRIDES
+#                         ("key=value ...") adds broker settings, each as an --override;
+#                         BROKER_START_SECONDS (default 10) bounds the wait for the port to open.
+
+SPATE_BIN=${SPATE_BIN:-target/release/spate}
+
+build_spate() {
+    if [[ ${SPATE_SKIP_BUILD:-0} == 1 ]]; then
+        [[ -x $SPATE_BIN ]] || { echo "SPATE_SKIP_BUILD=1 but $SPATE_BIN is missing" >&2; return 1; }
+        return 0
+    fi
+    cargo build --release --locked -q
+}
 
 build_load_generator() {
-    cargo build --release --locked -q
-    local out
-    out=$(ls -d target/debug/build/rdkafka-sys-*/out 2>/dev/null | head -n1 || true)
+    build_spate
+    local out built
+    # An out folder whose rdkafka_performance is already built, else the first one.
+    built=$(ls target/debug/build/rdkafka-sys-*/out/examples/rdkafka_performance 2>/dev/null | head -n1 || true)
+    out=${built%/examples/rdkafka_performance}
+    [[ -n $out ]] || out=$(ls -d target/debug/build/rdkafka-sys-*/out 2>/dev/null | head -n1 || true)
     if [[ -z $out || ! -f $out/src/librdkafka.a ]]; then
+        [[ ${SPATE_SKIP_BUILD:-0} != 1 ]] || { echo "SPATE_SKIP_BUILD=1 but librdkafka is not built (cargo test --no-run)" >&2; return 1; }
         cargo test --no-run --locked -q
         out=$(ls -d target/debug/build/rdkafka-sys-*/out | head -n1)
     fi
@@ -20,8 +43,14 @@ build_load_generator() {
 start_broker() {
     TMP=$(mktemp -d)
     PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    target/release/spate broker --override "log.dirs=$TMP/data" --override "listeners=PLAINTEXT://127.0.0.1:$PORT" 2>"$TMP/broker.log" &
+    local overrides=() kv
+    for kv in ${BROKER_OVERRIDES:-}; do overrides+=(--override "$kv"); done
+    "$@" "$SPATE_BIN" broker "${overrides[@]}" --override "log.dirs=$TMP/data" --override "listeners=PLAINTEXT://127.0.0.1:$PORT" 2>"$TMP/broker.log" &
     BROKER_PID=$!
     trap 'kill $BROKER_PID 2>/dev/null || true; wait $BROKER_PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
-    for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.1; done
+    local tries=$(( ${BROKER_START_SECONDS:-10} * 10 ))
+    for _ in $(seq "$tries"); do (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && return 0; sleep 0.1; done
+    echo "the broker did not open 127.0.0.1:$PORT; its log:" >&2
+    tail -n 20 "$TMP/broker.log" >&2
+    return 1
 }

@@ -9,14 +9,66 @@
 # for the same dd), so both figures swing from run to run with memory warmth: run it several
 # times and compare figures from the same run, never one absolute value.
 #
+# With --callgrind, instead: the broker's instructions per record produced, counted by valgrind
+# (callgrind) on a broker started under it, with `spate bench produce` as the load. Valgrind runs
+# the broker ~50x slower, hence few records. A 1000-record produce first creates the topic and
+# warms up; callgrind's counters are zeroed (callgrind_control -z) just before the measured
+# produce and dumped (-d) just after it, so the count is that produce's alone (its connection
+# and metadata requests included). User-space instructions only: the kernel's side (socket,
+# page-cache copy) is not in it. The dump stays in perf/out/ (kcachegrind reads it; written with
+# --compress-strings=no so that the awk below can read function names).
+# The broker runs with one shard (shards=1): valgrind runs one thread at a time and a shard
+# thread waiting in io_uring_enter keeps the others from running (with two shards, requests that
+# cross shards stalled for tens of seconds), so this is one shard's path, without cross-shard
+# forwarding.
+#
 # Usage: perf/stat.sh [records (default 1000000)] [record bytes (default 1024)]
-# Builds what it needs like bench/rdkafka-perf.sh. Every step is bounded by `timeout`.
+#        perf/stat.sh --callgrind [records (default 20000)] [record bytes (default 1024)]
+# Builds what it needs like bench/rdkafka-perf.sh (SPATE_SKIP_BUILD=1 skips building spate).
+# Every step is bounded by `timeout`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-RECORDS=${1:-1000000}
+CALLGRIND=0
+if [[ ${1:-} == --callgrind ]]; then CALLGRIND=1; shift; fi
+if [[ $CALLGRIND == 1 ]]; then RECORDS=${1:-20000}; else RECORDS=${1:-1000000}; fi
 SIZE=${2:-1024}
 
 source bench/lib.sh
+
+if [[ $CALLGRIND == 1 ]]; then
+    { command -v valgrind && command -v callgrind_control; } >/dev/null 2>&1 || scripts/install-perf-tools.sh valgrind
+    build_spate
+    OUT=perf/out
+    mkdir -p "$OUT"
+    rm -f "$OUT"/callgrind.out*
+    BROKER_OVERRIDES=shards=1 BROKER_START_SECONDS=120 start_broker valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$OUT/callgrind.out"
+    produce() {
+        timeout 600 "$SPATE_BIN" bench produce --bootstrap-server "127.0.0.1:$PORT" --topic callgrind --partitions 1 \
+            --record-size "$SIZE" --num-records "$1" --acks 1 --batch-size 262144 --linger-ms 5 --json 2>"$TMP/produce.err" \
+            || { cat "$TMP/produce.err" >&2; return 1; }
+    }
+    produce 1000 >/dev/null
+    timeout 60 callgrind_control -z "$BROKER_PID" >/dev/null 2>&1
+    result=$(produce "$RECORDS")
+    timeout 300 callgrind_control -d "$BROKER_PID" >/dev/null 2>&1
+    dump=$(ls -t "$OUT"/callgrind.out.* | head -n1)
+    # The dump's "summary:" line is the total of its events, instructions (Ir) by default.
+    instructions=$(awk '/^summary:/ {print $2}' "$dump")
+    acked=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["records"])' "$result")
+    [[ $acked == "$RECORDS" ]] || echo "warning: $acked of $RECORDS records acknowledged" >&2
+    echo "records: $RECORDS x $SIZE bytes, acks=1, 1 partition, one-shard broker under valgrind --tool=callgrind"
+    awk -v i="$instructions" -v r="$RECORDS" -v s="$SIZE" 'BEGIN {printf "callgrind: %d broker instructions, %.0f per record, %.2f per byte (user space only)\n", i, i / r, i / (r * s)}'
+    # Where they go: self instructions per function, summed from the dump's cost lines (a cost
+    # line right after calls= is the call's inclusive cost, not the caller's own: skipped).
+    # (valgrind 3.19's callgrind_annotate puts this dump's whole cost under clone, hence awk.)
+    echo "top functions by own instructions (per record):"
+    awk -v r="$RECORDS" '/^fn=/ {fn = substr($0, 4); next} /^calls=/ {skip = 1; next} /^[a-z]+=/ {next}
+        /^[0-9+*-]/ {if (skip) {skip = 0; next} if (NF >= 2) cost[fn] += $2}
+        END {for (f in cost) printf "%12d %8.1f  %s\n", cost[f], cost[f] / r, f}' "$dump" | sort -rn | awk 'NR <= 10' | cut -c1-160
+    echo "dump: $dump (kcachegrind or qcachegrind open it)"
+    exit 0
+fi
+
 build_load_generator
 start_broker
 

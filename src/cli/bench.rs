@@ -246,13 +246,14 @@ async fn produce(args: ProduceArgs) -> Result<(), Error> {
             Err(e) => failure = Some(e),
         }
     }
+    // Timed before the reporter thread is joined: it sleeps in 50 ms steps.
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_start;
     progress.done.store(true, Ordering::Relaxed);
     let _ = reporter.join();
     if let Some(e) = failure {
         return Err(e);
     }
-    let secs = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_start;
     let records = progress.records.load(Ordering::Relaxed);
     let bytes = progress.bytes.load(Ordering::Relaxed);
     let errors = progress.errors.load(Ordering::Relaxed);

@@ -676,11 +676,23 @@ async fn ensure_positions(inner: &Inner) -> Result<()> {
 /// and no fetch in flight.
 fn send_fetches(inner: &Rc<Inner>) {
     let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64, u64)>> = HashMap::new();
+    let long_poll;
     {
         let s = inner.state.borrow();
-        let buffered: BTreeSet<(&str, i32)> = s.buffered.iter().map(|r| (&*r.topic, r.partition)).collect();
+        // With records buffered, a fetch must not wait at the broker: the caller has work, and
+        // a fetch that long-polls on idle partitions would hold back the next fetch of the
+        // partitions that have data (one fetch per leader is in flight at a time).
+        long_poll = s.buffered.is_empty();
+        // A partition is fetched again (from past what is buffered) while it has less than a
+        // poll's worth buffered, so that a long poll on idle partitions never holds back one
+        // that has data; the buffer stays bounded at about a poll plus one fetch per partition.
+        let mut buffered: HashMap<(&str, i32), usize> = HashMap::new();
+        for r in &s.buffered {
+            *buffered.entry((&*r.topic, r.partition)).or_default() += 1;
+        }
         for (tp, p) in &s.partitions {
-            if p.position.is_none() || p.paused || buffered.contains(&(tp.topic.as_str(), tp.partition)) {
+            let held = buffered.get(&(tp.topic.as_str(), tp.partition)).copied().unwrap_or(0);
+            if p.position.is_none() || p.paused || held >= inner.config.max_poll_records {
                 continue;
             }
             let leader = inner.cluster.cached_topic(&tp.topic).and_then(|t| t.leaders.get(tp.partition as usize).copied()).unwrap_or(-1);
@@ -701,11 +713,11 @@ fn send_fetches(inner: &Rc<Inner>) {
     }
     for (leader, partitions) in by_leader {
         inner.state.borrow_mut().fetching.insert(leader);
-        compio::runtime::spawn(fetch(inner.clone(), leader, partitions)).detach();
+        compio::runtime::spawn(fetch(inner.clone(), leader, partitions, long_poll)).detach();
     }
 }
 
-async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i64, u64)>) {
+async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i64, u64)>, long_poll: bool) {
     let config = &inner.config;
     let mut topics: Vec<(String, Vec<(i32, i64, i32)>)> = Vec::new();
     for (tp, offset, _) in &partitions {
@@ -715,7 +727,7 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
         }
     }
     let request = FetchRequest {
-        max_wait_ms: config.fetch_max_wait.as_millis() as i32,
+        max_wait_ms: if long_poll { config.fetch_max_wait.as_millis() as i32 } else { 0 },
         min_bytes: config.fetch_min_bytes,
         max_bytes: config.fetch_max_bytes,
         isolation_level: config.isolation_level,

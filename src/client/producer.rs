@@ -546,8 +546,9 @@ impl State {
             batch.callbacks.push((delta, timestamp, cb));
         }
         let future = DeliveryFuture { completion: batch.completion.clone(), topic: topic.clone(), partition, delta, timestamp };
-        // Keyless records stick to one partition until its batch is complete (KIP-480).
-        if batch.full && self.sticky.is_current(&record.topic, partition) {
+        // Keyless records stick to one partition until a batch of it is complete (KIP-480):
+        // `ready` covers both the batch this record filled and the one it did not fit in.
+        if ready && self.sticky.is_current(&record.topic, partition) {
             self.sticky.next(&record.topic, partitions, partition);
         }
         self.metrics.records += 1;

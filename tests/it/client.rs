@@ -189,6 +189,62 @@ fn linger_batches_a_burst_into_few_produce_requests() {
     assert_eq!(unbatched.requests, 200, "{unbatched:?}");
 }
 
+/// Keyless records stick to a partition until a batch of it is complete, then move on: with
+/// small batches, a burst spreads over the topic.
+#[test]
+fn keyless_records_move_to_another_partition_when_a_batch_completes() {
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    create(&bootstrap, "sticky", 12);
+    let partitions: BTreeSet<i32> = block_on(async {
+        let producer = Producer::new(&config(&bootstrap).set("batch.size", "2048").set("linger.ms", "5")).unwrap();
+        let mut pending = Vec::new();
+        for i in 0..2000 {
+            pending.push(producer.enqueue(ProducerRecord::new("sticky", format!("{i:0>100}"))).await.unwrap());
+        }
+        let mut used = BTreeSet::new();
+        for p in pending {
+            used.insert(p.await.unwrap().partition);
+        }
+        used
+    });
+    // About 100 batches of ~19 records each, each to a partition other than the last one's.
+    assert!(partitions.len() >= 6, "2000 keyless records went to partitions {partitions:?}");
+}
+
+/// One fetch per leader is in flight at a time; a fetch sent while records are buffered does
+/// not wait at the broker, so idle partitions in it cannot hold back a partition with data.
+#[test]
+fn idle_partitions_do_not_hold_back_a_partition_with_data() {
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    create(&bootstrap, "lopsided", 6);
+    block_on(async {
+        let producer = Producer::new(&config(&bootstrap).set("batch.size", "65536")).unwrap();
+        let mut pending = Vec::new();
+        for i in 0..6000 {
+            pending.push(producer.enqueue(ProducerRecord::new("lopsided", vec![b'x'; 1000]).partition(2).key(i.to_string())).await.unwrap());
+        }
+        for p in pending {
+            p.await.unwrap();
+        }
+        // A long fetch.max.wait.ms: a fetch of only idle partitions would stall 10 s a round,
+        // and 6000 records at 1 MiB per partition fetch take several rounds.
+        let c = config(&bootstrap).set("fetch.max.wait.ms", "10000").set("max.poll.records", "200").set("max.partition.fetch.bytes", "262144");
+        let consumer = Consumer::new(&c).unwrap();
+        let all: Vec<TopicPartition> = (0..6).map(|p| tp("lopsided", p)).collect();
+        consumer.assign(&all);
+        consumer.seek_to_beginning(&all).await.unwrap();
+        let started = Instant::now();
+        let mut read = 0;
+        while read < 6000 {
+            assert!(started.elapsed() < Duration::from_secs(20), "read {read} of 6000: fetches are held back by long polls");
+            read += consumer.poll(Duration::from_millis(500)).await.unwrap().len();
+        }
+        assert_eq!(read, 6000);
+    });
+}
+
 /// A Rust group member running on its own thread, recording what it reads and holds.
 struct Member {
     stop: Arc<AtomicBool>,
