@@ -12,28 +12,8 @@ set -euo pipefail
 
 log() { printf 'install-perf-tools: %s\n' "$*"; }
 
-SUDO=()
-if [[ $(id -u) -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO=(sudo)
-    fi
-fi
-
-APT_UPDATED=0
-apt_install() {
-    if ! command -v apt-get >/dev/null 2>&1; then
-        log "apt-get not found; install these by hand: $*"
-        return 1
-    fi
-    if [[ $APT_UPDATED -eq 0 ]]; then
-        log "apt-get update"
-        timeout 600 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        APT_UPDATED=1
-    fi
-    log "apt-get install -y --no-install-recommends $*"
-    timeout 1200 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "$@"
-}
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 # `perf --version` rather than `command -v perf`: Debian's /usr/bin/perf wrapper exists without
 # a perf for the running kernel's version and only fails when run.

@@ -19,28 +19,8 @@ PYTHON="${PYTHON:-python3}"
 
 log() { printf 'install-test-deps: %s\n' "$*"; }
 
-SUDO=()
-if [[ $(id -u) -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO=(sudo)
-    fi
-fi
-
-APT_UPDATED=0
-apt_install() {
-    if ! command -v apt-get >/dev/null 2>&1; then
-        log "apt-get not found; install these by hand: $*"
-        return 1
-    fi
-    if [[ $APT_UPDATED -eq 0 ]]; then
-        log "apt-get update"
-        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        APT_UPDATED=1
-    fi
-    log "apt-get install -y --no-install-recommends $*"
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "$@"
-}
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 # --- kcat -------------------------------------------------------------------
 kcat_version() {
