@@ -461,9 +461,14 @@ fn take_records(inner: &Inner) -> Vec<ConsumerRecord> {
     let mut s = inner.state.borrow_mut();
     let n = s.buffered.len().min(inner.config.max_poll_records);
     let records: Vec<ConsumerRecord> = s.buffered.drain(..n).collect();
+    // One position update per partition, not per record (a lookup key is a String).
+    let mut last: HashMap<(&str, i32), i64> = HashMap::new();
     for r in &records {
-        if let Some(p) = s.partitions.get_mut(&tp(&r.topic, r.partition)) {
-            p.position = Some(r.offset + 1);
+        last.insert((&*r.topic, r.partition), r.offset);
+    }
+    for ((topic, partition), offset) in last {
+        if let Some(p) = s.partitions.get_mut(&tp(topic, partition)) {
+            p.position = Some(offset + 1);
         }
     }
     records
@@ -749,11 +754,12 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
         Ok(response) => {
             let mut s = inner.state.borrow_mut();
             let s = &mut *s;
+            let sent: HashMap<(&str, i32), u64> = partitions.iter().map(|(tp, _, epoch)| ((tp.topic.as_str(), tp.partition), *epoch)).collect();
             for (topic, results) in response.topics {
                 let topic: Rc<str> = Rc::from(topic);
                 for r in results {
+                    let Some(&sent_epoch) = sent.get(&(&*topic, r.index)) else { continue };
                     let key = tp(&topic, r.index);
-                    let Some(sent_epoch) = partitions.iter().find(|(t, _, _)| *t == key).map(|(_, _, e)| *e) else { continue };
                     let Some(p) = s.partitions.get_mut(&key) else { continue };
                     if p.epoch != sent_epoch {
                         continue; // sought or reassigned while the fetch was out

@@ -107,7 +107,8 @@ pub trait ProducerInterceptor {
 /// Where a record was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    pub topic: String,
+    /// Shared with the record's batch: no allocation per record.
+    pub topic: Rc<str>,
     pub partition: i32,
     /// -1 with acks=0, where the broker does not answer.
     pub offset: i64,
@@ -247,11 +248,11 @@ impl Future for DeliveryFuture {
     }
 }
 
-fn metadata(result: &Result<(i64, i64)>, topic: &str, partition: i32, delta: i32, timestamp: i64) -> Result<RecordMetadata> {
+fn metadata(result: &Result<(i64, i64)>, topic: &Rc<str>, partition: i32, delta: i32, timestamp: i64) -> Result<RecordMetadata> {
     let &(base, append_time) = result.as_ref().map_err(Clone::clone)?;
     let offset = if base < 0 { -1 } else { base + delta as i64 };
     let timestamp = if append_time >= 0 { append_time } else { timestamp };
-    Ok(RecordMetadata { topic: topic.to_string(), partition, offset, timestamp })
+    Ok(RecordMetadata { topic: topic.clone(), partition, offset, timestamp })
 }
 
 struct Batch {
@@ -285,6 +286,8 @@ struct PartitionQueue {
 }
 
 struct State {
+    /// Each topic's name, once: the queues and batches share it.
+    topics: std::collections::HashSet<Rc<str>>,
     queues: HashMap<(Rc<str>, i32), PartitionQueue>,
     sticky: Sticky,
     buffered: usize,
@@ -344,6 +347,7 @@ impl Producer {
             partitioner,
             interceptors,
             state: RefCell::new(State {
+                topics: Default::default(),
                 queues: HashMap::new(),
                 sticky: Sticky::default(),
                 buffered: 0,
@@ -417,6 +421,8 @@ impl Producer {
             return Err(Error::Broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some(record.topic.clone())));
         }
         let timestamp = record.timestamp.unwrap_or_else(crate::io::runtime::now_ms);
+        // Sized at offset and timestamp delta 0; the 16 bytes cover those two varints at their
+        // longest within a batch.
         let size = BatchBuilder::record_size(0, 0, record.key.as_deref(), record.value.as_deref(), &record.headers) + 16;
         if size + crate::protocol::record_batch::HEADER_BYTES > inner.config.max_request_size || size > inner.config.buffer_memory {
             return Err(Error::Broker(ErrorCode::MESSAGE_TOO_LARGE, Some(format!("the record is {size} bytes, above max.request.size or buffer.memory"))));
@@ -502,14 +508,17 @@ impl State {
         size: usize,
         callback: Option<Callback>,
     ) -> (DeliveryFuture, bool) {
-        let topic: Rc<str> = match self.queues.keys().find(|(t, _)| **t == *record.topic) {
-            Some((t, _)) => t.clone(),
-            None => Rc::from(record.topic.as_str()),
+        let topic = match self.topics.get(record.topic.as_str()) {
+            Some(t) => t.clone(),
+            None => {
+                let t: Rc<str> = Rc::from(record.topic.as_str());
+                self.topics.insert(t.clone());
+                t
+            }
         };
         let queue = self.queues.entry((topic.clone(), partition)).or_default();
-        let fits = queue.batches.back().is_some_and(|b| {
-            !b.full && b.encoded.is_none() && b.builder.size() + size <= config.batch_size.max(b.builder.size() + 1).min(config.max_request_size)
-        });
+        let fits =
+            queue.batches.back().is_some_and(|b| !b.full && b.encoded.is_none() && b.builder.size() + size <= config.batch_size.min(config.max_request_size));
         let mut ready = false;
         if !fits {
             if let Some(last) = queue.batches.back_mut() {

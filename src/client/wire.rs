@@ -720,7 +720,11 @@ impl Request for LeaveGroupRequest {
         r.i32()?; // throttle_time_ms
         let top = error_code(r)?;
         let members = r.array(F, 6, |r| Ok((r.string(F)?, r.nullable_string(F)?, error_code(r)?)))?;
-        Ok(members.into_iter().map(|m| m.2).find(|e| !e.is_ok()).filter(|_| top.is_ok()).unwrap_or(top))
+        if !top.is_ok() {
+            return Ok(top);
+        }
+        // Otherwise the first member's error, if any.
+        Ok(members.into_iter().map(|(_, _, e)| e).find(|e| !e.is_ok()).unwrap_or(ErrorCode::NONE))
     }
 }
 
