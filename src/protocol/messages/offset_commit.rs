@@ -76,6 +76,12 @@ pub fn encode_response(w: &mut Writer, version: i16, flexible: bool, topics: &[O
     if version >= 3 {
         w.i32(0); // throttle_time_ms
     }
+    encode_topic_errors(w, flexible, topics);
+    w.tagged_fields(flexible);
+}
+
+/// The per-topic, per-partition error codes that OffsetCommit and OffsetDelete answer with.
+pub fn encode_topic_errors(w: &mut Writer, flexible: bool, topics: &[OffsetCommitTopicResponse]) {
     w.array_len(flexible, Some(topics.len()));
     for t in topics {
         w.string(flexible, &t.name);
@@ -87,7 +93,6 @@ pub fn encode_response(w: &mut Writer, version: i16, flexible: bool, topics: &[O
         }
         w.tagged_fields(flexible);
     }
-    w.tagged_fields(flexible);
 }
 
 #[cfg(test)]

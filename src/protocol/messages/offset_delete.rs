@@ -36,27 +36,13 @@ pub fn decode_request(r: &mut Reader, _version: i16, flexible: bool) -> DecodeRe
     Ok(OffsetDeleteRequest { group_id, topics })
 }
 
-#[derive(Debug, Clone)]
-pub struct OffsetDeleteTopicResponse {
-    pub name: String,
-    /// (partition index, error)
-    pub partitions: Vec<(i32, ErrorCode)>,
-}
+/// The same shape as OffsetCommit's answer.
+pub use super::offset_commit::OffsetCommitTopicResponse as OffsetDeleteTopicResponse;
 
 pub fn encode_response(w: &mut Writer, _version: i16, flexible: bool, error: ErrorCode, topics: &[OffsetDeleteTopicResponse]) {
     w.i16(error.0);
     w.i32(0); // throttle_time_ms
-    w.array_len(flexible, Some(topics.len()));
-    for t in topics {
-        w.string(flexible, &t.name);
-        w.array_len(flexible, Some(t.partitions.len()));
-        for (index, error) in &t.partitions {
-            w.i32(*index);
-            w.i16(error.0);
-            w.tagged_fields(flexible);
-        }
-        w.tagged_fields(flexible);
-    }
+    super::offset_commit::encode_topic_errors(w, flexible, topics);
     w.tagged_fields(flexible);
 }
 
