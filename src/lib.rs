@@ -11,6 +11,8 @@ pub mod broker;
 pub mod client;
 pub mod config;
 pub mod coordinator;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod io;
 pub mod metrics;
 pub mod net;

@@ -1,10 +1,14 @@
 //! The Kafka wire primitives: a bounds-checked `Reader` over a request's bytes and a `Writer`
 //! that builds responses.
 //!
-//! Every length read from the wire is checked against the bytes that remain before it is used,
-//! so a decoded request can never allocate more than a small multiple of its frame: an array
-//! of `n` elements is only accepted when at least `n` bytes remain (every element is at least
-//! one byte), and strings and byte fields borrow or copy exactly the bytes that are there.
+//! Every length read from the wire is checked against the bytes that remain before it is used:
+//! an array of `n` elements is only accepted when `n` times its smallest element's bytes
+//! remain, and strings and byte fields borrow or copy exactly the bytes that are there. On top
+//! of that, each reader has a heap budget of 7 times its frame (`HEAP_BYTES_PER_FRAME_BYTE`,
+//! 8, less one frame for what the broker allocates beside the decoded fields):
+//! every array and string is charged before it is allocated, and a request whose decoded form
+//! would need more is refused (an array of a thousand empty topic names costs 48 bytes of
+//! heap per 3 bytes of frame; the budget, not the per-element minimum, is what bounds it).
 //!
 //! Flexible versions (KIP-482) use compact lengths (unsigned varint of length + 1) and end
 //! every struct with tagged fields; the same reader serves both encodings through the
@@ -26,6 +30,8 @@ pub enum DecodeError {
     InvalidString,
     /// Tagged fields out of order or repeated.
     InvalidTaggedFields,
+    /// The decoded request would hold more heap than its frame's budget allows.
+    HeapBudget { needed: usize, left: usize },
 }
 
 impl std::fmt::Display for DecodeError {
@@ -38,6 +44,7 @@ impl std::fmt::Display for DecodeError {
             DecodeError::InvalidVarint => write!(f, "invalid varint"),
             DecodeError::InvalidString => write!(f, "string is not UTF-8"),
             DecodeError::InvalidTaggedFields => write!(f, "tagged fields out of order"),
+            DecodeError::HeapBudget { needed, left } => write!(f, "decoding needs {needed} more bytes of heap, {left} left in the budget"),
         }
     }
 }
@@ -46,16 +53,34 @@ impl std::error::Error for DecodeError {}
 
 pub type DecodeResult<T> = Result<T, DecodeError>;
 
+/// The most heap a decoded request may hold, per byte of its frame (size prefix included).
+pub const HEAP_BYTES_PER_FRAME_BYTE: usize = 8;
+/// The reader's own budget: one frame's worth less than the bound, left for what the broker
+/// allocates beside the decoded fields (a Produce's list of batch ranges).
+const READER_HEAP_BYTES_PER_FRAME_BYTE: usize = HEAP_BYTES_PER_FRAME_BYTE - 1;
+
 /// A cursor over a frame's bytes. Borrowing accessors (`bytes`) return slices of the frame's
 /// `Bytes` without copying, which is how produce records travel to the log untouched.
 pub struct Reader {
     buf: Bytes,
     pos: usize,
+    /// Heap bytes that arrays and strings may still allocate.
+    heap_budget: usize,
 }
 
 impl Reader {
     pub fn new(buf: Bytes) -> Reader {
-        Reader { buf, pos: 0 }
+        let heap_budget = READER_HEAP_BYTES_PER_FRAME_BYTE * (buf.len() + 4);
+        Reader { buf, pos: 0, heap_budget }
+    }
+
+    /// Takes `bytes` from the heap budget, before they are allocated.
+    fn charge(&mut self, bytes: usize) -> DecodeResult<()> {
+        if bytes > self.heap_budget {
+            return Err(DecodeError::HeapBudget { needed: bytes, left: self.heap_budget });
+        }
+        self.heap_budget -= bytes;
+        Ok(())
     }
 
     pub fn remaining(&self) -> usize {
@@ -180,6 +205,7 @@ impl Reader {
         match self.string_length(flexible)? {
             None => Ok(None),
             Some(len) => {
+                self.charge(len)?;
                 let raw = self.take(len)?;
                 let s = std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidString)?;
                 Ok(Some(s.to_owned()))
@@ -231,6 +257,7 @@ impl Reader {
         match self.array_len(flexible, min_element_bytes)? {
             None => Ok(None),
             Some(len) => {
+                self.charge(len.saturating_mul(std::mem::size_of::<T>()))?;
                 let mut out = Vec::with_capacity(len);
                 for _ in 0..len {
                     out.push(element(self)?);

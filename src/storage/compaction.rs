@@ -29,8 +29,8 @@ pub struct SegmentSnapshot {
 
 /// One record inside an uncompressed batch: where its bytes are (length prefix included),
 /// its offset and timestamp, its key, and whether it is a tombstone.
-struct RecordSpan<'a> {
-    range: std::ops::Range<usize>,
+pub(crate) struct RecordSpan<'a> {
+    pub(crate) range: std::ops::Range<usize>,
     offset: i64,
     timestamp: i64,
     key: Option<&'a [u8]>,
@@ -39,7 +39,7 @@ struct RecordSpan<'a> {
 
 /// The records of an uncompressed, non-control batch; `None` for batches compaction keeps
 /// whole (compressed, control, or not parseable).
-fn records(batch: &[u8]) -> Option<Vec<RecordSpan<'_>>> {
+pub(crate) fn records(batch: &[u8]) -> Option<Vec<RecordSpan<'_>>> {
     let view = BatchView { bytes: batch };
     if batch.len() < HEADER_BYTES || view.compression() != 0 || view.is_control() {
         return None;

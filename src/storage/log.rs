@@ -860,13 +860,14 @@ impl PartitionLog {
         Ok(())
     }
 
-    #[cfg(test)]
-    pub(crate) fn index_entries_for_tests(&self) -> Vec<super::index::IndexEntry> {
+    /// The offset index entries of every segment (for recovery checks in tests and fuzzing).
+    #[doc(hidden)]
+    pub fn index_entries_for_tests(&self) -> Vec<super::index::IndexEntry> {
         self.state.borrow().segments.iter().flat_map(|s| s.index.entries.clone()).collect()
     }
 
-    #[cfg(test)]
-    pub(crate) fn is_offline_for_tests(&self) -> bool {
+    /// Whether the log is offline (damage found in recovery, or a failed write).
+    pub fn is_offline(&self) -> bool {
         self.state.borrow().offline
     }
 
@@ -1157,7 +1158,7 @@ mod tests {
         crate::io::fs::remove_file_if_exists(&dir.path().join(crate::storage::RECOVERY_POINT_FILE)).unwrap();
         run(async {
             let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
-            assert!(log.is_offline_for_tests(), "damage mid-log takes the partition offline");
+            assert!(log.is_offline(), "damage mid-log takes the partition offline");
             assert_eq!(std::fs::read(&path).unwrap(), bytes, "and drops nothing");
             assert_eq!(log.append(vec![batch(1, 0)]).await, Err(AppendError::Storage));
             assert_eq!(log.read(0, 1000, true).await.err(), Some(ReadError::Storage));
@@ -1167,7 +1168,7 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         run(async {
             let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
-            assert!(!log.is_offline_for_tests());
+            assert!(!log.is_offline());
             assert_eq!(log.log_end_offset(), 18, "the damaged last batch is cut off");
             assert_eq!(std::fs::metadata(&path).unwrap().len(), 9 * batch_bytes as u64);
             assert_eq!(log.append(vec![batch(1, 0)]).await.unwrap().base_offset, 18);

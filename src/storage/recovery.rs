@@ -451,7 +451,7 @@ mod tests {
             assert_eq!(after.len(), end, "{context}: the file ends at the last whole batch");
             assert_eq!(&after[..], &bytes[..end], "{context}: what stays is untouched");
             assert_eq!(log.log_end_offset(), next, "{context}: the next offset continues from it");
-            assert!(!log.is_offline_for_tests(), "{context}: a torn tail is not corruption");
+            assert!(!log.is_offline(), "{context}: a torn tail is not corruption");
             check_indexes(&log, &after, &batches, &context);
         }
     }
@@ -483,14 +483,14 @@ mod tests {
             if k == batches.len() - 1 {
                 assert_eq!(after.len(), batches[k].0, "{context}: a damaged last batch is cut off");
                 assert_eq!(log.log_end_offset(), batches[k].2, "{context}");
-                assert!(!log.is_offline_for_tests(), "{context}");
+                assert!(!log.is_offline(), "{context}");
             } else {
-                assert!(log.is_offline_for_tests(), "{context}: damage with valid data after it takes the partition offline");
+                assert!(log.is_offline(), "{context}: damage with valid data after it takes the partition offline");
                 assert_eq!(after, damaged, "{context}: nothing after the damage is dropped");
             }
             // Whatever the log serves is CRC-valid and exactly the original bytes.
             let served = &after[..after.len().min(batches.iter().take_while(|b| b.1 <= after.len()).last().map_or(0, |b| b.1))];
-            if !log.is_offline_for_tests() {
+            if !log.is_offline() {
                 assert_eq!(served, &bytes[..served.len()], "{context}: served bytes are the original ones");
             }
         }
