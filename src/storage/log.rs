@@ -285,6 +285,12 @@ impl PartitionLog {
                     let mut state = self.state.borrow_mut();
                     state.recovery_point = state.recovery_point.max(end);
                 }
+                // Retention deleted the segment while it waited (an expired active segment is
+                // rolled and deleted in one pass): there is nothing left to make durable.
+                Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound && end <= self.log_start_offset() => {
+                    let mut state = self.state.borrow_mut();
+                    state.recovery_point = state.recovery_point.max(end);
+                }
                 Ok(Err(e)) => {
                     tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "flushing a rolled segment failed; log offline");
                     self.state.borrow_mut().offline = true;
@@ -696,6 +702,9 @@ impl PartitionLog {
             let segment = state.segments.remove(0);
             total -= segment.size as i64;
             state.log_start_offset = state.segments[0].base_offset;
+            // A rolled segment still waiting for its fsync needs none now.
+            let start = state.log_start_offset;
+            self.rolled.borrow_mut().retain(|r| r.end_offset > start);
             deleted += 1;
             // Open fetches keep the file itself readable; the names go now.
             for path in [segment.path.clone(), segment.index_path(), segment.time_index_path()] {
@@ -918,6 +927,9 @@ impl<'a> HeaderCursor<'a> {
 }
 
 #[cfg(test)]
+mod model_fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::BrokerConfig;
@@ -1017,6 +1029,14 @@ mod tests {
             log.set_config(c);
             log.apply_retention(crate::io::runtime::now_ms() + 10_000);
             assert_eq!(log.segment_count(), 1, "only the active segment is left");
+            // The expired active segment was rolled and deleted in the same pass: its queued
+            // fsync finds no file, and that must not take the log offline.
+            while log.flusher_running.get() {
+                compio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            assert!(!log.is_offline(), "retention of a just-rolled segment took the log offline");
+            let end = log.log_end_offset();
+            assert_eq!(log.append(vec![batch(1, 0)]).await.unwrap().base_offset, end);
         });
     }
 
