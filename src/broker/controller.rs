@@ -55,6 +55,7 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
     let mut catalog: Catalog = (*shard.catalog()).clone();
     let mut results: Vec<TopicResult> = Vec::new();
     let mut changed = false;
+    let deleting = matches!(command, ControllerCommand::DeleteTopics { .. });
     match command {
         ControllerCommand::CreateTopics { topics, validate_only } => {
             let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -133,6 +134,9 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
             tracing::error!(error = %e, "could not persist the catalog");
             return results.into_iter().map(|r| r.and(Err((ErrorCode::KAFKA_STORAGE_ERROR, format!("could not persist the catalog: {e}"))))).collect();
         }
+        if deleting {
+            crate::io::crash::point("topic_delete.after_catalog_write");
+        }
         let catalog = Arc::new(catalog);
         shard
             .call_all(move |s: &Rc<Shard>| {
@@ -169,7 +173,10 @@ pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, clean_shutdown: b
         log.mark_deleted();
         let dir = log.dir().to_owned();
         let tomb = dir.with_file_name(format!("{}.{}-delete", partition_dir_name(&key.0, key.1), crate::shard::catalog::new_topic_id()));
-        let removed = crate::io::fs::rename(&dir, &tomb).and_then(|_| crate::io::fs::remove_dir_all(&tomb));
+        let removed = crate::io::fs::rename(&dir, &tomb).and_then(|_| {
+            crate::io::crash::point("topic_delete.after_folder_rename");
+            crate::io::fs::remove_dir_all(&tomb)
+        });
         if let Err(e) = removed {
             tracing::error!(dir = %dir.display(), error = %e, "could not remove a deleted partition's folder");
         }

@@ -11,9 +11,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(contents)?;
+        super::crash::point("atomic_write.after_tmp_write");
         f.sync_all()?;
     }
+    super::crash::point("atomic_write.after_tmp_fsync");
     std::fs::rename(&tmp, path)?;
+    super::crash::point("atomic_write.after_rename");
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
@@ -28,8 +31,11 @@ pub fn write_atomic_at(dir: &std::fs::File, name: &str, contents: &[u8]) -> io::
         .map_err(io::Error::from)?;
     let mut f = std::fs::File::from(fd);
     f.write_all(contents)?;
+    super::crash::point("atomic_write.after_tmp_write");
     f.sync_all()?;
+    super::crash::point("atomic_write.after_tmp_fsync");
     renameat(dir, tmp.as_str(), dir, name).map_err(io::Error::from)?;
+    super::crash::point("atomic_write.after_rename");
     dir.sync_all()
 }
 

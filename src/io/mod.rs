@@ -6,6 +6,7 @@
 //! Control-plane file work (creating folders, renaming, writing checkpoints) uses `fs`, which
 //! blocks briefly; it never runs per record.
 
+pub mod crash;
 pub mod file;
 pub mod fs;
 pub mod net;

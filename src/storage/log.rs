@@ -277,6 +277,7 @@ impl PartitionLog {
                     std::fs::File::open(path)?.sync_all()?;
                 }
                 dir.sync_all()?;
+                crate::io::crash::point("flush.after_segment_fsync");
                 checkpoint::write_at(&dir, RECOVERY_POINT_FILE, &[(topic, partition, end)])
             })
             .await;
@@ -443,7 +444,9 @@ impl PartitionLog {
             let state = self.state.borrow();
             (state.active().log.clone(), state.active().size)
         };
+        crate::io::crash::point("append.before_write");
         let result = file.write_all_at(std::mem::take(iovecs), start as u64).await;
+        crate::io::crash::point("append.after_write");
         if let Err(e) = result {
             tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "log write failed; log offline");
             let mut state = self.state.borrow_mut();
@@ -481,6 +484,7 @@ impl PartitionLog {
                 }
                 return false;
             }
+            crate::io::crash::point("append.after_fsync");
             let mut state = self.state.borrow_mut();
             state.recovery_point = state.log_end_offset();
             state.unflushed_messages = 0;
@@ -505,9 +509,11 @@ impl PartitionLog {
             let state = self.state.borrow();
             let active = state.active();
             active.write_indexes()?;
+            crate::io::crash::point("roll.after_index_write");
             RolledSegment { log: active.log.clone(), index_paths: [active.index_path(), active.time_index_path()], end_offset: state.log_end_offset() }
         };
         let segment = LogSegment::create(&self.dir, rolled.end_offset, now)?;
+        crate::io::crash::point("roll.after_segment_create");
         self.state.borrow_mut().segments.push(segment);
         self.rolled.borrow_mut().push_back(rolled);
         Ok(())
@@ -711,7 +717,9 @@ impl PartitionLog {
                 if let Err(e) = crate::io::fs::remove_file_if_exists(&path) {
                     tracing::warn!(path = %path.display(), error = %e, "could not delete a segment file");
                 }
+                crate::io::crash::point("retention.between_segment_files");
             }
+            crate::io::crash::point("retention.after_segment_delete");
         }
         if deleted > 0 {
             tracing::info!(topic = %self.topic, partition = self.partition, deleted, log_start_offset = state.log_start_offset, "retention deleted segments");

@@ -7,6 +7,7 @@
 mod admin;
 mod bad_input;
 mod client;
+mod crash_points;
 mod groups;
 mod offsets;
 mod produce_consume;

@@ -16,7 +16,7 @@ use spate::protocol::record_batch;
 use crate::support::{assign_all, assigning_consumer, client_config, create_topic, free_port, BrokerProcess, TestBroker};
 
 /// Reads every record of `topic` from the beginning: (partition, offset) -> value.
-fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected_at_least: usize) -> HashMap<(i32, i64), Vec<u8>> {
+pub fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected_at_least: usize) -> HashMap<(i32, i64), Vec<u8>> {
     let consumer: BaseConsumer = assigning_consumer(bootstrap);
     assign_all(&consumer, topic, partitions);
     let mut out = HashMap::new();
@@ -41,7 +41,7 @@ fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected_at_least: us
 
 /// Walks a partition's `.log` files: each must be a sequence of whole, CRC-valid batches with
 /// increasing offsets. Returns the offset after the last batch.
-fn check_batch_boundaries(partition_dir: &Path) -> i64 {
+pub fn check_batch_boundaries(partition_dir: &Path) -> i64 {
     let mut logs: Vec<_> = std::fs::read_dir(partition_dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "log")).collect();
     logs.sort();
     let mut next = 0;
@@ -95,9 +95,9 @@ async fn a_restarted_broker_keeps_every_record_and_offsets_continue() {
 }
 
 /// (partition, offset, value) of every acknowledged record.
-type Acknowledged = Arc<Mutex<Vec<(i32, i64, Vec<u8>)>>>;
+pub type Acknowledged = Arc<Mutex<Vec<(i32, i64, Vec<u8>)>>>;
 
-struct Acks(Acknowledged);
+pub struct Acks(pub Acknowledged);
 
 impl ClientContext for Acks {}
 

@@ -100,13 +100,39 @@ pub struct BrokerProcess {
     pub dir: PathBuf,
     pub port: u16,
     extra: Vec<(String, String)>,
+    /// Environment variables for the next spawns (`SPATE_CRASH_AT`, say).
+    pub env: Vec<(String, String)>,
 }
 
 impl BrokerProcess {
     pub fn start(dir: &Path, port: u16, extra: &[(&str, &str)]) -> BrokerProcess {
-        let mut p = BrokerProcess { child: None, dir: dir.to_owned(), port, extra: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        Self::start_with_env(dir, port, extra, &[])
+    }
+
+    pub fn start_with_env(dir: &Path, port: u16, extra: &[(&str, &str)], env: &[(&str, &str)]) -> BrokerProcess {
+        let mut p = BrokerProcess {
+            child: None,
+            dir: dir.to_owned(),
+            port,
+            extra: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
         p.spawn();
         p
+    }
+
+    /// Waits up to `timeout` for the broker to exit by itself; its status, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("poll the broker process") {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
     }
 
     fn spawn(&mut self) {
@@ -116,7 +142,7 @@ impl BrokerProcess {
         for (k, v) in properties(&self.dir, self.port, &extra) {
             cmd.arg("--override").arg(format!("{k}={v}"));
         }
-        cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
+        cmd.env("RUST_LOG", "warn").envs(self.env.iter().map(|(k, v)| (k, v))).stdout(Stdio::null()).stderr(Stdio::inherit());
         self.child = Some(cmd.spawn().expect("spawn spate"));
         wait_for_port(self.port, Duration::from_secs(30));
     }
@@ -167,6 +193,7 @@ pub fn assigning_consumer(bootstrap: &str) -> BaseConsumer {
         .set("group.id", "spate-tests")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "100")
         .create()
         .unwrap()
