@@ -30,13 +30,15 @@
 //!   timestamps per iteration, in indexes of 16,384 entries (a 64 MiB segment at the default
 //!   `index.interval.bytes` of 4 KiB) and 262,144 entries (a 1 GiB segment, the default
 //!   `segment.bytes`).
-//! - `append/16KiB_batch_in_flight/{1,16}` (MB/s): `storage::PartitionLog::append` of a
+//! - `append/16KiB_batch_{uring,inline}_in_flight/{1,16}` (MB/s): `storage::PartitionLog::append` of a
 //!   pre-built 16 KiB batch into a log in a temporary folder, on a compio (io_uring) runtime,
 //!   with 64 MiB segments that roll as they fill (default flush policy: rolled segments are
 //!   fsynced by the log's flusher in the background, the active one never). `1`: each append
 //!   is awaited before the next is queued (one writev per batch). `16`: 16 appends are queued
 //!   before the first is awaited, so the writer task gathers them into one writev (group
 //!   commit). Stamping, writing to the page cache, index updates and rolls are all measured.
+//!   `uring` writes through io_uring (`log.write.inline.max.bytes=0`), `inline` with
+//!   `pwritev` on the calling thread (every write inline).
 //!   The log is replaced by a fresh one (outside the measured time) whenever it holds more
 //!   than 512 MiB, so the benchmark keeps at most 512 MiB plus one measurement's appends (about
 //!   a second's worth) in its temporary folder (under `$TMPDIR`), which is deleted at the end.
@@ -392,22 +394,25 @@ fn bench_append(c: &mut Criterion) {
     let values = values(32, VALUE_BYTES);
     let batch = batch_of_size(BATCH_BYTES, &values);
     let runtime = Runtime::new().expect("a compio runtime");
-    let mut config = default_config().log;
-    config.segment_bytes = 64 << 20;
-    let mut target = AppendTarget { root: tempfile::tempdir().expect("a temporary folder"), config, generation: 0, log: None };
-
     let mut g = group(c, "append");
     g.throughput(Throughput::Bytes(batch.len() as u64));
-    for in_flight in [1u64, 16] {
-        g.bench_function(BenchmarkId::new("16KiB_batch_in_flight", in_flight), |b| {
-            b.iter_custom(|iters| append_run(&runtime, &mut target, &batch, in_flight, iters))
-        });
+    // `uring`: every write through io_uring (log.write.inline.max.bytes=0); `inline`: every
+    // write with pwritev on the calling thread.
+    for (mode, inline_max_bytes) in [("uring", 0), ("inline", u32::MAX)] {
+        let mut config = default_config().log;
+        config.segment_bytes = 64 << 20;
+        config.write_inline_max_bytes = inline_max_bytes;
+        let mut target = AppendTarget { root: tempfile::tempdir().expect("a temporary folder"), config, generation: 0, log: None };
+        for in_flight in [1u64, 16] {
+            g.bench_function(BenchmarkId::new(format!("16KiB_batch_{mode}_in_flight"), in_flight), |b| {
+                b.iter_custom(|iters| append_run(&runtime, &mut target, &batch, in_flight, iters))
+            });
+        }
+        target.retire();
+        drop(target); // removes the temporary folder
     }
     g.finish();
-
-    target.retire();
     drop(runtime);
-    drop(target); // removes the temporary folder
 }
 
 // ---- 5. the client's batch building ----

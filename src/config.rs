@@ -45,6 +45,9 @@ pub struct LogConfig {
     pub cleanup_policy: String,
     /// How long compaction keeps tombstones (`delete.retention.ms`).
     pub delete_retention_ms: i64,
+    /// Appends of at most this many bytes are written with `pwritev` on the shard thread,
+    /// larger ones through io_uring (`log.write.inline.max.bytes`, broker-wide; Spate's own).
+    pub write_inline_max_bytes: u32,
 }
 
 /// The topic-level configuration names Spate understands, each with the broker property that
@@ -137,6 +140,7 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("connections.max.idle.ms", "600000"),
     ("max.connections", "2147483647"),
     ("shards", ""),
+    ("log.write.inline.max.bytes", "0"),
     ("cluster.id", "spate-cluster"),
     // Accepted for compatibility with stock server.properties files; single-node Spate has
     // nothing to tune with them.
@@ -256,6 +260,7 @@ impl BrokerConfig {
             message_timestamp_type_log_append: parse_timestamp_type("log.message.timestamp.type", &props["log.message.timestamp.type"])?,
             cleanup_policy: props["log.cleanup.policy"].clone(),
             delete_retention_ms: parse_num(&props, "log.cleaner.delete.retention.ms")?,
+            write_inline_max_bytes: parse_num(&props, "log.write.inline.max.bytes")?,
         };
         validate_log_config(&log).map_err(ConfigError)?;
         let shards = if present(&props, "shards") {

@@ -11,6 +11,23 @@ use std::sync::Arc;
 use bytes::Bytes;
 use compio::driver::op::{ReadAt, Sync, WriteVectoredAt};
 
+/// The kernel refuses a writev of more than 1,024 buffers (UIO_MAXIOV) with EINVAL.
+const IOV_MAX_COUNT: usize = 1024;
+
+/// Drops the first `written` bytes of `buffers` after a short write.
+fn skip_written(buffers: &mut Vec<Bytes>, mut skip: usize) {
+    buffers.retain_mut(|b| {
+        if skip >= b.len() {
+            skip -= b.len();
+            false
+        } else {
+            let _ = b.split_to(skip);
+            skip = 0;
+            true
+        }
+    });
+}
+
 #[derive(Clone, Debug)]
 pub struct LogFile(Arc<std::fs::File>);
 
@@ -34,11 +51,38 @@ impl LogFile {
         self.0.clone()
     }
 
-    /// Writes all of `buffers`, in order, at `position`: one io_uring writev per
+    /// Writes all of `buffers`, in order, at `position`: with `pwritev(2)` on the calling
+    /// thread when they total at most `inline_max_bytes`, otherwise one io_uring writev per
     /// `IOV_MAX_COUNT` buffers, repeated only for the rest if the kernel wrote short.
-    pub async fn write_all_at(&self, mut buffers: Vec<Bytes>, mut position: u64) -> io::Result<()> {
-        /// The kernel refuses a writev of more than 1,024 buffers (UIO_MAXIOV) with EINVAL.
-        const IOV_MAX_COUNT: usize = 1024;
+    ///
+    /// Why an inline path: on ext4 io_uring cannot attempt a buffered write without blocking
+    /// (the filesystem does not support non-blocking buffered writes), so it hands every one to
+    /// an io-wq worker thread, and a small append pays for waking that worker and then the
+    /// shard. `pwritev` does the same page-cache copy on the shard itself (bench/RESULTS.md
+    /// measures both); the price is that the shard stalls while the kernel throttles dirty pages.
+    pub async fn write_all_at(&self, buffers: Vec<Bytes>, position: u64, inline_max_bytes: usize) -> io::Result<()> {
+        let total: usize = buffers.iter().map(Bytes::len).sum();
+        if total <= inline_max_bytes {
+            return self.write_all_at_blocking(buffers, position);
+        }
+        self.write_all_at_uring(buffers, position).await
+    }
+
+    fn write_all_at_blocking(&self, mut buffers: Vec<Bytes>, mut position: u64) -> io::Result<()> {
+        while !buffers.is_empty() {
+            let slices: Vec<std::io::IoSlice<'_>> = buffers.iter().take(IOV_MAX_COUNT).map(|b| std::io::IoSlice::new(b)).collect();
+            let written = nix::sys::uio::pwritev(&*self.0, &slices, position as i64).map_err(io::Error::from)?;
+            drop(slices);
+            if written == 0 {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "log write wrote nothing"));
+            }
+            position += written as u64;
+            skip_written(&mut buffers, written);
+        }
+        Ok(())
+    }
+
+    async fn write_all_at_uring(&self, mut buffers: Vec<Bytes>, mut position: u64) -> io::Result<()> {
         loop {
             let total: usize = buffers.iter().map(Bytes::len).sum();
             if total == 0 {
@@ -54,17 +98,7 @@ impl LogFile {
             position += written as u64;
             buffers = compio::buf::IntoInner::into_inner(op);
             buffers.extend(rest);
-            let mut skip = written;
-            buffers.retain_mut(|b| {
-                if skip >= b.len() {
-                    skip -= b.len();
-                    false
-                } else {
-                    let _ = b.split_to(skip);
-                    skip = 0;
-                    true
-                }
-            });
+            skip_written(&mut buffers, written);
         }
     }
 

@@ -445,7 +445,8 @@ impl PartitionLog {
             (state.active().log.clone(), state.active().size)
         };
         crate::io::crash::point("append.before_write");
-        let result = file.write_all_at(std::mem::take(iovecs), start as u64).await;
+        let inline_max_bytes = self.config.borrow().write_inline_max_bytes as usize;
+        let result = file.write_all_at(std::mem::take(iovecs), start as u64, inline_max_bytes).await;
         crate::io::crash::point("append.after_write");
         if let Err(e) = result {
             tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "log write failed; log offline");
