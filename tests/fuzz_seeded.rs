@@ -88,8 +88,12 @@ fn committed(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         let mut paths: Vec<PathBuf> = entries.map(|e| e.expect("a directory entry").path()).collect();
         paths.sort();
         for path in paths {
-            let bytes = std::fs::read(&path).expect("read a corpus file");
-            out.push((path, bytes));
+            // A running campaign adds and removes corpus files while this reads them.
+            match std::fs::read(&path) {
+                Ok(bytes) => out.push((path, bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("reading {}: {e}", path.display()),
+            }
         }
     }
     out

@@ -216,7 +216,7 @@ pub fn read_records(data: Bytes, from_offset: i64, out: &mut Vec<Record>) -> Res
         let batch = data.slice(at..at + size);
         at += size;
         let view = rb::validate_stored(&batch).map_err(|e| Error::Protocol(format!("record batch: {e:?}")))?;
-        next = next.max(view.last_offset() + 1);
+        next = next.max(view.last_offset().saturating_add(1));
         if view.is_control() || view.last_offset() < from_offset {
             continue;
         }
@@ -261,11 +261,11 @@ fn read_batch(view: BatchView<'_>, batch: &Bytes, from_offset: i64, out: &mut Ve
             let key = String::from_utf8(k.to_vec()).map_err(|_| Error::Protocol("header key is not UTF-8".into()))?;
             headers.push(Header { key, value: varint_bytes(&mut rec).map_err(bad)? });
         }
-        let offset = base_offset + offset_delta as i64;
+        let offset = base_offset.wrapping_add(offset_delta as i64);
         if offset < from_offset {
             continue;
         }
-        let timestamp = if log_append_time { view.max_timestamp() } else { base_timestamp + ts_delta };
+        let timestamp = if log_append_time { view.max_timestamp() } else { base_timestamp.wrapping_add(ts_delta) };
         out.push(Record { offset, timestamp, log_append_time, key, value, headers });
     }
     Ok(())

@@ -126,7 +126,9 @@ impl<'a> BatchView<'a> {
         be_i32(self.bytes, OFFSET_RECORD_COUNT)
     }
     pub fn last_offset(&self) -> i64 {
-        self.base_offset() + self.last_offset_delta() as i64
+        // Wrapping: a corrupt base offset near i64::MAX must not panic; the result is then
+        // below the base offset, which every caller rejects.
+        self.base_offset().wrapping_add(self.last_offset_delta() as i64)
     }
     pub fn len(&self) -> usize {
         self.bytes.len()

@@ -1,9 +1,14 @@
-//! The sparse indexes of one segment, kept in memory and written to `.index` and
-//! `.timeindex` when the segment is rolled or the log is closed; recovery rebuilds them from
-//! the log whenever they may be stale.
+//! The sparse indexes of one segment. While the segment is active they are kept in memory;
+//! they are written to `.index` and `.timeindex` when the segment is rolled or the log is
+//! closed, and a rolled segment's indexes are then read from their files, memory-mapped (as
+//! Kafka maps them), so that the broker's own memory does not grow with the data it stores.
+//! Recovery rebuilds them from the log whenever they may be stale.
 //!
 //! `OffsetIndex` maps a relative offset to the file position of the batch that starts there;
 //! lookups are a lower-bound binary search, then a short scan of batch headers in the log.
+
+use std::path::Path;
+use std::sync::Arc;
 
 /// One `.index` entry: 4-byte offset relative to the segment's base, 4-byte position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,9 +28,165 @@ pub struct TimeIndexEntry {
 pub const INDEX_ENTRY_BYTES: usize = 8;
 pub const TIME_INDEX_ENTRY_BYTES: usize = 12;
 
+/// An index entry's fixed-size, big-endian file encoding.
+pub trait Entry: Copy {
+    const BYTES: usize;
+    fn read(bytes: &[u8]) -> Self;
+    fn write(&self, out: &mut Vec<u8>);
+}
+
+impl Entry for IndexEntry {
+    const BYTES: usize = INDEX_ENTRY_BYTES;
+    fn read(b: &[u8]) -> Self {
+        IndexEntry { relative_offset: u32::from_be_bytes(b[0..4].try_into().expect("4 bytes")), position: u32::from_be_bytes(b[4..8].try_into().expect("4 bytes")) }
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.relative_offset.to_be_bytes());
+        out.extend_from_slice(&self.position.to_be_bytes());
+    }
+}
+
+impl Entry for TimeIndexEntry {
+    const BYTES: usize = TIME_INDEX_ENTRY_BYTES;
+    fn read(b: &[u8]) -> Self {
+        TimeIndexEntry { timestamp: i64::from_be_bytes(b[0..8].try_into().expect("8 bytes")), relative_offset: u32::from_be_bytes(b[8..12].try_into().expect("4 bytes")) }
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        out.extend_from_slice(&self.relative_offset.to_be_bytes());
+    }
+}
+
+/// An index's entries: a `Vec` while the segment is active, the memory-mapped index file once
+/// it is sealed (rolled, or loaded at startup below the recovery point).
+#[derive(Debug, Clone)]
+pub enum Entries<E> {
+    Open(Vec<E>),
+    /// The file's bytes, a whole number of entries. Spate never rewrites a sealed index file in
+    /// place (compaction writes a new file and renames it; retention unlinks), so the mapping
+    /// stays valid and unchanged for as long as it lives.
+    Sealed(Arc<memmap2::Mmap>),
+}
+
+impl<E: Entry> Default for Entries<E> {
+    fn default() -> Self {
+        Entries::Open(Vec::new())
+    }
+}
+
+impl<E: Entry + PartialEq> PartialEq for Entries<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && (0..self.len()).all(|i| self.get(i) == other.get(i))
+    }
+}
+
+impl<E: Entry> Entries<E> {
+    pub fn len(&self) -> usize {
+        match self {
+            Entries::Open(v) => v.len(),
+            Entries::Sealed(map) => map.len() / E::BYTES,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> E {
+        match self {
+            Entries::Open(v) => v[i],
+            Entries::Sealed(map) => E::read(&map[i * E::BYTES..(i + 1) * E::BYTES]),
+        }
+    }
+
+    pub fn last(&self) -> Option<E> {
+        self.len().checked_sub(1).map(|i| self.get(i))
+    }
+
+    pub fn to_vec(&self) -> Vec<E> {
+        (0..self.len()).map(|i| self.get(i)).collect()
+    }
+
+    /// The number of leading entries for which `pred` holds (entries are sorted by it).
+    pub fn partition_point(&self, pred: impl Fn(&E) -> bool) -> usize {
+        match self {
+            Entries::Open(v) => v.partition_point(pred),
+            Entries::Sealed(_) => {
+                let (mut lo, mut hi) = (0, self.len());
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if pred(&self.get(mid)) {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                lo
+            }
+        }
+    }
+
+    /// The entries as a `Vec` that can change (a sealed index is copied back into memory).
+    fn open_mut(&mut self) -> &mut Vec<E> {
+        if let Entries::Sealed(_) = self {
+            *self = Entries::Open(self.to_vec());
+        }
+        match self {
+            Entries::Open(v) => v,
+            Entries::Sealed(_) => unreachable!("opened above"),
+        }
+    }
+
+    pub fn push(&mut self, entry: E) {
+        self.open_mut().push(entry);
+    }
+
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len() {
+            self.open_mut().truncate(len);
+        }
+    }
+
+    pub fn retain(&mut self, keep: impl FnMut(&E) -> bool) {
+        self.open_mut().retain(keep);
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Entries::Open(v) => {
+                let mut out = Vec::with_capacity(v.len() * E::BYTES);
+                for e in v {
+                    e.write(&mut out);
+                }
+                out
+            }
+            Entries::Sealed(map) => map.to_vec(),
+        }
+    }
+
+    /// Replaces the in-memory entries with a mapping of `path`, which must hold exactly their
+    /// encoding (the caller has just written it, or has just decoded and checked it). An empty
+    /// index, or one that cannot be mapped, stays in memory.
+    pub fn seal(&mut self, path: &Path) {
+        if self.is_empty() || matches!(self, Entries::Sealed(_)) {
+            return;
+        }
+        let Ok(file) = std::fs::File::open(path) else { return };
+        // SAFETY: the file is a sealed index: Spate never writes to it again, only replaces it
+        // by rename or unlinks it, neither of which changes the bytes a mapping shows. Another
+        // process truncating it would break that (as it would for Kafka's mapped indexes).
+        let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else { return };
+        if map.len() != self.len() * E::BYTES {
+            tracing::warn!(path = %path.display(), "an index file does not match the index in memory; keeping it in memory");
+            return;
+        }
+        *self = Entries::Sealed(Arc::new(map));
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct OffsetIndex {
-    pub entries: Vec<IndexEntry>,
+    pub entries: Entries<IndexEntry>,
 }
 
 impl OffsetIndex {
@@ -42,23 +203,18 @@ impl OffsetIndex {
         if i == 0 {
             IndexEntry { relative_offset: 0, position: 0 }
         } else {
-            self.entries[i - 1]
+            self.entries.get(i - 1)
         }
     }
 
-    /// The last entry whose position is at or below `position` (for truncation).
+    /// Drops the entries at or past `size` (for truncation).
     pub fn truncate_to_position(&mut self, size: u32) {
         let keep = self.entries.partition_point(|e| e.position < size);
         self.entries.truncate(keep);
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.entries.len() * INDEX_ENTRY_BYTES);
-        for e in &self.entries {
-            out.extend_from_slice(&e.relative_offset.to_be_bytes());
-            out.extend_from_slice(&e.position.to_be_bytes());
-        }
-        out
+        self.entries.encode()
     }
 
     /// Reads an `.index` file, refusing one whose entries do not strictly increase or point
@@ -67,27 +223,24 @@ impl OffsetIndex {
         if bytes.len() % INDEX_ENTRY_BYTES != 0 {
             return None;
         }
-        let mut index = OffsetIndex::default();
+        let mut entries: Vec<IndexEntry> = Vec::with_capacity(bytes.len() / INDEX_ENTRY_BYTES);
         for chunk in bytes.chunks_exact(INDEX_ENTRY_BYTES) {
-            let relative_offset = u32::from_be_bytes(chunk[0..4].try_into().expect("4 bytes"));
-            let position = u32::from_be_bytes(chunk[4..8].try_into().expect("4 bytes"));
-            if position >= segment_size {
+            let e = IndexEntry::read(chunk);
+            if e.position >= segment_size {
                 return None;
             }
-            if let Some(last) = index.entries.last() {
-                if relative_offset <= last.relative_offset || position <= last.position {
-                    return None;
-                }
+            if entries.last().is_some_and(|last| e.relative_offset <= last.relative_offset || e.position <= last.position) {
+                return None;
             }
-            index.entries.push(IndexEntry { relative_offset, position });
+            entries.push(e);
         }
-        Some(index)
+        Some(OffsetIndex { entries: Entries::Open(entries) })
     }
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct TimeIndex {
-    pub entries: Vec<TimeIndexEntry>,
+    pub entries: Entries<TimeIndexEntry>,
 }
 
 impl TimeIndex {
@@ -106,39 +259,31 @@ impl TimeIndex {
         if i == 0 {
             None
         } else {
-            Some(self.entries[i - 1])
+            Some(self.entries.get(i - 1))
         }
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.entries.len() * TIME_INDEX_ENTRY_BYTES);
-        for e in &self.entries {
-            out.extend_from_slice(&e.timestamp.to_be_bytes());
-            out.extend_from_slice(&e.relative_offset.to_be_bytes());
-        }
-        out
+        self.entries.encode()
     }
 
     pub fn decode(bytes: &[u8], next_relative_offset: u32) -> Option<TimeIndex> {
         if bytes.len() % TIME_INDEX_ENTRY_BYTES != 0 {
             return None;
         }
-        let mut index = TimeIndex::default();
+        let mut entries: Vec<TimeIndexEntry> = Vec::with_capacity(bytes.len() / TIME_INDEX_ENTRY_BYTES);
         for chunk in bytes.chunks_exact(TIME_INDEX_ENTRY_BYTES) {
-            let timestamp = i64::from_be_bytes(chunk[0..8].try_into().expect("8 bytes"));
-            let relative_offset = u32::from_be_bytes(chunk[8..12].try_into().expect("4 bytes"));
-            if relative_offset >= next_relative_offset.max(1) {
+            let e = TimeIndexEntry::read(chunk);
+            if e.relative_offset >= next_relative_offset.max(1) {
                 return None;
             }
             // Entries are only ever added when both fields move forward (`maybe_push`).
-            if let Some(last) = index.entries.last() {
-                if timestamp <= last.timestamp || relative_offset <= last.relative_offset {
-                    return None;
-                }
+            if entries.last().is_some_and(|last| e.timestamp <= last.timestamp || e.relative_offset <= last.relative_offset) {
+                return None;
             }
-            index.entries.push(TimeIndexEntry { timestamp, relative_offset });
+            entries.push(e);
         }
-        Some(index)
+        Some(TimeIndex { entries: Entries::Open(entries) })
     }
 }
 

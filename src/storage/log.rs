@@ -507,10 +507,12 @@ impl PartitionLog {
             return Err(io::Error::other("the partition was deleted"));
         }
         let rolled = {
-            let state = self.state.borrow();
-            let active = state.active();
+            let mut state = self.state.borrow_mut();
+            let active = state.active_mut();
             active.write_indexes()?;
             crate::io::crash::point("roll.after_index_write");
+            // From here on the closed segment's indexes are read from their files.
+            active.seal_indexes();
             RolledSegment { log: active.log.clone(), index_paths: [active.index_path(), active.time_index_path()], end_offset: state.log_end_offset() }
         };
         let segment = LogSegment::create(&self.dir, rolled.end_offset, now)?;
@@ -839,9 +841,10 @@ impl PartitionLog {
             }
             crate::io::fs::sync_dir(&self.dir)?;
             crate::io::fs::rename(&cleaned, &path)?;
-            let segment = recovery::reload_segment(&path, base, next_base, next_offset, created_ms, config.index_interval_bytes)?;
+            let mut segment = recovery::reload_segment(&path, base, next_base, next_offset, created_ms, config.index_interval_bytes)?;
             crate::io::fs::write_atomic(&index_paths[0], &segment.index.encode())?;
             crate::io::fs::write_atomic(&index_paths[1], &segment.time_index.encode())?;
+            segment.seal_indexes();
             self.state.borrow_mut().segments[i] = segment;
             swapped += 1;
         }
@@ -881,7 +884,7 @@ impl PartitionLog {
     /// The offset index entries of every segment (for recovery checks in tests and fuzzing).
     #[doc(hidden)]
     pub fn index_entries_for_tests(&self) -> Vec<super::index::IndexEntry> {
-        self.state.borrow().segments.iter().flat_map(|s| s.index.entries.clone()).collect()
+        self.state.borrow().segments.iter().flat_map(|s| s.index.entries.to_vec()).collect()
     }
 
     /// Whether the log is offline (damage found in recovery, or a failed write).
@@ -989,12 +992,16 @@ mod tests {
             }
             assert_eq!(log.read(end + 1, 100, true).await.err(), Some(ReadError::OffsetOutOfRange { log_start_offset: 0, high_watermark: end }));
             assert!(log.read(end, 100, true).await.unwrap().records.is_none(), "a fetch at the end is empty");
-            // Index files exist for rolled segments and match what is in memory.
+            // Index files exist for rolled segments, match what is in memory, and are what
+            // lookups read (memory-mapped): the reads above went through them.
             let state = log.state.borrow();
             for s in &state.segments[..state.segments.len() - 1] {
                 let on_disk = std::fs::read(s.index_path()).unwrap();
                 assert_eq!(on_disk, s.index.encode());
+                assert!(s.index.entries.is_empty() || matches!(s.index.entries, crate::storage::index::Entries::Sealed(_)), "a rolled segment's index is sealed");
+                assert!(s.time_index.entries.is_empty() || matches!(s.time_index.entries, crate::storage::index::Entries::Sealed(_)));
             }
+            assert!(matches!(state.active().index.entries, crate::storage::index::Entries::Open(_)), "the active segment's index is in memory");
         });
     }
 

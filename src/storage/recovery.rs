@@ -255,6 +255,7 @@ fn load_indexes(segment: &mut LogSegment, file_len: u32, next_base: i64) -> bool
     segment.max_timestamp = time_index.entries.last().map_or(-1, |e| e.timestamp);
     segment.index = index;
     segment.time_index = time_index;
+    segment.seal_indexes();
     segment.size = file_len;
     segment.next_offset = next_base;
     true

@@ -96,6 +96,14 @@ impl LogSegment {
         crate::io::fs::write_file(&self.time_index_path(), &self.time_index.encode())
     }
 
+    /// Switches the indexes to their files (memory-mapped), which hold exactly what is in
+    /// memory: after `write_indexes` at a roll, or once loaded and checked at startup.
+    pub fn seal_indexes(&mut self) {
+        let (index_path, time_index_path) = (self.index_path(), self.time_index_path());
+        self.index.entries.seal(&index_path);
+        self.time_index.entries.seal(&time_index_path);
+    }
+
     /// Cuts the segment back to `size` bytes (a batch boundary) and drops index entries past it.
     pub fn truncate_to(&mut self, size: u32, next_offset: i64) -> io::Result<()> {
         self.log.set_len(size as u64)?;
