@@ -54,29 +54,34 @@ cpu_of() { # utime + stime of a process, in seconds
     awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) / hz) }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-declare -A pids
+declare -A pids cpu
 for t in "${targets[@]}"; do
+    bin=fuzz/target/x86_64-unknown-linux-gnu/release/$t
+    [[ -x $bin ]] || { log "no fuzz target named $t (targets: request record_batch segment_recovery)"; exit 2; }
+    # Artifacts of earlier campaigns were copied to fuzz/regressions/ when they were found.
     mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+    rm -f "fuzz/artifacts/$t"/*
     # One process per target: -timeout catches hangs, -rss_limit_mb runaway memory. Segment
     # recovery writes its files under TMPDIR: tmpfs, where recovery's fsyncs cost nothing,
     # runs it about a hundred times faster than a disk.
     tmp=${TMPDIR:-/tmp}
     [[ $t == segment_recovery && -d /dev/shm && -w /dev/shm ]] && tmp=/dev/shm
-    TMPDIR=$tmp nice -n 19 "fuzz/target/x86_64-unknown-linux-gnu/release/$t" \
+    TMPDIR=$tmp nice -n 19 "$bin" \
         -timeout=10 -rss_limit_mb=2048 -max_total_time="$wall_seconds" -print_final_stats=1 \
         -artifact_prefix="fuzz/artifacts/$t/" "fuzz/corpus/$t" >"fuzz/logs/$t.log" 2>&1 &
     pids[$t]=$!
+    cpu[$t]=0
     log "$t: pid ${pids[$t]}, log fuzz/logs/$t.log"
 done
 
-declare -A cpu
 while :; do
     running=0
     for t in "${targets[@]}"; do
         pid=${pids[$t]}
         kill -0 "$pid" 2>/dev/null || continue
         running=1
-        cpu[$t]=$(cpu_of "$pid")
+        now=$(cpu_of "$pid")
+        (( now > ${cpu[$t]:-0} )) && cpu[$t]=$now
         if (( cpu[$t] >= cpu_seconds )); then
             log "$t: ${cpu[$t]} CPU-seconds used; stopping it"
             kill -INT "$pid" 2>/dev/null || true
@@ -89,18 +94,20 @@ done
 status=0
 summary=fuzz/logs/summary-$(date -u +%Y-%m-%d-%H%M).md
 {
-    echo "# Fuzz campaign, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)"
+    echo "# Fuzz campaign, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo
     echo "| target | CPU seconds | runs | corpus inputs | crashes |"
     echo "|---|---|---|---|---|"
     for t in "${targets[@]}"; do
-        runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "fuzz/logs/$t.log" | grep -o '[0-9]*$' | tail -1)
+        runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "fuzz/logs/$t.log" | grep -o '[0-9]*$' | tail -1 || true)
         crashes=$(find "fuzz/artifacts/$t" -type f | wc -l)
         echo "| $t | ${cpu[$t]:-?} | ${runs:-?} | $(find "fuzz/corpus/$t" -type f | wc -l) | $crashes |"
         if (( crashes > 0 )); then
             status=1
             mkdir -p "fuzz/regressions/$t"
-            cp fuzz/artifacts/"$t"/* "fuzz/regressions/$t/"
+            # Crashes become regression inputs; out-of-memory and timeout inputs are kept in
+            # fuzz/artifacts/ for a look (cargo test replays them without those limits).
+            find "fuzz/artifacts/$t" -name 'crash-*' -exec cp {} "fuzz/regressions/$t/" \;
         fi
     done
 } >"$summary"

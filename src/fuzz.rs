@@ -27,7 +27,7 @@ pub fn request(data: &[u8]) -> Option<(usize, usize)> {
     let received = frame.len() + 4;
     let peak = peak_heap(|| decode_request_frame(frame));
     assert!(
-        peak <= HEAP_BYTES_PER_FRAME_BYTE * received,
+        peak <= crate::protocol::codec::heap_bound(received),
         "decoding a {received}-byte frame held {peak} bytes of heap ({:.1} times)",
         peak as f64 / received as f64
     );
@@ -62,9 +62,7 @@ pub fn decode_request_frame(frame: Bytes) {
         if let Ok(request) = produce::decode_request(&mut r, header.api_version, header.flexible) {
             for partition in request.topics.iter().flat_map(|t| &t.partitions) {
                 if let Some(records) = &partition.records {
-                    if let Ok(ranges) = record_batch::split_batches(records) {
-                        assert!(ranges.iter().all(|b| b.end <= records.len()), "a batch range past its record set");
-                    }
+                    let _ = record_batch::split_batches(records);
                 }
             }
         }
@@ -97,27 +95,51 @@ pub fn record_batches(data: &[u8]) {
     if mode & 1 == 1 {
         fix_crcs(&mut bytes);
     }
-    let _ = record_batch::split_batches(&bytes);
+    // A produce's record set splits into batches that follow one another and cover it.
+    if let Ok(ranges) = record_batch::split_batches(&bytes) {
+        assert_eq!(ranges[0].start, 0, "the first batch starts the record set");
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start), "batches follow one another");
+        assert_eq!(ranges.last().map(|r| r.end), Some(bytes.len()), "the batches cover the record set");
+    }
+    // What the client's reader must return, worked out batch by batch: every record of every
+    // complete non-control batch, and the offset after the last complete batch.
+    let (mut expected_records, mut expected_next, mut all_valid) = (0usize, i64::MIN, true);
     let mut at = 0;
     while let Ok(size) = record_batch::batch_size(&bytes[at..]) {
         let batch = &bytes[at..at + size];
         at += size;
-        let Ok(view) = record_batch::validate_stored(batch) else { continue };
-        let _ = record_batch::validate(batch);
-        let _ = record_batch::has_keyless_record(batch);
-        if let Some((timestamp, offset)) = crate::storage::recovery::first_record_at_or_after(batch, i64::MIN) {
-            let _ = (timestamp, offset);
+        let Ok(view) = record_batch::validate_stored(batch) else {
+            all_valid = false;
+            continue;
+        };
+        expected_next = expected_next.max(view.last_offset().saturating_add(1));
+        if !view.is_control() {
+            expected_records += view.record_count().max(0) as usize;
         }
+        let producer_batch = record_batch::validate(batch).is_ok();
+        let _ = record_batch::has_keyless_record(batch);
+        let _ = crate::storage::recovery::first_record_at_or_after(batch, i64::MIN);
+        // Compaction's reader: its records tile the batch body, one per record in the header.
         if let Some(records) = crate::storage::compaction::records(batch) {
-            for record in records {
-                assert!(record.range.end <= batch.len(), "compaction's record reader went past its batch");
+            let mut end = HEADER_BYTES;
+            for record in &records {
+                assert_eq!(record.range.start, end, "compaction's records follow one another");
+                end = record.range.end;
+            }
+            assert!(end <= batch.len(), "compaction's record reader went past its batch");
+            if producer_batch {
+                assert_eq!(records.len(), view.record_count() as usize, "compaction read as many records as the header counts");
             }
         }
-        let _ = view.last_offset();
     }
     let mut out = Vec::new();
+    // The scan above stopped at a partial batch (a fetch may end in one) or at a bad length.
+    let bad_length = at < bytes.len() && !matches!(record_batch::batch_size(&bytes[at..]), Err(record_batch::BatchError::Truncated));
+    // An error is always an acceptable answer to damaged records; a success must be right.
     if let Ok(next) = crate::client::records::read_records(Bytes::from(bytes), i64::MIN, &mut out) {
-        assert!(next >= i64::MIN);
+        assert!(all_valid && !bad_length, "the client accepted a record set holding an invalid batch");
+        assert_eq!(next, expected_next, "the client's next fetch offset follows the last complete batch");
+        assert_eq!(out.len(), expected_records, "the client read every record of every batch");
     }
 }
 
@@ -229,7 +251,55 @@ pub fn request_seeds() -> Vec<Vec<u8>> {
     }
     let batches = batch_seeds();
     let s = |v: &str| v.to_owned();
-    vec![
+    // Flexible versions, which the client does not send but Java and newer librdkafka do:
+    // compact lengths and tagged fields, the header's among them.
+    let flexible = |key: ApiKey, version: i16, body: &dyn Fn(&mut Writer)| {
+        let index = SUPPORTED_APIS.iter().position(|a| a.key == key).expect("a served API");
+        let mut w = Writer::new();
+        w.nullable_string(false, Some("fuzz"));
+        w.tagged_fields(true);
+        body(&mut w);
+        [&[index as u8, version as u8][..], &w.finish()].concat()
+    };
+    let mut seeds = vec![
+        flexible(ApiKey::ApiVersions, 3, &|w| {
+            w.string(true, "spate-fuzz");
+            w.string(true, "1.0");
+            w.tagged_fields(true);
+        }),
+        flexible(ApiKey::Metadata, 12, &|w| {
+            w.array_len(true, Some(2));
+            for name in ["t", "u"] {
+                w.uuid(&[0; 16]);
+                w.nullable_string(true, Some(name));
+                w.tagged_fields(true);
+            }
+            w.bool(true);
+            w.bool(false);
+            w.tagged_fields(true);
+        }),
+        flexible(ApiKey::Produce, 9, &|w| {
+            w.nullable_string(true, None);
+            w.i16(-1);
+            w.i32(1000);
+            w.array_len(true, Some(1));
+            w.string(true, "t");
+            w.array_len(true, Some(1));
+            w.i32(0);
+            w.nullable_bytes(true, Some(&batches[1]));
+            w.tagged_fields(true);
+            w.tagged_fields(true);
+            w.tagged_fields(true);
+        }),
+        flexible(ApiKey::DescribeGroups, 5, &|w| {
+            w.array_len(true, Some(2));
+            w.string(true, "g");
+            w.string(true, "h");
+            w.bool(false);
+            w.tagged_fields(true);
+        }),
+    ];
+    seeds.extend(vec![
         seed(wire::ApiVersionsRequest),
         seed(wire::MetadataRequest { topics: Some(vec![s("t"), s("u")]), allow_auto_topic_creation: true }),
         seed(wire::ProduceRequest { acks: -1, timeout_ms: 1000, topics: vec![(s("t"), vec![(0, Bytes::from(batches[0].clone())), (1, Bytes::from(batches[4].clone()))])] }),
@@ -268,7 +338,8 @@ pub fn request_seeds() -> Vec<Vec<u8>> {
         seed(wire::ListGroupsRequest),
         seed(wire::DescribeGroupsRequest { groups: vec![s("g"), s("h")] }),
         seed(wire::DeleteGroupsRequest { groups: vec![s("g")] }),
-    ]
+    ]);
+    seeds
 }
 
 /// A global allocator that counts the bytes the current thread holds, for the heap bound on
@@ -309,4 +380,4 @@ pub fn peak_heap(f: impl FnOnce()) -> usize {
     (PEAK.with(|p| p.get()) - start).max(0) as usize
 }
 
-pub use crate::protocol::codec::HEAP_BYTES_PER_FRAME_BYTE;
+pub use crate::protocol::codec::{heap_bound, HEAP_BYTES_PER_FRAME_BYTE};

@@ -60,6 +60,10 @@ fn main() -> ExitCode {
         Command::ConsumerGroups(args) => cli::run(|| cli::groups::run(args)),
         Command::Bench { command } => cli::bench::run(command),
         Command::Broker { config, overrides } => {
+            if let Err(e) = spate::io::crash::check_env() {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
             let mut entries = Vec::new();
             if let Some(path) = config {
                 let text = match std::fs::read_to_string(&path) {

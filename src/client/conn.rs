@@ -147,7 +147,7 @@ impl Connection {
                 return Err(error);
             }
         };
-        let mut r = Reader::new(body);
+        let mut r = Reader::unbudgeted(body);
         R::decode_response(&mut r).map_err(|e| Error::Protocol(format!("{:?} response: {e}", R::KEY)))
     }
 }

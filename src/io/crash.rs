@@ -1,6 +1,6 @@
 //! Crash points, for the crash-consistency tests: with `SPATE_CRASH_AT=<point>[:<n>]` in its
-//! environment, the broker aborts (SIGABRT: no destructor, no flush, as `kill -9`) the `n`-th
-//! time (the first, without `:n`) it passes the named point. Without the variable, a point
+//! environment, the broker kills itself (SIGKILL: no destructor, no flush, as `kill -9`) the
+//! `n`-th time (the first, without `:n`) it passes the named point. Without the variable, a point
 //! costs one load of an initialized `OnceLock`.
 //!
 //! The points sit between the steps whose order recovery depends on: an append's write, fsync
@@ -25,6 +25,7 @@ pub const POINTS: &[&str] = &[
     "atomic_write.after_tmp_write",
     "atomic_write.after_tmp_fsync",
     "atomic_write.after_rename",
+    "retention.after_segment_rename",
     "retention.between_segment_files",
     "retention.after_segment_delete",
     "topic_delete.after_catalog_write",
@@ -34,22 +35,38 @@ pub const POINTS: &[&str] = &[
 static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
 static HITS: AtomicU64 = AtomicU64::new(0);
 
-fn plan() -> Option<(String, u64)> {
-    let spec = std::env::var("SPATE_CRASH_AT").ok()?;
+fn parse(spec: &str) -> Result<(String, u64), String> {
     let (name, n) = match spec.split_once(':') {
-        Some((name, n)) => (name.to_owned(), n.parse().unwrap_or(1)),
+        Some((name, n)) => (name, n.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| format!("SPATE_CRASH_AT={spec}: the pass must be a number from 1"))?),
         None => (spec, 1),
     };
-    assert!(POINTS.contains(&name.as_str()), "SPATE_CRASH_AT names no crash point: {name}");
-    Some((name, n))
+    if !POINTS.contains(&name) {
+        return Err(format!("SPATE_CRASH_AT={spec}: no crash point is named {name}; they are {}", POINTS.join(", ")));
+    }
+    Ok((name.to_owned(), n))
 }
 
-/// Aborts the process if `SPATE_CRASH_AT` names this point and this is its `n`-th pass.
+fn plan() -> Option<(String, u64)> {
+    parse(&std::env::var("SPATE_CRASH_AT").ok()?).ok()
+}
+
+/// Checks `SPATE_CRASH_AT` at startup, so that a mistyped point stops the broker at once
+/// instead of never firing.
+pub fn check_env() -> Result<(), String> {
+    match std::env::var("SPATE_CRASH_AT") {
+        Ok(spec) => parse(&spec).map(|_| ()),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Kills the process if `SPATE_CRASH_AT` names this point and this is its `n`-th pass. With
+/// SIGKILL, as `kill -9` would: a test tells it from a panic (SIGABRT in release builds).
 #[inline]
 pub fn point(name: &'static str) {
     let Some((wanted, n)) = PLAN.get_or_init(plan) else { return };
     if wanted == name && HITS.fetch_add(1, Ordering::Relaxed) + 1 == *n {
-        eprintln!("spate: crash point {name} (pass {n}): aborting");
+        eprintln!("spate: crash point {name} (pass {n}): killing the process");
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         std::process::abort();
     }
 }

@@ -138,3 +138,29 @@ impl LogFile {
         self.0.sync_data()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both write paths write every byte in order, with more buffers than one writev takes.
+    #[test]
+    fn both_write_paths_write_every_buffer_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let buffers: Vec<Bytes> = (0..3000u32).map(|i| Bytes::from(vec![(i % 251) as u8; 1 + (i % 7) as usize])).collect();
+        let expected: Vec<u8> = buffers.iter().flat_map(|b| b.iter().copied()).collect();
+        for (name, inline_max_bytes) in [("uring", 0), ("inline", usize::MAX)] {
+            let path = dir.path().join(name);
+            let file = LogFile::open(&path, true).unwrap();
+            let buffers = buffers.clone();
+            compio::runtime::Runtime::new().unwrap().block_on(async {
+                file.write_all_at(buffers.clone(), 0, inline_max_bytes).await.unwrap();
+                // And again after the end, as a second append would.
+                file.write_all_at(buffers, expected.len() as u64, inline_max_bytes).await.unwrap();
+            });
+            let written = std::fs::read(&path).unwrap();
+            assert_eq!(written.len(), 2 * expected.len(), "{name}");
+            assert!(written[..expected.len()] == expected[..] && written[expected.len()..] == expected[..], "{name}: bytes out of order");
+        }
+    }
+}

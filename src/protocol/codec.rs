@@ -4,8 +4,8 @@
 //! Every length read from the wire is checked against the bytes that remain before it is used:
 //! an array of `n` elements is only accepted when `n` times its smallest element's bytes
 //! remain, and strings and byte fields borrow or copy exactly the bytes that are there. On top
-//! of that, each reader has a heap budget of 7 times its frame (`HEAP_BYTES_PER_FRAME_BYTE`,
-//! 8, less one frame for what the broker allocates beside the decoded fields):
+//! of that, each reader has a heap budget of 7 times its frame or 56 KiB, whichever is more
+//! (`heap_bound`, 8 times or 64 KiB, less what the broker allocates beside the fields):
 //! every array and string is charged before it is allocated, and a request whose decoded form
 //! would need more is refused (an array of a thousand empty topic names costs 48 bytes of
 //! heap per 3 bytes of frame; the budget, not the per-element minimum, is what bounds it).
@@ -53,11 +53,23 @@ impl std::error::Error for DecodeError {}
 
 pub type DecodeResult<T> = Result<T, DecodeError>;
 
-/// The most heap a decoded request may hold, per byte of its frame (size prefix included).
+/// The most heap a decoded request may hold, per byte of its frame (size prefix included)...
 pub const HEAP_BYTES_PER_FRAME_BYTE: usize = 8;
-/// The reader's own budget: one frame's worth less than the bound, left for what the broker
-/// allocates beside the decoded fields (a Produce's list of batch ranges).
-const READER_HEAP_BYTES_PER_FRAME_BYTE: usize = HEAP_BYTES_PER_FRAME_BYTE - 1;
+/// ...or this much, whichever is more: a small request of many short names (a Metadata
+/// request for 30 two-letter topics holds 40 bytes of heap per 3 bytes of frame) is normal;
+/// the bound is there against amplification by large frames, not against small ones.
+pub const HEAP_FLOOR_BYTES: usize = 64 << 10;
+
+/// The bound on the heap a request decoded from a frame of `received` bytes may hold.
+pub fn heap_bound(received: usize) -> usize {
+    (HEAP_BYTES_PER_FRAME_BYTE * received).max(HEAP_FLOOR_BYTES)
+}
+
+/// The reader's own budget: one frame's worth (and 8 KiB of the floor) less than the bound,
+/// left for what the broker allocates beside the decoded fields (a Produce's batch ranges).
+fn reader_heap_budget(received: usize) -> usize {
+    ((HEAP_BYTES_PER_FRAME_BYTE - 1) * received).max(HEAP_FLOOR_BYTES - (8 << 10))
+}
 
 /// A cursor over a frame's bytes. Borrowing accessors (`bytes`) return slices of the frame's
 /// `Bytes` without copying, which is how produce records travel to the log untouched.
@@ -69,9 +81,17 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// A reader for bytes from a client, with the heap budget of a request frame.
     pub fn new(buf: Bytes) -> Reader {
-        let heap_budget = READER_HEAP_BYTES_PER_FRAME_BYTE * (buf.len() + 4);
+        let heap_budget = reader_heap_budget(buf.len() + 4);
         Reader { buf, pos: 0, heap_budget }
+    }
+
+    /// A reader without a heap budget, for what the client reads from the broker (responses),
+    /// whose per-element heap may be many times its wire size (a list of short topic names
+    /// with their error codes).
+    pub fn unbudgeted(buf: Bytes) -> Reader {
+        Reader { buf, pos: 0, heap_budget: usize::MAX }
     }
 
     /// Takes `bytes` from the heap budget, before they are allocated.

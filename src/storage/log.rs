@@ -715,8 +715,16 @@ impl PartitionLog {
             let start = state.log_start_offset;
             self.rolled.borrow_mut().retain(|r| r.end_offset > start);
             deleted += 1;
-            // Open fetches keep the file itself readable; the names go now.
-            for path in [segment.path.clone(), segment.index_path(), segment.time_index_path()] {
+            // Open fetches keep the file itself readable; the names go now. The log file is
+            // renamed first, atomically taking the segment out of what recovery sees (as Kafka
+            // renames to `.deleted`): a crash before the last unlink leaves only files that
+            // recovery removes, never a segment that comes back.
+            let doomed = segment.path.with_extension("log.deleted");
+            if let Err(e) = crate::io::fs::rename(&segment.path, &doomed) {
+                tracing::warn!(path = %segment.path.display(), error = %e, "could not delete a segment file");
+            }
+            crate::io::crash::point("retention.after_segment_rename");
+            for path in [segment.index_path(), segment.time_index_path(), doomed] {
                 if let Err(e) = crate::io::fs::remove_file_if_exists(&path) {
                     tracing::warn!(path = %path.display(), error = %e, "could not delete a segment file");
                 }

@@ -60,6 +60,15 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
         }
     }
     bases.sort_unstable();
+    // Index files whose log is gone (a deletion that stopped half-way) describe nothing.
+    for name in crate::io::fs::list_dir(dir)? {
+        let stem = name.strip_suffix(".index").or_else(|| name.strip_suffix(".timeindex"));
+        if let Some(base) = stem.filter(|s| s.len() == 20).and_then(|s| s.parse::<i64>().ok()) {
+            if bases.binary_search(&base).is_err() {
+                crate::io::fs::remove_file_if_exists(&dir.join(&name))?;
+            }
+        }
+    }
     let now = now_ms();
     if bases.is_empty() {
         let segment = LogSegment::create(dir, 0, now)?;

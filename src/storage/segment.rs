@@ -92,6 +92,11 @@ impl LogSegment {
     /// needs them durable fsyncs them. They are derived data: a file lost or torn by a crash
     /// fails the sanity check on loading and is rebuilt from the log.
     pub fn write_indexes(&self) -> io::Result<()> {
+        // A sealed index is its file: rewriting it in place would change the bytes under
+        // its own memory map.
+        if matches!(self.index.entries, super::index::Entries::Sealed(_)) || matches!(self.time_index.entries, super::index::Entries::Sealed(_)) {
+            return Ok(());
+        }
         crate::io::fs::write_file(&self.index_path(), &self.index.encode())?;
         crate::io::fs::write_file(&self.time_index_path(), &self.time_index.encode())
     }

@@ -173,15 +173,23 @@ async fn hostile_frames_close_only_their_own_connection() {
     header(&mut w, 3, 99, 1);
     assert!(round_trip(&mut s, &w.finish()).is_none(), "unsupported Metadata version: closed");
 
-    // Tagged fields out of order (tag 1, then tag 0) in a flexible header.
+    // Tagged fields out of order (tag 1, then tag 0) in a flexible header, before a valid
+    // Metadata v12 body (null topics, two false flags, no tags); the same request with its
+    // tags in order is answered.
+    let metadata_v12 = |tags: &[u8]| {
+        let mut w = Writer::new();
+        w.i16(3);
+        w.i16(12);
+        w.i32(1);
+        w.nullable_string(false, None);
+        w.raw(tags);
+        w.raw(&[0, 0, 0, 0]);
+        w.finish().to_vec()
+    };
     let mut s = connect(&broker);
-    let mut w = Writer::new();
-    w.i16(3);
-    w.i16(12);
-    w.i32(1);
-    w.nullable_string(false, None);
-    w.raw(&[2, 1, 0, 0, 0]);
-    assert!(round_trip(&mut s, &w.finish()).is_none(), "tags out of order: closed");
+    assert!(round_trip(&mut s, &metadata_v12(&[2, 0, 0, 1, 0])).is_some(), "tags in order: answered");
+    let mut s = connect(&broker);
+    assert!(round_trip(&mut s, &metadata_v12(&[2, 1, 0, 0, 0])).is_none(), "tags out of order: closed");
 
     // A tagged field whose size runs past the frame.
     let mut s = connect(&broker);
@@ -193,14 +201,25 @@ async fn hostile_frames_close_only_their_own_connection() {
     w.raw(&[1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]);
     assert!(round_trip(&mut s, &w.finish()).is_none(), "tagged field larger than the frame: closed");
 
-    // Negative lengths other than null: a topic name of length -5, a record set of -7 bytes.
+    // Negative lengths other than null: a nullable transactional id of length -5 (where -1
+    // would be null, and the same request with -1 is answered), a record set of -7 bytes.
+    let produce_with_transactional_id_length = |length: i16| {
+        let mut w = Writer::new();
+        header(&mut w, 0, 7, 1);
+        w.i16(length);
+        w.i16(1);
+        w.i32(5000);
+        w.i32(1);
+        w.string(false, "steady");
+        w.i32(1);
+        w.i32(0);
+        w.nullable_bytes(false, Some(&valid_batch(10)));
+        w.finish().to_vec()
+    };
     let mut s = connect(&broker);
-    let mut w = Writer::new();
-    header(&mut w, 3, 4, 1);
-    w.i32(1);
-    w.i16(-5);
-    w.bool(false);
-    assert!(round_trip(&mut s, &w.finish()).is_none(), "string length -5: closed");
+    assert!(round_trip(&mut s, &produce_with_transactional_id_length(-1)).is_some(), "null transactional id: answered");
+    let mut s = connect(&broker);
+    assert!(round_trip(&mut s, &produce_with_transactional_id_length(-5)).is_none(), "string length -5: closed");
     let mut s = connect(&broker);
     let mut w = Writer::new();
     header(&mut w, 0, 7, 1);
@@ -404,18 +423,22 @@ async fn slow_writers_are_served_in_the_end_and_harm_no_one() {
     let baseline = produce_latencies(&mut producer, &request, 400);
     let before = resident_bytes();
 
-    // 500 clients dribble a Produce request, one byte a second each, for four seconds; one
-    // more sends its whole request a byte every 2 ms and must get its answer.
-    let slow: Vec<TcpStream> = (0..500).map(|_| connect(&broker)).collect();
+    // 500 clients send a Produce request's size prefix, then dribble its body, one byte a
+    // second each, for four seconds; one more sends its whole request a byte every 2 ms and
+    // must get its answer.
+    let mut slow: Vec<TcpStream> = (0..500).map(|_| connect(&broker)).collect();
+    for s in &mut slow {
+        s.write_all(&frame[..5]).unwrap();
+    }
     let dribbling = {
         let frame = frame.clone();
         std::thread::spawn(move || {
             let mut slow = slow;
             for second in 0..4 {
-                for s in &mut slow {
-                    s.write_all(&frame[second..second + 1]).unwrap();
-                }
                 std::thread::sleep(Duration::from_secs(1));
+                for s in &mut slow {
+                    s.write_all(&frame[5 + second..6 + second]).unwrap();
+                }
             }
             slow
         })
@@ -444,7 +467,7 @@ async fn slow_writers_are_served_in_the_end_and_harm_no_one() {
 
     // The slow writers finish their requests at once: every one is answered, and correctly.
     for s in &mut slow {
-        s.write_all(&frame[4..]).unwrap();
+        s.write_all(&frame[9..]).unwrap();
     }
     for s in &mut slow {
         assert_eq!(read_frame(s).map(produce_error), Some(0), "a slow writer's request, completed, is answered");

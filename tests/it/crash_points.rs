@@ -131,7 +131,7 @@ async fn crash_at(point: &str) {
     load.join().unwrap();
     let status = status.unwrap_or_else(|| panic!("{point}: the broker never reached pass {pass} of the crash point ({} records acknowledged)", acked.lock().unwrap().len()));
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(libc_sigabrt()), "{point}: the broker stopped by the crash point, not otherwise ({status:?})");
+    assert_eq!(status.signal(), Some(sigkill()), "{point}: the broker stopped by the crash point, not otherwise ({status:?})");
     let acked = acked.lock().unwrap().clone();
 
     broker.env.clear();
@@ -176,8 +176,8 @@ async fn crash_at(point: &str) {
     println!("{point}: pass {pass}: {} acknowledged, {} kept above the log start, all read back", acked.len(), kept.len());
 }
 
-fn libc_sigabrt() -> i32 {
-    nix::sys::signal::Signal::SIGABRT as i32
+fn sigkill() -> i32 {
+    nix::sys::signal::Signal::SIGKILL as i32
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,3 +57,81 @@ pub fn decode_body(r: &mut Reader, api_key: ApiKey, version: i16, flexible: bool
         ApiKey::OffsetDelete => done(offset_delete::decode_request(r, version, flexible)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::codec::Writer;
+    use bytes::Bytes;
+
+    /// Decodes `body` as `key` v`version` the way the broker does, from a frame of its own.
+    fn decode(key: ApiKey, version: i16, body: impl Fn(&mut Writer)) -> crate::protocol::codec::DecodeResult<()> {
+        let mut w = Writer::new();
+        body(&mut w);
+        let mut r = Reader::new(Bytes::from(w.finish().to_vec()));
+        decode_body(&mut r, key, version, key.is_flexible(version))
+    }
+
+    /// Real clients send requests whose decoded form holds many times their bytes in heap: a
+    /// list of short names. Each of these must decode within the heap budget.
+    #[test]
+    fn requests_of_many_short_names_decode_within_the_heap_budget() {
+        // Metadata v9 (Java 2.4-2.7) for 500 two-letter topics: 40 bytes of heap per 4 bytes.
+        decode(ApiKey::Metadata, 9, |w| {
+            w.array_len(true, Some(500));
+            for i in 0..500 {
+                w.string(true, &format!("{:02}", i % 100));
+                w.tagged_fields(true);
+            }
+            w.bool(false);
+            w.bool(false);
+            w.bool(false);
+            w.tagged_fields(true);
+        })
+        .expect("Metadata v9, 500 short topics");
+        // Metadata v4 (the non-flexible versions librdkafka and kafka-python send): 1000
+        // one-letter topics fit the 64 KiB floor; 2000 of them (80 KB of heap for 6 KB of
+        // frame) do not, and neither does any request holding more than 8 times its frame
+        // above that floor: ARCHITECTURE.md lists it as a limit.
+        let topics = |n: usize| {
+            move |w: &mut Writer| {
+                w.array_len(false, Some(n));
+                for i in 0..n {
+                    w.string(false, &format!("{}", i % 10));
+                }
+                w.bool(false);
+            }
+        };
+        decode(ApiKey::Metadata, 4, topics(1000)).expect("Metadata v4, 1000 one-letter topics");
+        assert!(decode(ApiKey::Metadata, 4, topics(2000)).is_err(), "2000 one-letter topics exceed the budget");
+        // Realistic names: 5000 topics named like `orders-123` fit any budget.
+        decode(ApiKey::Metadata, 4, |w| {
+            w.array_len(false, Some(5000));
+            for i in 0..5000 {
+                w.string(false, &format!("orders-{i}"));
+            }
+            w.bool(false);
+        })
+        .expect("Metadata v4, 5000 topics");
+        // DescribeGroups v5 for every group of a cluster with 1500 one-letter names.
+        decode(ApiKey::DescribeGroups, 5, |w| {
+            w.array_len(true, Some(1500));
+            for i in 0..1500 {
+                w.string(true, &format!("{}", i % 10));
+            }
+            w.bool(false);
+            w.tagged_fields(true);
+        })
+        .expect("DescribeGroups v5, 1500 groups");
+        // DeleteTopics v5: 1000 topics of two letters.
+        decode(ApiKey::DeleteTopics, 5, |w| {
+            w.array_len(true, Some(1000));
+            for i in 0..1000 {
+                w.string(true, &format!("{:02}", i % 100));
+            }
+            w.i32(30_000);
+            w.tagged_fields(true);
+        })
+        .expect("DeleteTopics v5, 1000 topics");
+    }
+}
