@@ -98,7 +98,7 @@ impl Broker {
             }
         }
         if clean {
-            crate::io::fs::write_atomic(&self.log_dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
+            crate::io::fs::write_atomic(&self.log_dir.join(CLEAN_SHUTDOWN_FILE), b"", None)?;
             tracing::info!("clean shutdown recorded");
         }
         Ok(())

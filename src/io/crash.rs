@@ -5,9 +5,9 @@
 //!
 //! The points sit between the steps whose order recovery depends on: an append's write, fsync
 //! and acknowledgement; a roll's index write and new segment; the flush of a rolled segment
-//! and its checkpoint; each step of an atomic file replacement (temporary file, fsync, rename,
-//! folder fsync); a retention delete between a segment's files; a topic delete between its
-//! catalog write and its folders' removal. `POINTS` lists them all; `tests/it/crash_points.rs`
+//! and its checkpoint; each step of the checkpoint's and the catalog's atomic replacement
+//! (temporary file, fsync, rename, folder fsync); a retention delete between a segment's
+//! files; a topic delete between its catalog write and its folders' removal. `POINTS` lists them all; `tests/it/crash_points.rs`
 //! crashes at each.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,15 +22,40 @@ pub const POINTS: &[&str] = &[
     "roll.after_index_write",
     "roll.after_segment_create",
     "flush.after_segment_fsync",
-    "atomic_write.after_tmp_write",
-    "atomic_write.after_tmp_fsync",
-    "atomic_write.after_rename",
+    "checkpoint_write.after_tmp_write",
+    "checkpoint_write.after_tmp_fsync",
+    "checkpoint_write.after_rename",
+    "catalog_write.after_tmp_write",
+    "catalog_write.after_tmp_fsync",
+    "catalog_write.after_rename",
     "retention.after_segment_rename",
     "retention.between_segment_files",
     "retention.after_segment_delete",
     "topic_delete.after_catalog_write",
     "topic_delete.after_folder_rename",
 ];
+
+/// The points of one kind of atomic file replacement (temporary file, fsync, rename, fsync
+/// the folder), for `io::fs::write_atomic`.
+pub struct AtomicWritePoints {
+    pub after_tmp_write: &'static str,
+    pub after_tmp_fsync: &'static str,
+    pub after_rename: &'static str,
+}
+
+/// The recovery-point checkpoint's replacement.
+pub const CHECKPOINT_WRITE: AtomicWritePoints = AtomicWritePoints {
+    after_tmp_write: "checkpoint_write.after_tmp_write",
+    after_tmp_fsync: "checkpoint_write.after_tmp_fsync",
+    after_rename: "checkpoint_write.after_rename",
+};
+
+/// The catalog's replacement (topic creation, deletion, new partitions).
+pub const CATALOG_WRITE: AtomicWritePoints = AtomicWritePoints {
+    after_tmp_write: "catalog_write.after_tmp_write",
+    after_tmp_fsync: "catalog_write.after_tmp_fsync",
+    after_rename: "catalog_write.after_rename",
+};
 
 static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
 static HITS: AtomicU64 = AtomicU64::new(0);

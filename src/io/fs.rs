@@ -6,24 +6,30 @@ use std::path::Path;
 
 /// Replaces `path` with `contents` so that a crash leaves either the old or the new file:
 /// write a temporary file, fsync it, rename it over the old one, fsync the folder.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub fn write_atomic(path: &Path, contents: &[u8], points: Option<&super::crash::AtomicWritePoints>) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(contents)?;
-        super::crash::point("atomic_write.after_tmp_write");
+        if let Some(p) = points {
+        super::crash::point(p.after_tmp_write);
+    }
         f.sync_all()?;
     }
-    super::crash::point("atomic_write.after_tmp_fsync");
+    if let Some(p) = points {
+        super::crash::point(p.after_tmp_fsync);
+    }
     std::fs::rename(&tmp, path)?;
-    super::crash::point("atomic_write.after_rename");
+    if let Some(p) = points {
+        super::crash::point(p.after_rename);
+    }
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Replaces `name` inside the open folder `dir` atomically (temporary file, fsync, rename,
 /// fsync the folder), addressing the folder by its handle rather than its path: if the folder
 /// was renamed (a deleted topic's), the write follows it instead of landing at the old path.
-pub fn write_atomic_at(dir: &std::fs::File, name: &str, contents: &[u8]) -> io::Result<()> {
+pub fn write_atomic_at(dir: &std::fs::File, name: &str, contents: &[u8], points: Option<&super::crash::AtomicWritePoints>) -> io::Result<()> {
     use nix::fcntl::{openat, renameat, OFlag};
     use nix::sys::stat::Mode;
     let tmp = format!("{name}.tmp");
@@ -31,11 +37,17 @@ pub fn write_atomic_at(dir: &std::fs::File, name: &str, contents: &[u8]) -> io::
         .map_err(io::Error::from)?;
     let mut f = std::fs::File::from(fd);
     f.write_all(contents)?;
-    super::crash::point("atomic_write.after_tmp_write");
+    if let Some(p) = points {
+        super::crash::point(p.after_tmp_write);
+    }
     f.sync_all()?;
-    super::crash::point("atomic_write.after_tmp_fsync");
+    if let Some(p) = points {
+        super::crash::point(p.after_tmp_fsync);
+    }
     renameat(dir, tmp.as_str(), dir, name).map_err(io::Error::from)?;
-    super::crash::point("atomic_write.after_rename");
+    if let Some(p) = points {
+        super::crash::point(p.after_rename);
+    }
     dir.sync_all()
 }
 

@@ -92,7 +92,7 @@ impl Catalog {
 
     pub fn save(&self, log_dir: &Path) -> io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        crate::io::fs::write_atomic(&log_dir.join(CATALOG_FILE), &bytes)
+        crate::io::fs::write_atomic(&log_dir.join(CATALOG_FILE), &bytes, Some(&crate::io::crash::CATALOG_WRITE))
     }
 }
 

@@ -12,12 +12,12 @@ use std::io;
 use std::path::Path;
 
 pub fn write(path: &Path, entries: &[(String, i32, i64)]) -> io::Result<()> {
-    crate::io::fs::write_atomic(path, encode(entries).as_bytes())
+    crate::io::fs::write_atomic(path, encode(entries).as_bytes(), Some(&crate::io::crash::CHECKPOINT_WRITE))
 }
 
 /// Like `write`, for a file named `name` in the open folder `dir`.
 pub fn write_at(dir: &std::fs::File, name: &str, entries: &[(String, i32, i64)]) -> io::Result<()> {
-    crate::io::fs::write_atomic_at(dir, name, encode(entries).as_bytes())
+    crate::io::fs::write_atomic_at(dir, name, encode(entries).as_bytes(), Some(&crate::io::crash::CHECKPOINT_WRITE))
 }
 
 fn encode(entries: &[(String, i32, i64)]) -> String {

@@ -850,8 +850,8 @@ impl PartitionLog {
             crate::io::fs::sync_dir(&self.dir)?;
             crate::io::fs::rename(&cleaned, &path)?;
             let mut segment = recovery::reload_segment(&path, base, next_base, next_offset, created_ms, config.index_interval_bytes)?;
-            crate::io::fs::write_atomic(&index_paths[0], &segment.index.encode())?;
-            crate::io::fs::write_atomic(&index_paths[1], &segment.time_index.encode())?;
+            crate::io::fs::write_atomic(&index_paths[0], &segment.index.encode(), None)?;
+            crate::io::fs::write_atomic(&index_paths[1], &segment.time_index.encode(), None)?;
             segment.seal_indexes();
             self.state.borrow_mut().segments[i] = segment;
             swapped += 1;
