@@ -122,6 +122,8 @@ pub struct PartitionLog {
     /// flushes them (in order, so the recovery point never passes an unflushed segment) runs.
     rolled: RefCell<VecDeque<RolledSegment>>,
     flusher_running: Cell<bool>,
+    /// How many times an append fsynced the folder for a new segment's name (for tests).
+    name_syncs: Cell<u64>,
     /// The base offset of the active segment when compaction last ran: it runs again once a
     /// newer segment has been rolled.
     compacted_through: Cell<i64>,
@@ -164,6 +166,7 @@ impl PartitionLog {
             producers: RefCell::new(Default::default()),
             rolled: RefCell::new(VecDeque::new()),
             flusher_running: Cell::new(false),
+            name_syncs: Cell::new(0),
             compacted_through: Cell::new(-1),
             dir_handle: std::sync::Arc::new(std::fs::File::open(dir)?),
         };
@@ -486,6 +489,24 @@ impl PartitionLog {
                 return false;
             }
             crate::io::crash::point("append.after_fsync");
+            // A segment a roll just created: its name is made durable too, once.
+            if !self.state.borrow().active().name_durable {
+                let dir = self.dir_handle.clone();
+                match compio::runtime::spawn_blocking(move || dir.sync_all()).await {
+                    Ok(Ok(())) => {
+                        self.state.borrow_mut().active_mut().name_durable = true;
+                        self.name_syncs.set(self.name_syncs.get() + 1);
+                    }
+                    _ => {
+                        tracing::error!(topic = %self.topic, partition = self.partition, "fsync of the partition folder failed; log offline");
+                        self.state.borrow_mut().offline = true;
+                        for (request, _) in staged.drain(..) {
+                            Self::fail(request, AppendError::Storage);
+                        }
+                        return false;
+                    }
+                }
+            }
             let mut state = self.state.borrow_mut();
             state.recovery_point = state.log_end_offset();
             state.unflushed_messages = 0;
@@ -1172,6 +1193,21 @@ mod tests {
                 assert_eq!(state.recovery_point, state.log_end_offset(), "acknowledged only once on disk");
                 assert_eq!(state.unflushed_messages, 0);
             }
+        });
+        // Segments created by rolls: the first acknowledged append to each waits for the
+        // folder entry naming its file to be fsynced as well.
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let mut c = config(1024);
+            c.flush_messages = 1;
+            let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
+            for _ in 0..20 {
+                log.append(vec![batch(2, 0)]).await.unwrap();
+                assert!(log.state.borrow().active().name_durable, "acknowledged before the new segment's name was on disk");
+            }
+            let rolls = log.segment_count() as u64 - 1;
+            assert!(rolls >= 5, "small segments rolled ({rolls})");
+            assert_eq!(log.name_syncs.get(), rolls, "one folder fsync per new segment");
         });
         run(async {
             let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();

@@ -71,7 +71,14 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
     }
     let now = now_ms();
     if bases.is_empty() {
-        let segment = LogSegment::create(dir, 0, now)?;
+        let mut segment = LogSegment::create(dir, 0, now)?;
+        // A new partition: its folder's name (in the log folder) and its first segment's
+        // name (in its folder) go to disk now, once, before anything is acknowledged.
+        crate::io::fs::sync_dir(dir)?;
+        if let Some(parent) = dir.parent() {
+            crate::io::fs::sync_dir(parent)?;
+        }
+        segment.name_durable = true;
         return Ok(RecoveredLog { segments: vec![segment], recovery_point: 0, corruption: None });
     }
     let recovery_point = if clean_shutdown {

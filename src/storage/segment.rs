@@ -23,6 +23,11 @@ pub struct LogSegment {
     pub bytes_since_last_index_entry: u32,
     /// When the segment was created (wall clock), for `segment.ms`.
     pub created_ms: i64,
+    /// Whether the folder entry naming this segment's file is known to be on disk. A segment
+    /// created by a roll is not, until the folder is fsynced: with `flush.messages=1`, its first
+    /// acknowledged records wait for that (an fsynced file whose name a power loss forgets
+    /// is lost all the same).
+    pub name_durable: bool,
     /// The last batch and its position: fetches at the tail of the log start there without
     /// reading the file.
     pub last_batch: Option<(BatchHeader, u32)>,
@@ -37,7 +42,9 @@ impl LogSegment {
         for ext in ["index", "timeindex"] {
             crate::io::fs::remove_file_if_exists(&dir.join(segment_file_name(base_offset, ext)))?;
         }
-        Ok(LogSegment::unscanned(base_offset, log, path, now_ms))
+        let mut segment = LogSegment::unscanned(base_offset, log, path, now_ms);
+        segment.name_durable = false;
+        Ok(segment)
     }
 
     /// A segment whose file is open but whose batches are not yet accounted for: size 0, no
@@ -54,6 +61,7 @@ impl LogSegment {
             max_timestamp: -1,
             bytes_since_last_index_entry: 0,
             created_ms,
+            name_durable: true,
             last_batch: None,
         }
     }
