@@ -71,6 +71,29 @@ pub fn decode_request_frame(frame: Bytes) {
     let _ = decode_body(&mut r, key, header.api_version, header.flexible);
 }
 
+/// A deterministic generator (xorshift64*) for the seeded runs and the storage fuzzer: the
+/// same seed gives the same sequence, so a failure replays from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// An index below `n` (0 when `n` is 0).
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+}
+
 /// Rewrites the CRC of every batch whose length field fits, so that a fuzzer reaches the
 /// record parsers behind the CRC check (random bytes almost never carry a valid CRC-32C).
 pub fn fix_crcs(bytes: &mut [u8]) {

@@ -9,24 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use spate::fuzz::{self, CountingAllocator};
+use spate::fuzz::{self, CountingAllocator, Rng};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// A deterministic generator (xorshift64*).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Values that sit on the edges lengths and counts are checked at.
 const EDGES: &[i64] = &[0, 1, -1, -2, 0x7f, 0x80, 0xff, 0x7fff, -0x8000, 0xffff, 0x7fff_ffff, -0x8000_0000, 61, 49, 12];
@@ -34,21 +20,21 @@ const EDGES: &[i64] = &[0, 1, -1, -2, 0x7f, 0x80, 0xff, 0x7fff, -0x8000, 0xffff,
 /// Applies one to eight random edits: bit flips, random or edge values (as 1, 2 or 4
 /// big-endian bytes), insertions, deletions, duplicated runs and truncation.
 fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
-    for _ in 0..1 + rng.below(8) {
+    for _ in 0..1 + rng.index(8) {
         let len = input.len();
-        match rng.below(7) {
+        match rng.index(7) {
             0 if len > 0 => {
-                let at = rng.below(len);
-                input[at] ^= 1 << rng.below(8);
+                let at = rng.index(len);
+                input[at] ^= 1 << rng.index(8);
             }
             1 if len > 0 => {
-                let at = rng.below(len);
+                let at = rng.index(len);
                 input[at] = rng.next() as u8;
             }
             2 if len > 0 => {
-                let width = [1, 2, 4][rng.below(3)];
-                let at = rng.below(len);
-                let value = EDGES[rng.below(EDGES.len())].to_be_bytes();
+                let width = [1, 2, 4][rng.index(3)];
+                let at = rng.index(len);
+                let value = EDGES[rng.index(EDGES.len())].to_be_bytes();
                 for (i, b) in value[8 - width..].iter().enumerate() {
                     if at + i < len {
                         input[at + i] = *b;
@@ -56,24 +42,24 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
                 }
             }
             3 => {
-                let at = rng.below(len + 1);
-                let n = 1 + rng.below(16);
+                let at = rng.index(len + 1);
+                let n = 1 + rng.index(16);
                 let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
                 input.splice(at..at, bytes);
             }
             4 if len > 0 => {
-                let at = rng.below(len);
-                let n = 1 + rng.below((len - at).min(32));
+                let at = rng.index(len);
+                let n = 1 + rng.index((len - at).min(32));
                 input.drain(at..at + n);
             }
             5 if len > 0 => {
-                let at = rng.below(len);
-                let n = 1 + rng.below((len - at).min(64));
+                let at = rng.index(len);
+                let n = 1 + rng.index((len - at).min(64));
                 let run = input[at..at + n].to_vec();
-                let to = rng.below(len + 1);
+                let to = rng.index(len + 1);
                 input.splice(to..to, run);
             }
-            _ if len > 0 => input.truncate(rng.below(len)),
+            _ if len > 0 => input.truncate(rng.index(len)),
             _ => input.push(rng.next() as u8),
         }
     }
@@ -125,10 +111,10 @@ fn campaign(target: &str, seeds: Vec<Vec<u8>>, iterations: usize, seed: u64, mut
     pool.extend(committed.into_iter().map(|(_, bytes)| bytes));
     let mut rng = Rng(seed);
     for i in 0..iterations {
-        let mut input = if pool.is_empty() || rng.below(16) == 0 {
-            (0..rng.below(256)).map(|_| rng.next() as u8).collect()
+        let mut input = if pool.is_empty() || rng.index(16) == 0 {
+            (0..rng.index(256)).map(|_| rng.next() as u8).collect()
         } else {
-            pool[rng.below(pool.len())].clone()
+            pool[rng.index(pool.len())].clone()
         };
         mutate(&mut rng, &mut input);
         run(&input, &format!("mutation {i} of seed {seed:#x}"));

@@ -13,14 +13,12 @@
 //!
 //! A failure names the point; `SPATE_CRASH_POINT=<point> cargo test crash_points` runs one.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::recovery::{check_batch_boundaries, read_all, Acks};
+use crate::recovery::{check_batch_boundaries, read_all, Load};
 use crate::support::{assigning_consumer, client_config, create_topic, free_port, BrokerProcess};
 
 const TOPIC: &str = "crashing";
@@ -77,33 +75,11 @@ async fn crash_at(point: &str) {
     }
 
     let acked: crate::recovery::Acknowledged = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let (bootstrap, acked, stop) = (bootstrap.clone(), acked.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let producer: BaseProducer<Acks> = client_config(&bootstrap)
-                .set("acks", "all")
-                .set("linger.ms", "1")
-                // Small batches: many appends, rolls and retention passes in a short load.
-                .set("batch.num.messages", "20")
-                .set("message.timeout.ms", "3000")
-                .create_with_context(Acks(acked))
-                .unwrap();
-            let padding = "p".repeat(200);
-            let mut i = 0u64;
-            // Bounded: until told to stop, or 100,000 records.
-            while !stop.load(Ordering::Relaxed) && i < 100_000 {
-                let v = format!("{i:08}-{padding}");
-                if producer.send(BaseRecord::to(TOPIC).key(&v[..8]).payload(&v)).is_ok() {
-                    i += 1;
-                } else {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                producer.poll(Duration::ZERO);
-            }
-            let _ = producer.flush(Duration::from_secs(4));
-        })
-    };
+    // Small batches: many appends, rolls and retention passes in a short load. Bounded:
+    // until the crash, or 100,000 records.
+    let settings = [("linger.ms", "1"), ("batch.num.messages", "20"), ("message.timeout.ms", "3000")];
+    let padding = "p".repeat(200);
+    let load = Load::start(&bootstrap, TOPIC, &settings, 100_000, acked.clone(), move |i| (format!("{i:08}"), format!("{i:08}-{padding}")));
 
     // Watch the log start offsets move (retention) until the broker dies.
     let mut starts = vec![0i64; PARTITIONS as usize];
@@ -133,8 +109,7 @@ async fn crash_at(point: &str) {
             }
         }
     };
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
+    load.stop();
     let status = status.unwrap_or_else(|| panic!("{point}: the broker never reached pass {pass} of the crash point ({} records acknowledged)", acked.lock().unwrap().len()));
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(sigkill()), "{point}: the broker stopped by the crash point, not otherwise ({status:?})");

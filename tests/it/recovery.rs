@@ -110,38 +110,72 @@ impl ProducerContext for Acks {
     }
 }
 
+/// A librdkafka producer (acks=all, plus `settings`) on its own thread, sending the records
+/// `record(i)` makes (key, value) to `topic` until stopped or `max` are sent, and recording
+/// every acknowledgement in `acked`.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Load {
+    pub fn start(
+        bootstrap: &str,
+        topic: &'static str,
+        settings: &[(&str, &str)],
+        max: u64,
+        acked: Acknowledged,
+        record: impl Fn(u64) -> (String, String) + Send + 'static,
+    ) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut config = client_config(bootstrap);
+        config.set("acks", "all");
+        for (k, v) in settings {
+            config.set(*k, *v);
+        }
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let producer: BaseProducer<Acks> = config.create_with_context(Acks(acked)).unwrap();
+            let mut i = 0u64;
+            while !stopped.load(Ordering::Relaxed) && i < max {
+                let (key, value) = record(i);
+                if producer.send(BaseRecord::to(topic).key(&key).payload(&value)).is_ok() {
+                    i += 1;
+                } else {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                producer.poll(Duration::ZERO);
+            }
+            let _ = producer.flush(Duration::from_secs(3));
+        });
+        Load { stop, thread }
+    }
+
+    /// Stops sending and waits for the producer's last acknowledgements (or failures).
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_produce_load_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = BrokerProcess::start(dir.path(), free_port(), &[("num.partitions", "6"), ("log.segment.bytes", "262144")]);
     let bootstrap = broker.bootstrap();
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let (bootstrap, acked, stop) = (bootstrap.clone(), acked.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let producer: BaseProducer<Acks> =
-                client_config(&bootstrap).set("acks", "all").set("linger.ms", "2").set("message.timeout.ms", "2000").create_with_context(Acks(acked)).unwrap();
-            let mut i = 0u64;
-            // Bounded: stops when told, or after 200,000 records.
-            while !stop.load(Ordering::Relaxed) && i < 200_000 {
-                let v = format!("load-{i:08}");
-                if producer.send(BaseRecord::to("load").key(&v).payload(&v)).is_ok() {
-                    i += 1;
-                }
-                producer.poll(Duration::ZERO);
-            }
-            let _ = producer.flush(Duration::from_secs(5));
-        })
-    };
+    let acked: Acknowledged = Arc::new(Mutex::new(Vec::new()));
+    // Bounded: stops when told, or after 200,000 records.
+    let load = Load::start(&bootstrap, "load", &[("linger.ms", "2"), ("message.timeout.ms", "2000")], 200_000, acked.clone(), |i| {
+        let v = format!("load-{i:08}");
+        (v.clone(), v)
+    });
     // Let acknowledged records pile up, then kill the broker in the middle of the load.
     let deadline = Instant::now() + Duration::from_secs(30);
     while acked.lock().unwrap().len() < 20_000 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     broker.kill9();
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
+    load.stop();
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 20_000, "the load ran ({} acknowledged)", acked.len());
 
@@ -209,7 +243,7 @@ async fn a_segment_torn_in_the_middle_of_a_batch_is_cut_back_on_restart() {
 }
 
 /// `cycles` rounds of: start the broker on the same folder, produce with librdkafka (acks=all,
-/// idempotent) for a random 100 to 600 ms, `kill -9` it. After every restart each partition's
+/// idempotent) for a random 100 to 600 ms after the first acknowledgement, `kill -9` it. After every restart each partition's
 /// end offset must cover every acknowledged record; at the end every acknowledged record is
 /// read back at its offset with its value, and each round's records are in the order they
 /// were produced. Returns (acknowledged, missing, out of order).
@@ -244,36 +278,22 @@ fn kill_9_loop(cycles: u32, flush_every_batch: bool, seed: u64) -> (usize, usize
         for (p, offset, _) in acked.lock().unwrap().iter() {
             assert!(*offset < ends[p], "seed {seed}, cycle {cycle}: partition {p} ends at {} after the restart, but offset {offset} was acknowledged", ends[p]);
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let load = {
-            let (bootstrap, acked, stop) = (bootstrap.clone(), acked.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let producer: BaseProducer<Acks> = client_config(&bootstrap)
-                    .set("acks", "all")
-                    .set("enable.idempotence", "true")
-                    .set("linger.ms", "1")
-                    .set("batch.num.messages", "50")
-                    .set("message.timeout.ms", "1500")
-                    .create_with_context(Acks(acked))
-                    .unwrap();
-                let mut i = 0u64;
-                // Bounded: until told to stop, or 50,000 records a round.
-                while !stop.load(Ordering::Relaxed) && i < 50_000 {
-                    let v = format!("{cycle:03}-{i:08}");
-                    if producer.send(BaseRecord::to("kill").key(&v).payload(&v)).is_ok() {
-                        i += 1;
-                    } else {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    producer.poll(Duration::ZERO);
-                }
-                let _ = producer.flush(Duration::from_millis(1500));
-            })
-        };
+        // Bounded: until the kill, or 50,000 records a round.
+        let settings = [("enable.idempotence", "true"), ("linger.ms", "1"), ("batch.num.messages", "50"), ("message.timeout.ms", "1500")];
+        let load = Load::start(&bootstrap, "kill", &settings, 50_000, acked.clone(), move |i| {
+            let v = format!("{cycle:03}-{i:08}");
+            (v.clone(), v)
+        });
+        // The kill comes at a random moment once the load is flowing (its first
+        // acknowledgement, or 10 s).
+        let before = acked.lock().unwrap().len();
+        let flowing = Instant::now() + Duration::from_secs(10);
+        while acked.lock().unwrap().len() == before && Instant::now() < flowing {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(100 + next() % 500));
         broker.kill9();
-        stop.store(true, Ordering::Relaxed);
-        load.join().unwrap();
+        load.stop();
     }
     broker.restart();
     let acked = acked.lock().unwrap().clone();

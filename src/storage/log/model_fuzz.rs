@@ -8,6 +8,7 @@
 //! `SPATE_STORAGE_FUZZ_SEEDS=<n>` runs more seeds (the README shows a run of a thousand).
 
 use super::*;
+use crate::fuzz::Rng;
 use crate::config::BrokerConfig;
 use crate::protocol::record_batch::{build_batch, RecordSpec, HEADER_BYTES};
 
@@ -30,19 +31,6 @@ struct Model {
 impl Model {
     fn batch_at(&self, offset: i64) -> Option<&ModelBatch> {
         self.batches.iter().find(|b| b.base <= offset && offset <= b.last)
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 
