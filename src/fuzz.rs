@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::protocol::codec::Reader;
 use crate::protocol::header::{read_header_rest, read_prefix};
 use crate::protocol::messages::{decode_body, produce};
-use crate::protocol::record_batch::{self, HEADER_BYTES, OFFSET_CRC, CRC_START};
+use crate::protocol::record_batch::{self, CRC_START, HEADER_BYTES, OFFSET_CRC};
 use crate::protocol::{api::SUPPORTED_APIS, ApiKey};
 
 /// Decodes `data` as a request of the API and version its first two bytes choose (modulo
@@ -325,8 +325,18 @@ pub fn request_seeds() -> Vec<Vec<u8>> {
     seeds.extend(vec![
         seed(wire::ApiVersionsRequest),
         seed(wire::MetadataRequest { topics: Some(vec![s("t"), s("u")]), allow_auto_topic_creation: true }),
-        seed(wire::ProduceRequest { acks: -1, timeout_ms: 1000, topics: vec![(s("t"), vec![(0, Bytes::from(batches[0].clone())), (1, Bytes::from(batches[4].clone()))])] }),
-        seed(wire::FetchRequest { max_wait_ms: 500, min_bytes: 1, max_bytes: 1 << 20, isolation_level: 0, topics: vec![(s("t"), vec![(0, 0, 1 << 20), (1, 5, 100)])] }),
+        seed(wire::ProduceRequest {
+            acks: -1,
+            timeout_ms: 1000,
+            topics: vec![(s("t"), vec![(0, Bytes::from(batches[0].clone())), (1, Bytes::from(batches[4].clone()))])],
+        }),
+        seed(wire::FetchRequest {
+            max_wait_ms: 500,
+            min_bytes: 1,
+            max_bytes: 1 << 20,
+            isolation_level: 0,
+            topics: vec![(s("t"), vec![(0, 0, 1 << 20), (1, 5, 100)])],
+        }),
         seed(wire::ListOffsetsRequest { isolation_level: 0, topics: vec![(s("t"), vec![(0, -1), (1, -2)])] }),
         seed(wire::CreateTopicsRequest {
             topics: vec![wire::NewTopic { name: s("t"), num_partitions: 3, replication_factor: 1, configs: vec![(s("retention.ms"), s("1000"))] }],
@@ -347,7 +357,13 @@ pub fn request_seeds() -> Vec<Vec<u8>> {
             protocol_type: s("consumer"),
             protocols: vec![(s("range"), vec![0, 3, 0, 0, 0, 1, 0, 1, b't']), (s("roundrobin"), vec![])],
         }),
-        seed(wire::SyncGroupRequest { group_id: s("g"), generation_id: 1, member_id: s("m"), group_instance_id: None, assignments: vec![(s("m"), vec![0, 1, 2])] }),
+        seed(wire::SyncGroupRequest {
+            group_id: s("g"),
+            generation_id: 1,
+            member_id: s("m"),
+            group_instance_id: None,
+            assignments: vec![(s("m"), vec![0, 1, 2])],
+        }),
         seed(wire::HeartbeatRequest { group_id: s("g"), generation_id: 1, member_id: s("m"), group_instance_id: None }),
         seed(wire::LeaveGroupRequest { group_id: s("g"), members: vec![(s("m"), None), (s("n"), Some(s("i")))] }),
         seed(wire::OffsetCommitRequest {

@@ -111,11 +111,8 @@ fn campaign(target: &str, seeds: Vec<Vec<u8>>, iterations: usize, seed: u64, mut
     pool.extend(committed.into_iter().map(|(_, bytes)| bytes));
     let mut rng = Rng(seed);
     for i in 0..iterations {
-        let mut input = if pool.is_empty() || rng.index(16) == 0 {
-            (0..rng.index(256)).map(|_| rng.next() as u8).collect()
-        } else {
-            pool[rng.index(pool.len())].clone()
-        };
+        let mut input =
+            if pool.is_empty() || rng.index(16) == 0 { (0..rng.index(256)).map(|_| rng.next() as u8).collect() } else { pool[rng.index(pool.len())].clone() };
         mutate(&mut rng, &mut input);
         run(&input, &format!("mutation {i} of seed {seed:#x}"));
         if i % 64 == 0 && pool.len() < 4096 {

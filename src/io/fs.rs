@@ -12,8 +12,8 @@ pub fn write_atomic(path: &Path, contents: &[u8], points: Option<&super::crash::
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(contents)?;
         if let Some(p) = points {
-        super::crash::point(p.after_tmp_write);
-    }
+            super::crash::point(p.after_tmp_write);
+        }
         f.sync_all()?;
     }
     if let Some(p) = points {

@@ -38,7 +38,10 @@ pub trait Entry: Copy {
 impl Entry for IndexEntry {
     const BYTES: usize = INDEX_ENTRY_BYTES;
     fn read(b: &[u8]) -> Self {
-        IndexEntry { relative_offset: u32::from_be_bytes(b[0..4].try_into().expect("4 bytes")), position: u32::from_be_bytes(b[4..8].try_into().expect("4 bytes")) }
+        IndexEntry {
+            relative_offset: u32::from_be_bytes(b[0..4].try_into().expect("4 bytes")),
+            position: u32::from_be_bytes(b[4..8].try_into().expect("4 bytes")),
+        }
     }
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.relative_offset.to_be_bytes());
@@ -49,7 +52,10 @@ impl Entry for IndexEntry {
 impl Entry for TimeIndexEntry {
     const BYTES: usize = TIME_INDEX_ENTRY_BYTES;
     fn read(b: &[u8]) -> Self {
-        TimeIndexEntry { timestamp: i64::from_be_bytes(b[0..8].try_into().expect("8 bytes")), relative_offset: u32::from_be_bytes(b[8..12].try_into().expect("4 bytes")) }
+        TimeIndexEntry {
+            timestamp: i64::from_be_bytes(b[0..8].try_into().expect("8 bytes")),
+            relative_offset: u32::from_be_bytes(b[8..12].try_into().expect("4 bytes")),
+        }
     }
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.timestamp.to_be_bytes());

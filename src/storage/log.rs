@@ -1027,7 +1027,10 @@ mod tests {
             for s in &state.segments[..state.segments.len() - 1] {
                 let on_disk = std::fs::read(s.index_path()).unwrap();
                 assert_eq!(on_disk, s.index.encode());
-                assert!(s.index.entries.is_empty() || matches!(s.index.entries, crate::storage::index::Entries::Sealed(_)), "a rolled segment's index is sealed");
+                assert!(
+                    s.index.entries.is_empty() || matches!(s.index.entries, crate::storage::index::Entries::Sealed(_)),
+                    "a rolled segment's index is sealed"
+                );
                 assert!(s.time_index.entries.is_empty() || matches!(s.time_index.entries, crate::storage::index::Entries::Sealed(_)));
             }
             assert!(matches!(state.active().index.entries, crate::storage::index::Entries::Open(_)), "the active segment's index is in memory");

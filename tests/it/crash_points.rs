@@ -48,12 +48,7 @@ async fn crash_at(point: &str) {
     let pass = pass_for(point);
     let dir = tempfile::tempdir().unwrap();
     let spec = format!("{point}:{pass}");
-    let config = [
-        ("log.segment.bytes", "16384"),
-        ("log.flush.interval.messages", "1"),
-        ("log.retention.check.interval.ms", "100"),
-        ("shards", "2"),
-    ];
+    let config = [("log.segment.bytes", "16384"), ("log.flush.interval.messages", "1"), ("log.retention.check.interval.ms", "100"), ("shards", "2")];
     let mut broker = BrokerProcess::start_with_env(dir.path(), free_port(), &config, &[("SPATE_CRASH_AT", &spec)]);
     let bootstrap = broker.bootstrap();
     {
@@ -110,7 +105,8 @@ async fn crash_at(point: &str) {
         }
     };
     load.stop();
-    let status = status.unwrap_or_else(|| panic!("{point}: the broker never reached pass {pass} of the crash point ({} records acknowledged)", acked.lock().unwrap().len()));
+    let status = status
+        .unwrap_or_else(|| panic!("{point}: the broker never reached pass {pass} of the crash point ({} records acknowledged)", acked.lock().unwrap().len()));
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(sigkill()), "{point}: the broker stopped by the crash point, not otherwise ({status:?})");
     let acked = acked.lock().unwrap().clone();
@@ -130,7 +126,12 @@ async fn crash_at(point: &str) {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     for p in 0..PARTITIONS as usize {
-        assert!(lows_after[p] >= starts[p], "{point}: partition {p} starts at {} after the crash, below {} seen before: deleted data came back", lows_after[p], starts[p]);
+        assert!(
+            lows_after[p] >= starts[p],
+            "{point}: partition {p} starts at {} after the crash, below {} seen before: deleted data came back",
+            lows_after[p],
+            starts[p]
+        );
         check_batch_boundaries(&dir.path().join(format!("{TOPIC}-{p}")));
     }
     let kept: Vec<_> = acked.iter().filter(|(p, offset, _)| *offset >= lows_after[*p as usize]).cloned().collect();
@@ -160,7 +161,10 @@ async fn crash_at(point: &str) {
 
     // The recovered broker takes new records where the log ends.
     let producer: rdkafka::producer::FutureProducer = client_config(&bootstrap).set("acks", "all").create().unwrap();
-    producer.send(rdkafka::producer::FutureRecord::to(TOPIC).key("after").payload("after the crash"), Duration::from_secs(10)).await.unwrap_or_else(|e| panic!("{point}: produce after recovery: {e:?}"));
+    producer
+        .send(rdkafka::producer::FutureRecord::to(TOPIC).key("after").payload("after the crash"), Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("{point}: produce after recovery: {e:?}"));
     println!("{point}: pass {pass}: {} acknowledged, {} kept above the log start, all read back", acked.len(), kept.len());
 }
 

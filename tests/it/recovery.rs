@@ -273,7 +273,9 @@ fn kill_9_loop(cycles: u32, flush_every_batch: bool, seed: u64) -> (usize, usize
         let ends: HashMap<i32, i64> = {
             let consumer: BaseConsumer = assigning_consumer(&bootstrap);
             let topic_exists = cycle > 0;
-            (0..3).map(|p| (p, if topic_exists { consumer.fetch_watermarks("kill", p, Duration::from_secs(10)).map(|w| w.1).unwrap_or(-1) } else { 0 })).collect()
+            (0..3)
+                .map(|p| (p, if topic_exists { consumer.fetch_watermarks("kill", p, Duration::from_secs(10)).map(|w| w.1).unwrap_or(-1) } else { 0 }))
+                .collect()
         };
         for (p, offset, _) in acked.lock().unwrap().iter() {
             assert!(*offset < ends[p], "seed {seed}, cycle {cycle}: partition {p} ends at {} after the restart, but offset {offset} was acknowledged", ends[p]);
@@ -327,7 +329,10 @@ fn kill_cycles() -> u32 {
 }
 
 fn kill_seed() -> u64 {
-    std::env::var("SPATE_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64)
+    std::env::var("SPATE_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64)
 }
 
 #[test]
@@ -336,7 +341,11 @@ fn kill_9_loop_with_an_fsync_per_batch_loses_and_reorders_nothing() {
     let (acked, missing, out_of_order) = kill_9_loop(cycles, true, seed);
     println!("kill -9 loop, flush.messages=1: {cycles} cycles (seed {seed}), {acked} acknowledged, {missing} missing, {out_of_order} out of order");
     assert!(acked > 0, "seed {seed}: nothing was acknowledged");
-    assert_eq!((missing, out_of_order), (0, 0), "seed {seed} (SPATE_KILL_SEED={seed} replays the kill moments): {missing} missing, {out_of_order} out of order of {acked}");
+    assert_eq!(
+        (missing, out_of_order),
+        (0, 0),
+        "seed {seed} (SPATE_KILL_SEED={seed} replays the kill moments): {missing} missing, {out_of_order} out of order of {acked}"
+    );
 }
 
 #[test]
@@ -345,5 +354,9 @@ fn kill_9_loop_in_page_cache_mode_loses_and_reorders_nothing() {
     let (acked, missing, out_of_order) = kill_9_loop(cycles, false, seed);
     println!("kill -9 loop, page-cache mode: {cycles} cycles (seed {seed}), {acked} acknowledged, {missing} missing, {out_of_order} out of order");
     assert!(acked > 0, "seed {seed}: nothing was acknowledged");
-    assert_eq!((missing, out_of_order), (0, 0), "seed {seed} (SPATE_KILL_SEED={seed} replays the kill moments): {missing} missing, {out_of_order} out of order of {acked}");
+    assert_eq!(
+        (missing, out_of_order),
+        (0, 0),
+        "seed {seed} (SPATE_KILL_SEED={seed} replays the kill moments): {missing} missing, {out_of_order} out of order of {acked}"
+    );
 }

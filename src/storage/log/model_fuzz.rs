@@ -8,8 +8,8 @@
 //! `SPATE_STORAGE_FUZZ_SEEDS=<n>` runs more seeds (the README shows a run of a thousand).
 
 use super::*;
-use crate::fuzz::Rng;
 use crate::config::BrokerConfig;
+use crate::fuzz::Rng;
 use crate::protocol::record_batch::{build_batch, RecordSpec, HEADER_BYTES};
 
 /// One batch as the model knows it: its offsets and the bytes after its header (the records,
@@ -46,12 +46,10 @@ fn config(rng: &mut Rng) -> LogConfig {
 /// A batch of 1 to 6 records with values of 0 to 400 bytes, some of them null.
 fn random_batch(rng: &mut Rng, timestamp: i64) -> Bytes {
     let count = 1 + rng.below(6) as usize;
-    let values: Vec<Option<Vec<u8>>> =
-        (0..count).map(|_| (rng.below(8) != 0).then(|| vec![b'a' + rng.below(26) as u8; rng.below(400) as usize])).collect();
+    let values: Vec<Option<Vec<u8>>> = (0..count).map(|_| (rng.below(8) != 0).then(|| vec![b'a' + rng.below(26) as u8; rng.below(400) as usize])).collect();
     let keys: Vec<Vec<u8>> = (0..count).map(|i| format!("k{}", rng.below(50) + i as u64).into_bytes()).collect();
-    let records: Vec<RecordSpec<'_>> = (0..count)
-        .map(|i| RecordSpec { key: Some(&keys[i]), value: values[i].as_deref(), headers: &[], timestamp_delta: i as i64 })
-        .collect();
+    let records: Vec<RecordSpec<'_>> =
+        (0..count).map(|i| RecordSpec { key: Some(&keys[i]), value: values[i].as_deref(), headers: &[], timestamp_delta: i as i64 }).collect();
     Bytes::from(build_batch(0, timestamp, &records))
 }
 
@@ -152,7 +150,8 @@ fn run_seed(seed: u64, steps: usize) {
         for step in 0..steps {
             now += rng.below(1000) as i64;
             let op = rng.below(100);
-            let context = format!("seed {seed} step {step} (op {op})");            match op {
+            let context = format!("seed {seed} step {step} (op {op})");
+            match op {
                 // Append one request of 1 to 4 batches; sometimes several requests at once.
                 0..=54 => {
                     let requests = if rng.below(4) == 0 { 2 + rng.below(3) } else { 1 };
@@ -194,7 +193,11 @@ fn run_seed(seed: u64, steps: usize) {
                     log.apply_retention(now);
                     log.set_config(config.clone());
                     let start = log.log_start_offset();
-                    assert_eq!(start, predicted, "{context}: retention (retention.ms {}, retention.bytes {}) moved the start", c.retention_ms, c.retention_bytes);
+                    assert_eq!(
+                        start, predicted,
+                        "{context}: retention (retention.ms {}, retention.bytes {}) moved the start",
+                        c.retention_ms, c.retention_bytes
+                    );
                     assert!(start >= model.start && start <= model.end, "{context}: retention moved the start to {start}");
                     assert!(start == model.end || model.batches.iter().any(|b| b.base == start), "{context}: the new start {start} is not a batch start");
                     model.batches.retain(|b| b.base >= start);
@@ -223,7 +226,8 @@ fn run_seed(seed: u64, steps: usize) {
                     let before = model.batches.iter().filter(|b| b.base < active_base).count();
                     model.batches.truncate(before + kept);
                     model.end = model.batches.last().map_or(active_base.max(model.start), |b| b.last + 1).max(active_base);
-                    log = PartitionLog::open(dir.path(), "t", 0, config.clone(), false).unwrap_or_else(|e| panic!("{context}: recovery after a cut at {cut} failed: {e}"));
+                    log = PartitionLog::open(dir.path(), "t", 0, config.clone(), false)
+                        .unwrap_or_else(|e| panic!("{context}: recovery after a cut at {cut} failed: {e}"));
                 }
                 // A clean shutdown and restart.
                 90..=94 => {
