@@ -348,7 +348,7 @@ impl PartitionLog {
             }
             let request_bytes: u64 = request.batches.iter().map(|b| b.len() as u64).sum();
             if self.should_roll(&config, request_bytes, position, next_offset, now) {
-                if !self.commit(&mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await {
+                if !self.commit(&config, &mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await {
                     Self::fail(request, AppendError::Storage);
                     continue;
                 }
@@ -388,7 +388,7 @@ impl PartitionLog {
             self.producers.borrow_mut().record(sequence.0, sequence.1, sequence.2, sequence.3, base_offset);
             staged.push((request, base_offset));
         }
-        self.commit(&mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await;
+        self.commit(&config, &mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await;
     }
 
     fn should_roll(&self, config: &LogConfig, request_bytes: u64, position: u32, next_offset: i64, now: i64) -> bool {
@@ -416,6 +416,7 @@ impl PartitionLog {
     /// headers are in `stamped_headers`, in the same order, and are interleaved here.
     async fn commit(
         &self,
+        config: &LogConfig,
         staged: &mut Vec<(PendingAppend, i64)>,
         stamped_headers: &mut bytes::BytesMut,
         iovecs: &mut Vec<Bytes>,
@@ -448,8 +449,7 @@ impl PartitionLog {
             (state.active().log.clone(), state.active().size)
         };
         crate::io::crash::point("append.before_write");
-        let inline_max_bytes = self.config.borrow().write_inline_max_bytes as usize;
-        let result = file.write_all_at(std::mem::take(iovecs), start as u64, inline_max_bytes).await;
+        let result = file.write_all_at(std::mem::take(iovecs), start as u64, config.write_inline_max_bytes as usize).await;
         crate::io::crash::point("append.after_write");
         if let Err(e) = result {
             tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "log write failed; log offline");
@@ -465,7 +465,6 @@ impl PartitionLog {
             headers.clear();
             return false;
         }
-        let config = self.config();
         let records: i64 = headers.iter().map(|(h, _)| h.last_offset - h.base_offset + 1).sum();
         {
             let mut state = self.state.borrow_mut();

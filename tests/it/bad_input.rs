@@ -39,6 +39,8 @@ fn is_closed(s: &mut TcpStream) -> bool {
     matches!(s.read(&mut b), Ok(0) | Err(_))
 }
 
+/// Request header v1 (api key, version, correlation id, client id); a flexible request's
+/// header goes on with its tagged fields, which the caller writes.
 fn header(w: &mut Writer, api_key: i16, version: i16, correlation_id: i32) {
     w.i16(api_key);
     w.i16(version);
@@ -160,10 +162,7 @@ async fn hostile_frames_close_only_their_own_connection() {
     // A flexible request with duplicate tagged fields in its header.
     let mut s = connect(&broker);
     let mut w = Writer::new();
-    w.i16(3);
-    w.i16(12);
-    w.i32(1);
-    w.nullable_string(false, None);
+    header(&mut w, 3, 12, 1);
     w.raw(&[2, 0, 0, 0, 0]); // two tagged fields, both tag 0
     assert!(round_trip(&mut s, &w.finish()).is_none(), "duplicate tags: closed");
 
@@ -178,10 +177,7 @@ async fn hostile_frames_close_only_their_own_connection() {
     // tags in order is answered.
     let metadata_v12 = |tags: &[u8]| {
         let mut w = Writer::new();
-        w.i16(3);
-        w.i16(12);
-        w.i32(1);
-        w.nullable_string(false, None);
+        header(&mut w, 3, 12, 1);
         w.raw(tags);
         w.raw(&[0, 0, 0, 0]);
         w.finish().to_vec()
@@ -194,10 +190,7 @@ async fn hostile_frames_close_only_their_own_connection() {
     // A tagged field whose size runs past the frame.
     let mut s = connect(&broker);
     let mut w = Writer::new();
-    w.i16(3);
-    w.i16(12);
-    w.i32(1);
-    w.nullable_string(false, None);
+    header(&mut w, 3, 12, 1);
     w.raw(&[1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]);
     assert!(round_trip(&mut s, &w.finish()).is_none(), "tagged field larger than the frame: closed");
 
@@ -231,14 +224,9 @@ async fn hostile_frames_close_only_their_own_connection() {
     for (version, body) in [(4i16, vec![0, 0, 0, 1, 0x7f, 0xff]), (12, vec![0xff, 0xff, 0xff, 0xff, 0x0f])] {
         let mut s = connect(&broker);
         let mut w = Writer::new();
+        header(&mut w, 3, version, 1);
         if version >= 9 {
-            w.i16(3);
-            w.i16(version);
-            w.i32(1);
-            w.nullable_string(false, None);
-            w.raw(&[0]);
-        } else {
-            header(&mut w, 3, version, 1);
+            w.raw(&[0]); // the flexible header's tagged fields
         }
         w.raw(&body);
         assert!(round_trip(&mut s, &w.finish()).is_none(), "Metadata v{version} with a huge length: closed");

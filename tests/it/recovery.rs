@@ -335,11 +335,12 @@ fn kill_seed() -> u64 {
         .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64)
 }
 
-#[test]
-fn kill_9_loop_with_an_fsync_per_batch_loses_and_reorders_nothing() {
+/// Runs `kill_9_loop` with `SPATE_KILL_CYCLES` cycles (8 by default) from `SPATE_KILL_SEED`
+/// (the clock by default), prints its figures and requires none missing or out of order.
+fn check_kill_9_loop(flush_every_batch: bool, mode: &str) {
     let (cycles, seed) = (kill_cycles(), kill_seed());
-    let (acked, missing, out_of_order) = kill_9_loop(cycles, true, seed);
-    println!("kill -9 loop, flush.messages=1: {cycles} cycles (seed {seed}), {acked} acknowledged, {missing} missing, {out_of_order} out of order");
+    let (acked, missing, out_of_order) = kill_9_loop(cycles, flush_every_batch, seed);
+    println!("kill -9 loop, {mode}: {cycles} cycles (seed {seed}), {acked} acknowledged, {missing} missing, {out_of_order} out of order");
     assert!(acked > 0, "seed {seed}: nothing was acknowledged");
     assert_eq!(
         (missing, out_of_order),
@@ -349,14 +350,11 @@ fn kill_9_loop_with_an_fsync_per_batch_loses_and_reorders_nothing() {
 }
 
 #[test]
+fn kill_9_loop_with_an_fsync_per_batch_loses_and_reorders_nothing() {
+    check_kill_9_loop(true, "flush.messages=1");
+}
+
+#[test]
 fn kill_9_loop_in_page_cache_mode_loses_and_reorders_nothing() {
-    let (cycles, seed) = (kill_cycles(), kill_seed());
-    let (acked, missing, out_of_order) = kill_9_loop(cycles, false, seed);
-    println!("kill -9 loop, page-cache mode: {cycles} cycles (seed {seed}), {acked} acknowledged, {missing} missing, {out_of_order} out of order");
-    assert!(acked > 0, "seed {seed}: nothing was acknowledged");
-    assert_eq!(
-        (missing, out_of_order),
-        (0, 0),
-        "seed {seed} (SPATE_KILL_SEED={seed} replays the kill moments): {missing} missing, {out_of_order} out of order of {acked}"
-    );
+    check_kill_9_loop(false, "page-cache mode");
 }
