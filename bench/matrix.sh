@@ -110,8 +110,11 @@ for r in runs:
           f" {lat['p50']:.2f} | {lat['p99']:.2f} | {lat['p999']:.2f} |"
           f" {r['broker_cpu_seconds'] / gib:.2f} | {r['client_cpu_seconds_per_gib']:.2f} |")
 print("\n## Baseline (`spate bench baseline --gib 1`)\n")
-print(f"- loopback TCP, one stream: {tcp:.0f} MB/s, {base['loopback_tcp_cpu_seconds_per_gib']:.2f} CPU-s/GiB (sender and receiver)")
+print(f"- loopback TCP, one stream: {tcp:.0f} MB/s; sender {base['loopback_tcp_sender_cpu_seconds_per_gib']:.2f}, "
+      f"receiver {base['loopback_tcp_receiver_cpu_seconds_per_gib']:.2f} CPU-s/GiB")
 print(f"- page-cache write, fresh pages: {base['page_cache_write_mb_per_sec']:.0f} MB/s, {base['page_cache_write_cpu_seconds_per_gib']:.2f} CPU-s/GiB")
+print(f"- sendfile from the page cache to loopback: {base['sendfile_mb_per_sec']:.0f} MB/s, sender {base['sendfile_sender_cpu_seconds_per_gib']:.2f} CPU-s/GiB")
+print(f"- produce floor (receive + write): {base['produce_floor_cpu_seconds_per_gib']:.2f} CPU-s/GiB")
 print("\nOn a VM, first-touch writes into guest memory cost several times writes into memory already")
 print("touched (see perf/stat.sh), so CPU-s/GiB figures move with memory warmth: compare figures")
 print("from the same run.")

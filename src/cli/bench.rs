@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Produces at a fixed rate and reports produce-to-consume latency.
     E2e(E2eArgs),
-    /// Measures this machine's loopback TCP and page-cache write throughput.
+    /// Measures this machine's loopback TCP, page-cache write and sendfile throughput and CPU cost.
     Baseline(BaselineArgs),
 }
 
@@ -112,9 +113,9 @@ pub struct E2eArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct BaselineArgs {
-    /// GiB to send over loopback and to write into the page cache.
-    #[arg(long, default_value_t = 2)]
-    pub gib: u64,
+    /// GiB to send over loopback, to write into the page cache and to sendfile (fractions allowed).
+    #[arg(long, default_value_t = 2.0)]
+    pub gib: f64,
     /// Where the page-cache test file goes (deleted afterwards).
     #[arg(long, default_value = "/tmp")]
     pub dir: std::path::PathBuf,
@@ -449,70 +450,128 @@ fn record_e2e(hist: &mut Histogram<u64>, epoch: Instant, r: &spate::client::Cons
     }
 }
 
-/// This machine's ceilings: one loopback TCP stream with large buffers, and sequential
-/// buffered writes of fresh pages into the page cache; each with its CPU cost.
+/// This machine's ceilings, each with its CPU cost measured per thread: one loopback TCP stream
+/// with large buffers (the receiver's side is what a broker pays to take in produced bytes),
+/// sequential buffered writes of fresh pages into the page cache, and `sendfile` of that
+/// (cached) file to a loopback socket (what a zero-copy fetch cannot go below). The produce
+/// floor is receiving plus writing; the fetch floor is the sendfile sender. The page-cache write
+/// comes first, so that a caller can control how warm the memory it writes into is.
 fn baseline(args: &BaselineArgs) -> std::io::Result<()> {
     const CHUNK: usize = 1 << 20;
-    let total = args.gib << 30;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let receiver = std::thread::spawn(move || -> std::io::Result<u64> {
-        let (mut s, _) = listener.accept()?;
-        let mut buf = vec![0u8; CHUNK];
-        let mut n = 0u64;
-        loop {
-            match s.read(&mut buf)? {
-                0 => return Ok(n),
-                k => n += k as u64,
-            }
-        }
-    });
-    let chunk = vec![7u8; CHUNK];
-    let cpu0 = cpu_seconds();
-    let t0 = Instant::now();
-    {
-        let mut s = std::net::TcpStream::connect(addr)?;
-        let mut sent = 0u64;
-        while sent < total {
-            s.write_all(&chunk)?;
-            sent += CHUNK as u64;
-        }
-    }
-    let received = receiver.join().map_err(|_| std::io::Error::other("receiver panicked"))??;
-    let tcp_secs = t0.elapsed().as_secs_f64();
-    let tcp_cpu = cpu_seconds() - cpu0;
-    let gib = received as f64 / (1u64 << 30) as f64;
-    let tcp_mbps = received as f64 / tcp_secs / 1e6;
+    // Whole chunks, at least one.
+    let total = ((args.gib * (1u64 << 30) as f64) as u64 / CHUNK as u64).max(1) * CHUNK as u64;
+    let gib = total as f64 / (1u64 << 30) as f64;
 
+    let chunk = vec![7u8; CHUNK];
     let path = args.dir.join(format!("spate-baseline-{}.tmp", std::process::id()));
-    let cpu0 = cpu_seconds();
-    let t0 = Instant::now();
-    let write_result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&path)?;
+    let result = (|| -> std::io::Result<(f64, f64, Transfer)> {
+        let cpu0 = thread_cpu_seconds();
+        let t0 = Instant::now();
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
         let mut written = 0u64;
         while written < total {
             f.write_all(&chunk)?;
             written += CHUNK as u64;
         }
-        Ok(())
+        let write = (t0.elapsed().as_secs_f64(), thread_cpu_seconds() - cpu0);
+        let sendfile = stream_to_reader(|s| {
+            let mut offset: nix::libc::off_t = 0;
+            while (offset as u64) < total {
+                let left = (total - offset as u64).min(1 << 30) as usize;
+                if nix::sys::sendfile::sendfile(s.as_fd(), f.as_fd(), Some(&mut offset), left).map_err(std::io::Error::from)? == 0 {
+                    return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file ended early"));
+                }
+            }
+            Ok(())
+        })?;
+        Ok((write.0, write.1, sendfile))
     })();
-    let write_secs = t0.elapsed().as_secs_f64();
-    let write_cpu = cpu_seconds() - cpu0;
     let _ = std::fs::remove_file(&path);
-    write_result?;
+    let (write_secs, write_cpu, sendfile) = result?;
+    let tcp = stream_to_reader(|s| {
+        let mut sent = 0u64;
+        while sent < total {
+            s.write_all(&chunk)?;
+            sent += CHUNK as u64;
+        }
+        Ok(())
+    })?;
+
     let write_mbps = total as f64 / write_secs / 1e6;
-    let write_gib = total as f64 / (1u64 << 30) as f64;
+    let produce_floor = (tcp.receiver_cpu + write_cpu) / gib;
+    let fetch_floor = sendfile.sender_cpu / gib;
     if args.json {
         println!(
             "{}",
             serde_json::json!({
-                "loopback_tcp_mb_per_sec": tcp_mbps, "loopback_tcp_cpu_seconds_per_gib": tcp_cpu / gib,
-                "page_cache_write_mb_per_sec": write_mbps, "page_cache_write_cpu_seconds_per_gib": write_cpu / write_gib,
+                "loopback_tcp_mb_per_sec": tcp.mb_per_sec(),
+                "loopback_tcp_sender_cpu_seconds_per_gib": tcp.sender_cpu / gib,
+                "loopback_tcp_receiver_cpu_seconds_per_gib": tcp.receiver_cpu / gib,
+                "page_cache_write_mb_per_sec": write_mbps, "page_cache_write_cpu_seconds_per_gib": write_cpu / gib,
+                "sendfile_mb_per_sec": sendfile.mb_per_sec(), "sendfile_sender_cpu_seconds_per_gib": fetch_floor,
+                "produce_floor_cpu_seconds_per_gib": produce_floor, "fetch_floor_cpu_seconds_per_gib": fetch_floor,
             })
         );
     } else {
-        println!("loopback TCP, one stream: {tcp_mbps:.0} MB/sec, {:.2} CPU-s/GiB (sender and receiver)", tcp_cpu / gib);
-        println!("page-cache write, fresh pages: {write_mbps:.0} MB/sec, {:.2} CPU-s/GiB", write_cpu / write_gib);
+        println!(
+            "loopback TCP, one stream: {:.0} MB/sec; sender {:.2}, receiver {:.2} CPU-s/GiB",
+            tcp.mb_per_sec(),
+            tcp.sender_cpu / gib,
+            tcp.receiver_cpu / gib
+        );
+        println!("page-cache write, fresh pages: {write_mbps:.0} MB/sec, {:.2} CPU-s/GiB", write_cpu / gib);
+        println!("sendfile from the page cache to loopback: {:.0} MB/sec, sender {fetch_floor:.2} CPU-s/GiB", sendfile.mb_per_sec());
+        println!("floors: produce (receive + write) {produce_floor:.2} CPU-s/GiB, fetch (sendfile) {fetch_floor:.2} CPU-s/GiB");
     }
     Ok(())
+}
+
+/// One transfer over a loopback connection: wall time, bytes, and each side's thread CPU.
+struct Transfer {
+    seconds: f64,
+    bytes: u64,
+    sender_cpu: f64,
+    receiver_cpu: f64,
+}
+
+impl Transfer {
+    fn mb_per_sec(&self) -> f64 {
+        self.bytes as f64 / self.seconds / 1e6
+    }
+}
+
+/// Runs `send` on a fresh loopback connection whose other end a thread reads to the end with a
+/// 1 MiB buffer.
+fn stream_to_reader(send: impl FnOnce(&mut std::net::TcpStream) -> std::io::Result<()>) -> std::io::Result<Transfer> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let receiver = std::thread::spawn(move || -> std::io::Result<(u64, f64)> {
+        let (mut s, _) = listener.accept()?;
+        let cpu0 = thread_cpu_seconds();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0u64;
+        loop {
+            match s.read(&mut buf)? {
+                0 => return Ok((n, thread_cpu_seconds() - cpu0)),
+                k => n += k as u64,
+            }
+        }
+    });
+    let t0 = Instant::now();
+    let cpu0 = thread_cpu_seconds();
+    let sent = std::net::TcpStream::connect(addr).and_then(|mut s| send(&mut s));
+    let sender_cpu = thread_cpu_seconds() - cpu0;
+    // The stream is closed by now, so the receiver sees its end even if sending failed.
+    let received = receiver.join().map_err(|_| std::io::Error::other("receiver panicked"))?;
+    sent?;
+    let (bytes, receiver_cpu) = received?;
+    Ok(Transfer { seconds: t0.elapsed().as_secs_f64(), bytes, sender_cpu, receiver_cpu })
+}
+
+fn thread_cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
+    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { nix::libc::getrusage(nix::libc::RUSAGE_THREAD, &mut usage) };
+    let t = |tv: nix::libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(usage.ru_utime) + t(usage.ru_stime)
 }

@@ -40,6 +40,18 @@ pub fn send_room(stream: &TcpStream) -> io::Result<usize> {
     Ok((size / 2).saturating_sub(queued.max(0) as usize))
 }
 
+/// How many received bytes wait in the socket's receive queue (SIOCINQ): bytes the peer has
+/// really sent, so a reader may size its buffer by them.
+pub fn received_unread(stream: &TcpStream) -> io::Result<usize> {
+    let mut queued: nix::libc::c_int = 0;
+    // SAFETY: FIONREAD (SIOCINQ) writes one int through the pointer, which outlives the call.
+    let rc = unsafe { nix::libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(stream), nix::libc::FIONREAD, &mut queued) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(queued.max(0) as usize)
+}
+
 /// Closes both directions of a connection at once (when its writer fails).
 pub fn shutdown(stream: &TcpStream) {
     let _ = socket2::SockRef::from(&borrow(stream)).shutdown(std::net::Shutdown::Both);

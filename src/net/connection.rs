@@ -76,11 +76,17 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
         if buf.is_empty() && buf.capacity() > limits::CONNECTION_READ_CHUNK_BYTES {
             buf = BytesMut::new();
         }
-        // Read what the frame in progress still needs, between 4 KiB and the read chunk: the
-        // buffer grows by what arrives (doubling at most), never by what a size prefix claims,
-        // so a connection that stalls after its prefix holds a few KiB.
+        // Read what the frame in progress still needs, between 4 KiB and the read chunk, or
+        // more when the kernel already holds more of it: the buffer grows by what has really
+        // arrived (doubling at most), never by what a size prefix claims, so a connection that
+        // stalls after its prefix holds a few KiB. Growing once by what the kernel holds,
+        // rather than doubling a chunk at a time, spares copying a large frame's start over
+        // and over (each growth copies what is in the buffer).
         let pending = frame_bytes_missing(&buf).unwrap_or(0);
-        let want = pending.clamp(limits::CONNECTION_READ_MIN_BYTES, limits::CONNECTION_READ_CHUNK_BYTES);
+        let mut want = pending.clamp(limits::CONNECTION_READ_MIN_BYTES, limits::CONNECTION_READ_CHUNK_BYTES);
+        if pending > want && buf.capacity() - buf.len() < pending {
+            want = pending.min(crate::io::net::received_unread(stream)?.max(want));
+        }
         if buf.capacity() - buf.len() < want {
             buf.reserve(want.max(buf.len().min(pending)));
         }
