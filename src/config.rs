@@ -48,6 +48,10 @@ pub struct LogConfig {
     /// Appends of at most this many bytes are written with `pwritev` on the shard thread,
     /// larger ones through io_uring (`log.write.inline.max.bytes`, broker-wide; Spate's own).
     pub write_inline_max_bytes: u32,
+    /// Every this many bytes appended to the active segment, the kernel is asked to start
+    /// writing them to disk without waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)`); 0 never
+    /// asks (`log.writeback.interval.bytes`, broker-wide; Spate's own).
+    pub writeback_interval_bytes: u32,
 }
 
 /// The topic-level configuration names Spate understands, each with the broker property that
@@ -141,6 +145,7 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("max.connections", "2147483647"),
     ("shards", ""),
     ("log.write.inline.max.bytes", "0"),
+    ("log.writeback.interval.bytes", "16777216"),
     ("cluster.id", "spate-cluster"),
     // Accepted for compatibility with stock server.properties files; single-node Spate has
     // nothing to tune with them.
@@ -261,6 +266,7 @@ impl BrokerConfig {
             cleanup_policy: props["log.cleanup.policy"].clone(),
             delete_retention_ms: parse_num(&props, "log.cleaner.delete.retention.ms")?,
             write_inline_max_bytes: parse_num(&props, "log.write.inline.max.bytes")?,
+            writeback_interval_bytes: parse_num(&props, "log.writeback.interval.bytes")?,
         };
         validate_log_config(&log).map_err(ConfigError)?;
         let shards = if present(&props, "shards") {
