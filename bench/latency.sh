@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # p99 produce latency at half of the maximum throughput (issue 5's target: under 5 ms, acks=1),
-# with `spate bench produce` (1 KiB records, one partition, 256 KiB batches) against one fresh
-# broker: an unthrottled run first gives the maximum, then ROUNDS runs are paced at half of it,
-# each on its own topic. Prints each run's percentiles, the machine's steal time over the run
-# (this is a VM: time the host took the vCPUs away shows up as latency), and the medians.
+# with `spate bench produce` (1 KiB records, one partition, BATCH_SIZE bytes per batch, default
+# 256 KiB) against one fresh broker: an unthrottled run first gives the maximum, then ROUNDS
+# runs are paced at half of it, each on its own topic. Prints each run's percentiles, and beside them what the machine itself
+# did over the run: its steal time (this is a VM: time the host took the vCPUs away) and the
+# worst stall a 1 ms sleep loop saw (bench/hiccup.py), so a tail can be told apart from the
+# machine's own stalls.
 #
 # Memory: this VM hands memory the guest frees back to its host after a second or two, and a
 # write into such memory costs several times one into memory just freed (see perf/stat.sh).
@@ -19,6 +21,7 @@ RECORDS=${1:-1500000}
 ROUNDS=${2:-3}
 SIZE=1024
 WARM=${WARM:-1}
+BATCH_SIZE=${BATCH_SIZE:-262144}
 
 source bench/lib.sh
 build_spate
@@ -30,26 +33,32 @@ warm_up() {
     rm -f "$TMP/warm"
 }
 steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
-# One run: prints "records/s p50 p99 p99.9 max steal-seconds".
+# One run: prints "records/s p50 p99 p99.9 max steal-seconds hiccup-p99.9 hiccup-max".
 run() {
-    local topic=$1 throughput=$2 s0 out
+    local topic=$1 throughput=$2 s0 out seconds hiccup_pid
     warm_up
     s0=$(steal_ticks)
+    # The hiccup meter runs for the run's expected length (unthrottled: a guess of 10 s).
+    seconds=$(awk -v n="$RECORDS" -v t="$throughput" 'BEGIN {print (t > 0 ? n / t : 10)}')
+    python3 bench/hiccup.py "$seconds" >"$TMP/hiccup" &
+    hiccup_pid=$!
     out=$(timeout 600 "$SPATE_BIN" bench produce --bootstrap-server "127.0.0.1:$PORT" --topic "$topic" --record-size "$SIZE" \
-        --num-records "$RECORDS" --throughput "$throughput" --batch-size 262144 --acks 1 --json 2>"$TMP/run.err") \
+        --num-records "$RECORDS" --throughput "$throughput" --batch-size "$BATCH_SIZE" --acks 1 --json 2>"$TMP/run.err") \
         || { tail -n 3 "$TMP/run.err" >&2; return 1; }
-    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); l = r["latency_ms"]
-print("%.0f %.2f %.2f %.2f %.2f %.2f" % (r["records_per_sec"], l["p50"], l["p99"], l["p999"], l["max"], float(sys.argv[2])))' \
-        "$out" "$(awk -v a="$s0" -v b="$(steal_ticks)" -v t="$(getconf CLK_TCK)" 'BEGIN {print (b - a) / t}')"
+    wait "$hiccup_pid"
+    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); l = r["latency_ms"]; h = json.loads(sys.argv[3])
+print("%.0f %.2f %.2f %.2f %.2f %.2f %.2f %.2f" % (r["records_per_sec"], l["p50"], l["p99"], l["p999"], l["max"], float(sys.argv[2]),
+      h["p999_ms"], h["max_ms"]))' \
+        "$out" "$(awk -v a="$s0" -v b="$(steal_ticks)" -v t="$(getconf CLK_TCK)" 'BEGIN {print (b - a) / t}')" "$(cat "$TMP/hiccup")"
 }
 
 read -r max _ < <(run latency-max -1)
 half=$((${max%.*} / 2))
-echo "maximum (unthrottled): $max records/s; each run below is paced at $half records/s ($RECORDS records)"
+echo "maximum (unthrottled, batch.size $BATCH_SIZE): $max records/s; each run below is paced at $half records/s ($RECORDS records)"
 : >"$TMP/p99"
 for r in $(seq "$ROUNDS"); do
-    read -r rate p50 p99 p999 mx steal < <(run "latency-$r" "$half")
-    echo "run $r: $rate records/s, latency ms p50 $p50, p99 $p99, p99.9 $p999, max $mx; steal ${steal} CPU-s"
+    read -r rate p50 p99 p999 mx steal hp999 hmax < <(run "latency-$r" "$half")
+    echo "run $r: $rate records/s, latency ms p50 $p50, p99 $p99, p99.9 $p999, max $mx; machine: steal ${steal} CPU-s, 1 ms sleeps late by p99.9 $hp999 ms, max $hmax ms"
     echo "$p99" >>"$TMP/p99"
 done
 echo "median p99 at half the maximum: $(sort -n "$TMP/p99" | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}') ms"
