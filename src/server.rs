@@ -276,17 +276,31 @@ fn spawn_periodic_tasks(shard: &Rc<Shard>) {
     });
 }
 
-/// Runs a broker until SIGINT or SIGTERM.
+/// Runs a broker until SIGINT or SIGTERM. SIGUSR1 logs the request times since the last
+/// SIGUSR1 (or the start), one line per API, and starts counting anew.
 pub fn run_until_signal(config: BrokerConfig) -> io::Result<()> {
     use nix::sys::signal::{SigSet, Signal};
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGUSR1);
     // Blocked before the shard threads start, so they inherit the mask and only this thread
-    // takes the signal.
+    // takes the signals.
     signals.thread_block().map_err(io::Error::from)?;
     let broker = Broker::start(config)?;
-    let signal = signals.wait().map_err(io::Error::from)?;
-    tracing::info!(?signal, "stopping");
-    broker.stop()
+    loop {
+        let signal = signals.wait().map_err(io::Error::from)?;
+        if signal != Signal::SIGUSR1 {
+            tracing::info!(?signal, "stopping");
+            return broker.stop();
+        }
+        let times = broker.shared.metrics.take_request_times();
+        if times.is_empty() {
+            tracing::info!("request times: no request since the last report");
+        }
+        for t in times {
+            let api = crate::protocol::ApiKey::from_i16(t.api_key).map_or_else(|| format!("key {}", t.api_key), |k| format!("{k:?}"));
+            tracing::info!(api, count = t.count, p50_us = t.p50_us, p99_us = t.p99_us, p999_us = t.p999_us, max_us = t.max_us, "request times");
+        }
+    }
 }

@@ -32,7 +32,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: std::net::SocketAd
         return;
     }
     let stream = Rc::new(stream);
-    let (queue, pending) = flume::bounded::<LocalBoxFuture<Option<Response>>>(limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX);
+    let (queue, pending) = flume::bounded::<Queued>(limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX);
     let writer = {
         let shard = shard.clone();
         let stream = stream.clone();
@@ -48,7 +48,15 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: std::net::SocketAd
     let _ = writer.await;
 }
 
-async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Sender<LocalBoxFuture<Option<Response>>>, peer: &str) -> io::Result<()> {
+/// A response on its way: the request's API key and when its frame was read (for the request
+/// times), and the future of the response.
+struct Queued {
+    api_key: i16,
+    read_at: std::time::Instant,
+    response: LocalBoxFuture<Option<Response>>,
+}
+
+async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Sender<Queued>, peer: &str) -> io::Result<()> {
     let max_bytes = shard.config().socket_request_max_bytes;
     let idle = std::time::Duration::from_millis(shard.config().connections_max_idle_ms);
     let mut buf = BytesMut::new();
@@ -61,9 +69,11 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
                     return Err(io::Error::new(io::ErrorKind::InvalidData, format!("request size {size} is above socket.request.max.bytes")));
                 }
             };
+            let read_at = std::time::Instant::now();
+            let api_key = frame.get(..2).map_or(-1, |k| i16::from_be_bytes([k[0], k[1]]));
             match broker::dispatch(shard, frame, peer).await {
                 Dispatched::Respond(response) => {
-                    if queue.send_async(response).await.is_err() {
+                    if queue.send_async(Queued { api_key, read_at, response }).await.is_err() {
                         return Ok(()); // the writer stopped: the socket is gone
                     }
                 }
@@ -134,14 +144,17 @@ fn frame_bytes_missing(buf: &BytesMut) -> Option<usize> {
     Some(total.saturating_sub(buf.len()))
 }
 
-async fn write_responses(shard: &Rc<Shard>, stream: &TcpStream, pending: flume::Receiver<LocalBoxFuture<Option<Response>>>) {
-    while let Ok(response) = pending.recv_async().await {
-        let Some(response) = response.await else { continue };
-        if let Err(e) = write_response(shard, stream, response).await {
-            tracing::debug!(error = %e, "connection writer ended");
-            crate::io::net::shutdown(stream);
-            return;
+async fn write_responses(shard: &Rc<Shard>, stream: &TcpStream, pending: flume::Receiver<Queued>) {
+    while let Ok(Queued { api_key, read_at, response }) = pending.recv_async().await {
+        // A request without a response (acks=0) is timed to the end of its work.
+        if let Some(response) = response.await {
+            if let Err(e) = write_response(shard, stream, response).await {
+                tracing::debug!(error = %e, "connection writer ended");
+                crate::io::net::shutdown(stream);
+                return;
+            }
         }
+        shard.shared.metrics.record_request(shard.id.0 as usize, api_key, read_at.elapsed().as_micros() as u64);
     }
 }
 

@@ -60,14 +60,8 @@ impl Shared {
         // Producer ids must not repeat across restarts; starting from the clock in
         // milliseconds times 1,000 leaves room for 1,000 ids a millisecond of uptime.
         let start = crate::io::runtime::now_ms().max(1) * 1000;
-        Arc::new(Shared {
-            config,
-            mailboxes,
-            next_producer_id: AtomicI64::new(start),
-            clean_shutdown,
-            metrics: Default::default(),
-            connections: Default::default(),
-        })
+        let metrics = crate::metrics::Metrics::new(mailboxes.len());
+        Arc::new(Shared { config, mailboxes, next_producer_id: AtomicI64::new(start), clean_shutdown, metrics, connections: Default::default() })
     }
 
     pub fn shard_count(&self) -> usize {

@@ -636,3 +636,78 @@ fn the_command_line_tools_do_the_kafka_walkthrough() {
     let (code, _, _) = run(&["topics", "--delete", "--topic", "walk"], None);
     assert_eq!(code, 0);
 }
+
+/// SIGUSR1 makes the broker log its request times per API since the last report (frame read to
+/// response written) and start anew; `bench/latency.sh` reads them beside the client's.
+#[test]
+fn sigusr1_logs_the_request_times_per_api_and_starts_anew() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port();
+    let spate = env!("CARGO_BIN_EXE_spate");
+    let mut cmd = Command::new(spate);
+    cmd.arg("broker");
+    for (k, v) in crate::support::properties(dir.path(), port, &[]) {
+        cmd.arg("--override").arg(format!("{k}={v}"));
+    }
+    let mut broker = cmd.env("RUST_LOG", "info").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = broker.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    crate::support::wait_for_port(port, Duration::from_secs(30));
+    let pid = nix::unistd::Pid::from_raw(broker.id() as i32);
+    // The lines a SIGUSR1 makes the broker log: all of them, up to half a second of quiet
+    // after the first.
+    let report = || -> Vec<String> {
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+        let mut got: Vec<String> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match lines.recv_timeout(Duration::from_millis(500)) {
+                Ok(line) => got.push(line),
+                Err(_) if got.iter().any(|l| l.contains("request times")) => return got,
+                Err(_) => {}
+            }
+        }
+        panic!("no report after SIGUSR1; logged: {got:?}");
+    };
+    let b = format!("127.0.0.1:{port}");
+    let out = Command::new(spate).args(["topics", "--create", "--topic", "timed", "--bootstrap-server", &b]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut producer = Command::new(spate)
+        .args(["console-producer", "--topic", "timed", "--bootstrap-server", &b])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = producer.stdin.take().unwrap();
+        for i in 0..20 {
+            writeln!(input, "record {i}").unwrap();
+        }
+    }
+    assert!(producer.wait().unwrap().success());
+    let logged = report();
+    let line = |api: &str| logged.iter().find(|l| l.contains(&format!(r#"request times api="{api}""#))).cloned();
+    let create = line("CreateTopics").unwrap_or_else(|| panic!("{logged:?}"));
+    assert!(create.contains("count=1 "), "{create}");
+    let produce = line("Produce").unwrap();
+    let field = |l: &str, name: &str| -> u64 {
+        let at = l.find(&format!("{name}=")).unwrap_or_else(|| panic!("{name} in {l}")) + name.len() + 1;
+        l[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    assert!(field(&produce, "count") >= 1, "{produce}");
+    let (p50, p99, max) = (field(&produce, "p50_us"), field(&produce, "p99_us"), field(&produce, "max_us"));
+    assert!(p50 >= 1 && p50 <= p99 && p99 <= max && max < 30_000_000, "{produce}");
+    // The next report covers only what came after the first.
+    let logged = report();
+    assert!(logged.len() == 1 && logged[0].contains("no request since the last report"), "{logged:?}");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(broker.wait().unwrap().success());
+}

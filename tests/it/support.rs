@@ -24,7 +24,7 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn properties(dir: &Path, port: u16, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn properties(dir: &Path, port: u16, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut p = vec![
         ("log.dirs".to_string(), dir.display().to_string()),
         ("listeners".to_string(), format!("PLAINTEXT://127.0.0.1:{port}")),
