@@ -11,8 +11,9 @@
 # Memory: this VM hands memory the guest frees back to its host after a second or two, and a
 # write into such memory costs several times one into memory just freed (see perf/stat.sh).
 # WARM=1 (the default) writes and deletes a file as large as the coming run's bytes before
-# each run, so that every run starts from the same state; WARM=0 runs from whatever state the
-# machine is in.
+# each run (bench/lib.sh's warm_up), so that every run starts from the same state; WARM=0 runs
+# from whatever state the machine is in. (A run longer than a few seconds outlives the warm-up:
+# its later writes land in reclaimed memory again.)
 #
 # Usage: bench/latency.sh [records per run (default 1500000)] [rounds (default 3)]
 # BROKER_OVERRIDES and SPATE_SKIP_BUILD as in bench/lib.sh. Every run is bounded by `timeout`.
@@ -28,26 +29,29 @@ source bench/lib.sh
 build_spate
 start_broker
 
-warm_up() {
-    [[ $WARM == 1 ]] || return 0
-    dd if=/dev/zero of="$TMP/warm" bs=1M count=$((RECORDS * SIZE / 1048576 + 64)) status=none
-    rm -f "$TMP/warm"
-}
 steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
 # The broker's own produce times since the last SIGUSR1 (which the broker answers by logging
-# them per API and starting anew): "p50 p99 max" in ms, from the newest Produce line.
+# them per API and starting anew): "p50 p99 max" in ms, from the report this call asked for
+# (waited for up to 10 s; "- - -" if it never came, or had no Produce request).
 broker_produce_times() {
+    local before lines
+    before=$(grep -c 'request times' "$TMP/broker.log" || true)
     kill -USR1 "$BROKER_PID"
-    sleep 0.5
-    { grep 'request times api="Produce"' "$TMP/broker.log" || echo "p50_us=0 p99_us=0 p999_us=0 max_us=0"; } | tail -n1 \
-        | sed -E 's/.*p50_us=([0-9]+) p99_us=([0-9]+) p999_us=[0-9]+ max_us=([0-9]+).*/\1 \2 \3/' \
+    for _ in $(seq 100); do
+        (($(grep -c 'request times' "$TMP/broker.log" || true) > before)) && break
+        sleep 0.1
+    done
+    sleep 0.2 # the report's other lines follow at once
+    lines=$(tail -n +$((before + 1)) <(grep 'request times' "$TMP/broker.log") | grep 'api="Produce"' || true)
+    if [[ -z $lines ]]; then echo "- - -"; return 0; fi
+    echo "$lines" | tail -n1 | sed -E 's/.*p50_us=([0-9]+) p99_us=([0-9]+) p999_us=[0-9]+ max_us=([0-9]+).*/\1 \2 \3/' \
         | awk '{printf "%.2f %.2f %.2f", $1 / 1000, $2 / 1000, $3 / 1000}'
 }
 # One run: prints "records/s p50 p99 p99.9 max steal-seconds hiccup-p99.9 hiccup-max
 # broker-p50 broker-p99 broker-max".
 run() {
     local topic=$1 throughput=$2 s0 out seconds hiccup_pid
-    warm_up
+    warm_up $((RECORDS * SIZE / 1048576 + 64))
     broker_produce_times >/dev/null # starts the broker's count anew
     s0=$(steal_ticks)
     # The hiccup meter runs for the run's expected length (unthrottled: a guess of 10 s).
@@ -56,7 +60,7 @@ run() {
     hiccup_pid=$!
     out=$(timeout 600 "$SPATE_BIN" bench produce --bootstrap-server "127.0.0.1:$PORT" --topic "$topic" --record-size "$SIZE" \
         --num-records "$RECORDS" --throughput "$throughput" --batch-size "$BATCH_SIZE" --acks 1 --json 2>"$TMP/run.err") \
-        || { tail -n 3 "$TMP/run.err" >&2; return 1; }
+        || { tail -n 3 "$TMP/run.err" >&2; kill "$hiccup_pid" 2>/dev/null || true; return 1; }
     wait "$hiccup_pid"
     python3 -c 'import json, sys; r = json.loads(sys.argv[1]); l = r["latency_ms"]; h = json.loads(sys.argv[3])
 print("%.0f %.2f %.2f %.2f %.2f %.2f %.2f %.2f %s" % (r["records_per_sec"], l["p50"], l["p99"], l["p999"], l["max"], float(sys.argv[2]),
@@ -76,4 +80,4 @@ for r in $(seq "$ROUNDS"); do
         "machine: steal ${steal} CPU-s, 1 ms sleeps late by p99.9 $hp999 ms, max $hmax ms"
     echo "$p99" >>"$TMP/p99"
 done
-echo "median p99 at half the maximum: $(sort -n "$TMP/p99" | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}') ms"
+echo "median p99 at half the maximum: $(median <"$TMP/p99") ms"

@@ -13,6 +13,12 @@
 #                         (e.g. `start_broker valgrind --tool=callgrind`); BROKER_OVERRIDES
 #                         ("key=value ...") adds broker settings, each as an --override;
 #                         BROKER_START_SECONDS (default 10) bounds the wait for the port to open.
+#                         The broker logs at info (RUST_LOG=info) to $TMP/broker.log.
+#   warm_up MIB           writes and deletes a MIB-MiB file in $TMP unless WARM=0: this VM
+#                         hands memory the guest frees back to its host after a second or two,
+#                         and page cache written into such memory costs several times more
+#                         (perf/stat.sh measures it); right after warm_up, that much is warm.
+#   median                the median of the numbers on stdin, one a line.
 
 SPATE_BIN=${SPATE_BIN:-target/release/spate}
 
@@ -45,7 +51,7 @@ start_broker() {
     PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     local overrides=() kv
     for kv in ${BROKER_OVERRIDES:-}; do overrides+=(--override "$kv"); done
-    "$@" "$SPATE_BIN" broker "${overrides[@]}" --override "log.dirs=$TMP/data" --override "listeners=PLAINTEXT://127.0.0.1:$PORT" 2>"$TMP/broker.log" &
+    RUST_LOG=info "$@" "$SPATE_BIN" broker "${overrides[@]}" --override "log.dirs=$TMP/data" --override "listeners=PLAINTEXT://127.0.0.1:$PORT" 2>"$TMP/broker.log" &
     BROKER_PID=$!
     trap 'kill $BROKER_PID 2>/dev/null || true; wait $BROKER_PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
     local tries=$(( ${BROKER_START_SECONDS:-10} * 10 ))
@@ -54,3 +60,11 @@ start_broker() {
     tail -n 20 "$TMP/broker.log" >&2
     return 1
 }
+
+warm_up() {
+    [[ ${WARM:-1} == 1 ]] || return 0
+    dd if=/dev/zero of="$TMP/warm" bs=1M count="$1" status=none
+    rm -f "$TMP/warm"
+}
+
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The standard produce matrix, written up as a Markdown table and a latency plot.
 #
-# On one fresh broker: `spate bench baseline --gib 1` once (this machine's loopback TCP and
-# page-cache write ceilings), then `spate bench produce --json` for every combination of
+# On one fresh broker: `spate bench baseline --gib 1` once (this machine's loopback TCP,
+# page-cache write and sendfile ceilings, and the produce floor), then `spate bench produce
+# --json` for every combination of
 #   record size 1024 and 100 bytes  x  acks 1 and all  x  partitions 1 and 12  x  producers 1 and 4
 # (16 runs, each on its own topic so the partition count applies), all with --batch-size 262144
 # --linger-ms 5. Per run it also takes the broker's CPU seconds from /proc/PID/stat (user +

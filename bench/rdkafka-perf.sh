@@ -6,8 +6,9 @@
 # Memory: this VM hands memory the guest frees back to its host after a second or two, and page
 # cache written into such memory costs several times more (perf/stat.sh), which the mock broker,
 # writing nothing, never pays: later rounds then measure the hypervisor. WARM=1 (the default)
-# writes and deletes a file as large as the round's bytes before each Spate run, so that every
-# round starts from the same state; WARM=0 runs from whatever state the machine is in.
+# writes and deletes a file as large as the round's bytes before each Spate run (bench/lib.sh's
+# warm_up), so that every round starts from the same state; WARM=0 runs from whatever state
+# the machine is in.
 #
 # Usage: bench/rdkafka-perf.sh [records (default 1000000)] [record bytes (default 1024)] [rounds (default 3)]
 # Builds target/release/spate and rdkafka_performance (from the librdkafka source that the
@@ -25,17 +26,11 @@ start_broker
 
 # rdkafka_performance's last line: | elapsed | msgs | bytes | rtt | dr | dr_m/s | dr_MB/s | ...
 rate() { tail -n1 | awk -F'|' '{gsub(/ /, ""); print $7, $8}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 common=(-s "$SIZE" -c "$RECORDS" -a 1 -X linger.ms=5 -X batch.size=1000000 -u)
-warm_up() {
-    [[ ${WARM:-1} == 1 ]] || return 0
-    dd if=/dev/zero of="$TMP/warm" bs=1M count=$((RECORDS * SIZE / 1048576 + 64)) status=none
-    rm -f "$TMP/warm"
-}
 
 : >"$TMP/spate" ; : >"$TMP/mock"
 for r in $(seq "$ROUNDS"); do
-    warm_up
+    warm_up $((RECORDS * SIZE / 1048576 + 64))
     s=$(timeout 300 "$PERF_BIN" -P -t "bench-$r" -b "127.0.0.1:$PORT" "${common[@]}" 2>&1 | rate)
     m=$(timeout 300 "$PERF_BIN" -P -t "bench-$r" -X test.mock.num.brokers=1 "${common[@]}" 2>&1 | rate)
     echo "round $r: spate ${s% *} msgs/s (${s#* } MB/s), mock broker ${m% *} msgs/s (${m#* } MB/s)"

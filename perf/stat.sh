@@ -4,9 +4,9 @@
 # rdkafka_performance as the load, and this machine's floors for the same bytes measured in the
 # same run (`spate bench baseline`): receive + page-cache write for produce, sendfile for fetch.
 #
-# On a VM, the first write into guest memory the hypervisor has not yet given the guest costs
-# several times a write into memory already touched (measured here: 3.5 against 0.3 CPU-s/GiB
-# for the same dd), so both figures swing from run to run with memory warmth: run it several
+# On a VM, the first write into guest memory the hypervisor has taken back costs several times
+# a write into memory just freed (measured here: 3.5 against 0.3 CPU-s/GiB for the same dd), so
+# each produce and its floor are measured twice, cold and warm (see below); run it several
 # times and compare figures from the same run, never one absolute value.
 #
 # With --callgrind, instead: the broker's instructions per record produced, counted by valgrind
@@ -82,11 +82,12 @@ gib=$(awk -v n="$RECORDS" -v s="$SIZE" 'BEGIN {printf "%.4f", n * s / 2^30}')
 # and its floor are measured in both states, on purpose: cold after a 5 s pause, warm right
 # after writing and deleting a file as large as what is about to be written.
 MIB=$((RECORDS * SIZE / 1048576 + 64))
-warm_up() { dd if=/dev/zero of="$TMP/warm" bs=1M count="$MIB" status=none; rm -f "$TMP/warm"; }
 produce() {
     local before
     before=$(cpu_seconds)
-    timeout 300 "$PERF_BIN" -P -t "$1" -b "127.0.0.1:$PORT" -s "$SIZE" -c "$RECORDS" -a 1 -X linger.ms=5 -X batch.size=1000000 -u >/dev/null 2>&1
+    # (Inside $(...) set -e does not apply: a failed run must fail the script by hand.)
+    timeout 300 "$PERF_BIN" -P -t "$1" -b "127.0.0.1:$PORT" -s "$SIZE" -c "$RECORDS" -a 1 -X linger.ms=5 -X batch.size=1000000 -u >/dev/null 2>&1 \
+        || { echo "rdkafka_performance failed producing to $1" >&2; return 1; }
     awk -v a="$before" -v b="$(cpu_seconds)" 'BEGIN {printf "%.3f", b - a}'
 }
 # The floors for the same bytes (`spate bench baseline`, whose page-cache write comes first):
@@ -98,12 +99,12 @@ print(b["produce_floor_cpu_seconds_per_gib"], b["page_cache_write_cpu_seconds_pe
 }
 
 sleep 5
-produced_cold=$(produce stat)
+produced_cold=$(produce stat) || exit 1
 sleep 5
 read -r floor_cold write_cold fetch_floor_cold < <(floors)
-warm_up
-produced_warm=$(produce stat-warm)
-warm_up
+WARM=1 warm_up "$MIB"
+produced_warm=$(produce stat-warm) || exit 1
+WARM=1 warm_up "$MIB"
 read -r floor_warm write_warm fetch_floor_warm < <(floors)
 
 before=$(cpu_seconds)

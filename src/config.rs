@@ -21,7 +21,9 @@ pub mod limits {
     pub const APPEND_BATCHES_PER_WRITE_MAX: usize = 256;
     /// io_uring entries per shard ring.
     pub const RING_ENTRIES: u32 = 1024;
-    /// io-wq workers per ring for splice and other punted operations.
+    /// Threads in each shard's blocking pool (compio's `thread_pool_limit`): fsyncs of rolled
+    /// segments and of folders, and writeback requests. When all are busy, handing the pool
+    /// more work makes the shard thread wait, so the callers bound what they hand it.
     pub const IO_WORKERS_MAX: u32 = 4;
     /// Offsets topics may hold in one name (Kafka's limit).
     pub const TOPIC_NAME_LENGTH_MAX: usize = 249;

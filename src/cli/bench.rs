@@ -148,10 +148,20 @@ fn ms(us: u64) -> f64 {
 }
 
 /// CPU seconds (user + system) this process has used.
+/// This process's CPU seconds (user + system).
 fn cpu_seconds() -> f64 {
+    rusage_seconds(nix::libc::RUSAGE_SELF)
+}
+
+/// The calling thread's CPU seconds (user + system).
+fn thread_cpu_seconds() -> f64 {
+    rusage_seconds(nix::libc::RUSAGE_THREAD)
+}
+
+fn rusage_seconds(who: nix::libc::c_int) -> f64 {
     // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
     let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { nix::libc::getrusage(nix::libc::RUSAGE_SELF, &mut usage) };
+    unsafe { nix::libc::getrusage(who, &mut usage) };
     let t = |tv: nix::libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     t(usage.ru_utime) + t(usage.ru_stime)
 }
@@ -463,6 +473,11 @@ fn record_e2e(hist: &mut Histogram<u64>, epoch: Instant, r: &spate::client::Cons
 /// (cached) file to a loopback socket (what a zero-copy fetch cannot go below). The produce
 /// floor is receiving plus writing; the fetch floor is the sendfile sender. The page-cache write
 /// comes first, so that a caller can control how warm the memory it writes into is.
+///
+/// On loopback the receiving side's TCP processing runs in the sender's context (softirq), so
+/// per-thread CPU charges it to the sender: the receiver's share is its copy out of the socket,
+/// and the sender's includes delivery. A broker sits on the same sides (receiver of produces,
+/// sender of fetches), so its figures and these compare.
 fn baseline(args: &BaselineArgs) -> std::io::Result<()> {
     const CHUNK: usize = 1 << 20;
     // Whole chunks, at least one.
@@ -551,7 +566,9 @@ impl Transfer {
 /// 1 MiB buffer.
 fn stream_to_reader(send: impl FnOnce(&mut std::net::TcpStream) -> std::io::Result<()>) -> std::io::Result<Transfer> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
+    // Connected before the receiver starts, so that a failed connect cannot leave it waiting
+    // in accept() for ever (the backlog holds the connection meanwhile).
+    let mut stream = std::net::TcpStream::connect(listener.local_addr()?)?;
     let receiver = std::thread::spawn(move || -> std::io::Result<(u64, f64)> {
         let (mut s, _) = listener.accept()?;
         let cpu0 = thread_cpu_seconds();
@@ -566,19 +583,12 @@ fn stream_to_reader(send: impl FnOnce(&mut std::net::TcpStream) -> std::io::Resu
     });
     let t0 = Instant::now();
     let cpu0 = thread_cpu_seconds();
-    let sent = std::net::TcpStream::connect(addr).and_then(|mut s| send(&mut s));
+    let sent = send(&mut stream);
+    drop(stream);
     let sender_cpu = thread_cpu_seconds() - cpu0;
     // The stream is closed by now, so the receiver sees its end even if sending failed.
     let received = receiver.join().map_err(|_| std::io::Error::other("receiver panicked"))?;
     sent?;
     let (bytes, receiver_cpu) = received?;
     Ok(Transfer { seconds: t0.elapsed().as_secs_f64(), bytes, sender_cpu, receiver_cpu })
-}
-
-fn thread_cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
-    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { nix::libc::getrusage(nix::libc::RUSAGE_THREAD, &mut usage) };
-    let t = |tv: nix::libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(usage.ru_utime) + t(usage.ru_stime)
 }

@@ -88,8 +88,8 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
         }
         // Read what the frame in progress still needs, between 4 KiB and the read chunk, or
         // more when the kernel already holds more of it: the buffer grows by what has really
-        // arrived (doubling at most), never by what a size prefix claims, so a connection that
-        // stalls after its prefix holds a few KiB. Growing once by what the kernel holds,
+        // arrived (to at most twice that), never by what a size prefix claims, so a connection
+        // that stalls after its prefix holds a few KiB. Growing once by what the kernel holds,
         // rather than doubling a chunk at a time, spares copying a large frame's start over
         // and over (each growth copies what is in the buffer).
         let pending = frame_bytes_missing(&buf).unwrap_or(0);

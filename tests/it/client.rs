@@ -661,17 +661,20 @@ fn sigusr1_logs_the_request_times_per_api_and_starts_anew() {
     });
     crate::support::wait_for_port(port, Duration::from_secs(30));
     let pid = nix::unistd::Pid::from_raw(broker.id() as i32);
-    // The lines a SIGUSR1 makes the broker log: all of them, up to half a second of quiet
-    // after the first.
+    // The report lines a SIGUSR1 makes the broker log: all of them, up to half a second of
+    // quiet after the first.
     let report = || -> Vec<String> {
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
         let mut got: Vec<String> = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             match lines.recv_timeout(Duration::from_millis(500)) {
-                Ok(line) => got.push(line),
-                Err(_) if got.iter().any(|l| l.contains("request times")) => return got,
-                Err(_) => {}
+                // Only the report's lines: any other line the broker logs meanwhile is not one.
+                Ok(line) if line.contains("request times") => got.push(line),
+                Ok(_) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !got.is_empty() => return got,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the broker's log ended (it exited?); logged: {got:?}"),
             }
         }
         panic!("no report after SIGUSR1; logged: {got:?}");
