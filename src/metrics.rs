@@ -17,8 +17,11 @@ use hdrhistogram::Histogram;
 pub struct Metrics {
     /// Bytes written to sockets from memory (headers, control-plane responses).
     pub socket_bytes_from_memory: AtomicU64,
-    /// Bytes sent to sockets by splicing from segment files (fetched records).
+    /// Bytes sent to sockets by splicing from segment files (fetched records not all in the
+    /// page cache).
     pub socket_bytes_spliced: AtomicU64,
+    /// Bytes sent to sockets with sendfile from segment files whose pages were all cached.
+    pub socket_bytes_sendfile: AtomicU64,
     /// Per shard: microseconds from a request's frame being read to its response written (as
     /// Kafka's TotalTimeMs), by API key.
     request_times: Vec<Mutex<BTreeMap<i16, Histogram<u64>>>>,
@@ -40,6 +43,7 @@ pub struct RequestTimes {
 pub struct MetricsSnapshot {
     pub socket_bytes_from_memory: u64,
     pub socket_bytes_spliced: u64,
+    pub socket_bytes_sendfile: u64,
 }
 
 impl Metrics {
@@ -47,6 +51,7 @@ impl Metrics {
         Metrics {
             socket_bytes_from_memory: AtomicU64::new(0),
             socket_bytes_spliced: AtomicU64::new(0),
+            socket_bytes_sendfile: AtomicU64::new(0),
             request_times: (0..shards).map(|_| Mutex::new(BTreeMap::new())).collect(),
         }
     }
@@ -95,6 +100,7 @@ impl Metrics {
         MetricsSnapshot {
             socket_bytes_from_memory: self.socket_bytes_from_memory.load(Ordering::Relaxed),
             socket_bytes_spliced: self.socket_bytes_spliced.load(Ordering::Relaxed),
+            socket_bytes_sendfile: self.socket_bytes_sendfile.load(Ordering::Relaxed),
         }
     }
 }

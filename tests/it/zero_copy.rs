@@ -1,5 +1,6 @@
-//! Fetched record bytes go from segment files to sockets by splice: the broker's counters of
-//! bytes written from memory and bytes spliced show which path each byte took.
+//! Fetched record bytes go from segment files to sockets by sendfile (pages all cached) or
+//! splice (otherwise): the broker's counters of bytes written from memory, sent with sendfile
+//! and spliced show which path each byte took.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use rdkafka::Message;
 use crate::support::{assign_all, assigning_consumer, client_config, create_topic, TestBroker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fetched_records_are_spliced_not_copied() {
+async fn fetched_records_go_from_files_to_sockets_not_through_memory() {
     let broker = TestBroker::start(&[]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "spliced", 3).await;
@@ -48,9 +49,94 @@ async fn fetched_records_are_spliced_not_copied() {
     .await
     .unwrap();
     let after = broker.metrics();
-    let spliced = after.socket_bytes_spliced - before.socket_bytes_spliced;
+    let zero_copy = (after.socket_bytes_spliced + after.socket_bytes_sendfile) - (before.socket_bytes_spliced + before.socket_bytes_sendfile);
     let from_memory = after.socket_bytes_from_memory - before.socket_bytes_from_memory;
-    assert!(spliced >= payload_bytes, "every fetched record byte was spliced ({spliced} spliced, {payload_bytes} payload)");
+    assert!(zero_copy >= payload_bytes, "every fetched record byte went file to socket ({zero_copy} bytes, {payload_bytes} payload)");
     // Headers, metadata and empty fetches are written from memory; they are a small fraction.
-    assert!(from_memory * 20 < spliced, "{from_memory} bytes from memory against {spliced} spliced");
+    assert!(from_memory * 20 < zero_copy, "{from_memory} bytes from memory against {zero_copy} sent from files");
+}
+
+/// Records still in the page cache (just written) go out with sendfile on the shard thread;
+/// records whose pages were evicted go through io_uring splice, so that the disk read happens
+/// in an io-wq worker, not on the shard. Both paths deliver the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_ranges_are_sent_with_sendfile_and_evicted_ones_spliced() {
+    // flush.messages=1: every append is fsynced, so its pages are clean and can be evicted.
+    let broker = TestBroker::start(&[("log.flush.interval.messages", "1")]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "paths", 1).await;
+    const RECORDS: usize = 3_000;
+    let b = bootstrap.clone();
+    tokio::task::spawn_blocking(move || {
+        let producer: BaseProducer = client_config(&b).set("linger.ms", "5").create().unwrap();
+        for i in 0..RECORDS {
+            let value = format!("{i:0>1000}");
+            while producer.send(BaseRecord::<(), _>::to("paths").payload(&value)).is_err() {
+                producer.poll(Duration::from_millis(5));
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    })
+    .await
+    .unwrap();
+    let read_all = |bootstrap: String| async move {
+        tokio::task::spawn_blocking(move || {
+            let consumer = assigning_consumer(&bootstrap);
+            assign_all(&consumer, "paths", 1);
+            let mut values = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while values.len() < RECORDS && Instant::now() < deadline {
+                if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+                    values.push(String::from_utf8(m.unwrap().payload().unwrap().to_vec()).unwrap());
+                }
+            }
+            values
+        })
+        .await
+        .unwrap()
+    };
+    let expected: Vec<String> = (0..RECORDS).map(|i| format!("{i:0>1000}")).collect();
+
+    let before = broker.metrics();
+    assert_eq!(read_all(bootstrap.clone()).await, expected);
+    let after = broker.metrics();
+    let (sendfile, spliced) = (after.socket_bytes_sendfile - before.socket_bytes_sendfile, after.socket_bytes_spliced - before.socket_bytes_spliced);
+    assert!(sendfile >= 3_000_000 && spliced == 0, "just written, so cached: {sendfile} bytes by sendfile, {spliced} spliced");
+
+    // Evict the segment's pages (clean, after the fsyncs) and read again.
+    let mut evicted = 0;
+    for entry in walk(&broker.log_dir()) {
+        if entry.extension().is_some_and(|e| e == "log") && entry.to_string_lossy().contains("paths-0") {
+            let file = std::fs::File::open(&entry).unwrap();
+            use std::os::fd::AsRawFd;
+            // SAFETY: a plain syscall on a file this test holds open.
+            assert_eq!(unsafe { libc_fadvise(file.as_raw_fd()) }, 0);
+            evicted += 1;
+        }
+    }
+    assert!(evicted >= 1, "found the segment files");
+    let before = broker.metrics();
+    assert_eq!(read_all(bootstrap.clone()).await, expected);
+    let after = broker.metrics();
+    let spliced = after.socket_bytes_spliced - before.socket_bytes_spliced;
+    assert!(spliced > 0, "evicted pages go through splice ({spliced} bytes spliced)");
+}
+
+/// posix_fadvise(POSIX_FADV_DONTNEED) over the whole file: drops its clean pages from the cache.
+unsafe fn libc_fadvise(fd: i32) -> i32 {
+    nix::libc::posix_fadvise(fd, 0, 0, nix::libc::POSIX_FADV_DONTNEED)
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
