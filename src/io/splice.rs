@@ -195,6 +195,10 @@ fn page_size() -> u64 {
     })
 }
 
+/// The most one sendfile call sends; the shard's other tasks run between calls, so that a large
+/// response to a fast reader does not hold the shard for the whole of it.
+const SENDFILE_CHUNK_BYTES: u64 = 1024 * 1024;
+
 /// Sends `len` bytes of `file` from `position` with sendfile(2) on the calling (shard) thread.
 /// The socket is non-blocking: when it is full, the call returns EAGAIN and this waits for
 /// writability, for at most `SPLICE_STALL_TIMEOUT` at a time.
@@ -204,11 +208,14 @@ async fn sendfile_cached(socket: &TcpStream, file: &LogFile, mut position: u64, 
     let mut remaining = len;
     while remaining > 0 {
         let mut offset = position as nix::libc::off_t;
-        match nix::sys::sendfile::sendfile(socket.as_fd(), fd.as_fd(), Some(&mut offset), remaining as usize) {
+        match nix::sys::sendfile::sendfile(socket.as_fd(), fd.as_fd(), Some(&mut offset), remaining.min(SENDFILE_CHUNK_BYTES) as usize) {
             Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "log file ended before the fetched range")),
             Ok(n) => {
                 position += n as u64;
                 remaining -= n as u64;
+                if remaining > 0 {
+                    yield_now().await;
+                }
             }
             Err(nix::errno::Errno::EAGAIN) => match compio::time::timeout(SPLICE_STALL_TIMEOUT, wait_writable(socket)).await {
                 Ok(ready) => ready?,
@@ -273,4 +280,18 @@ async fn splice_chunk(pipe: &Pipe, socket: &TcpStream, file: &LogFile, position:
         in_pipe -= sent;
     }
     Ok(filled)
+}
+
+/// Lets the shard's other ready tasks run before the caller goes on.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
 }
