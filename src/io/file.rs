@@ -33,8 +33,19 @@ pub struct LogFile(Arc<std::fs::File>);
 
 impl LogFile {
     /// Opens (creating if asked) a file for reading and writing.
+    ///
+    /// With O_NOATIME where allowed (the broker owns its files): otherwise every read of a
+    /// segment written since its last access would update its inode, and a fetch sent on the
+    /// shard thread would do that there, waiting on the filesystem's journal.
     pub fn open(path: &Path, create: bool) -> io::Result<LogFile> {
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let options = |flags| std::fs::OpenOptions::new().read(true).write(true).create(create).truncate(false).custom_flags(flags).open(path);
+        let file = match options(nix::libc::O_NOATIME) {
+            // O_NOATIME needs the file's owner (or CAP_FOWNER): a file someone else owns is
+            // opened without it.
+            Err(e) if e.raw_os_error() == Some(nix::libc::EPERM) => options(0)?,
+            other => other?,
+        };
         Ok(LogFile(Arc::new(file)))
     }
 

@@ -29,10 +29,15 @@ pub fn write_atomic(path: &Path, contents: &[u8], points: Option<&super::crash::
 /// Replaces `name` inside the open folder `dir` atomically (temporary file, fsync, rename,
 /// fsync the folder), addressing the folder by its handle rather than its path: if the folder
 /// was renamed (a deleted topic's), the write follows it instead of landing at the old path.
+///
+/// Each call writes its own temporary file (a process-wide counter in its name): two writers of
+/// one checkpoint at once (a closing log and its rolled-segment flusher) would otherwise
+/// truncate and rename each other's file. Recovery removes `*.tmp` leftovers.
 pub fn write_atomic_at(dir: &std::fs::File, name: &str, contents: &[u8], points: Option<&super::crash::AtomicWritePoints>) -> io::Result<()> {
     use nix::fcntl::{openat, renameat, OFlag};
     use nix::sys::stat::Mode;
-    let tmp = format!("{name}.tmp");
+    static NEXT_TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tmp = format!("{name}.{}.tmp", NEXT_TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let fd = openat(dir, tmp.as_str(), OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644))
         .map_err(io::Error::from)?;
     let mut f = std::fs::File::from(fd);

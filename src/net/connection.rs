@@ -18,7 +18,6 @@ use super::response::{Chunk, Response};
 use crate::broker::{self, Dispatched};
 use crate::config::limits;
 use crate::io::net::TcpStream;
-use crate::io::splice::SendPath;
 use crate::metrics::Metrics;
 use crate::shard::{LocalBoxFuture, Shard};
 
@@ -168,11 +167,9 @@ async fn write_response(shard: &Rc<Shard>, stream: &TcpStream, response: Respons
                 if !memory.is_empty() {
                     write_all(shard, stream, std::mem::take(&mut memory)).await?;
                 }
-                let counter = match shard.pipes.send_file(stream, &slice.file, slice.position, slice.len as u64).await? {
-                    SendPath::Sendfile => &shard.shared.metrics.socket_bytes_sendfile,
-                    SendPath::Splice => &shard.shared.metrics.socket_bytes_spliced,
-                };
-                Metrics::add(counter, slice.len as u64);
+                let sent = shard.pipes.send_file(stream, &slice.file, slice.position, slice.len as u64, slice.active_segment).await?;
+                Metrics::add(&shard.shared.metrics.socket_bytes_sendfile, sent.sendfile);
+                Metrics::add(&shard.shared.metrics.socket_bytes_spliced, sent.spliced);
             }
         }
     }

@@ -33,6 +33,9 @@ pub struct FileSlice {
     pub file: LogFile,
     pub position: u64,
     pub len: u32,
+    /// Whether the slice is in the active segment (written lately, so the page cache holds it
+    /// whole, not half read in from disk): only such slices may be sent on the shard thread.
+    pub active_segment: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -689,7 +692,13 @@ impl PartitionLog {
                 return Ok(empty);
             }
         }
-        Ok(ReadResult { records: Some(FileSlice { file, position: position as u64, len }), first_batch_bytes: first.size, high_watermark, log_start_offset })
+        let active_segment = self.state.borrow().active().base_offset == base;
+        Ok(ReadResult {
+            records: Some(FileSlice { file, position: position as u64, len, active_segment }),
+            first_batch_bytes: first.size,
+            high_watermark,
+            log_start_offset,
+        })
     }
 
     /// The segment holding `offset`: its base offset, file and size, and the position to scan from
@@ -1332,6 +1341,11 @@ mod tests {
             let rolls = log.segment_count() as u64 - 1;
             assert!(rolls >= 5, "small segments rolled ({rolls})");
             assert_eq!(log.name_syncs.get(), rolls, "one folder fsync per new segment");
+            // The rolled segments' flusher runs on the blocking pool, which outlives this
+            // runtime: let it finish before the folder is opened again below.
+            while log.flusher_running.get() {
+                crate::io::runtime::sleep(std::time::Duration::from_millis(1)).await;
+            }
         });
         run(async {
             let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
