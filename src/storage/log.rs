@@ -1282,10 +1282,11 @@ mod tests {
             let mut sizes: BTreeMap<i64, u64> = BTreeMap::new();
             for _ in 0..400 {
                 log.append(vec![batch(2, 0)]).await.unwrap();
-                let state = log.state.borrow();
-                sizes.insert(state.active().base_offset, state.active().size as u64);
+                {
+                    let state = log.state.borrow();
+                    sizes.insert(state.active().base_offset, state.active().size as u64);
+                }
                 // Let a running writeback finish now and then, as a busy shard would.
-                drop(state);
                 crate::io::runtime::sleep(std::time::Duration::from_micros(200)).await;
             }
             assert!(sizes.len() >= 3, "rolled into new segments");
