@@ -72,6 +72,25 @@ impl Broker {
         self.shared.metrics.snapshot()
     }
 
+    /// Every shard's request times since the last call, merged per API: each shard hands over
+    /// its own histograms through its mailbox (a shard that does not answer within 5 s is left
+    /// out of this report).
+    pub fn take_request_times(&self) -> Vec<crate::metrics::RequestTimes> {
+        let (tx, rx) = flume::unbounded();
+        for mailbox in &self.shared.mailboxes {
+            let tx = tx.clone();
+            let job: crate::shard::Job = Box::new(move |shard: &std::rc::Rc<crate::shard::Shard>| {
+                let _ = tx.send(shard.request_times.take());
+                Box::pin(std::future::ready(()))
+            });
+            let _ = mailbox.send(job);
+        }
+        drop(tx);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let taken = (0..self.shared.mailboxes.len()).map_while(|_| rx.recv_deadline(deadline).ok()).collect();
+        crate::metrics::merge_request_times(taken)
+    }
+
     fn stop_without_marker(self) {
         for s in &self.stops {
             let _ = s.try_send(());
@@ -294,7 +313,7 @@ pub fn run_until_signal(config: BrokerConfig) -> io::Result<()> {
             tracing::info!(?signal, "stopping");
             return broker.stop();
         }
-        let times = broker.shared.metrics.take_request_times();
+        let times = broker.take_request_times();
         if times.is_empty() {
             tracing::info!("request times: no request since the last report");
         }

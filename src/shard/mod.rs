@@ -60,8 +60,14 @@ impl Shared {
         // Producer ids must not repeat across restarts; starting from the clock in
         // milliseconds times 1,000 leaves room for 1,000 ids a millisecond of uptime.
         let start = crate::io::runtime::now_ms().max(1) * 1000;
-        let metrics = crate::metrics::Metrics::new(mailboxes.len());
-        Arc::new(Shared { config, mailboxes, next_producer_id: AtomicI64::new(start), clean_shutdown, metrics, connections: Default::default() })
+        Arc::new(Shared {
+            config,
+            mailboxes,
+            next_producer_id: AtomicI64::new(start),
+            clean_shutdown,
+            metrics: Default::default(),
+            connections: Default::default(),
+        })
     }
 
     pub fn shard_count(&self) -> usize {
@@ -91,6 +97,8 @@ pub struct Shard {
     pub coordinator: RefCell<crate::coordinator::Coordinator>,
     /// On the controller shard, the single token a catalog change holds while it runs.
     pub controller_token: (flume::Sender<()>, flume::Receiver<()>),
+    /// This shard's request times (its connections record them; SIGUSR1 takes them).
+    pub request_times: crate::metrics::RequestHistograms,
 }
 
 impl Shard {
@@ -108,6 +116,7 @@ impl Shard {
             compacted_topics: RefCell::new(Default::default()),
             pipes: PipePool::new(),
             controller_token,
+            request_times: Default::default(),
         })
     }
 
