@@ -31,21 +31,21 @@ pub fn configure_stream(stream: &TcpStream) -> io::Result<()> {
 /// with each packet's overhead too; the estimate should err towards too little.
 pub fn send_room(stream: &TcpStream) -> io::Result<usize> {
     let size = socket2::SockRef::from(&borrow(stream)).send_buffer_size()?;
-    let mut queued: nix::libc::c_int = 0;
-    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer, which outlives the call.
-    let rc = unsafe { nix::libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(stream), nix::libc::TIOCOUTQ, &mut queued) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok((size / 2).saturating_sub(queued.max(0) as usize))
+    Ok((size / 2).saturating_sub(queue_bytes(stream, nix::libc::TIOCOUTQ)?))
 }
 
 /// How many received bytes wait in the socket's receive queue (SIOCINQ): bytes the peer has
 /// really sent, so a reader may size its buffer by them.
 pub fn received_unread(stream: &TcpStream) -> io::Result<usize> {
+    queue_bytes(stream, nix::libc::FIONREAD)
+}
+
+/// The byte count of one of the socket's queues: SIOCOUTQ (TIOCOUTQ) for the send queue,
+/// SIOCINQ (FIONREAD) for the receive queue.
+fn queue_bytes(stream: &TcpStream, request: nix::libc::Ioctl) -> io::Result<usize> {
     let mut queued: nix::libc::c_int = 0;
-    // SAFETY: FIONREAD (SIOCINQ) writes one int through the pointer, which outlives the call.
-    let rc = unsafe { nix::libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(stream), nix::libc::FIONREAD, &mut queued) };
+    // SAFETY: both requests write one int through the pointer, which outlives the call.
+    let rc = unsafe { nix::libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(stream), request, &mut queued) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -161,7 +161,7 @@ fn page_span(position: u64, len: u64, page: u64) -> (u64, u64, u64) {
 }
 
 /// Whether every page of `len` (> 0) bytes of `file` from `position` is in the page cache now.
-fn page_cached(file: &LogFile, position: u64, len: u64) -> bool {
+fn page_cached(file: &std::fs::File, position: u64, len: u64) -> bool {
     use std::os::fd::AsRawFd;
     // The kernel's `struct cachestat_range` and `struct cachestat` (include/uapi/linux/mman.h);
     // the libc crate has neither, nor a wrapper.
@@ -188,10 +188,9 @@ fn page_cached(file: &LogFile, position: u64, len: u64) -> bool {
     let (off, span, pages) = page_span(position, len, page_size());
     let range = CachestatRange { off, len: span };
     let mut stat = Cachestat::default();
-    let fd = file.shared();
-    // SAFETY: cachestat reads `range` and writes `stat`, both live for the call, and the Arc
+    // SAFETY: cachestat reads `range` and writes `stat`, both live for the call, and `file`
     // keeps the descriptor open.
-    let rc = unsafe { nix::libc::syscall(SYS_CACHESTAT, fd.as_raw_fd(), &range as *const CachestatRange, &mut stat as *mut Cachestat, 0u32) };
+    let rc = unsafe { nix::libc::syscall(SYS_CACHESTAT, file.as_raw_fd(), &range as *const CachestatRange, &mut stat as *mut Cachestat, 0u32) };
     if rc != 0 {
         if matches!(io::Error::last_os_error().raw_os_error(), Some(nix::libc::ENOSYS | nix::libc::EPERM | nix::libc::EOPNOTSUPP)) {
             CACHESTAT_UNUSABLE.store(true, Ordering::Relaxed);
@@ -225,7 +224,7 @@ async fn sendfile_cached(socket: &TcpStream, file: &LogFile, position: u64, len:
     let mut sent = 0u64;
     while sent < len {
         let chunk = (len - sent).min(SENDFILE_CHUNK_BYTES);
-        if !page_cached(file, position + sent, chunk) {
+        if !page_cached(&fd, position + sent, chunk) {
             break;
         }
         let mut offset = (position + sent) as nix::libc::off_t;

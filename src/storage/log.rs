@@ -282,20 +282,21 @@ impl PartitionLog {
 
     /// Asks the kernel to start writing the active segment's bytes appended since the last ask
     /// to disk, once there are `interval` of them, without waiting for it (on the blocking pool:
-    /// the call can still wait for a busy disk queue). Dirty pages then never pile up: without
-    /// it, a 1 GiB segment stayed dirty until its roll, and the fsync of all of it at once held
-    /// up the next appends for 100-500 ms (ext4's journal commit). Durability is unchanged:
-    /// fsync still decides what is on disk; this only spreads the writing out.
+    /// the call can still wait for a busy disk queue). Dirty pages then do not pile up: without
+    /// it, a 1 GiB segment stayed dirty until its roll (1.0-1.4 GB Dirty in /proc/meminfo), and
+    /// the fsync of all of it at once coincided with a throughput dip and 100-450 ms produce
+    /// latencies (bench/RESULTS.md; what in the kernel held the appends was not isolated).
+    /// Durability is unchanged: fsync still decides what is on disk; this only spreads the
+    /// writing out.
     ///
     /// At most one writeback runs per shard (`WRITEBACK_RUNNING`): compio's blocking pool has
     /// `IO_WORKERS_MAX` threads, and when they are all busy, handing it more work spins the
     /// shard thread. A writeback that finds one running is skipped; the bytes stay pending and
     /// the next append after it ends asks for them too.
     fn start_writeback(&self, interval: u32) {
-        let (file, base, size) = {
+        let (base, size) = {
             let state = self.state.borrow();
-            let active = state.active();
-            (active.log.clone(), active.base_offset, active.size as u64)
+            (state.active().base_offset, state.active().size as u64)
         };
         let Some((from, len)) = writeback_range(self.written_back.get(), base, size, interval) else { return };
         if WRITEBACK_RUNNING.with(|running| running.replace(true)) {
@@ -304,7 +305,7 @@ impl PartitionLog {
         self.written_back.set((base, from + len));
         #[cfg(test)]
         self.writeback_ranges.borrow_mut().push((base, from, len));
-        let file = file.shared();
+        let file = self.state.borrow().active().log.shared();
         spawn_detached(async move {
             let _ = compio::runtime::spawn_blocking(move || {
                 use std::os::fd::AsRawFd;

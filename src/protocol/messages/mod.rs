@@ -72,6 +72,14 @@ mod tests {
         decode_body(&mut r, key, version, key.is_flexible(version))
     }
 
+    /// An array of `n` strings, the i-th named `name(i)`.
+    fn names(w: &mut Writer, flexible: bool, n: usize, name: impl Fn(usize) -> String) {
+        w.array_len(flexible, Some(n));
+        for i in 0..n {
+            w.string(flexible, &name(i));
+        }
+    }
+
     /// Real clients send requests whose decoded form holds many times their bytes in heap: a
     /// list of short names. Each of these must decode within the heap budget.
     #[test]
@@ -95,10 +103,7 @@ mod tests {
         // above that floor: ARCHITECTURE.md lists it as a limit.
         let topics = |n: usize| {
             move |w: &mut Writer| {
-                w.array_len(false, Some(n));
-                for i in 0..n {
-                    w.string(false, &format!("{}", i % 10));
-                }
+                names(w, false, n, |i| format!("{}", i % 10));
                 w.bool(false);
             }
         };
@@ -106,29 +111,20 @@ mod tests {
         assert!(decode(ApiKey::Metadata, 4, topics(2000)).is_err(), "2000 one-letter topics exceed the budget");
         // Realistic names: 5000 topics named like `orders-123` fit any budget.
         decode(ApiKey::Metadata, 4, |w| {
-            w.array_len(false, Some(5000));
-            for i in 0..5000 {
-                w.string(false, &format!("orders-{i}"));
-            }
+            names(w, false, 5000, |i| format!("orders-{i}"));
             w.bool(false);
         })
         .expect("Metadata v4, 5000 topics");
         // DescribeGroups v5 for every group of a cluster with 1500 one-letter names.
         decode(ApiKey::DescribeGroups, 5, |w| {
-            w.array_len(true, Some(1500));
-            for i in 0..1500 {
-                w.string(true, &format!("{}", i % 10));
-            }
+            names(w, true, 1500, |i| format!("{}", i % 10));
             w.bool(false);
             w.tagged_fields(true);
         })
         .expect("DescribeGroups v5, 1500 groups");
         // DeleteTopics v5: 1000 topics of two letters.
         decode(ApiKey::DeleteTopics, 5, |w| {
-            w.array_len(true, Some(1000));
-            for i in 0..1000 {
-                w.string(true, &format!("{:02}", i % 100));
-            }
+            names(w, true, 1000, |i| format!("{:02}", i % 100));
             w.i32(30_000);
             w.tagged_fields(true);
         })
