@@ -9,6 +9,9 @@ use std::path::PathBuf;
 pub mod limits {
     /// Requests a connection may have in flight before its reader stops reading.
     pub const CONNECTION_REQUESTS_IN_FLIGHT_MAX: usize = 128;
+    /// Bytes of one connection's requests read but not yet answered: past it the connection
+    /// stops reading until responses are written (one request is always let in).
+    pub const CONNECTION_REQUEST_BYTES_IN_FLIGHT_MAX: u64 = 32 << 20;
     /// Messages a shard's mailbox holds before senders wait.
     pub const SHARD_MAILBOX_CAPACITY: usize = 4096;
     /// How much a connection's reader asks the kernel for at a time, at most and at least.
@@ -86,9 +89,15 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     pub log: LogConfig,
     pub log_retention_check_interval_ms: u64,
+    /// How often the log dir's checkpoint files are written
+    /// (`log.flush.offset.checkpoint.interval.ms`).
+    pub log_flush_offset_checkpoint_interval_ms: u64,
     /// How often compacted topics are cleaned (`log.cleaner.backoff.ms`).
     pub log_cleaner_backoff_ms: u64,
     pub socket_request_max_bytes: u32,
+    /// Bytes of requests read but not yet answered, broker-wide (`queued.max.request.bytes`;
+    /// -1 means no bound, as in Kafka).
+    pub queued_max_request_bytes: u64,
     pub connections_max_idle_ms: u64,
     pub max_connections: usize,
     pub shards: usize,
@@ -143,6 +152,9 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("log.cleaner.backoff.ms", "15000"),
     ("message.max.bytes", "1048588"),
     ("socket.request.max.bytes", "104857600"),
+    // Kafka's default is -1 (no bound); Spate bounds it: 512 MiB across all shards.
+    ("queued.max.request.bytes", "536870912"),
+    ("log.flush.offset.checkpoint.interval.ms", "60000"),
     ("connections.max.idle.ms", "600000"),
     ("max.connections", "2147483647"),
     ("shards", ""),
@@ -205,14 +217,71 @@ fn present(props: &BTreeMap<String, String>, key: &str) -> bool {
     props.get(key).is_some_and(|v| !v.is_empty())
 }
 
-/// Parses `PLAINTEXT://host:port` (the first listener if several are given).
-fn parse_listener(key: &str, raw: &str) -> Result<(String, u16), ConfigError> {
-    let first = raw.split(',').next().unwrap_or("").trim();
-    let rest = first.split_once("://").map(|(_, r)| r).unwrap_or(first);
-    let (host, port) = rest.rsplit_once(':').ok_or_else(|| ConfigError(format!("{key}: expected PLAINTEXT://host:port, got {raw:?}")))?;
-    let port: u16 = port.parse().map_err(|_| ConfigError(format!("{key}: invalid port in {raw:?}")))?;
-    let host = if host.is_empty() { "0.0.0.0".to_owned() } else { host.trim_matches(['[', ']']).to_owned() };
-    Ok((host, port))
+/// One entry of `listeners` or `advertised.listeners`: `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSpec {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// Parses a comma-separated list of `NAME://host:port`, as Kafka does: every entry needs its
+/// name, names are unique, an empty host means every address.
+fn parse_listeners(key: &str, raw: &str) -> Result<Vec<ListenerSpec>, ConfigError> {
+    let mut out: Vec<ListenerSpec> = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, rest) = entry.split_once("://").ok_or_else(|| ConfigError(format!("{key}: expected NAME://host:port, got {entry:?}")))?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| ConfigError(format!("{key}: expected NAME://host:port, got {entry:?}")))?;
+        let port: u16 = port.parse().map_err(|_| ConfigError(format!("{key}: invalid port in {entry:?}")))?;
+        let host = if host.is_empty() { "0.0.0.0".to_owned() } else { host.trim_matches(['[', ']']).to_owned() };
+        let name = name.to_ascii_uppercase();
+        if out.iter().any(|l| l.name == name) {
+            return Err(ConfigError(format!("{key}: listener name {name} appears twice")));
+        }
+        out.push(ListenerSpec { name, host, port });
+    }
+    if out.is_empty() {
+        return Err(ConfigError(format!("{key}: expected NAME://host:port, got {raw:?}")));
+    }
+    Ok(out)
+}
+
+/// The security protocols Kafka knows; a listener named like one of them uses it unless the
+/// map says otherwise.
+const SECURITY_PROTOCOLS: [&str; 4] = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+
+/// The security protocol of each listener, from `listener.security.protocol.map`
+/// (`NAME:PROTOCOL,...`). Until Spate has TLS and SASL, every listener must be PLAINTEXT:
+/// serving an `SASL_SSL://` listener in plaintext, without authentication, would be worse than
+/// refusing to start.
+fn check_security_protocols(listeners: &[ListenerSpec], map_raw: &str) -> Result<(), ConfigError> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for entry in map_raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, protocol) =
+            entry.split_once(':').ok_or_else(|| ConfigError(format!("listener.security.protocol.map: expected NAME:PROTOCOL, got {entry:?}")))?;
+        let protocol = protocol.trim().to_ascii_uppercase();
+        if !SECURITY_PROTOCOLS.contains(&protocol.as_str()) {
+            return Err(ConfigError(format!("listener.security.protocol.map: unknown security protocol {protocol:?} for listener {name}")));
+        }
+        map.insert(name.trim().to_ascii_uppercase(), protocol);
+    }
+    for l in listeners {
+        let protocol = match map.get(&l.name) {
+            Some(p) => p.as_str(),
+            None if SECURITY_PROTOCOLS.contains(&l.name.as_str()) => l.name.as_str(),
+            None => {
+                return Err(ConfigError(format!("listener.security.protocol.map: no security protocol for listener {} (add {}:PLAINTEXT)", l.name, l.name)))
+            }
+        };
+        if protocol != "PLAINTEXT" {
+            let key = if map.contains_key(&l.name) { "listener.security.protocol.map" } else { "listeners" };
+            return Err(ConfigError(format!(
+                "{key}: listener {} uses security protocol {protocol}, which Spate does not support yet (only PLAINTEXT)",
+                l.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl BrokerConfig {
@@ -226,17 +295,37 @@ impl BrokerConfig {
             props.insert(k.clone(), v.clone());
         }
         let broker_id: i32 = if present(&props, "node.id") { parse_num(&props, "node.id")? } else { parse_num(&props, "broker.id")? };
-        let (host, port) = parse_listener("listeners", &props["listeners"])?;
+        let listeners = parse_listeners("listeners", &props["listeners"])?;
+        check_security_protocols(&listeners, &props["listener.security.protocol.map"])?;
+        // Clients are served on the listeners that are not the controller's; Spate serves one.
+        let controller_names: Vec<String> =
+            props["controller.listener.names"].split(',').map(|n| n.trim().to_ascii_uppercase()).filter(|n| !n.is_empty()).collect();
+        let client_listeners: Vec<&ListenerSpec> = listeners.iter().filter(|l| !controller_names.contains(&l.name)).collect();
+        let client = match client_listeners.as_slice() {
+            [one] => (*one).clone(),
+            [] => return Err(ConfigError("listeners: no listener for clients (every one is in controller.listener.names)".into())),
+            _ => return Err(ConfigError(format!("listeners: Spate serves one client listener for now, not {}", client_listeners.len()))),
+        };
+        let (host, port) = (client.host.clone(), client.port);
         let listener: SocketAddr = format!("{host}:{port}")
             .parse()
             .or_else(|_| std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map_err(|_| ()).and_then(|mut a| a.next().ok_or(())))
             .map_err(|_| ConfigError(format!("listeners: cannot resolve {host:?}")))?;
-        let (advertised_host, advertised_port) = if present(&props, "advertised.listeners") {
-            parse_listener("advertised.listeners", &props["advertised.listeners"])?
-        } else if host == "0.0.0.0" {
-            ("127.0.0.1".to_owned(), port)
+        let advertised = if present(&props, "advertised.listeners") {
+            let advertised = parse_listeners("advertised.listeners", &props["advertised.listeners"])?;
+            Some(
+                advertised
+                    .into_iter()
+                    .find(|a| a.name == client.name)
+                    .ok_or_else(|| ConfigError(format!("advertised.listeners: no entry for listener {}", client.name)))?,
+            )
         } else {
-            (host.clone(), port)
+            None
+        };
+        let (advertised_host, advertised_port) = match advertised {
+            Some(a) => (a.host, a.port),
+            None if host == "0.0.0.0" => ("127.0.0.1".to_owned(), port),
+            None => (host.clone(), port),
         };
         let log_dirs = if present(&props, "log.dir") && props["log.dirs"] == "./spate-data" { &props["log.dir"] } else { &props["log.dirs"] };
         let log_dirs = PathBuf::from(log_dirs.split(',').next().unwrap_or("").trim());
@@ -300,8 +389,14 @@ impl BrokerConfig {
             delete_topic_enable: parse_bool(&props, "delete.topic.enable")?,
             log,
             log_retention_check_interval_ms: parse_num(&props, "log.retention.check.interval.ms")?,
+            log_flush_offset_checkpoint_interval_ms: parse_num(&props, "log.flush.offset.checkpoint.interval.ms")?,
             log_cleaner_backoff_ms: parse_num(&props, "log.cleaner.backoff.ms")?,
             socket_request_max_bytes,
+            queued_max_request_bytes: match parse_num::<i64>(&props, "queued.max.request.bytes")? {
+                -1 => u64::MAX,
+                n if n > 0 => n as u64,
+                _ => return Err(ConfigError("queued.max.request.bytes: must be -1 or positive".into())),
+            },
             connections_max_idle_ms: parse_num(&props, "connections.max.idle.ms")?,
             max_connections: parse_num(&props, "max.connections")?,
             shards,
@@ -429,6 +524,31 @@ mod tests {
         assert!(e.0.contains("no.such.key"), "{e}");
         let e = BrokerConfig::from_properties(&kv(&[("num.partitions", "many")])).unwrap_err();
         assert!(e.0.contains("num.partitions"), "{e}");
+    }
+
+    #[test]
+    fn listeners_need_a_security_protocol_spate_speaks() {
+        let err = |pairs: &[(&str, &str)]| BrokerConfig::from_properties(&kv(pairs)).unwrap_err().0;
+        let e = err(&[("listeners", "SASL_SSL://127.0.0.1:9093")]);
+        assert!(e.starts_with("listeners:") && e.contains("SASL_SSL"), "{e}");
+        let e = err(&[("listeners", "CLIENT://127.0.0.1:9093"), ("listener.security.protocol.map", "CLIENT:SSL")]);
+        assert!(e.starts_with("listener.security.protocol.map:") && e.contains("SSL"), "{e}");
+        let e = err(&[("listeners", "CLIENT://127.0.0.1:9093")]);
+        assert!(e.contains("no security protocol for listener CLIENT"), "{e}");
+        let e = err(&[("listeners", "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093"), ("controller.listener.names", "SSL")]);
+        assert!(e.contains("SSL"), "a controller listener is checked too: {e}");
+        let e = err(&[("listeners", "127.0.0.1:9092")]);
+        assert!(e.starts_with("listeners:"), "{e}");
+
+        let c = BrokerConfig::from_properties(&kv(&[
+            ("listeners", "CLIENT://127.0.0.1:9094,CONTROLLER://127.0.0.1:19091"),
+            ("listener.security.protocol.map", "CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT"),
+            ("controller.listener.names", "CONTROLLER"),
+            ("advertised.listeners", "CLIENT://broker.example:29094"),
+        ]))
+        .unwrap();
+        assert_eq!(c.listener.port(), 9094, "clients are served on the listener that is not the controller's");
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("broker.example", 29094));
     }
 
     #[test]

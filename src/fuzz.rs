@@ -139,8 +139,17 @@ pub fn record_batches(data: &[u8]) {
         if !view.is_control() {
             expected_records += view.record_count().max(0) as usize;
         }
-        let producer_batch = record_batch::validate(batch).is_ok();
-        let _ = record_batch::has_keyless_record(batch);
+        let produced = record_batch::validate_produced(batch);
+        let producer_batch = produced.is_ok();
+        // A batch the broker takes from a producer iterates whole: `count` records, in order.
+        if let Some(records) = produced.ok().and_then(|(view, _)| crate::protocol::records::Records::of_batch(view)) {
+            let mut read = 0;
+            for (i, record) in records.enumerate() {
+                assert_eq!(record.expect("a validated batch's records parse").offset_delta, i as i32, "offset deltas count up");
+                read += 1;
+            }
+            assert_eq!(read, view.record_count(), "a validated batch holds as many records as its header counts");
+        }
         let _ = crate::storage::recovery::first_record_at_or_after(batch, i64::MIN);
         // Compaction's reader: its records tile the batch body, one per record in the header.
         if let Some(records) = crate::storage::compaction::records(batch) {
@@ -192,11 +201,15 @@ pub fn segment_recovery(data: &[u8], dir: &Path) {
     if !extra.is_empty() {
         std::fs::write(dir.join(crate::storage::segment_file_name(base, "index")), &extra).expect("write the index");
         std::fs::write(dir.join(crate::storage::segment_file_name(base, "timeindex")), &extra).expect("write the time index");
-        std::fs::write(dir.join(crate::storage::RECOVERY_POINT_FILE), &extra).expect("write the checkpoint");
     }
+    // The recovery point the log dir's checkpoint gives, read from the same bytes as a
+    // checkpoint file (damaged ones read as none, so recovery scans everything).
+    let checkpoint_path = dir.join(crate::storage::RECOVERY_POINT_FILE);
+    std::fs::write(&checkpoint_path, &extra).expect("write the checkpoint");
+    let recovery_point = crate::storage::checkpoint::read(&checkpoint_path).first().map_or(0, |e| e.2);
     let mut config = crate::config::BrokerConfig::from_properties(&[]).expect("default config").log;
     config.index_interval_bytes = 64;
-    let Ok(log) = crate::storage::log::PartitionLog::open(dir, "t", 0, config, false) else { return };
+    let Ok(log) = crate::storage::log::PartitionLog::open(dir, "t", 0, config, crate::storage::RecoveryPoint::At(recovery_point)) else { return };
     let after = std::fs::read(&log_path).expect("read the segment back");
     if log.is_offline() {
         assert_eq!(after, log_bytes, "a log with damage in its middle was changed");
@@ -222,8 +235,8 @@ pub fn segment_recovery(data: &[u8], dir: &Path) {
 /// Batches of 1 to 5 records with keys, values and headers, one per codec, each with its
 /// base offset set to follow the previous one: a realistic record set to start from.
 pub fn batch_seeds() -> Vec<Vec<u8>> {
-    use crate::client::compression::Compression;
     use crate::client::records::{BatchBuilder, Header};
+    use crate::protocol::compression::Compression;
     let headers = [Header::new("h", Bytes::from_static(b"v"))];
     let mut out = Vec::new();
     let mut offset = 0i64;

@@ -16,12 +16,14 @@ use crate::broker::{apply_catalog, remove_orphans};
 use crate::config::BrokerConfig;
 use crate::io::runtime::{now_ms, spawn_detached};
 use crate::shard::{self, Catalog, Shard, ShardId, Shared};
-use crate::storage::CLEAN_SHUTDOWN_FILE;
+use crate::storage::{checkpoint, LogCheckpoint, CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE};
+use std::collections::HashMap;
 
-/// A running broker: its shard threads and the handle that stops them.
+/// A running broker: its shard threads, the checkpointer, and the handles that stop them.
 pub struct Broker {
-    threads: Vec<std::thread::JoinHandle<io::Result<()>>>,
+    threads: Vec<std::thread::JoinHandle<io::Result<Vec<LogCheckpoint>>>>,
     stops: Vec<flume::Sender<()>>,
+    checkpointer: Option<std::thread::JoinHandle<()>>,
     log_dir: std::path::PathBuf,
     shared: Arc<Shared>,
 }
@@ -31,6 +33,9 @@ impl Broker {
     pub fn start(config: BrokerConfig) -> io::Result<Broker> {
         let log_dir = config.log_dirs.clone();
         crate::io::fs::create_dir_all(&log_dir)?;
+        crate::storage::meta::prepare_log_dir(&log_dir, config.broker_id)?;
+        let recovery_points: HashMap<(String, i32), i64> =
+            checkpoint::read(&log_dir.join(RECOVERY_POINT_FILE)).into_iter().map(|(topic, partition, offset)| ((topic, partition), offset)).collect();
         let marker = log_dir.join(CLEAN_SHUTDOWN_FILE);
         let clean_shutdown = crate::io::fs::exists(&marker);
         // From here until a clean stop, a crash must lead to recovery.
@@ -44,7 +49,8 @@ impl Broker {
 
         let shard_count = config.shards;
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count).map(|_| shard::mailbox()).unzip();
-        let shared = Shared::new(config, senders, clean_shutdown);
+        let (checkpoint_requests, checkpoint_asked) = flume::bounded(1);
+        let shared = Shared::new(config, senders, clean_shutdown, recovery_points, checkpoint_requests);
         let ready = Arc::new(Barrier::new(shard_count + 1));
         let mut threads = Vec::new();
         let mut stops = Vec::new();
@@ -60,12 +66,16 @@ impl Broker {
         ready.wait();
         // A shard that failed to start has passed the barrier too; it is finished already.
         if let Some(i) = threads.iter().position(|t| t.is_finished()) {
-            let broker = Broker { threads, stops, log_dir, shared };
+            let broker = Broker { threads, stops, checkpointer: None, log_dir, shared };
             let error = io::Error::other(format!("shard {i} failed to start"));
             broker.stop_without_marker();
             return Err(error);
         }
-        Ok(Broker { threads, stops, log_dir, shared })
+        let checkpointer = {
+            let shared = shared.clone();
+            std::thread::Builder::new().name("spate-checkpoint".into()).spawn(move || run_checkpointer(&shared, &checkpoint_asked))?
+        };
+        Ok(Broker { threads, stops, checkpointer: Some(checkpointer), log_dir, shared })
     }
 
     pub fn metrics(&self) -> crate::metrics::MetricsSnapshot {
@@ -91,7 +101,8 @@ impl Broker {
         crate::metrics::merge_request_times(taken)
     }
 
-    fn stop_without_marker(self) {
+    fn stop_without_marker(mut self) {
+        self.stop_checkpointer();
         for s in &self.stops {
             let _ = s.try_send(());
         }
@@ -100,15 +111,27 @@ impl Broker {
         }
     }
 
-    /// Stops every shard, closes every log, and records a clean shutdown if all went well.
-    pub fn stop(self) -> io::Result<()> {
+    /// The periodic checkpoint stops before the shards do: the last one is written from
+    /// what the closed logs report.
+    fn stop_checkpointer(&mut self) {
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = self.shared.checkpoint_requests.send(true);
+            let _ = thread.join();
+        }
+    }
+
+    /// Stops every shard, closes every log, writes the log dir's checkpoints, and records a
+    /// clean shutdown if all went well.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.stop_checkpointer();
         for s in &self.stops {
             let _ = s.try_send(());
         }
         let mut clean = true;
+        let mut logs = Vec::new();
         for t in self.threads {
             match t.join() {
-                Ok(Ok(())) => {}
+                Ok(Ok(closed)) => logs.extend(closed),
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "a shard stopped with an error");
                     clean = false;
@@ -117,11 +140,56 @@ impl Broker {
             }
         }
         if clean {
+            crate::storage::write_checkpoints(&self.log_dir, &logs)?;
             crate::io::fs::write_atomic(&self.log_dir.join(CLEAN_SHUTDOWN_FILE), b"", None)?;
             tracing::info!("clean shutdown recorded");
         }
         Ok(())
     }
+}
+
+/// Writes the log dir's checkpoint files every `log.flush.offset.checkpoint.interval.ms`, and
+/// when a shard asks (after a topic deletion), until told to stop. Each write asks every shard
+/// for its logs' figures through its mailbox; a write that some shard does not answer within
+/// 10 s is skipped (the old files stay, and recovery from them is always safe: it scans more).
+fn run_checkpointer(shared: &Arc<Shared>, asked: &flume::Receiver<bool>) {
+    let every = Duration::from_millis(shared.config.log_flush_offset_checkpoint_interval_ms.max(10));
+    let mut next = std::time::Instant::now() + every;
+    loop {
+        match asked.recv_deadline(next) {
+            // `true` is the broker stopping; `false` a shard asking.
+            Ok(true) | Err(flume::RecvTimeoutError::Disconnected) => return,
+            Ok(false) => {}
+            Err(flume::RecvTimeoutError::Timeout) => next += every,
+        }
+        let Some(logs) = gather_checkpoints(shared) else {
+            tracing::warn!("a shard did not report its logs in time; the log dir's checkpoints were not written");
+            continue;
+        };
+        if let Err(e) = crate::storage::write_checkpoints(&shared.config.log_dirs, &logs) {
+            tracing::error!(error = %e, "could not write the log dir's checkpoints");
+        }
+    }
+}
+
+fn gather_checkpoints(shared: &Shared) -> Option<Vec<LogCheckpoint>> {
+    let (tx, rx) = flume::unbounded();
+    for mailbox in &shared.mailboxes {
+        let tx = tx.clone();
+        let job: shard::Job = Box::new(move |shard: &Rc<Shard>| {
+            let logs: Vec<LogCheckpoint> = shard.partitions.borrow().logs().filter(|l| !l.is_deleted()).map(|l| l.checkpoint()).collect();
+            let _ = tx.send(logs);
+            Box::pin(std::future::ready(()))
+        });
+        mailbox.send(job).ok()?;
+    }
+    drop(tx);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut all = Vec::new();
+    for _ in 0..shared.mailboxes.len() {
+        all.extend(rx.recv_deadline(deadline).ok()?);
+    }
+    Some(all)
 }
 
 fn run_shard(
@@ -131,7 +199,7 @@ fn run_shard(
     mailbox: flume::Receiver<shard::Job>,
     stop: flume::Receiver<()>,
     ready: Arc<Barrier>,
-) -> io::Result<()> {
+) -> io::Result<Vec<LogCheckpoint>> {
     let runtime = match crate::io::runtime::build(id.0 as usize) {
         Ok(r) => r,
         Err(e) => {
@@ -141,7 +209,7 @@ fn run_shard(
     };
     runtime.block_on(async move {
         let shard = Shard::new(id, shared.clone(), Arc::new(Catalog::default()));
-        apply_catalog(&shard, catalog, shared.clean_shutdown);
+        apply_catalog(&shard, catalog, true).await;
         load_groups(&shard);
         let listener = crate::io::net::bind_listener(shared.config.listener);
         ready.wait();
@@ -236,12 +304,21 @@ async fn expire_offsets(shard: &Rc<Shard>) {
     }
 }
 
-fn close_logs(shard: &Rc<Shard>) -> io::Result<()> {
-    let mut result = Ok(());
+/// Closes every log of the shard and returns what the log dir's checkpoints must record.
+fn close_logs(shard: &Rc<Shard>) -> io::Result<Vec<LogCheckpoint>> {
+    let mut result = Ok(Vec::new());
     for log in shard.partitions.borrow().logs() {
-        if let Err(e) = log.close() {
-            tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "could not close a log");
-            result = Err(e);
+        match log.close() {
+            Ok(()) if !log.is_deleted() => {
+                if let Ok(logs) = &mut result {
+                    logs.push(log.checkpoint());
+                }
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "could not close a log");
+                result = Err(e);
+            }
         }
     }
     result

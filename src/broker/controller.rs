@@ -11,7 +11,8 @@ use crate::config::limits;
 use crate::protocol::ErrorCode;
 use crate::shard::catalog::{new_topic_id, validate_topic_name};
 use crate::shard::{Catalog, LocalBoxFuture, Shard, TopicMeta, CONTROLLER_SHARD};
-use crate::storage::{partition_dir_name, PartitionLog};
+use crate::storage::log::OpenedLog;
+use crate::storage::{partition_dir_name, PartitionLog, RecoveryPoint};
 
 #[derive(Debug, Clone)]
 pub struct NewTopic {
@@ -142,19 +143,30 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
             .call_all(move |s: &Rc<Shard>| {
                 let catalog = catalog.clone();
                 let s = s.clone();
-                Box::pin(async move { apply_catalog(&s, catalog, false) }) as LocalBoxFuture<()>
+                Box::pin(async move { apply_catalog(&s, catalog, false).await }) as LocalBoxFuture<()>
             })
             .await;
+        // A deleted partition's entries leave the log dir's checkpoints now, so that a topic
+        // of the same name created before the next periodic write never inherits them.
+        if deleting {
+            shard.shared.request_checkpoint();
+        }
     }
     results
 }
 
 /// Makes a shard's partitions match a catalog: opens the partitions it owns that are new,
 /// removes those whose topic is gone (or was recreated under a new id), and installs the
-/// catalog as the shard's copy. `clean_shutdown` (true only at startup after a clean stop)
-/// lets the logs trust their index files.
-pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, clean_shutdown: bool) {
-    let old = shard.catalog.replace(catalog.clone());
+/// catalog as the shard's copy. `startup` (true only when the broker starts) opens the logs
+/// from the recovery points of the log dir's checkpoint, or as cleanly stopped.
+///
+/// The slow part runs on the runtime's blocking pool, in one task, so the shard serves its
+/// connections meanwhile: creating the new partitions (folders, first segments, fsyncs) or
+/// recovering them, and removing deleted partitions' folders (renamed away here first, so a
+/// topic of the same name opens a fresh folder). The new catalog is installed once every new
+/// partition is open.
+pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bool) {
+    let old = shard.catalog.borrow().clone();
     let config = shard.config();
     // Removed or recreated topics first, so that a recreated topic opens a fresh folder.
     let gone: Vec<(String, i32)> = shard
@@ -168,21 +180,23 @@ pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, clean_shutdown: b
         })
         .map(|log| (log.topic.clone(), log.partition))
         .collect();
+    let mut tombs = Vec::new();
     for key in gone {
         let log = shard.partitions.borrow_mut().remove(&key.0, key.1).expect("listed above");
         log.mark_deleted();
         let dir = log.dir().to_owned();
         let tomb = dir.with_file_name(format!("{}.{}-delete", partition_dir_name(&key.0, key.1), crate::shard::catalog::new_topic_id()));
-        let removed = crate::io::fs::rename(&dir, &tomb).and_then(|_| {
-            crate::io::crash::point("topic_delete.after_folder_rename");
-            crate::io::fs::remove_dir_all(&tomb)
-        });
-        if let Err(e) = removed {
-            tracing::error!(dir = %dir.display(), error = %e, "could not remove a deleted partition's folder");
+        match crate::io::fs::rename(&dir, &tomb) {
+            Ok(()) => {
+                crate::io::crash::point("topic_delete.after_folder_rename");
+                tombs.push(tomb);
+            }
+            Err(e) => tracing::error!(dir = %dir.display(), error = %e, "could not remove a deleted partition's folder"),
         }
     }
     let mut max_message_bytes = std::collections::HashMap::new();
     let mut compacted = std::collections::HashSet::new();
+    let mut to_open = Vec::new();
     for meta in catalog.topics.values() {
         let log_config = match config.topic_config(&meta.configs) {
             Ok(c) => c,
@@ -206,14 +220,45 @@ pub fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, clean_shutdown: b
                 continue;
             }
             let dir = config.log_dirs.join(partition_dir_name(&meta.name, partition));
-            match PartitionLog::open(&dir, &meta.name, partition, log_config.clone(), clean_shutdown) {
-                Ok(log) => shard.partitions.borrow_mut().insert(log),
-                Err(e) => tracing::error!(dir = %dir.display(), error = %e, "could not open a partition"),
+            let start = match (startup, shard.shared.clean_shutdown) {
+                (true, true) => RecoveryPoint::CleanShutdown,
+                (true, false) => RecoveryPoint::At(shard.shared.recovery_points.get(&(meta.name.clone(), partition)).copied().unwrap_or(0)),
+                // Created since the start: a new folder, or one this broker has just opened.
+                (false, _) => RecoveryPoint::At(0),
+            };
+            to_open.push((dir, meta.name.clone(), partition, log_config.clone(), start, meta.id_bytes()));
+        }
+    }
+    let opened = compio::runtime::spawn_blocking(move || {
+        for tomb in &tombs {
+            if let Err(e) = crate::io::fs::remove_dir_all(tomb) {
+                tracing::error!(dir = %tomb.display(), error = %e, "could not remove a deleted partition's folder");
             }
         }
+        to_open
+            .into_iter()
+            .map(|(dir, topic, partition, log_config, start, topic_id)| {
+                let opened = OpenedLog::open(&dir, &topic, partition, log_config, start)
+                    .and_then(|log| crate::storage::write_partition_metadata(&dir, &topic_id).map(|()| log));
+                (dir, opened)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    match opened {
+        Ok(opened) => {
+            for (dir, result) in opened {
+                match result {
+                    Ok(log) => shard.partitions.borrow_mut().insert(PartitionLog::from_opened(log)),
+                    Err(e) => tracing::error!(dir = %dir.display(), error = %e, "could not open a partition"),
+                }
+            }
+        }
+        Err(_) => tracing::error!("opening partitions failed on the blocking pool"),
     }
     *shard.max_message_bytes.borrow_mut() = max_message_bytes;
     *shard.compacted_topics.borrow_mut() = compacted;
+    shard.catalog.replace(catalog);
 }
 
 /// Removes partition folders that the catalog does not list (a topic deleted just before a

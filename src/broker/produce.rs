@@ -20,33 +20,58 @@ fn batch_error_code(e: BatchError) -> ErrorCode {
     match e {
         BatchError::Truncated | BatchError::InvalidLength | BatchError::CrcMismatch => ErrorCode::CORRUPT_MESSAGE,
         BatchError::UnsupportedMagic(_) => ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT,
-        BatchError::InvalidRecord => ErrorCode::INVALID_RECORD,
+        BatchError::InvalidRecord | BatchError::Records(_) => ErrorCode::INVALID_RECORD,
+    }
+}
+
+/// Why a partition's records were refused: the error code, the message, and KIP-467's record
+/// errors (the index of the record at fault in its batch).
+struct Refusal {
+    code: ErrorCode,
+    message: String,
+    record_errors: Vec<(i32, Option<String>)>,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: String) -> Refusal {
+        Refusal { code, message, record_errors: Vec::new() }
     }
 }
 
 fn partition_error(index: i32, error: ErrorCode, message: Option<String>) -> ProducePartitionResponse {
-    ProducePartitionResponse { index, error, base_offset: -1, log_append_time_ms: -1, log_start_offset: -1, error_message: message }
+    ProducePartitionResponse { index, error, base_offset: -1, log_append_time_ms: -1, log_start_offset: -1, record_errors: Vec::new(), error_message: message }
 }
 
-/// Checks one partition's records and splits them into batches (zero-copy slices). As in
-/// Kafka, Produce v3+ carries exactly one batch per partition.
-fn validate(records: Option<&Bytes>, max_message_bytes: u32) -> Result<Vec<Bytes>, (ErrorCode, String)> {
+/// Checks one partition's records down to every record (`record_batch::validate_produced`)
+/// and returns its batch as a zero-copy slice. As in Kafka, Produce v3+ carries exactly one
+/// batch per partition, and a compacted topic refuses records without keys.
+fn validate(records: Option<&Bytes>, max_message_bytes: u32, compacted: bool) -> Result<Vec<Bytes>, Refusal> {
     let Some(records) = records.filter(|r| !r.is_empty()) else {
-        return Err((ErrorCode::CORRUPT_MESSAGE, "produce request carries no records".into()));
+        return Err(Refusal::new(ErrorCode::CORRUPT_MESSAGE, "produce request carries no records".into()));
     };
-    let ranges = record_batch::split_batches(records).map_err(|e| (batch_error_code(e), format!("invalid record batch: {e:?}")))?;
-    if ranges.len() != 1 {
-        return Err((ErrorCode::INVALID_RECORD, format!("a produce request must carry exactly one record batch per partition, not {}", ranges.len())));
+    let size = record_batch::batch_size(records).map_err(|e| Refusal::new(batch_error_code(e), format!("invalid record batch: {e:?}")))?;
+    if size != records.len() {
+        return Err(Refusal::new(ErrorCode::INVALID_RECORD, "a produce request must carry exactly one record batch per partition".into()));
     }
-    let mut batches = Vec::with_capacity(ranges.len());
-    for range in ranges {
-        let size = range.len();
-        if size > max_message_bytes as usize {
-            return Err((ErrorCode::MESSAGE_TOO_LARGE, format!("batch of {size} bytes is above max.message.bytes {max_message_bytes}")));
+    // Checked before the records are walked: a batch too large is refused without the cost.
+    if size > max_message_bytes as usize {
+        return Err(Refusal::new(ErrorCode::MESSAGE_TOO_LARGE, format!("batch of {size} bytes is above max.message.bytes {max_message_bytes}")));
+    }
+    let summary = match record_batch::validate_produced(records) {
+        Ok((_, summary)) => summary,
+        Err(BatchError::Records(e)) => {
+            return Err(Refusal {
+                code: ErrorCode::INVALID_RECORD,
+                message: format!("invalid record batch: {e}"),
+                record_errors: e.index.map(|i| (i, Some(e.reason.to_string()))).into_iter().collect(),
+            })
         }
-        batches.push(records.slice(range));
+        Err(e) => return Err(Refusal::new(batch_error_code(e), format!("invalid record batch: {e:?}"))),
+    };
+    if compacted && summary.keyless {
+        return Err(Refusal::new(ErrorCode::INVALID_RECORD, "compacted topic cannot accept a record without a key".to_string()));
     }
-    Ok(batches)
+    Ok(vec![records.clone()])
 }
 
 pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
@@ -80,17 +105,18 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 // As in Kafka, only the coordinator writes its internal topic.
                 Some((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("cannot append to internal topic {}", topic.name))))
             } else {
-                match validate(p.records.as_ref(), max_message_bytes) {
-                    // As in Kafka, a compacted topic's records must have keys.
-                    Ok(batches) if compacted && batches.iter().any(|b| record_batch::has_keyless_record(b) == Some(true)) => {
-                        Some((ErrorCode::INVALID_RECORD, Some("compacted topic cannot accept a record without a key".to_string())))
-                    }
+                match validate(p.records.as_ref(), max_message_bytes, compacted) {
                     Ok(batches) => {
                         work.push((topic.name.clone(), p.index, batches));
                         work_slots.push(slot);
                         None
                     }
-                    Err((code, message)) => Some((code, Some(message))),
+                    Err(refusal) => {
+                        let mut response = partition_error(p.index, refusal.code, Some(refusal.message));
+                        response.record_errors = refusal.record_errors;
+                        slots.push((slot, response));
+                        None
+                    }
                 }
             };
             if let Some((code, message)) = immediate {
@@ -122,6 +148,7 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                     base_offset: a.base_offset,
                     log_append_time_ms: a.log_append_time_ms,
                     log_start_offset: a.log_start_offset,
+                    record_errors: Vec::new(),
                     error_message: None,
                 },
                 Some(Err(AppendError::Deleted)) | None => partition_error(index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None),

@@ -15,7 +15,7 @@
 pub mod admin;
 pub mod assignor;
 pub mod cluster;
-pub mod compression;
+pub use crate::protocol::compression;
 pub mod config;
 pub mod conn;
 pub mod consumer;

@@ -21,13 +21,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::cluster::Cluster;
-use super::compression::Compression;
 use super::config::ClientConfig;
 use super::notify::Notify;
 use super::partitioner::{self, Partitioner, Sticky};
 use super::records::{BatchBuilder, Header};
 use super::wire::{InitProducerIdRequest, ProduceRequest};
 use super::{Error, Result};
+use crate::protocol::compression::Compression;
 use crate::protocol::error::ErrorCode;
 
 /// A record to send.

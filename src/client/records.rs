@@ -6,9 +6,9 @@
 
 use bytes::{Buf, Bytes};
 
-use super::compression::{self, Compression};
 use super::{Error, Result};
 use crate::protocol::codec::Reader;
+use crate::protocol::compression::{self, Compression};
 use crate::protocol::record_batch::{self as rb, BatchView, HEADER_BYTES, LOG_OVERHEAD};
 
 /// A record header: a string key and a byte value (which may be null).

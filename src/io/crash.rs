@@ -43,7 +43,7 @@ pub struct AtomicWritePoints {
     pub after_rename: &'static str,
 }
 
-/// The recovery-point checkpoint's replacement.
+/// The replacement of the log dir's checkpoint files (recovery point, log start, high watermark).
 pub const CHECKPOINT_WRITE: AtomicWritePoints = AtomicWritePoints {
     after_tmp_write: "checkpoint_write.after_tmp_write",
     after_tmp_fsync: "checkpoint_write.after_tmp_fsync",

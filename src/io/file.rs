@@ -135,6 +135,7 @@ impl LogFile {
 
     /// fdatasync through the ring.
     pub async fn sync_data(&self) -> io::Result<()> {
+        super::fault::fsync_fault(&self.0)?;
         let op = Sync::new(self.0.clone(), true);
         let compio::BufResult(result, _) = compio::runtime::submit(op).await;
         result.map(|_| ())
@@ -146,6 +147,7 @@ impl LogFile {
     }
 
     pub fn sync_data_blocking(&self) -> io::Result<()> {
+        super::fault::fsync_fault(&self.0)?;
         self.0.sync_data()
     }
 }

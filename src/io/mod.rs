@@ -7,6 +7,7 @@
 //! blocks briefly; it never runs per record.
 
 pub mod crash;
+pub mod fault;
 pub mod file;
 pub mod fs;
 pub mod net;

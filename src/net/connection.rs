@@ -19,6 +19,7 @@ use crate::broker::{self, Dispatched};
 use crate::config::limits;
 use crate::io::net::TcpStream;
 use crate::metrics::Metrics;
+use crate::shard::budget::{ConnectionBudget, Permit};
 use crate::shard::{LocalBoxFuture, Shard};
 
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: std::net::SocketAddr) {
@@ -54,12 +55,18 @@ struct Queued {
     api_key: i16,
     read_at: std::time::Instant,
     response: LocalBoxFuture<Option<Response>>,
+    /// The request's bytes in the budget, given back once the response is written.
+    _permit: Permit,
 }
 
 async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Sender<Queued>, peer: &str) -> io::Result<()> {
     let max_bytes = shard.config().socket_request_max_bytes;
     let idle = std::time::Duration::from_millis(shard.config().connections_max_idle_ms);
     let mut buf = BytesMut::new();
+    // `queued.max.request.bytes`: every byte read is held in the budget until its request is
+    // answered (see `shard::budget`).
+    let budget = ConnectionBudget::new(limits::CONNECTION_REQUEST_BYTES_IN_FLIGHT_MAX);
+    let mut reading = shard.request_budget.permit(&budget);
     loop {
         loop {
             let frame = match next_frame(&mut buf, max_bytes) {
@@ -69,11 +76,12 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
                     return Err(io::Error::new(io::ErrorKind::InvalidData, format!("request size {size} is above socket.request.max.bytes")));
                 }
             };
+            let permit = reading.split(4 + frame.len() as u64);
             let read_at = std::time::Instant::now();
             let api_key = frame.get(..2).map_or(-1, |k| i16::from_be_bytes([k[0], k[1]]));
             match broker::dispatch(shard, frame, peer).await {
                 Dispatched::Respond(response) => {
-                    if queue.send_async(Queued { api_key, read_at, response }).await.is_err() {
+                    if queue.send_async(Queued { api_key, read_at, response, _permit: permit }).await.is_err() {
                         return Ok(()); // the writer stopped: the socket is gone
                     }
                 }
@@ -100,6 +108,11 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
         if buf.capacity() - buf.len() < want {
             buf.reserve(want.max(buf.len().min(pending)));
         }
+        // The buffer's memory, what it holds and what the read may fill, is in the budget
+        // before the read is made: past the budget the connection waits here, reading nothing.
+        let held = buf.capacity() as u64;
+        reading.shrink_to(held);
+        reading.grow_to(held).await;
         let read_into = buf.split_off(buf.len());
         // `connections.max.idle.ms`: a client that sends nothing for that long is disconnected.
         let mut reader = stream;
@@ -145,7 +158,7 @@ fn frame_bytes_missing(buf: &BytesMut) -> Option<usize> {
 }
 
 async fn write_responses(shard: &Rc<Shard>, stream: &TcpStream, pending: flume::Receiver<Queued>) {
-    while let Ok(Queued { api_key, read_at, response }) = pending.recv_async().await {
+    while let Ok(Queued { api_key, read_at, response, _permit }) = pending.recv_async().await {
         // A request without a response (acks=0) is timed to the end of its work.
         if let Some(response) = response.await {
             if let Err(e) = write_response(shard, stream, response).await {

@@ -7,10 +7,12 @@
 
 pub mod api;
 pub mod codec;
+pub mod compression;
 pub mod error;
 pub mod header;
 pub mod messages;
 pub mod record_batch;
+pub mod records;
 
 pub use api::ApiKey;
 pub use error::ErrorCode;

@@ -20,6 +20,8 @@
 //!     61     -  records               yes
 //! ```
 
+use super::records::{self, RecordError, RecordsSummary};
+
 pub const HEADER_BYTES: usize = 61;
 /// The bytes before `batch_length` counts: base_offset and batch_length themselves.
 pub const LOG_OVERHEAD: usize = 12;
@@ -58,6 +60,8 @@ pub enum BatchError {
     CrcMismatch,
     /// Header fields that contradict each other (count vs. offset delta, negative counts).
     InvalidRecord,
+    /// Records that disagree with their header, or a header a client may not send.
+    Records(RecordError),
 }
 
 /// A borrowed view of one batch's header. `bytes` is exactly the batch (header and records).
@@ -141,29 +145,6 @@ impl<'a> BatchView<'a> {
     }
 }
 
-/// Whether an uncompressed batch holds a record without a key (compressed batches are not
-/// looked into: `None`).
-pub fn has_keyless_record(batch: &[u8]) -> Option<bool> {
-    let view = BatchView { bytes: batch };
-    if batch.len() < HEADER_BYTES || view.compression() != 0 {
-        return None;
-    }
-    let mut r = crate::protocol::codec::Reader::new(bytes::Bytes::copy_from_slice(&batch[HEADER_BYTES..]));
-    for _ in 0..view.record_count().max(0) {
-        let length = r.varint().ok()?;
-        let start = r.position();
-        r.i8().ok()?;
-        r.varlong().ok()?;
-        r.varint().ok()?;
-        if r.varint().ok()? < 0 {
-            return Some(true);
-        }
-        let consumed = r.position() - start;
-        r.take_bytes((length.max(0) as usize).checked_sub(consumed)?).ok()?;
-    }
-    Some(false)
-}
-
 /// Reads the total size (header included) of the batch that starts `bytes`, checking only
 /// that its length field is plausible and within `bytes`. Used by recovery and fetch scans.
 pub fn batch_size(bytes: &[u8]) -> Result<usize, BatchError> {
@@ -181,9 +162,29 @@ pub fn batch_size(bytes: &[u8]) -> Result<usize, BatchError> {
     Ok(total)
 }
 
-/// Checks one complete batch from a producer: what `validate_stored` checks, and that its
-/// header's counts agree.
+/// Checks one complete batch from a producer: what `validate_stored` checks, that its
+/// header's counts agree, and every record (`records::validate_records`).
 pub fn validate(bytes: &[u8]) -> Result<BatchView<'_>, BatchError> {
+    validate_produced(bytes).map(|(view, _)| view)
+}
+
+/// `validate`, with what the walk over the records found.
+pub fn validate_produced(bytes: &[u8]) -> Result<(BatchView<'_>, RecordsSummary), BatchError> {
+    let view = validate_header(bytes)?;
+    // As Kafka's LogValidator: control batches are the broker's to write, and an idempotent
+    // batch carries a sequence.
+    if view.is_control() {
+        return Err(BatchError::Records(RecordError::batch("clients may not write control batches")));
+    }
+    if view.producer_id() >= 0 && view.base_sequence() < 0 {
+        return Err(BatchError::Records(RecordError::batch("an idempotent batch has a negative base sequence")));
+    }
+    let summary = records::validate_records(view).map_err(BatchError::Records)?;
+    Ok((view, summary))
+}
+
+/// The header checks of `validate`, without the records.
+fn validate_header(bytes: &[u8]) -> Result<BatchView<'_>, BatchError> {
     let view = validate_stored(bytes)?;
     let count = view.record_count();
     let delta = view.last_offset_delta();
@@ -252,44 +253,44 @@ pub struct RecordSpec<'a> {
     pub timestamp_delta: i64,
 }
 
-/// Encodes an uncompressed RecordBatch v2 (producer id -1, CreateTime), with a valid CRC.
-/// Used by tests and tools that speak the protocol directly.
-pub fn build_batch(base_offset: i64, base_timestamp: i64, records: &[RecordSpec<'_>]) -> Vec<u8> {
-    fn push_varlong(out: &mut Vec<u8>, v: i64) {
-        let mut raw = ((v << 1) ^ (v >> 63)) as u64;
-        while raw >= 0x80 {
-            out.push((raw as u8) | 0x80);
-            raw >>= 7;
-        }
-        out.push(raw as u8);
+fn push_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut raw = ((v << 1) ^ (v >> 63)) as u64;
+    while raw >= 0x80 {
+        out.push((raw as u8) | 0x80);
+        raw >>= 7;
     }
-    fn push_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
-        match b {
-            None => push_varlong(out, -1),
-            Some(b) => {
-                push_varlong(out, b.len() as i64);
-                out.extend_from_slice(b);
-            }
+    out.push(raw as u8);
+}
+
+fn push_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => push_varlong(out, -1),
+        Some(b) => {
+            push_varlong(out, b.len() as i64);
+            out.extend_from_slice(b);
         }
     }
-    let mut body = Vec::new();
-    let mut max_timestamp = base_timestamp;
-    for (i, r) in records.iter().enumerate() {
-        let mut rec = vec![0u8]; // attributes
-        push_varlong(&mut rec, r.timestamp_delta);
-        push_varlong(&mut rec, i as i64);
-        push_bytes(&mut rec, r.key);
-        push_bytes(&mut rec, r.value);
-        push_varlong(&mut rec, r.headers.len() as i64);
-        for (k, v) in r.headers {
-            push_bytes(&mut rec, Some(k.as_bytes()));
-            push_bytes(&mut rec, Some(v));
-        }
-        push_varlong(&mut body, rec.len() as i64);
-        body.extend(rec);
-        max_timestamp = max_timestamp.max(base_timestamp + r.timestamp_delta);
+}
+
+/// Appends one record (its length prefix included) with the given offset delta to `body`.
+pub fn push_record(body: &mut Vec<u8>, offset_delta: i32, r: &RecordSpec<'_>) {
+    let mut rec = vec![0u8]; // attributes
+    push_varlong(&mut rec, r.timestamp_delta);
+    push_varlong(&mut rec, offset_delta as i64);
+    push_bytes(&mut rec, r.key);
+    push_bytes(&mut rec, r.value);
+    push_varlong(&mut rec, r.headers.len() as i64);
+    for (k, v) in r.headers {
+        push_bytes(&mut rec, Some(k.as_bytes()));
+        push_bytes(&mut rec, Some(v));
     }
-    let count = records.len() as i32;
+    push_varlong(body, rec.len() as i64);
+    body.extend(rec);
+}
+
+/// Encodes an uncompressed RecordBatch v2 (producer id -1, CreateTime)  around `body`, whatever
+/// it holds, with the given counts and a valid CRC: tests build malformed batches with it.
+pub fn batch_around(base_offset: i64, base_timestamp: i64, max_timestamp: i64, record_count: i32, last_offset_delta: i32, body: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(HEADER_BYTES + body.len());
     b.extend(base_offset.to_be_bytes());
     b.extend(((HEADER_BYTES - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
@@ -297,22 +298,39 @@ pub fn build_batch(base_offset: i64, base_timestamp: i64, records: &[RecordSpec<
     b.push(MAGIC_V2 as u8);
     b.extend(0u32.to_be_bytes());
     b.extend(0i16.to_be_bytes());
-    b.extend((count - 1).to_be_bytes());
+    b.extend(last_offset_delta.to_be_bytes());
     b.extend(base_timestamp.to_be_bytes());
     b.extend(max_timestamp.to_be_bytes());
     b.extend((-1i64).to_be_bytes());
     b.extend((-1i16).to_be_bytes());
     b.extend((-1i32).to_be_bytes());
-    b.extend(count.to_be_bytes());
-    b.extend(body);
+    b.extend(record_count.to_be_bytes());
+    b.extend_from_slice(body);
     let crc = crc32c::crc32c(&b[CRC_START..]);
     b[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
     b
 }
 
+/// Encodes an uncompressed RecordBatch v2 (producer id -1, CreateTime), with a valid CRC.
+/// Used by tests and tools that speak the protocol directly.
+pub fn build_batch(base_offset: i64, base_timestamp: i64, records: &[RecordSpec<'_>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut max_timestamp = base_timestamp;
+    for (i, r) in records.iter().enumerate() {
+        push_record(&mut body, i as i32, r);
+        max_timestamp = max_timestamp.max(base_timestamp + r.timestamp_delta);
+    }
+    let count = records.len() as i32;
+    batch_around(base_offset, base_timestamp, max_timestamp, count, count - 1, &body)
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
+
+    pub fn push_varlong_for_tests(out: &mut Vec<u8>, v: i64) {
+        push_varlong(out, v);
+    }
 
     /// A batch of `count` records with `value_bytes`-byte values and null keys.
     pub fn make_batch(base_offset: i64, count: i32, timestamp: i64, value_bytes: usize) -> Vec<u8> {

@@ -37,16 +37,9 @@ impl TopicMeta {
     }
 }
 
-/// A random topic id (version 4 UUID layout) from the OS's randomness.
+/// A random topic id (a version 4 UUID) as 32 hex digits.
 pub fn new_topic_id() -> String {
-    let mut bytes = [0u8; 16];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_err() {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(1);
-        bytes = t.to_le_bytes();
-    }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::storage::meta::random_uuid().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

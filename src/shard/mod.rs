@@ -5,6 +5,7 @@
 //! for another shard's partition travels as a `Job` through that shard's mailbox, and the
 //! answer comes back over a one-shot channel; there is no Mutex or RwLock on the data path.
 
+pub mod budget;
 pub mod catalog;
 
 use std::cell::RefCell;
@@ -50,13 +51,24 @@ pub struct Shared {
     pub mailboxes: Vec<flume::Sender<Job>>,
     pub next_producer_id: AtomicI64,
     pub clean_shutdown: bool,
+    /// The recovery points of the log dir's checkpoint at startup (used only then).
+    pub recovery_points: HashMap<(String, i32), i64>,
+    /// Asks the broker's checkpointer to write the log dir's checkpoints now (`false`), or to
+    /// stop (`true`, from the broker only).
+    pub checkpoint_requests: flume::Sender<bool>,
     pub metrics: crate::metrics::Metrics,
     /// Open client connections, against `max.connections`.
     pub connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
-    pub fn new(config: BrokerConfig, mailboxes: Vec<flume::Sender<Job>>, clean_shutdown: bool) -> Arc<Shared> {
+    pub fn new(
+        config: BrokerConfig,
+        mailboxes: Vec<flume::Sender<Job>>,
+        clean_shutdown: bool,
+        recovery_points: HashMap<(String, i32), i64>,
+        checkpoint_requests: flume::Sender<bool>,
+    ) -> Arc<Shared> {
         // Producer ids must not repeat across restarts; starting from the clock in
         // milliseconds times 1,000 leaves room for 1,000 ids a millisecond of uptime.
         let start = crate::io::runtime::now_ms().max(1) * 1000;
@@ -65,6 +77,8 @@ impl Shared {
             mailboxes,
             next_producer_id: AtomicI64::new(start),
             clean_shutdown,
+            recovery_points,
+            checkpoint_requests,
             metrics: Default::default(),
             connections: Default::default(),
         })
@@ -72,6 +86,12 @@ impl Shared {
 
     pub fn shard_count(&self) -> usize {
         self.mailboxes.len()
+    }
+
+    /// Asks for the log dir's checkpoints to be written soon (one request is enough for any
+    /// number of asks in between).
+    pub fn request_checkpoint(&self) {
+        let _ = self.checkpoint_requests.try_send(false);
     }
 
     pub fn allocate_producer_id(&self) -> i64 {
@@ -99,6 +119,8 @@ pub struct Shard {
     pub controller_token: (flume::Sender<()>, flume::Receiver<()>),
     /// This shard's request times (its connections record them; SIGUSR1 takes them).
     pub request_times: crate::metrics::RequestHistograms,
+    /// This shard's share of `queued.max.request.bytes`.
+    pub request_budget: Rc<budget::RequestBudget>,
 }
 
 impl Shard {
@@ -106,6 +128,7 @@ impl Shard {
         let controller_token = flume::bounded(1);
         controller_token.0.try_send(()).expect("an empty channel has room");
         let coordinator = RefCell::new(crate::coordinator::Coordinator::new(shared.config.group.clone()));
+        let request_budget = budget::RequestBudget::new(shared.config.queued_max_request_bytes / shared.shard_count().max(1) as u64);
         Rc::new(Shard {
             id,
             shared,
@@ -117,6 +140,7 @@ impl Shard {
             pipes: PipePool::new(),
             controller_token,
             request_times: Default::default(),
+            request_budget,
         })
     }
 

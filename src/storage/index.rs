@@ -4,21 +4,25 @@
 //! Kafka maps them), so that the broker's own memory does not grow with the data it stores.
 //! Recovery rebuilds them from the log whenever they may be stale.
 //!
-//! `OffsetIndex` maps a relative offset to the file position of the batch that starts there;
-//! lookups are a lower-bound binary search, then a short scan of batch headers in the log.
+//! Both are Kafka's formats, entry for entry. `OffsetIndex` maps a batch's last offset
+//! (relative to the segment's base) to the file position of that batch; `TimeIndex` holds the
+//! largest timestamp so far and the relative last offset of the batch that first reached it.
+//! A lookup is a lower-bound binary search, then a short scan of batch headers in the log from
+//! the entry's position: the batch there ends at or before the offset sought.
 
 use std::path::Path;
 use std::sync::Arc;
 
-/// One `.index` entry: 4-byte offset relative to the segment's base, 4-byte position.
+/// One `.index` entry: a batch's last offset relative to the segment's base (4 bytes), and the
+/// batch's position (4 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
     pub relative_offset: u32,
     pub position: u32,
 }
 
-/// One `.timeindex` entry: the largest timestamp so far and the relative offset of the batch
-/// that reached it.
+/// One `.timeindex` entry: the largest timestamp so far and the relative last offset of the
+/// batch that first reached it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeIndexEntry {
     pub timestamp: i64,

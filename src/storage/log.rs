@@ -16,11 +16,10 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::checkpoint;
 use super::compaction::{self, SegmentSnapshot};
 use super::recovery::{self, RecoveredLog};
 use super::segment::{BatchHeader, LogSegment};
-use super::RECOVERY_POINT_FILE;
+use super::{LogCheckpoint, RecoveryPoint};
 use crate::config::{limits, LogConfig};
 use crate::io::runtime::{now_ms, spawn_detached};
 use crate::io::LogFile;
@@ -140,6 +139,28 @@ pub struct PartitionLog {
     dir_handle: std::sync::Arc<std::fs::File>,
 }
 
+/// A log opened from its folder, recovered, not yet installed on its shard: what the blocking
+/// part of opening makes (folders, the first segment and their fsyncs for a new partition; the
+/// recovery scan for an existing one), so that it can run off the shard thread.
+pub struct OpenedLog {
+    dir: PathBuf,
+    topic: String,
+    partition: i32,
+    config: LogConfig,
+    recovered: RecoveredLog,
+    dir_handle: std::sync::Arc<std::fs::File>,
+}
+
+impl OpenedLog {
+    /// Opens (or creates) the log in `dir`, blocking: recovery scans and fsyncs happen here.
+    pub fn open(dir: &Path, topic: &str, partition: i32, config: LogConfig, start: RecoveryPoint) -> io::Result<OpenedLog> {
+        crate::io::fs::create_dir_all(dir)?;
+        let recovered = recovery::recover(dir, topic, partition, &config, start)?;
+        let dir_handle = std::sync::Arc::new(std::fs::File::open(dir)?);
+        Ok(OpenedLog { dir: dir.to_owned(), topic: topic.to_owned(), partition, config, recovered, dir_handle })
+    }
+}
+
 /// A segment closed by a roll, until its bytes and indexes are on disk.
 struct RolledSegment {
     log: LogFile,
@@ -164,14 +185,18 @@ fn writeback_range(last: (i64, u64), base: i64, size: u64, interval: u32) -> Opt
 
 impl PartitionLog {
     /// Opens (or creates) the log in `dir`, recovering it if the last shutdown was not clean.
-    pub fn open(dir: &Path, topic: &str, partition: i32, config: LogConfig, clean_shutdown: bool) -> io::Result<Rc<PartitionLog>> {
-        crate::io::fs::create_dir_all(dir)?;
-        let RecoveredLog { segments, recovery_point, corruption } = recovery::recover(dir, topic, partition, &config, clean_shutdown)?;
+    pub fn open(dir: &Path, topic: &str, partition: i32, config: LogConfig, start: RecoveryPoint) -> io::Result<Rc<PartitionLog>> {
+        Ok(PartitionLog::from_opened(OpenedLog::open(dir, topic, partition, config, start)?))
+    }
+
+    /// Installs a log that `OpenedLog::open` opened (on any thread).
+    pub fn from_opened(opened: OpenedLog) -> Rc<PartitionLog> {
+        let OpenedLog { dir, topic, partition, config, recovered: RecoveredLog { segments, recovery_point, corruption }, dir_handle } = opened;
         let log_start_offset = segments[0].base_offset;
         let log = PartitionLog {
-            topic: topic.to_owned(),
+            topic,
             partition,
-            dir: dir.to_owned(),
+            dir,
             config: RefCell::new(config),
             state: RefCell::new(LogState {
                 segments,
@@ -193,10 +218,10 @@ impl PartitionLog {
             #[cfg(test)]
             writeback_ranges: RefCell::new(Vec::new()),
             compacted_through: Cell::new(-1),
-            dir_handle: std::sync::Arc::new(std::fs::File::open(dir)?),
+            dir_handle,
         };
         log.check_invariants();
-        Ok(Rc::new(log))
+        Rc::new(log)
     }
 
     pub fn dir(&self) -> &Path {
@@ -332,7 +357,8 @@ impl PartitionLog {
     }
 
     /// Makes rolled segments durable, oldest first, off the shard thread (the fsyncs run on the
-    /// runtime's blocking pool), and moves the recovery point after each. A failed fsync takes
+    /// runtime's blocking pool), and moves the recovery point after each (the log dir's
+    /// checkpoint file records it at its next write, as in Kafka). A failed fsync takes
     /// the log offline: what was acknowledged may not be on disk, and Kafka stops there too.
     async fn flush_rolled(self: Rc<Self>) {
         loop {
@@ -342,7 +368,7 @@ impl PartitionLog {
                 self.rolled.borrow_mut().clear();
                 break;
             }
-            let (dir, topic, partition, end) = (self.dir_handle.clone(), self.topic.clone(), self.partition, segment.end_offset);
+            let (dir, end) = (self.dir_handle.clone(), segment.end_offset);
             let flushed = compio::runtime::spawn_blocking(move || -> io::Result<()> {
                 segment.log.sync_data_blocking()?;
                 for path in &segment.index_paths {
@@ -350,7 +376,7 @@ impl PartitionLog {
                 }
                 dir.sync_all()?;
                 crate::io::crash::point("flush.after_segment_fsync");
-                checkpoint::write_at(&dir, RECOVERY_POINT_FILE, &[(topic, partition, end)])
+                Ok(())
             })
             .await;
             match flushed {
@@ -402,8 +428,15 @@ impl PartitionLog {
             let sequence = (first.producer_id(), first.producer_epoch(), first.base_sequence(), first.base_sequence().wrapping_add(first.last_offset_delta()));
             match self.producers.borrow().check(sequence.0, sequence.1, sequence.2, sequence.3) {
                 super::producer::SequenceCheck::Append => {}
-                super::producer::SequenceCheck::Duplicate { base_offset } => {
+                // An original already written is answered now; one staged in this group is
+                // not on the file yet, so its duplicate is answered with it, after the write
+                // (and fails with it).
+                super::producer::SequenceCheck::Duplicate { base_offset } if base_offset < self.log_end_offset() => {
                     let _ = request.reply.send(Ok(AppendResult { base_offset, log_append_time_ms: -1, log_start_offset: self.log_start_offset() }));
+                    continue;
+                }
+                super::producer::SequenceCheck::Duplicate { base_offset } => {
+                    staged.push((request, base_offset));
                     continue;
                 }
                 super::producer::SequenceCheck::OutOfOrder => {
@@ -468,7 +501,7 @@ impl PartitionLog {
         }
         let too_big = position as u64 + request_bytes > config.segment_bytes as u64;
         let too_old = now - active.created_ms > config.segment_ms;
-        let index_full = (active.index.entries.len() + 1) * super::index::INDEX_ENTRY_BYTES > config.segment_index_bytes as usize;
+        let index_full = active.indexes_full(config.segment_index_bytes);
         // Offsets relative to the segment must fit the index's 4 bytes.
         let offsets_full = next_offset - active.base_offset > i32::MAX as i64 / 2;
         too_big || too_old || index_full || offsets_full
@@ -602,6 +635,7 @@ impl PartitionLog {
         let rolled = {
             let mut state = self.state.borrow_mut();
             let active = state.active_mut();
+            active.finish_time_index();
             active.write_indexes()?;
             crate::io::crash::point("roll.after_index_write");
             // From here on the closed segment's indexes are read from their files.
@@ -757,15 +791,14 @@ impl PartitionLog {
         Ok((-1, -1))
     }
 
-    /// The largest timestamp in the log and the offset of the batch that holds it.
+    /// The largest timestamp in the log and the last offset of the first batch that holds it
+    /// (as Kafka answers ListOffsets for MAX_TIMESTAMP).
     pub fn max_timestamp(&self) -> (i64, i64) {
         let state = self.state.borrow();
         let mut best = (-1, -1);
         for s in &state.segments {
-            if let Some(e) = s.time_index.entries.last() {
-                if e.timestamp > best.0 {
-                    best = (e.timestamp, s.base_offset + e.relative_offset as i64);
-                }
+            if s.max_timestamp > best.0 {
+                best = (s.max_timestamp, s.offset_of_max_timestamp);
             }
         }
         best
@@ -844,16 +877,30 @@ impl PartitionLog {
             let state = self.state.borrow();
             (state.unflushed_messages > 0 && now - state.last_flush_ms >= self.config.borrow().flush_ms, state.active().log.clone())
         };
-        if due && file.sync_data().await.is_ok() {
-            let mut state = self.state.borrow_mut();
-            state.recovery_point = state.log_end_offset();
-            state.unflushed_messages = 0;
-            state.last_flush_ms = now;
+        if !due {
+            return;
+        }
+        match file.sync_data().await {
+            Ok(()) => {
+                let mut state = self.state.borrow_mut();
+                state.recovery_point = state.log_end_offset();
+                state.unflushed_messages = 0;
+                state.last_flush_ms = now;
+            }
+            // After a failed fsync the kernel may already have dropped the dirty pages: what
+            // was acknowledged may be gone, and a retry that succeeds would hide it. The log
+            // goes offline (KAFKA_STORAGE_ERROR to every produce and fetch), as Kafka takes
+            // its log dir offline.
+            Err(e) => {
+                tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "periodic fsync (flush.ms) failed; log offline");
+                self.state.borrow_mut().offline = true;
+            }
         }
     }
 
-    /// Flushes everything and writes the indexes and the recovery point: after this, a restart
-    /// needs no recovery.
+    /// Flushes everything and writes the indexes, and moves the recovery point to the end:
+    /// after this (and the log dir's checkpoint written from `checkpoint()`), a restart needs
+    /// no recovery.
     pub fn close(&self) -> io::Result<()> {
         let mut state = self.state.borrow_mut();
         if state.deleted {
@@ -869,12 +916,31 @@ impl PartitionLog {
                 }
             }
         }
+        state.active_mut().finish_time_index();
         state.active().write_indexes()?;
         for path in [state.active().index_path(), state.active().time_index_path()] {
             std::fs::File::open(path)?.sync_all()?;
         }
         state.recovery_point = state.log_end_offset();
-        checkpoint::write_at(&self.dir_handle, RECOVERY_POINT_FILE, &[(self.topic.clone(), self.partition, state.recovery_point)])
+        Ok(())
+    }
+
+    /// What the log dir's checkpoint files record of this log.
+    pub fn checkpoint(&self) -> LogCheckpoint {
+        let state = self.state.borrow();
+        LogCheckpoint {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            recovery_point: state.recovery_point.min(state.log_end_offset()),
+            log_start_offset: state.log_start_offset,
+            first_segment_base_offset: state.segments[0].base_offset,
+            high_watermark: state.log_end_offset(),
+        }
+    }
+
+    /// Whether the log was deleted (its checkpoint entries go with it).
+    pub fn is_deleted(&self) -> bool {
+        self.state.borrow().deleted
     }
 
     /// Whether compaction has work: the topic is compacted and a segment was rolled since the
@@ -891,18 +957,29 @@ impl PartitionLog {
     /// Compacts every closed segment (see `compaction`) and swaps the cleaned files in.
     /// Returns how many segments changed.
     pub async fn compact(self: &Rc<Self>) -> io::Result<usize> {
-        let (snapshot, active_base) = {
+        let (snapshot, active_base, bounds) = {
             let state = self.state.borrow();
             let snapshot: Vec<SegmentSnapshot> =
                 state.segments.iter().map(|s| SegmentSnapshot { base_offset: s.base_offset, file: s.log.clone(), size: s.size }).collect();
-            (snapshot, state.active().base_offset)
+            // Per segment: (base, next segment's base, next offset, creation time), for the scan
+            // of its cleaned file.
+            let bounds: Vec<(i64, Option<i64>, i64, i64)> = state
+                .segments
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.base_offset, state.segments.get(i + 1).map(|n| n.base_offset), s.next_offset, s.created_ms))
+                .collect();
+            (snapshot, state.active().base_offset, bounds)
         };
         let dirty = snapshot.len() - 1;
         let config = self.config();
         let dir = self.dir.clone();
         let now = now_ms();
         let dir_handle = self.dir_handle.clone();
-        let written = compio::runtime::spawn_blocking(move || -> io::Result<Vec<(i64, PathBuf)>> {
+        let index_interval_bytes = config.index_interval_bytes;
+        // Cleaning and the scan of each cleaned file (up to a segment's size) run on the
+        // blocking pool; the shard only swaps the files in.
+        let written = compio::runtime::spawn_blocking(move || -> io::Result<Vec<(i64, PathBuf, LogSegment)>> {
             let mut written = Vec::new();
             compaction::clean(&snapshot, dirty, now, config.delete_retention_ms, |base, bytes| {
                 // Written through the folder's handle: a folder renamed away by a topic
@@ -912,12 +989,19 @@ impl PartitionLog {
                 written.push((base, dir.join(name)));
                 Ok(())
             })?;
-            Ok(written)
+            written
+                .into_iter()
+                .map(|(base, cleaned)| {
+                    let &(_, next_base, next_offset, created_ms) = bounds.iter().find(|b| b.0 == base).expect("a cleaned segment was in the snapshot");
+                    let segment = recovery::reload_segment(&cleaned, base, next_base, next_offset, created_ms, index_interval_bytes)?;
+                    Ok((base, cleaned, segment))
+                })
+                .collect()
         })
         .await
         .map_err(|_| io::Error::other("compaction task failed"))??;
         let mut swapped = 0;
-        for (base, cleaned) in written {
+        for (base, cleaned, mut segment) in written {
             let found = {
                 let state = self.state.borrow();
                 if state.deleted {
@@ -931,11 +1015,7 @@ impl PartitionLog {
                 crate::io::fs::remove_file_if_exists(&cleaned)?;
                 continue;
             };
-            let (path, next_offset, next_base, created_ms) = {
-                let state = self.state.borrow();
-                let s = &state.segments[i];
-                (s.path.clone(), s.next_offset, state.segments.get(i + 1).map(|n| n.base_offset), s.created_ms)
-            };
+            let path = self.state.borrow().segments[i].path.clone();
             // The old index files describe the old bytes: they go (durably) before the cleaned
             // log takes the segment's name, so a crash in between makes recovery rebuild them
             // instead of trusting stale positions.
@@ -948,7 +1028,8 @@ impl PartitionLog {
             }
             crate::io::fs::sync_dir(&self.dir)?;
             crate::io::fs::rename(&cleaned, &path)?;
-            let mut segment = recovery::reload_segment(&path, base, next_base, next_offset, created_ms, config.index_interval_bytes)?;
+            // The open file is the same inode under its new name.
+            segment.path = path;
             crate::io::fs::write_atomic(&index_paths[0], &segment.index.encode(), None)?;
             crate::io::fs::write_atomic(&index_paths[1], &segment.time_index.encode(), None)?;
             segment.seal_indexes();
@@ -1086,7 +1167,7 @@ mod tests {
     fn appends_roll_segments_and_every_offset_reads_back_from_its_batch() {
         let dir = tempfile::tempdir().unwrap();
         run(async {
-            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), crate::storage::RecoveryPoint::At(0)).unwrap();
             for i in 0..100 {
                 let r = log.append(vec![batch(1 + i % 3, 1_000 + i as i64)]).await.unwrap();
                 assert_eq!(r.base_offset, (0..i).map(|j| 1 + j % 3).sum::<usize>() as i64);
@@ -1120,7 +1201,7 @@ mod tests {
     fn a_request_larger_than_a_segment_still_goes_in_whole() {
         let dir = tempfile::tempdir().unwrap();
         run(async {
-            let log = PartitionLog::open(dir.path(), "t", 0, config(1024), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1024), crate::storage::RecoveryPoint::At(0)).unwrap();
             log.append(vec![batch(1, 0)]).await.unwrap();
             let big = log.append(vec![batch(20, 0), batch(20, 0)]).await.unwrap();
             assert_eq!(big.base_offset, 1);
@@ -1135,7 +1216,7 @@ mod tests {
         run(async {
             let mut c = config(2048);
             c.retention_bytes = 5000;
-            let log = PartitionLog::open(dir.path(), "t", 0, c.clone(), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, c.clone(), crate::storage::RecoveryPoint::At(0)).unwrap();
             for _ in 0..60 {
                 log.append(vec![batch(2, crate::io::runtime::now_ms())]).await.unwrap();
             }
@@ -1171,7 +1252,7 @@ mod tests {
     fn offsets_are_found_by_timestamp() {
         let dir = tempfile::tempdir().unwrap();
         run(async {
-            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), crate::storage::RecoveryPoint::At(0)).unwrap();
             // Batch i holds 5 records stamped 10_000 * i + 0..5.
             for i in 0..50 {
                 log.append(vec![batch(5, 10_000 * i)]).await.unwrap();
@@ -1180,7 +1261,7 @@ mod tests {
             assert_eq!(log.offset_for_timestamp(10_000 * 7 + 3).await.unwrap(), (70_003, 7 * 5 + 3));
             assert_eq!(log.offset_for_timestamp(10_000 * 7 + 5).await.unwrap(), (80_000, 40), "between batches: the next batch's first record");
             assert_eq!(log.offset_for_timestamp(10_000 * 60).await.unwrap(), (-1, -1));
-            assert_eq!(log.max_timestamp(), (490_004, 245));
+            assert_eq!(log.max_timestamp(), (490_004, 249), "the last offset of the batch holding the largest timestamp");
         });
     }
 
@@ -1222,7 +1303,7 @@ mod tests {
             let mut c = config(1024);
             c.cleanup_policy = "compact".into();
             c.delete_retention_ms = 1000;
-            let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, c, crate::storage::RecoveryPoint::At(0)).unwrap();
             let now = crate::io::runtime::now_ms();
             for round in 0..20 {
                 let a = format!("a{round}");
@@ -1255,7 +1336,7 @@ mod tests {
         run(async {
             let mut c = config(1024);
             c.cleanup_policy = "compact".into();
-            let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, c, crate::storage::RecoveryPoint::At(0)).unwrap();
             let records = dump(&log).await;
             let a: Vec<_> = records.iter().filter(|(k, _)| k == "a").map(|(_, v)| v.clone().unwrap()).collect();
             assert_eq!(a, vec!["a19".to_string(), "after".to_string()]);
@@ -1278,7 +1359,7 @@ mod tests {
         run(async {
             let mut c = config(8 * 1024);
             c.writeback_interval_bytes = 1024;
-            let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, c, crate::storage::RecoveryPoint::At(0)).unwrap();
             // Segment base offset -> its size after each append.
             let mut sizes: BTreeMap<i64, u64> = BTreeMap::new();
             for _ in 0..400 {
@@ -1307,7 +1388,7 @@ mod tests {
         run(async {
             let mut c = config(64 * 1024);
             c.writeback_interval_bytes = 0;
-            let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, c, crate::storage::RecoveryPoint::At(0)).unwrap();
             for _ in 0..100 {
                 log.append(vec![batch(2, 0)]).await.unwrap();
             }
@@ -1321,7 +1402,7 @@ mod tests {
         run(async {
             let mut c = config(1 << 20);
             c.flush_messages = 1;
-            let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, c, crate::storage::RecoveryPoint::At(0)).unwrap();
             for _ in 0..10 {
                 log.append(vec![batch(2, 0)]).await.unwrap();
                 let state = log.state.borrow();
@@ -1335,7 +1416,7 @@ mod tests {
         run(async {
             let mut c = config(1024);
             c.flush_messages = 1;
-            let log = PartitionLog::open(dir.path(), "t", 0, c, false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, c, crate::storage::RecoveryPoint::At(0)).unwrap();
             for _ in 0..20 {
                 log.append(vec![batch(2, 0)]).await.unwrap();
                 assert!(log.state.borrow().active().name_durable, "acknowledged before the new segment's name was on disk");
@@ -1350,7 +1431,7 @@ mod tests {
             }
         });
         run(async {
-            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), crate::storage::RecoveryPoint::At(0)).unwrap();
             log.append(vec![batch(2, 0)]).await.unwrap();
             let state = log.state.borrow();
             assert!(state.recovery_point < state.log_end_offset(), "by default the OS decides when to write back");
@@ -1361,7 +1442,7 @@ mod tests {
     fn a_corrupted_base_offset_is_caught_in_recovery() {
         let dir = tempfile::tempdir().unwrap();
         run(async {
-            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), crate::storage::RecoveryPoint::At(0)).unwrap();
             for _ in 0..10 {
                 log.append(vec![batch(2, 0)]).await.unwrap();
             }
@@ -1377,7 +1458,7 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         crate::io::fs::remove_file_if_exists(&dir.path().join(crate::storage::RECOVERY_POINT_FILE)).unwrap();
         run(async {
-            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), crate::storage::RecoveryPoint::At(0)).unwrap();
             assert!(log.is_offline(), "damage mid-log takes the partition offline");
             assert_eq!(std::fs::read(&path).unwrap(), bytes, "and drops nothing");
             assert_eq!(log.append(vec![batch(1, 0)]).await, Err(AppendError::Storage));
@@ -1387,7 +1468,7 @@ mod tests {
         bytes[9 * batch_bytes + 7] ^= 0x01;
         std::fs::write(&path, &bytes).unwrap();
         run(async {
-            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), crate::storage::RecoveryPoint::At(0)).unwrap();
             assert!(!log.is_offline());
             assert_eq!(log.log_end_offset(), 18, "the damaged last batch is cut off");
             assert_eq!(std::fs::metadata(&path).unwrap().len(), 9 * batch_bytes as u64);
@@ -1399,7 +1480,7 @@ mod tests {
     fn a_reopened_log_continues_where_it_stopped() {
         let dir = tempfile::tempdir().unwrap();
         run(async {
-            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), crate::storage::RecoveryPoint::At(0)).unwrap();
             for _ in 0..40 {
                 log.append(vec![batch(3, 5)]).await.unwrap();
             }
@@ -1408,7 +1489,14 @@ mod tests {
         for clean in [true, false] {
             // Reopened after a clean close, and as if after a crash (full recovery scan).
             run(async {
-                let log = PartitionLog::open(dir.path(), "t", 0, config(4096), clean).unwrap();
+                let log = PartitionLog::open(
+                    dir.path(),
+                    "t",
+                    0,
+                    config(4096),
+                    if clean { crate::storage::RecoveryPoint::CleanShutdown } else { crate::storage::RecoveryPoint::At(0) },
+                )
+                .unwrap();
                 assert_eq!(log.log_end_offset(), 120);
                 assert_eq!(batch_at(&log, 61).await, (60, 62));
                 log.close().unwrap();
@@ -1424,11 +1512,112 @@ mod tests {
             }
         }
         run(async {
-            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), crate::storage::RecoveryPoint::At(0)).unwrap();
             assert_eq!(log.log_end_offset(), 120);
             let r = log.append(vec![batch(1, 5)]).await.unwrap();
             assert_eq!(r.base_offset, 120);
             assert_eq!(batch_at(&log, 119).await, (117, 119));
         });
+    }
+
+    /// `batch(count, timestamp)` as an idempotent producer's batch.
+    fn idempotent(count: usize, producer_id: i64, sequence: i32) -> Bytes {
+        let mut b = batch(count, 1_000).to_vec();
+        b[record_batch::OFFSET_PRODUCER_ID..record_batch::OFFSET_PRODUCER_ID + 8].copy_from_slice(&producer_id.to_be_bytes());
+        b[record_batch::OFFSET_PRODUCER_EPOCH..record_batch::OFFSET_PRODUCER_EPOCH + 2].copy_from_slice(&0i16.to_be_bytes());
+        b[record_batch::OFFSET_BASE_SEQUENCE..record_batch::OFFSET_BASE_SEQUENCE + 4].copy_from_slice(&sequence.to_be_bytes());
+        let crc = crc32c::crc32c(&b[record_batch::CRC_START..]);
+        b[record_batch::OFFSET_CRC..record_batch::OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        Bytes::from(b)
+    }
+
+    #[test]
+    fn a_duplicate_in_its_originals_write_group_is_answered_after_the_original_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), crate::storage::RecoveryPoint::At(0)).unwrap();
+            log.append(vec![idempotent(2, 9, 0)]).await.unwrap();
+            // Queued together, so the writer takes both in one group: the retry must not be
+            // acknowledged while its original is still on its way to the file.
+            let original = log.append(vec![idempotent(3, 9, 2)]);
+            let retry = log.append(vec![idempotent(3, 9, 2)]);
+            let answer = retry.await.unwrap();
+            assert_eq!(answer.base_offset, 2);
+            assert_eq!(log.log_end_offset(), 5, "the retry was acknowledged before its original was written");
+            assert_eq!(original.await.unwrap().base_offset, 2);
+            assert_eq!(batch_at(&log, 4).await, (2, 4));
+            assert_eq!(log.log_end_offset(), 5, "written once");
+        });
+    }
+
+    #[test]
+    fn a_failed_periodic_fsync_takes_the_log_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let mut c = config(1 << 20);
+            c.flush_ms = 1_000;
+            let log = PartitionLog::open(dir.path(), "t", 0, c, crate::storage::RecoveryPoint::At(0)).unwrap();
+            log.append(vec![batch(2, 0)]).await.unwrap();
+            crate::io::fault::fail_fsyncs_under(dir.path());
+            log.flush_if_due(now_ms() + 10_000).await;
+            crate::io::fault::heal(dir.path());
+            assert!(log.is_offline(), "a failed fsync left the log online");
+            assert_eq!(log.append(vec![batch(1, 0)]).await, Err(AppendError::Storage));
+            assert_eq!(log.read(0, 1 << 20, true).await.err(), Some(ReadError::Storage));
+            // Healed or not, it stays offline: the lost pages do not come back.
+            log.flush_if_due(now_ms() + 20_000).await;
+            assert!(log.is_offline());
+        });
+    }
+
+    #[test]
+    fn the_time_index_is_sparse_and_a_full_one_rolls_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            // 4 KiB between entries: a 150-byte batch per millisecond adds an entry to each
+            // index every 28 batches, not one per batch.
+            let mut c = config(1 << 20);
+            c.index_interval_bytes = 4096;
+            let log = PartitionLog::open(dir.path(), "t", 0, c.clone(), crate::storage::RecoveryPoint::At(0)).unwrap();
+            for i in 0..1_000 {
+                log.append(vec![batch(1, 1_000 + i)]).await.unwrap();
+            }
+            {
+                let state = log.state.borrow();
+                let active = state.active();
+                let entries = active.size as usize / 4096 + 1;
+                assert!(active.time_index.entries.len() <= entries, "{} time index entries for {} bytes", active.time_index.entries.len(), active.size);
+                assert!(active.index.entries.len() <= entries);
+                assert!(active.time_index.entries.len() > 1);
+                // Kafka's entries: a batch's last offset, the largest timestamp so far.
+                let e = active.index.entries.last().unwrap();
+                assert_eq!(batch_header_at(&active.log, e.position).await.last_offset, e.relative_offset as i64);
+            }
+            assert_eq!(log.max_timestamp(), (1_999, 999));
+            drop(log);
+
+            // 96 bytes of index: room for 12 offset entries but only 8 time entries. Every
+            // batch gets an entry in both: the time index fills first and rolls the segment.
+            let dir = tempfile::tempdir().unwrap();
+            c.index_interval_bytes = 1;
+            c.segment_index_bytes = 96;
+            let log = PartitionLog::open(dir.path(), "t", 0, c, crate::storage::RecoveryPoint::At(0)).unwrap();
+            for i in 0..100 {
+                log.append(vec![batch(1, 1_000 + i)]).await.unwrap();
+            }
+            assert!(log.segment_count() >= 100 / 8, "{} segments", log.segment_count());
+            let state = log.state.borrow();
+            for s in &state.segments {
+                assert!(s.time_index.entries.len() * super::super::index::TIME_INDEX_ENTRY_BYTES <= 96, "a time index past segment.index.bytes");
+            }
+            // A rolled segment's last time entry holds its largest timestamp.
+            let first = &state.segments[0];
+            assert_eq!(first.time_index.entries.last().unwrap().timestamp, first.max_timestamp);
+        });
+    }
+
+    async fn batch_header_at(file: &LogFile, position: u32) -> BatchHeader {
+        let bytes = file.read_at(position as u64, record_batch::HEADER_BYTES).await.unwrap();
+        BatchHeader::parse(&bytes, u32::MAX).unwrap()
     }
 }

@@ -12,10 +12,9 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::checkpoint;
 use super::index::{OffsetIndex, TimeIndex};
 use super::segment::{BatchHeader, LogSegment};
-use super::{segment_file_name, RECOVERY_POINT_FILE};
+use super::{segment_file_name, RecoveryPoint};
 use crate::config::LogConfig;
 use crate::io::runtime::now_ms;
 use crate::io::LogFile;
@@ -46,7 +45,8 @@ struct ScanOutcome {
     truncated: bool,
 }
 
-pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clean_shutdown: bool) -> io::Result<RecoveredLog> {
+pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, start: RecoveryPoint) -> io::Result<RecoveredLog> {
+    let clean_shutdown = start == RecoveryPoint::CleanShutdown;
     let mut bases: Vec<i64> = Vec::new();
     for name in crate::io::fs::list_dir(dir)? {
         if let Some(stem) = name.strip_suffix(".log") {
@@ -81,10 +81,9 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
         segment.name_durable = true;
         return Ok(RecoveredLog { segments: vec![segment], recovery_point: 0, corruption: None });
     }
-    let recovery_point = if clean_shutdown {
-        i64::MAX
-    } else {
-        checkpoint::read(&dir.join(RECOVERY_POINT_FILE)).into_iter().find(|(t, p, _)| t == topic && *p == partition).map(|(_, _, offset)| offset).unwrap_or(0)
+    let recovery_point = match start {
+        RecoveryPoint::CleanShutdown => i64::MAX,
+        RecoveryPoint::At(offset) => offset,
     };
 
     let mut segments: Vec<LogSegment> = Vec::new();
@@ -167,9 +166,9 @@ pub fn recover(dir: &Path, topic: &str, partition: i32, config: &LogConfig, clea
         // The checkpoint stays as it was: the next start checks the same bytes again.
         return Ok(RecoveredLog { segments, recovery_point: 0, corruption });
     }
-    let recovery_point = log_end_offset;
-    checkpoint::write(&dir.join(RECOVERY_POINT_FILE), &[(topic.to_owned(), partition, recovery_point)])?;
-    Ok(RecoveredLog { segments, recovery_point, corruption: None })
+    // Everything is on disk now (scanned segments were fsynced above); the log dir's
+    // checkpoint records it at its next write.
+    Ok(RecoveredLog { segments, recovery_point: log_end_offset, corruption: None })
 }
 
 /// Opens a segment file that compaction just rewrote and rebuilds its indexes. Its offset
@@ -239,12 +238,14 @@ fn load_indexes(segment: &mut LogSegment, file_len: u32, next_base: i64) -> bool
     if index.entries.last().is_some_and(|e| e.relative_offset >= next_relative) {
         return false;
     }
-    // The last entry must point at a batch that starts at its offset: one read that catches
-    // an index left from other bytes (a segment rewritten since) or plausible-looking garbage.
+    // The last entry must point at a batch that ends at its offset: one read that catches
+    // an index left from other bytes (a segment rewritten since), from an older Spate (whose
+    // entries named a batch's first offset), or plausible-looking garbage.
     if let Some(last) = index.entries.last() {
-        let mut header = [0u8; 12];
+        let mut header = [0u8; record_batch::OFFSET_LAST_OFFSET_DELTA + 4];
         let read = segment.log.read_at_blocking(last.position as u64, &mut header).unwrap_or(0);
-        if read != 12 || i64::from_be_bytes(header[..8].try_into().expect("8 bytes")) != segment.base_offset + last.relative_offset as i64 {
+        let batch_last_offset = BatchView { bytes: &header }.last_offset();
+        if read != header.len() || batch_last_offset != segment.base_offset + last.relative_offset as i64 {
             return false;
         }
     }
@@ -268,7 +269,9 @@ fn load_indexes(segment: &mut LogSegment, file_len: u32, next_base: i64) -> bool
             return false;
         }
     }
+    // Written at the roll, the last time entry holds the segment's largest timestamp.
     segment.max_timestamp = time_index.entries.last().map_or(-1, |e| e.timestamp);
+    segment.offset_of_max_timestamp = time_index.entries.last().map_or(-1, |e| segment.base_offset + e.relative_offset as i64);
     segment.index = index;
     segment.time_index = time_index;
     segment.seal_indexes();
@@ -378,6 +381,7 @@ mod tests {
     use crate::config::BrokerConfig;
     use crate::protocol::record_batch::{build_batch, RecordSpec};
     use crate::storage::log::PartitionLog;
+    use crate::storage::RECOVERY_POINT_FILE;
 
     /// A deterministic generator (xorshift), so every run sweeps the same places.
     struct Rng(u64);
@@ -437,18 +441,18 @@ mod tests {
         }
         let path = dir.join(segment_file_name(0, "log"));
         std::fs::write(&path, bytes).unwrap();
-        let log = PartitionLog::open(dir, "t", 0, config(), false).unwrap();
+        let log = PartitionLog::open(dir, "t", 0, config(), crate::storage::RecoveryPoint::At(0)).unwrap();
         let after = std::fs::read(&path).unwrap();
         (log, after)
     }
 
     /// The log's in-memory index agrees with its bytes: every entry points at the start of
-    /// the batch holding its offset.
+    /// the batch that ends at its offset (Kafka's entries name a batch's last offset).
     fn check_indexes(log: &PartitionLog, after: &[u8], batches: &[BatchSpan], context: &str) {
         for entry in log.index_entries_for_tests() {
             let batch =
                 batches.iter().find(|b| b.0 == entry.position as usize).unwrap_or_else(|| panic!("{context}: index entry {entry:?} is not at a batch start"));
-            assert_eq!(batch.2, entry.relative_offset as i64, "{context}: index entry {entry:?} names the wrong offset");
+            assert_eq!(batch.3 - 1, entry.relative_offset as i64, "{context}: index entry {entry:?} names the wrong offset");
             assert!((entry.position as usize) < after.len(), "{context}: index entry past the end");
         }
     }
@@ -539,7 +543,7 @@ mod tests {
         let mut c = config();
         c.segment_bytes = 4096;
         compio::runtime::Runtime::new().unwrap().block_on(async {
-            let log = PartitionLog::open(dir.path(), "t", 0, c.clone(), false).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, c.clone(), crate::storage::RecoveryPoint::At(0)).unwrap();
             for i in 0..300i64 {
                 let value = vec![b'x'; 1 + (i as usize * 37) % 200];
                 let records = [RecordSpec { key: Some(b"k"), value: Some(&value), headers: &[], timestamp_delta: 0 }];
@@ -548,8 +552,10 @@ mod tests {
             log.close().unwrap();
         });
         let before = {
-            let log = PartitionLog::open(dir.path(), "t", 0, c.clone(), true).unwrap();
+            let log = PartitionLog::open(dir.path(), "t", 0, c.clone(), crate::storage::RecoveryPoint::CleanShutdown).unwrap();
             assert!(log.segment_count() > 4);
+            // The log dir's checkpoint as the broker writes it (here, beside the segments).
+            crate::storage::checkpoint::write(&dir.path().join(RECOVERY_POINT_FILE), &[("t".into(), 0, log.checkpoint().recovery_point)]).unwrap();
             answers(&log)
         };
         let names: Vec<String> = crate::io::fs::list_dir(dir.path()).unwrap();
@@ -580,7 +586,9 @@ mod tests {
                     let saved: Vec<(String, Vec<u8>)> =
                         crate::io::fs::list_dir(dir.path()).unwrap().into_iter().map(|n| (n.clone(), std::fs::read(dir.path().join(&n)).unwrap())).collect();
                     damage(&dir.path().join(file));
-                    let log = PartitionLog::open(dir.path(), "t", 0, c.clone(), clean).unwrap();
+                    let checkpointed = crate::storage::checkpoint::read(&dir.path().join(RECOVERY_POINT_FILE)).first().map_or(0, |e| e.2);
+                    let start = if clean { crate::storage::RecoveryPoint::CleanShutdown } else { crate::storage::RecoveryPoint::At(checkpointed) };
+                    let log = PartitionLog::open(dir.path(), "t", 0, c.clone(), start).unwrap();
                     assert_eq!(answers(&log), before, "{file} {what}, clean shutdown {clean}: the answers change");
                     drop(log);
                     for (n, b) in saved {

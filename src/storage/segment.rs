@@ -20,6 +20,9 @@ pub struct LogSegment {
     pub time_index: TimeIndex,
     /// The largest batch timestamp in the segment (-1 when empty), for retention.
     pub max_timestamp: i64,
+    /// The last offset of the first batch that reached `max_timestamp` (Kafka's
+    /// `shallowOffsetOfMaxTimestampSoFar`), -1 when empty.
+    pub offset_of_max_timestamp: i64,
     pub bytes_since_last_index_entry: u32,
     /// When the segment was created (wall clock), for `segment.ms`.
     pub created_ms: i64,
@@ -59,6 +62,7 @@ impl LogSegment {
             index: OffsetIndex::default(),
             time_index: TimeIndex::default(),
             max_timestamp: -1,
+            offset_of_max_timestamp: -1,
             bytes_since_last_index_entry: 0,
             created_ms,
             name_durable: true,
@@ -76,24 +80,55 @@ impl LogSegment {
 
     /// Records a batch that now sits at `position` in this segment: the indexes and the
     /// segment's counters. The batch's bytes must already be in the file.
+    ///
+    /// As Kafka's `LogSegment.append`: once more than `index.interval.bytes` were written since
+    /// the last entry, the offset index gets (the batch's **last** offset, its position) and
+    /// the time index (the largest timestamp so far, the last offset of the batch that first
+    /// reached it), both only then; the segment start needs no entry (a lookup below every
+    /// entry starts at 0).
     pub fn record_batch_appended(&mut self, batch: &BatchHeader, position: u32, index_interval_bytes: u32) {
         assert_eq!(position, self.size, "batches are appended at the end");
         assert!(batch.base_offset >= self.next_offset, "offsets increase");
-        let relative = (batch.base_offset - self.base_offset) as u32;
-        // As in Kafka, a batch gets an entry once `index.interval.bytes` were written since the
-        // last one; the segment start needs none (a lookup below every entry starts at 0).
-        if position > 0 && self.bytes_since_last_index_entry >= index_interval_bytes {
-            self.index.push(IndexEntry { relative_offset: relative, position });
-            self.bytes_since_last_index_entry = 0;
-        }
         if batch.max_timestamp > self.max_timestamp {
             self.max_timestamp = batch.max_timestamp;
-            self.time_index.maybe_push(TimeIndexEntry { timestamp: batch.max_timestamp, relative_offset: relative });
+            self.offset_of_max_timestamp = batch.last_offset;
+        }
+        if self.bytes_since_last_index_entry > index_interval_bytes {
+            self.index.push(IndexEntry { relative_offset: self.relative(batch.last_offset), position });
+            self.push_time_index_entry();
+            self.bytes_since_last_index_entry = 0;
         }
         self.bytes_since_last_index_entry += batch.size;
         self.size += batch.size;
         self.next_offset = batch.last_offset + 1;
         self.last_batch = Some((*batch, position));
+    }
+
+    fn relative(&self, offset: i64) -> u32 {
+        (offset - self.base_offset) as u32
+    }
+
+    /// Adds (largest timestamp so far, its batch's last offset) to the time index, if it moved.
+    fn push_time_index_entry(&mut self) {
+        if self.max_timestamp >= 0 {
+            let relative_offset = self.relative(self.offset_of_max_timestamp);
+            self.time_index.maybe_push(TimeIndexEntry { timestamp: self.max_timestamp, relative_offset });
+        }
+    }
+
+    /// The segment stops taking appends (a roll, or the log's close): as Kafka's
+    /// `onBecomeInactiveSegment`, the time index gets its last entry, so that its last entry
+    /// always holds the segment's largest timestamp.
+    pub fn finish_time_index(&mut self) {
+        self.push_time_index_entry();
+    }
+
+    /// Whether either index could not take the entries of one more append and the roll's last
+    /// time index entry within `segment.index.bytes`.
+    pub fn indexes_full(&self, segment_index_bytes: u32) -> bool {
+        let max = segment_index_bytes as usize;
+        (self.index.entries.len() + 1) * super::index::INDEX_ENTRY_BYTES > max
+            || (self.time_index.entries.len() + 2) * super::index::TIME_INDEX_ENTRY_BYTES > max
     }
 
     /// Writes the indexes to their files (at roll and close), into the page cache; whoever

@@ -526,3 +526,70 @@ async fn idempotent_producers_retries_are_written_once_and_gaps_refused() {
     .await
     .unwrap();
 }
+
+/// A Fetch v4 request for partition 0 of `topic` at `offset` that long-polls: it waits
+/// `max_wait_ms` for more bytes than will come.
+fn long_poll_request(topic: &str, offset: i64, max_wait_ms: i32) -> Vec<u8> {
+    let mut w = Writer::new();
+    header(&mut w, 1, 4, 9);
+    w.i32(-1); // replica_id
+    w.i32(max_wait_ms);
+    w.i32(i32::MAX); // min_bytes
+    w.i32(1 << 20);
+    w.i8(0); // isolation_level
+    w.i32(1);
+    w.string(false, topic);
+    w.i32(1);
+    w.i32(0); // partition
+    w.i64(offset);
+    w.i32(1 << 20);
+    w.finish().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_wait_within_queued_max_request_bytes() {
+    // 32 MiB broker-wide over 4 shards: 8 MiB a shard.
+    let broker = TestBroker::start(&[("queued.max.request.bytes", "33554432")]);
+    create_topic(&broker.bootstrap(), "quiet", 1).await;
+    create_topic(&broker.bootstrap(), "piled", 1).await;
+    let mut s = connect(&broker);
+    // A long poll first: every response behind it waits for it (responses leave in request
+    // order), so every request behind it stays unanswered, holding its bytes, for 4 s.
+    let mut frames = Vec::new();
+    let poll = long_poll_request("quiet", 0, 4_000);
+    frames.extend((poll.len() as i32).to_be_bytes());
+    frames.extend(&poll);
+    let request = produce_request("piled", &valid_batch(900_000));
+    const PRODUCES: usize = 120;
+    for _ in 0..PRODUCES {
+        frames.extend((request.len() as i32).to_be_bytes());
+        frames.extend(&request);
+    }
+    // Write as much as the broker takes in 2 s: its budget, plus what the sockets buffer.
+    let mut writer = s.try_clone().unwrap();
+    writer.set_write_timeout(Some(Duration::from_millis(250))).unwrap();
+    let started = Instant::now();
+    let mut written = 0;
+    while written < frames.len() && started.elapsed() < Duration::from_secs(2) {
+        match writer.write(&frames[written..(written + (1 << 20)).min(frames.len())]) {
+            Ok(n) => written += n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => panic!("write failed: {e}"),
+        }
+    }
+    eprintln!("the broker took {} of {} MiB of pipelined requests while none could be answered", written >> 20, frames.len() >> 20);
+    // Without the budget the connection reads 128 requests (115 MiB) before it waits.
+    assert!(written < 48 << 20, "the broker read {} MiB of requests it could not answer yet", written >> 20);
+    // Backpressure, not failure: once the long poll ends, everything is read and answered.
+    let rest = frames[written..].to_vec();
+    let pusher = std::thread::spawn(move || {
+        writer.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+        writer.write_all(&rest).unwrap();
+    });
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    read_frame(&mut s).expect("the long poll's answer");
+    for i in 0..PRODUCES {
+        assert_eq!(produce_error(read_frame(&mut s).unwrap_or_else(|| panic!("produce {i} answered"))), 0, "produce {i}");
+    }
+    pusher.join().unwrap();
+}

@@ -25,11 +25,11 @@ const TOPIC: &str = "crashing";
 const PARTITIONS: i32 = 2;
 
 /// Which pass of a point to crash at: late enough that the load is running (the catalog is
-/// written once at startup, a checkpoint after every roll).
+/// written once at startup, the log dir's checkpoints every 100 ms, three files a time).
 fn pass_for(point: &str) -> u32 {
     match point {
         p if p.starts_with("append.") => 150,
-        p if p.starts_with("checkpoint_write.") => 5,
+        p if p.starts_with("checkpoint_write.") => 15,
         // The catalog is written at startup, then for each topic created ("crashing", then
         // "doomed"): the fourth write is the deletion of "doomed".
         p if p.starts_with("catalog_write.") => 4,
@@ -48,7 +48,13 @@ async fn crash_at(point: &str) {
     let pass = pass_for(point);
     let dir = tempfile::tempdir().unwrap();
     let spec = format!("{point}:{pass}");
-    let config = [("log.segment.bytes", "16384"), ("log.flush.interval.messages", "1"), ("log.retention.check.interval.ms", "100"), ("shards", "2")];
+    let config = [
+        ("log.segment.bytes", "16384"),
+        ("log.flush.interval.messages", "1"),
+        ("log.retention.check.interval.ms", "100"),
+        ("log.flush.offset.checkpoint.interval.ms", "100"),
+        ("shards", "2"),
+    ];
     let mut broker = BrokerProcess::start_with_env(dir.path(), free_port(), &config, &[("SPATE_CRASH_AT", &spec)]);
     let bootstrap = broker.bootstrap();
     {

@@ -51,6 +51,9 @@ pub struct ProducePartitionResponse {
     pub base_offset: i64,
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
+    /// KIP-467 (v8+): the records that caused an INVALID_RECORD, as (index in the batch,
+    /// message).
+    pub record_errors: Vec<(i32, Option<String>)>,
     pub error_message: Option<String>,
 }
 
@@ -75,7 +78,12 @@ pub fn encode_response(w: &mut Writer, version: i16, flexible: bool, topics: &[P
                 w.i64(p.log_start_offset);
             }
             if version >= 8 {
-                w.array_len(flexible, Some(0)); // record_errors
+                w.array_len(flexible, Some(p.record_errors.len()));
+                for (batch_index, message) in &p.record_errors {
+                    w.i32(*batch_index);
+                    w.nullable_string(flexible, message.as_deref());
+                    w.tagged_fields(flexible);
+                }
                 w.nullable_string(flexible, p.error_message.as_deref());
             }
             w.tagged_fields(flexible);

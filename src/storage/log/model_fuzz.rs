@@ -144,7 +144,7 @@ fn run_seed(seed: u64, steps: usize) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let config = config(&mut rng);
     compio::runtime::Runtime::new().unwrap().block_on(async {
-        let mut log = PartitionLog::open(dir.path(), "t", 0, config.clone(), false).unwrap();
+        let mut log = PartitionLog::open(dir.path(), "t", 0, config.clone(), crate::storage::RecoveryPoint::At(0)).unwrap();
         let mut model = Model::default();
         let mut now = 1_700_000_000_000i64;
         for step in 0..steps {
@@ -207,7 +207,8 @@ fn run_seed(seed: u64, steps: usize) {
                 75..=84 => {
                     quiesce(&log).await;
                     drop(log);
-                    log = PartitionLog::open(dir.path(), "t", 0, config.clone(), false).unwrap_or_else(|e| panic!("{context}: recovery failed: {e}"));
+                    log = PartitionLog::open(dir.path(), "t", 0, config.clone(), crate::storage::RecoveryPoint::At(0))
+                        .unwrap_or_else(|e| panic!("{context}: recovery failed: {e}"));
                 }
                 // A crash of the machine: the active segment loses a random tail.
                 85..=89 => {
@@ -226,7 +227,7 @@ fn run_seed(seed: u64, steps: usize) {
                     let before = model.batches.iter().filter(|b| b.base < active_base).count();
                     model.batches.truncate(before + kept);
                     model.end = model.batches.last().map_or(active_base.max(model.start), |b| b.last + 1).max(active_base);
-                    log = PartitionLog::open(dir.path(), "t", 0, config.clone(), false)
+                    log = PartitionLog::open(dir.path(), "t", 0, config.clone(), crate::storage::RecoveryPoint::At(0))
                         .unwrap_or_else(|e| panic!("{context}: recovery after a cut at {cut} failed: {e}"));
                 }
                 // A clean shutdown and restart.
@@ -234,7 +235,8 @@ fn run_seed(seed: u64, steps: usize) {
                     quiesce(&log).await;
                     log.close().unwrap();
                     drop(log);
-                    log = PartitionLog::open(dir.path(), "t", 0, config.clone(), true).unwrap_or_else(|e| panic!("{context}: reopen failed: {e}"));
+                    log = PartitionLog::open(dir.path(), "t", 0, config.clone(), crate::storage::RecoveryPoint::CleanShutdown)
+                        .unwrap_or_else(|e| panic!("{context}: reopen failed: {e}"));
                 }
                 _ => {}
             }

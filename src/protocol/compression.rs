@@ -32,6 +32,9 @@ const XERIAL_HEADER_BYTES: usize = 16;
 /// How much decompressed output a streaming decoder hands back per read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// The most bytes one byte of a raw snappy block can decode to (a 3-byte copy of 64 bytes).
+const SNAPPY_EXPANSION_MAX: usize = 22;
+
 impl Compression {
     /// The codec in a batch's attributes; `None` for the unassigned codes 5 to 7.
     pub fn from_attributes(attributes: i16) -> Option<Compression> {
@@ -95,6 +98,31 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize) -> io::Result<
         Compression::Zstd => read_bounded(zstd::stream::read::Decoder::with_buffer(input)?, limit),
     }
 }
+
+/// A streaming decoder of `input`: what a walk over a compressed batch's records reads, so
+/// that validating a batch never holds its decompressed bytes whole. Snappy has no streaming
+/// form for a raw block: its blocks are decoded whole, each bounded by `limit` and by what
+/// snappy can encode (at most about 21 bytes out per byte in), so the allocation stays
+/// proportional to the bytes received.
+pub fn decoder<'a>(codec: Compression, input: &'a [u8], limit: usize) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match codec {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Compression::Snappy => Box::new(io::Cursor::new(decompress_snappy(input, limit)?)),
+        Compression::Lz4 => Box::new(FrameDecoder::new(input)),
+        Compression::Zstd => {
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(input)?;
+            // A frame may claim a window of up to 2 GiB that the decoder would allocate; real
+            // producers' windows are at most the batch's own size.
+            decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+            Box::new(decoder)
+        }
+    })
+}
+
+/// The largest zstd window a batch may use: 16 MiB (zstd sizes a window to at most its input,
+/// so only a batch of more than 16 MiB of records at a high level would need more).
+const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 
 fn compress_into(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     match codec {
@@ -192,6 +220,10 @@ fn decompress_xerial_blocks(mut rest: &[u8], limit: usize, out: &mut Vec<u8>) ->
 /// so the limit is checked before anything is allocated.
 fn decompress_snappy_block(block: &[u8], limit: usize, out: &mut Vec<u8>) -> io::Result<()> {
     let length = snap::raw::decompress_len(block).map_err(invalid_data)?;
+    // A copy element of at most 64 bytes costs at least 3: no block expands more than that.
+    if length > block.len().saturating_mul(SNAPPY_EXPANSION_MAX) {
+        return Err(invalid_data("snappy block claims more bytes than it can encode"));
+    }
     if length > limit - out.len() {
         return Err(exceeds_limit(limit));
     }
