@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of Spate: the unit and integration tests (`cargo test`: real librdkafka
 # clients over real sockets against in-process and child-process brokers), then the
-# cross-client interop script (kcat, confluent-kafka, kafka-python against the release binary).
-# Installs what it needs itself (Debian's kcat, a Python virtualenv); needs Rust, gcc, make and
-# Python 3 on the machine.
+# cross-client interop script (kcat, confluent-kafka, kafka-python against the release binary),
+# then Apache Kafka's own kafka-dump-log on Spate's segment files (scripts/dump-log-check.sh).
+# Installs what it needs itself (Debian's kcat, a Python virtualenv, Kafka's jars with Maven);
+# needs Rust, gcc, make, Python 3, Java 17 and Maven on the machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cargo build --release --locked
 cargo test --locked
 scripts/interop.sh target/release/spate
+scripts/dump-log-check.sh target/release/spate
