@@ -92,6 +92,8 @@ pub struct BrokerConfig {
     /// How often the log dir's checkpoint files are written
     /// (`log.flush.offset.checkpoint.interval.ms`).
     pub log_flush_offset_checkpoint_interval_ms: u64,
+    /// The scrubber's read rate over sealed segments, per shard (0: off).
+    pub log_scrub_bytes_per_second: u64,
     /// How often compacted topics are cleaned (`log.cleaner.backoff.ms`).
     pub log_cleaner_backoff_ms: u64,
     pub socket_request_max_bytes: u32,
@@ -155,6 +157,8 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     // Kafka's default is -1 (no bound); Spate bounds it: 512 MiB across all shards.
     ("queued.max.request.bytes", "536870912"),
     ("log.flush.offset.checkpoint.interval.ms", "60000"),
+    // Not a Kafka property: the scrubber's read rate over sealed segments (0 turns it off).
+    ("log.scrub.bytes.per.second", "4194304"),
     ("connections.max.idle.ms", "600000"),
     ("max.connections", "2147483647"),
     ("shards", ""),
@@ -390,6 +394,7 @@ impl BrokerConfig {
             log,
             log_retention_check_interval_ms: parse_num(&props, "log.retention.check.interval.ms")?,
             log_flush_offset_checkpoint_interval_ms: parse_num(&props, "log.flush.offset.checkpoint.interval.ms")?,
+            log_scrub_bytes_per_second: parse_num(&props, "log.scrub.bytes.per.second")?,
             log_cleaner_backoff_ms: parse_num(&props, "log.cleaner.backoff.ms")?,
             socket_request_max_bytes,
             queued_max_request_bytes: match parse_num::<i64>(&props, "queued.max.request.bytes")? {

@@ -22,6 +22,10 @@ pub struct Metrics {
     pub socket_bytes_spliced: AtomicU64,
     /// Bytes sent to sockets with sendfile from segment files whose pages were all cached.
     pub socket_bytes_sendfile: AtomicU64,
+    /// Bytes of sealed segments the scrubber has read and checked.
+    pub scrub_bytes: AtomicU64,
+    /// Batches the scrubber found damaged (each is no longer served).
+    pub scrub_damaged_batches: AtomicU64,
 }
 
 /// One shard's request times: microseconds from a request's frame being read to its response
@@ -84,6 +88,8 @@ pub struct MetricsSnapshot {
     pub socket_bytes_from_memory: u64,
     pub socket_bytes_spliced: u64,
     pub socket_bytes_sendfile: u64,
+    pub scrub_bytes: u64,
+    pub scrub_damaged_batches: u64,
 }
 
 impl Metrics {
@@ -96,6 +102,8 @@ impl Metrics {
             socket_bytes_from_memory: self.socket_bytes_from_memory.load(Ordering::Relaxed),
             socket_bytes_spliced: self.socket_bytes_spliced.load(Ordering::Relaxed),
             socket_bytes_sendfile: self.socket_bytes_sendfile.load(Ordering::Relaxed),
+            scrub_bytes: self.scrub_bytes.load(Ordering::Relaxed),
+            scrub_damaged_batches: self.scrub_damaged_batches.load(Ordering::Relaxed),
         }
     }
 }

@@ -357,6 +357,10 @@ fn spawn_periodic_tasks(shard: &Rc<Shard>) {
             }
         }
     });
+    let scrub_rate = shard.config().log_scrub_bytes_per_second;
+    if scrub_rate > 0 {
+        spawn_detached(scrub_logs(shard.clone(), scrub_rate));
+    }
     let s = shard.clone();
     spawn_detached(async move {
         let cleaner_every = Duration::from_millis(s.config().log_cleaner_backoff_ms.max(100));
@@ -370,6 +374,56 @@ fn spawn_periodic_tasks(shard: &Rc<Shard>) {
             }
         }
     });
+}
+
+/// The scrubber (`storage::scrub`): every sealed segment of this shard's logs, a chunk at a
+/// time on the blocking pool, at `log.scrub.bytes.per.second`, over and over.
+async fn scrub_logs(shard: Rc<Shard>, bytes_per_second: u64) {
+    use crate::metrics::Metrics;
+    use crate::storage::scrub;
+    loop {
+        let logs: Vec<_> = shard.partitions.borrow().logs().cloned().collect();
+        for log in logs {
+            for (base, file, size) in log.sealed_segments() {
+                let mut position = 0;
+                while position < size && !log.is_deleted() {
+                    let started = std::time::Instant::now();
+                    let f = file.clone();
+                    let scan = match compio::runtime::spawn_blocking(move || scrub::scan_chunk(&f, position, size)).await {
+                        Ok(Ok(scan)) => scan,
+                        // The segment went (retention, compaction) or cannot be read now.
+                        Ok(Err(e)) => {
+                            tracing::debug!(topic = %log.topic, partition = log.partition, segment = base, error = %e, "scrubber could not read a segment");
+                            break;
+                        }
+                        Err(_) => break,
+                    };
+                    Metrics::add(&shard.shared.metrics.scrub_bytes, scan.checked_bytes as u64);
+                    let read = scan.checked_bytes.max(1);
+                    position += scan.checked_bytes;
+                    // No whole batch where one must start: the rest of the segment is damaged.
+                    let damaged = scan.damaged.or((scan.checked_bytes == 0).then_some((position, size)));
+                    if let Some((from, to)) = damaged {
+                        if log.mark_damaged(base, from, to) {
+                            Metrics::add(&shard.shared.metrics.scrub_damaged_batches, 1);
+                            tracing::error!(
+                                topic = %log.topic,
+                                partition = log.partition,
+                                segment = base,
+                                from,
+                                to,
+                                "CORRUPT LOG: the scrubber found a batch whose CRC does not match in a sealed segment; it is no longer served"
+                            );
+                        }
+                        position = to;
+                    }
+                    let due = Duration::from_secs_f64(read as f64 / bytes_per_second as f64);
+                    crate::io::runtime::sleep(due.saturating_sub(started.elapsed())).await;
+                }
+            }
+        }
+        crate::io::runtime::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Runs a broker until SIGINT or SIGTERM. SIGUSR1 logs the request times since the last

@@ -7,7 +7,8 @@
 //! and acknowledgement; a roll's index write and new segment; the flush of a rolled segment
 //! and its checkpoint; each step of the checkpoint's and the catalog's atomic replacement
 //! (temporary file, fsync, rename, folder fsync); a retention delete between a segment's
-//! files; a topic delete between its catalog write and its folders' removal. `POINTS` lists them all; `tests/it/crash_points.rs`
+//! files; a topic delete between its catalog write and its folders' removal; each step of
+//! compaction's swap of a cleaned segment. `POINTS` lists them all; `tests/it/crash_points.rs`
 //! crashes at each.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,10 @@ pub const POINTS: &[&str] = &[
     "retention.after_segment_delete",
     "topic_delete.after_catalog_write",
     "topic_delete.after_folder_rename",
+    "compaction.after_cleaned_write",
+    "compaction.after_index_remove",
+    "compaction.after_rename",
+    "compaction.after_index_write",
 ];
 
 /// The points of one kind of atomic file replacement (temporary file, fsync, rename, fsync

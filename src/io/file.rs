@@ -11,6 +11,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use compio::driver::op::{ReadAt, Sync, WriteVectoredAt};
 
+use super::fault::power;
+
 /// The kernel refuses a writev of more than 1,024 buffers (UIO_MAXIOV) with EINVAL.
 const IOV_MAX_COUNT: usize = 1024;
 
@@ -55,7 +57,11 @@ impl LogFile {
 
     /// Cuts the file to `len` bytes (recovery and truncation only).
     pub fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        self.0.set_len(len)?;
+        if power::armed() {
+            power::record(power::Event::Truncate { path: power::path_of(&self.0), len });
+        }
+        Ok(())
     }
 
     pub(crate) fn shared(&self) -> Arc<std::fs::File> {
@@ -136,9 +142,27 @@ impl LogFile {
     /// fdatasync through the ring.
     pub async fn sync_data(&self) -> io::Result<()> {
         super::fault::fsync_fault(&self.0)?;
+        let len = self.size_if_journaled()?;
         let op = Sync::new(self.0.clone(), true);
         let compio::BufResult(result, _) = compio::runtime::submit(op).await;
-        result.map(|_| ())
+        result?;
+        self.journal_sync(len);
+        Ok(())
+    }
+
+    /// The file's length before an fsync, when the power-cut emulation records fsyncs.
+    fn size_if_journaled(&self) -> io::Result<u64> {
+        if power::armed() {
+            self.size_bytes()
+        } else {
+            Ok(0)
+        }
+    }
+
+    fn journal_sync(&self, len: u64) {
+        if power::armed() {
+            power::record(power::Event::Sync { path: power::path_of(&self.0), len });
+        }
     }
 
     /// A blocking positional read, for startup recovery.
@@ -148,7 +172,10 @@ impl LogFile {
 
     pub fn sync_data_blocking(&self) -> io::Result<()> {
         super::fault::fsync_fault(&self.0)?;
-        self.0.sync_data()
+        let len = self.size_if_journaled()?;
+        self.0.sync_data()?;
+        self.journal_sync(len);
+        Ok(())
     }
 }
 

@@ -4,6 +4,8 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use super::fault::power;
+
 /// Replaces `path` with `contents` so that a crash leaves either the old or the new file:
 /// write a temporary file, fsync it, rename it over the old one, fsync the folder.
 pub fn write_atomic(path: &Path, contents: &[u8], points: Option<&super::crash::AtomicWritePoints>) -> io::Result<()> {
@@ -14,12 +16,12 @@ pub fn write_atomic(path: &Path, contents: &[u8], points: Option<&super::crash::
         if let Some(p) = points {
             super::crash::point(p.after_tmp_write);
         }
-        f.sync_all()?;
+        sync_file(&f)?;
     }
     if let Some(p) = points {
         super::crash::point(p.after_tmp_fsync);
     }
-    std::fs::rename(&tmp, path)?;
+    rename(&tmp, path)?;
     if let Some(p) = points {
         super::crash::point(p.after_rename);
     }
@@ -45,15 +47,19 @@ pub fn write_atomic_at(dir: &std::fs::File, name: &str, contents: &[u8], points:
     if let Some(p) = points {
         super::crash::point(p.after_tmp_write);
     }
-    f.sync_all()?;
+    sync_file(&f)?;
     if let Some(p) = points {
         super::crash::point(p.after_tmp_fsync);
     }
     renameat(dir, tmp.as_str(), dir, name).map_err(io::Error::from)?;
+    if power::armed() {
+        let dir_path = power::path_of(dir);
+        power::record(power::Event::Rename { from: dir_path.join(&tmp), to: dir_path.join(name) });
+    }
     if let Some(p) = points {
         super::crash::point(p.after_rename);
     }
-    dir.sync_all()
+    sync_dir_handle(dir)
 }
 
 /// Writes `name` inside the open folder `dir` and fsyncs it (no rename: for files that get
@@ -65,7 +71,7 @@ pub fn write_durable_at(dir: &std::fs::File, name: &str, contents: &[u8]) -> io:
         openat(dir, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644)).map_err(io::Error::from)?;
     let mut f = std::fs::File::from(fd);
     f.write_all(contents)?;
-    f.sync_all()
+    sync_file(&f)
 }
 
 /// Writes a whole file into the page cache (no fsync): for derived data.
@@ -74,7 +80,41 @@ pub fn write_file(path: &Path, contents: &[u8]) -> io::Result<()> {
 }
 
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+    sync_dir_handle(&std::fs::File::open(dir)?)
+}
+
+/// fsyncs a file (`io::fault` may fail it, and records it for the power-cut emulation).
+pub fn sync_file(f: &std::fs::File) -> io::Result<()> {
+    super::fault::fsync_fault(f)?;
+    let len = if power::armed() { f.metadata()?.len() } else { 0 };
+    f.sync_all()?;
+    if power::armed() {
+        power::record(power::Event::Sync { path: power::path_of(f), len });
+    }
+    Ok(())
+}
+
+/// fsyncs an open folder, making the names it holds durable.
+pub fn sync_dir_handle(dir: &std::fs::File) -> io::Result<()> {
+    super::fault::fsync_fault(dir)?;
+    let listing = if power::armed() {
+        let path = power::path_of(dir);
+        Some((list_dir(&path)?, path))
+    } else {
+        None
+    };
+    dir.sync_all()?;
+    if let Some((names, path)) = listing {
+        power::record(power::Event::Dir { path, names });
+    }
+    Ok(())
+}
+
+fn record_removal(path: &Path) {
+    if power::armed() {
+        let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        power::record(power::Event::Remove { path });
+    }
 }
 
 pub fn create_dir_all(dir: &Path) -> io::Result<()> {
@@ -82,6 +122,7 @@ pub fn create_dir_all(dir: &Path) -> io::Result<()> {
 }
 
 pub fn remove_file_if_exists(path: &Path) -> io::Result<()> {
+    record_removal(path);
     match std::fs::remove_file(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
@@ -89,6 +130,7 @@ pub fn remove_file_if_exists(path: &Path) -> io::Result<()> {
 }
 
 pub fn remove_dir_all(dir: &Path) -> io::Result<()> {
+    record_removal(dir);
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
@@ -96,7 +138,12 @@ pub fn remove_dir_all(dir: &Path) -> io::Result<()> {
 }
 
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
-    std::fs::rename(from, to)
+    let from_path = if power::armed() { from.canonicalize().ok() } else { None };
+    std::fs::rename(from, to)?;
+    if let Some(from) = from_path {
+        power::record(power::Event::Rename { from, to: to.canonicalize()? });
+    }
+    Ok(())
 }
 
 pub fn read_if_exists(path: &Path) -> io::Result<Option<Vec<u8>>> {

@@ -162,6 +162,13 @@ pub fn batch_size(bytes: &[u8]) -> Result<usize, BatchError> {
     Ok(total)
 }
 
+/// The total size a batch's length field claims, if it is plausible, whatever the bytes after
+/// the length field hold.
+pub fn batch_size_claimed(bytes: &[u8]) -> Option<usize> {
+    let length = be_i32(bytes.get(..LOG_OVERHEAD)?, OFFSET_BATCH_LENGTH);
+    (length >= (HEADER_BYTES - LOG_OVERHEAD) as i32).then(|| LOG_OVERHEAD + length as usize)
+}
+
 /// Checks one complete batch from a producer: what `validate_stored` checks, that its
 /// header's counts agree, and every record (`records::validate_records`).
 pub fn validate(bytes: &[u8]) -> Result<BatchView<'_>, BatchError> {

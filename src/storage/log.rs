@@ -137,6 +137,9 @@ pub struct PartitionLog {
     /// The partition folder, held open: checkpoints are written relative to it, so a folder
     /// renamed away by a topic deletion never receives a write meant for its successor.
     dir_handle: std::sync::Arc<std::fs::File>,
+    /// Byte ranges the scrubber found damaged, as (segment base offset, from, to): reads stop
+    /// before them, and a read that starts in one fails.
+    damaged: RefCell<Vec<(i64, u32, u32)>>,
 }
 
 /// A log opened from its folder, recovered, not yet installed on its shard: what the blocking
@@ -219,6 +222,7 @@ impl PartitionLog {
             writeback_ranges: RefCell::new(Vec::new()),
             compacted_through: Cell::new(-1),
             dir_handle,
+            damaged: RefCell::new(Vec::new()),
         };
         log.check_invariants();
         Rc::new(log)
@@ -372,9 +376,9 @@ impl PartitionLog {
             let flushed = compio::runtime::spawn_blocking(move || -> io::Result<()> {
                 segment.log.sync_data_blocking()?;
                 for path in &segment.index_paths {
-                    std::fs::File::open(path)?.sync_all()?;
+                    crate::io::fs::sync_file(&std::fs::File::open(path)?)?;
                 }
-                dir.sync_all()?;
+                crate::io::fs::sync_dir_handle(&dir)?;
                 crate::io::crash::point("flush.after_segment_fsync");
                 Ok(())
             })
@@ -593,7 +597,7 @@ impl PartitionLog {
             // A segment a roll just created: its name is made durable too, once.
             if !self.state.borrow().active().name_durable {
                 let dir = self.dir_handle.clone();
-                match compio::runtime::spawn_blocking(move || dir.sync_all()).await {
+                match compio::runtime::spawn_blocking(move || crate::io::fs::sync_dir_handle(&dir)).await {
                     Ok(Ok(())) => {
                         self.state.borrow_mut().active_mut().name_durable = true;
                         self.name_syncs.set(self.name_syncs.get() + 1);
@@ -725,6 +729,18 @@ impl PartitionLog {
                 len = first.size;
             } else {
                 return Ok(empty);
+            }
+        }
+        // The scrubber's findings: nothing damaged is served.
+        for &(_, from, to) in self.damaged.borrow().iter().filter(|d| d.0 == base) {
+            if position < to && from < position + len {
+                if from <= position {
+                    return Err(ReadError::Storage);
+                }
+                len = from - position;
+                if len < first.size {
+                    return Err(ReadError::Storage);
+                }
             }
         }
         let active_segment = self.state.borrow().active().base_offset == base;
@@ -912,14 +928,14 @@ impl PartitionLog {
         for rolled in self.rolled.borrow_mut().drain(..) {
             for path in &rolled.index_paths {
                 if let Ok(f) = std::fs::File::open(path) {
-                    f.sync_all()?;
+                    crate::io::fs::sync_file(&f)?;
                 }
             }
         }
         state.active_mut().finish_time_index();
         state.active().write_indexes()?;
         for path in [state.active().index_path(), state.active().time_index_path()] {
-            std::fs::File::open(path)?.sync_all()?;
+            crate::io::fs::sync_file(&std::fs::File::open(path)?)?;
         }
         state.recovery_point = state.log_end_offset();
         Ok(())
@@ -936,6 +952,24 @@ impl PartitionLog {
             first_segment_base_offset: state.segments[0].base_offset,
             high_watermark: state.log_end_offset(),
         }
+    }
+
+    /// The sealed segments (every one but the active), as (base offset, file, size): what the
+    /// scrubber reads.
+    pub fn sealed_segments(&self) -> Vec<(i64, LogFile, u32)> {
+        let state = self.state.borrow();
+        state.segments[..state.segments.len() - 1].iter().map(|s| (s.base_offset, s.log.clone(), s.size)).collect()
+    }
+
+    /// Stops serving `from..to` of the segment at `base` (the scrubber found it damaged).
+    /// Returns whether this range is new.
+    pub fn mark_damaged(&self, base: i64, from: u32, to: u32) -> bool {
+        let mut damaged = self.damaged.borrow_mut();
+        let new = !damaged.contains(&(base, from, to));
+        if new {
+            damaged.push((base, from, to));
+        }
+        new
     }
 
     /// Whether the log was deleted (its checkpoint entries go with it).
@@ -1023,15 +1057,21 @@ impl PartitionLog {
                 let state = self.state.borrow();
                 [state.segments[i].index_path(), state.segments[i].time_index_path()]
             };
+            crate::io::crash::point("compaction.after_cleaned_write");
             for p in &index_paths {
                 crate::io::fs::remove_file_if_exists(p)?;
             }
             crate::io::fs::sync_dir(&self.dir)?;
+            crate::io::crash::point("compaction.after_index_remove");
             crate::io::fs::rename(&cleaned, &path)?;
+            crate::io::crash::point("compaction.after_rename");
             // The open file is the same inode under its new name.
             segment.path = path;
             crate::io::fs::write_atomic(&index_paths[0], &segment.index.encode(), None)?;
             crate::io::fs::write_atomic(&index_paths[1], &segment.time_index.encode(), None)?;
+            crate::io::crash::point("compaction.after_index_write");
+            // The segment's bytes are new: what the scrubber found in the old ones is gone.
+            self.damaged.borrow_mut().retain(|d| d.0 != base);
             segment.seal_indexes();
             self.state.borrow_mut().segments[i] = segment;
             swapped += 1;

@@ -27,6 +27,7 @@ pub mod log;
 pub mod meta;
 pub mod producer;
 pub mod recovery;
+pub mod scrub;
 pub mod segment;
 
 pub use log::{AppendError, AppendResult, FileSlice, PartitionLog, ReadError, ReadResult};

@@ -593,3 +593,91 @@ async fn pipelined_requests_wait_within_queued_max_request_bytes() {
     }
     pusher.join().unwrap();
 }
+
+/// A Fetch v4 for partition 0 of `topic` at `offset`: (error code, record bytes).
+fn fetch_at(s: &mut TcpStream, topic: &str, offset: i64) -> (i16, Vec<u8>) {
+    let mut w = Writer::new();
+    header(&mut w, 1, 4, 11);
+    w.i32(-1); // replica_id
+    w.i32(0); // max_wait_ms
+    w.i32(1); // min_bytes
+    w.i32(1 << 20);
+    w.i8(0); // isolation_level
+    w.i32(1);
+    w.string(false, topic);
+    w.i32(1);
+    w.i32(0); // partition
+    w.i64(offset);
+    w.i32(1 << 20);
+    let mut r = Reader::new(Bytes::from(round_trip(s, &w.finish()).expect("a fetch answer")));
+    assert_eq!(r.i32().unwrap(), 11, "correlation id");
+    r.i32().unwrap(); // throttle_time_ms
+    assert_eq!(r.i32().unwrap(), 1, "one topic");
+    r.string(false).unwrap();
+    assert_eq!(r.i32().unwrap(), 1, "one partition");
+    r.i32().unwrap();
+    let error = r.i16().unwrap();
+    r.i64().unwrap(); // high watermark
+    r.i64().unwrap(); // last stable offset
+    let aborted = r.i32().unwrap();
+    assert!(aborted <= 0, "no aborted transactions");
+    let records = r.nullable_bytes(false).unwrap().map(|b| b.to_vec()).unwrap_or_default();
+    (error, records)
+}
+
+/// Bit rot on disk, below the recovery point: the scrubber finds a flipped bit in a sealed
+/// segment of a running broker, and the damaged batch is no longer served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrubber_finds_a_flipped_bit_in_a_sealed_segment_and_stops_serving_it() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let broker = TestBroker::start(&[("log.segment.bytes", "65536"), ("log.scrub.bytes.per.second", "67108864"), ("shards", "1")]);
+    create_topic(&broker.bootstrap(), "rot", 1).await;
+    let producer: BaseProducer = crate::support::client_config(&broker.bootstrap()).set("acks", "all").set("linger.ms", "5").create().unwrap();
+    let value = vec![b'r'; 200];
+    for i in 0..3000 {
+        let key = format!("{i}");
+        while producer.send(BaseRecord::to("rot").key(&key).payload(&value)).is_err() {
+            producer.poll(Duration::from_millis(1));
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    // The first segment is sealed: find its fourth batch and flip one bit of its records, on
+    // disk, as rot would (the broker sees it through the shared page cache).
+    let dir = broker.log_dir().join("rot-0");
+    let mut logs: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "log")).collect();
+    logs.sort();
+    assert!(logs.len() > 2, "several segments");
+    let bytes = std::fs::read(&logs[0]).unwrap();
+    let mut at = 0;
+    let mut batches = Vec::new();
+    while at < bytes.len() {
+        let size = spate::protocol::record_batch::batch_size(&bytes[at..]).unwrap();
+        let view = spate::protocol::record_batch::BatchView { bytes: &bytes[at..at + size] };
+        batches.push((at, view.base_offset(), view.last_offset()));
+        at += size;
+    }
+    let (position, base_offset, last_offset) = batches[3];
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&logs[0]).unwrap();
+        let flip = [bytes[position + 70] ^ 0x10];
+        f.write_at(&flip, (position + 70) as u64).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while broker.metrics().scrub_damaged_batches == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let metrics = broker.metrics();
+    eprintln!("scrubber: {} bytes checked, {} damaged batches", metrics.scrub_bytes, metrics.scrub_damaged_batches);
+    assert_eq!(metrics.scrub_damaged_batches, 1, "the scrubber found the flipped bit");
+    let mut s = connect(&broker);
+    for offset in [base_offset, last_offset] {
+        assert_eq!(fetch_at(&mut s, "rot", offset).0, 56, "a fetch in the damaged batch: KAFKA_STORAGE_ERROR");
+    }
+    // Before it, records stop at the damage; after it, they are served.
+    let (error, records) = fetch_at(&mut s, "rot", 0);
+    assert_eq!(error, 0);
+    assert_eq!(records.len(), position, "the records served from offset 0 end where the damaged batch starts");
+    let (error, records) = fetch_at(&mut s, "rot", last_offset + 1);
+    assert_eq!((error, records.is_empty()), (0, false), "the batches after the damage are served");
+}

@@ -1,7 +1,8 @@
 //! Crash points: the broker aborts at each step of an append, a roll, a rolled segment's
 //! flush, an atomic file replacement, a retention delete and a topic delete
 //! (`spate::io::crash::POINTS`, armed by `SPATE_CRASH_AT`), under a librdkafka load with
-//! acks=all and `flush.messages=1`. After each crash it restarts, and:
+//! acks=all and `flush.messages=1`. Each crash is also a power cut: everything the broker had
+//! not made durable is dropped (`io::fault::power`). After each crash it restarts, and:
 //! - every acknowledged record is read back at its offset (above the log start offset, for
 //!   the retention points, the only ones where retention runs);
 //! - the log start offset is not below one observed before the crash (nothing retention
@@ -18,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::recovery::{check_batch_boundaries, read_all, Load};
+use crate::recovery::Load;
+use crate::recovery::{check_batch_boundaries, read_all};
 use crate::support::{assigning_consumer, client_config, create_topic, free_port, BrokerProcess};
 
 const TOPIC: &str = "crashing";
@@ -55,7 +57,12 @@ async fn crash_at(point: &str) {
         ("log.flush.offset.checkpoint.interval.ms", "100"),
         ("shards", "2"),
     ];
-    let mut broker = BrokerProcess::start_with_env(dir.path(), free_port(), &config, &[("SPATE_CRASH_AT", &spec)]);
+    // Every crash is a power cut too: what the broker did not make durable is dropped before
+    // it restarts (`io::fault::power`).
+    let journal_dir = tempfile::tempdir().unwrap();
+    let journal = journal_dir.path().join("power-journal");
+    let journal_env = journal.display().to_string();
+    let mut broker = BrokerProcess::start_with_env(dir.path(), free_port(), &config, &[("SPATE_CRASH_AT", &spec), ("SPATE_POWER_JOURNAL", &journal_env)]);
     let bootstrap = broker.bootstrap();
     {
         use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -117,7 +124,8 @@ async fn crash_at(point: &str) {
     assert_eq!(status.signal(), Some(sigkill()), "{point}: the broker stopped by the crash point, not otherwise ({status:?})");
     let acked = acked.lock().unwrap().clone();
 
-    broker.env.clear();
+    let cut = spate::io::fault::power::apply_power_cut(&journal, dir.path()).expect("apply the power cut");
+    broker.env = vec![("SPATE_POWER_JOURNAL".to_string(), journal_env.clone())];
     broker.restart();
     // Retention goes on after the restart (the topic keeps 64 KiB a partition): wait until
     // the log start offsets settle, read, and count as kept what is above them afterwards.
@@ -171,7 +179,13 @@ async fn crash_at(point: &str) {
         .send(rdkafka::producer::FutureRecord::to(TOPIC).key("after").payload("after the crash"), Duration::from_secs(10))
         .await
         .unwrap_or_else(|e| panic!("{point}: produce after recovery: {e:?}"));
-    println!("{point}: pass {pass}: {} acknowledged, {} kept above the log start, all read back", acked.len(), kept.len());
+    println!(
+        "{point}: pass {pass}: {} acknowledged, {} kept above the log start, all read back after a power cut that dropped {} bytes and {} names",
+        acked.len(),
+        kept.len(),
+        cut.bytes_dropped,
+        cut.names_removed
+    );
 }
 
 fn sigkill() -> i32 {
@@ -185,6 +199,83 @@ async fn crash_points_every_step_recovers_without_losing_acknowledged_records() 
         if only.as_deref().is_some_and(|o| o != *point) {
             continue;
         }
-        crash_at(point).await;
+        if point.starts_with("compaction.") {
+            compaction_crash_at(point).await;
+        } else {
+            crash_at(point).await;
+        }
     }
+}
+
+/// A compacted topic under a keyed load (40 keys) with small segments and a cleaner that runs
+/// every 100 ms, crashed (and power-cut) at a step of a cleaned segment's swap. After the
+/// restart: every segment is whole batches, each key's newest record is there at or after
+/// its newest acknowledged offset, every acknowledged record still there has its value, and
+/// the broker takes new records.
+async fn compaction_crash_at(point: &str) {
+    const COMPACTED: &str = "squeezed";
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("{point}:2");
+    let journal_dir = tempfile::tempdir().unwrap();
+    let journal = journal_dir.path().join("power-journal");
+    let journal_env = journal.display().to_string();
+    let config = [("log.segment.bytes", "16384"), ("log.flush.interval.messages", "1"), ("log.cleaner.backoff.ms", "100"), ("shards", "2")];
+    let mut broker = BrokerProcess::start_with_env(dir.path(), free_port(), &config, &[("SPATE_CRASH_AT", &spec), ("SPATE_POWER_JOURNAL", &journal_env)]);
+    let bootstrap = broker.bootstrap();
+    {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        let admin: AdminClient<rdkafka::client::DefaultClientContext> = client_config(&bootstrap).create().unwrap();
+        let topic = NewTopic::new(COMPACTED, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+        for r in admin.create_topics(&[topic], &AdminOptions::new()).await.unwrap() {
+            r.unwrap();
+        }
+    }
+    let acked: crate::recovery::Acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let settings = [("linger.ms", "1"), ("batch.num.messages", "20"), ("message.timeout.ms", "3000")];
+    let padding = "c".repeat(200);
+    let load = Load::start(&bootstrap, COMPACTED, &settings, 200_000, acked.clone(), move |i| (format!("key-{:02}", i % 40), format!("{i:08}-{padding}")));
+    let status = broker.wait_exit(Duration::from_secs(60));
+    load.stop();
+    let status =
+        status.unwrap_or_else(|| panic!("{point}: the broker never reached pass 2 of the crash point ({} records acknowledged)", acked.lock().unwrap().len()));
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(sigkill()), "{point}: the broker stopped by the crash point, not otherwise ({status:?})");
+    let cut = spate::io::fault::power::apply_power_cut(&journal, dir.path()).expect("apply the power cut");
+    broker.env = vec![("SPATE_POWER_JOURNAL".to_string(), journal_env.clone())];
+    broker.restart();
+    check_batch_boundaries(&dir.path().join(format!("{COMPACTED}-0")));
+    let acked = acked.lock().unwrap().clone();
+    let b = bootstrap.clone();
+    let stored = tokio::task::spawn_blocking(move || read_all(&b, COMPACTED, 1, 40)).await.unwrap();
+    // The newest acknowledged offset of each key, and the newest stored.
+    let key_of = |value: &[u8]| -> u64 { std::str::from_utf8(&value[..8]).unwrap().parse::<u64>().unwrap() % 40 };
+    let mut newest_acked: std::collections::HashMap<u64, i64> = Default::default();
+    for (_, offset, value) in &acked {
+        let e = newest_acked.entry(key_of(value)).or_insert(*offset);
+        *e = (*e).max(*offset);
+    }
+    let mut newest_stored: std::collections::HashMap<u64, i64> = Default::default();
+    for ((_, offset), value) in &stored {
+        let e = newest_stored.entry(key_of(value)).or_insert(*offset);
+        *e = (*e).max(*offset);
+    }
+    for (key, offset) in &newest_acked {
+        assert!(newest_stored.get(key).is_some_and(|s| s >= offset), "{point}: key {key}'s newest record (offset {offset}, acknowledged) is gone");
+    }
+    for (p, offset, value) in &acked {
+        if let Some(stored) = stored.get(&(*p, *offset)) {
+            assert_eq!(stored, value, "{point}: offset {offset} holds another value after the crash");
+        }
+    }
+    let producer: rdkafka::producer::FutureProducer = client_config(&bootstrap).set("acks", "all").create().unwrap();
+    producer
+        .send(rdkafka::producer::FutureRecord::to(COMPACTED).key("after").payload("after the crash"), Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("{point}: produce after recovery: {e:?}"));
+    println!(
+        "{point}: {} acknowledged, {} stored after compaction, every key's newest there, power cut dropped {} bytes",
+        acked.len(),
+        stored.len(),
+        cut.bytes_dropped
+    );
 }

@@ -247,14 +247,41 @@ async fn a_segment_torn_in_the_middle_of_a_batch_is_cut_back_on_restart() {
 /// end offset must cover every acknowledged record; at the end every acknowledged record is
 /// read back at its offset with its value, and each round's records are in the order they
 /// were produced. Returns (acknowledged, missing, out of order).
-fn kill_9_loop(cycles: u32, flush_every_batch: bool, seed: u64) -> (usize, usize, usize) {
+/// What a kill loop saw: records acknowledged, acknowledged records not read back at their
+/// offset, records out of send order within a round, and (power cuts) bytes the cuts dropped.
+pub struct KillLoop {
+    pub acked: usize,
+    pub missing: usize,
+    pub out_of_order: usize,
+    pub bytes_dropped: u64,
+}
+
+/// Rounds of: start the broker, produce (librdkafka, acks=all, idempotent), kill -9 at a
+/// random moment. With `power_cut`, every kill is also a power cut: the broker records what it
+/// made durable (`SPATE_POWER_JOURNAL`) and `io::fault::power::apply_power_cut` drops the rest
+/// before the next start. Acknowledged records must then survive only where an fsync preceded
+/// the acknowledgement (`flush_every_batch`); in page-cache mode each partition must still be
+/// whole batches with no hole in its offsets.
+fn kill_9_loop(cycles: u32, flush_every_batch: bool, seed: u64, power_cut: bool) -> KillLoop {
     use rdkafka::consumer::Consumer;
     let dir = tempfile::tempdir().unwrap();
+    let journal_dir = tempfile::tempdir().unwrap();
+    let journal = journal_dir.path().join("power-journal");
     let port = free_port();
     let mut config = vec![("num.partitions", "3"), ("log.segment.bytes", "1048576"), ("shards", "2")];
     if flush_every_batch {
         config.push(("log.flush.interval.messages", "1"));
     }
+    let journal_env = journal.display().to_string();
+    let env: Vec<(&str, &str)> = if power_cut { vec![("SPATE_POWER_JOURNAL", journal_env.as_str())] } else { vec![] };
+    let mut bytes_dropped = 0;
+    let mut cut = |broker: &mut BrokerProcess| {
+        broker.kill9();
+        if power_cut {
+            let cut = spate::io::fault::power::apply_power_cut(&journal, dir.path()).expect("apply the power cut");
+            bytes_dropped += cut.bytes_dropped;
+        }
+    };
     let mut rng = seed | 1;
     let mut next = move || {
         rng ^= rng << 13;
@@ -262,11 +289,15 @@ fn kill_9_loop(cycles: u32, flush_every_batch: bool, seed: u64) -> (usize, usize
         rng ^= rng << 17;
         rng
     };
-    let mut broker = BrokerProcess::start(dir.path(), port, &config);
+    let mut broker = BrokerProcess::start_with_env(dir.path(), port, &config, &env);
     let bootstrap = broker.bootstrap();
     let acked: Acknowledged = Arc::new(Mutex::new(Vec::new()));
+    // With power cuts in page-cache mode, acknowledged records may go: only what the cuts
+    // must keep is checked.
+    let keeps_acknowledged = flush_every_batch || !power_cut;
     for cycle in 0..cycles {
         if cycle > 0 {
+            cut(&mut broker);
             broker.restart();
         }
         // Every record acknowledged in earlier rounds is below each partition's end offset.
@@ -277,7 +308,7 @@ fn kill_9_loop(cycles: u32, flush_every_batch: bool, seed: u64) -> (usize, usize
                 .map(|p| (p, if topic_exists { consumer.fetch_watermarks("kill", p, Duration::from_secs(10)).map(|w| w.1).unwrap_or(-1) } else { 0 }))
                 .collect()
         };
-        for (p, offset, _) in acked.lock().unwrap().iter() {
+        for (p, offset, _) in acked.lock().unwrap().iter().filter(|_| keeps_acknowledged) {
             assert!(*offset < ends[p], "seed {seed}, cycle {cycle}: partition {p} ends at {} after the restart, but offset {offset} was acknowledged", ends[p]);
         }
         // Bounded: until the kill, or 50,000 records a round.
@@ -297,12 +328,20 @@ fn kill_9_loop(cycles: u32, flush_every_batch: bool, seed: u64) -> (usize, usize
         broker.kill9();
         load.stop();
     }
+    cut(&mut broker);
     broker.restart();
     let acked = acked.lock().unwrap().clone();
+    let mut ends = Vec::new();
     for p in 0..3 {
-        check_batch_boundaries(&dir.path().join(format!("kill-{p}")));
+        ends.push(check_batch_boundaries(&dir.path().join(format!("kill-{p}"))));
     }
-    let stored = read_all(&bootstrap, "kill", 3, acked.len());
+    let expected = if keeps_acknowledged { acked.len() } else { ends.iter().sum::<i64>() as usize };
+    let stored = read_all(&bootstrap, "kill", 3, expected);
+    // Nothing after a hole is served: each partition reads back as offsets 0..end, every one.
+    for (p, end) in ends.iter().enumerate() {
+        let read = stored.keys().filter(|(q, _)| *q == p as i32).count() as i64;
+        assert_eq!(read, *end, "seed {seed}: partition {p} holds offsets up to {end} but {read} of them were read");
+    }
     let missing = acked.iter().filter(|(p, offset, value)| stored.get(&(*p, *offset)) != Some(value)).count();
     // Within a partition, each round's records must be in the order they were sent.
     let mut by_partition: Vec<Vec<(i64, &Vec<u8>)>> = vec![Vec::new(); 3];
@@ -321,7 +360,7 @@ fn kill_9_loop(cycles: u32, flush_every_batch: bool, seed: u64) -> (usize, usize
             last.insert(round, sequence);
         }
     }
-    (acked.len(), missing, out_of_order)
+    KillLoop { acked: acked.len(), missing, out_of_order, bytes_dropped }
 }
 
 fn kill_cycles() -> u32 {
@@ -336,25 +375,40 @@ fn kill_seed() -> u64 {
 }
 
 /// Runs `kill_9_loop` with `SPATE_KILL_CYCLES` cycles (8 by default) from `SPATE_KILL_SEED`
-/// (the clock by default), prints its figures and requires none missing or out of order.
-fn check_kill_9_loop(flush_every_batch: bool, mode: &str) {
+/// (the clock by default), prints its figures and requires none missing (where the mode keeps
+/// every acknowledged record) or out of order.
+fn check_kill_9_loop(flush_every_batch: bool, power_cut: bool, mode: &str) {
     let (cycles, seed) = (kill_cycles(), kill_seed());
-    let (acked, missing, out_of_order) = kill_9_loop(cycles, flush_every_batch, seed);
-    println!("kill -9 loop, {mode}: {cycles} cycles (seed {seed}), {acked} acknowledged, {missing} missing, {out_of_order} out of order");
+    let KillLoop { acked, missing, out_of_order, bytes_dropped } = kill_9_loop(cycles, flush_every_batch, seed, power_cut);
+    println!("kill -9 loop, {mode}: {cycles} cycles (seed {seed}), {acked} acknowledged, {missing} missing, {out_of_order} out of order, {bytes_dropped} bytes dropped by power cuts");
     assert!(acked > 0, "seed {seed}: nothing was acknowledged");
+    let missing_allowed = if power_cut && !flush_every_batch { missing } else { 0 };
     assert_eq!(
         (missing, out_of_order),
-        (0, 0),
+        (missing_allowed, 0),
         "seed {seed} (SPATE_KILL_SEED={seed} replays the kill moments): {missing} missing, {out_of_order} out of order of {acked}"
     );
+    if power_cut {
+        assert!(bytes_dropped > 0 || flush_every_batch, "seed {seed}: the power cuts dropped nothing: the emulation did not run");
+    }
 }
 
 #[test]
 fn kill_9_loop_with_an_fsync_per_batch_loses_and_reorders_nothing() {
-    check_kill_9_loop(true, "flush.messages=1");
+    check_kill_9_loop(true, false, "flush.messages=1");
 }
 
 #[test]
 fn kill_9_loop_in_page_cache_mode_loses_and_reorders_nothing() {
-    check_kill_9_loop(false, "page-cache mode");
+    check_kill_9_loop(false, false, "page-cache mode");
+}
+
+#[test]
+fn power_cuts_with_an_fsync_per_batch_lose_no_acknowledged_record() {
+    check_kill_9_loop(true, true, "power cuts, flush.messages=1");
+}
+
+#[test]
+fn power_cuts_in_page_cache_mode_leave_whole_batches_and_no_hole() {
+    check_kill_9_loop(false, true, "power cuts, page-cache mode");
 }
