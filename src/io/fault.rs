@@ -139,6 +139,9 @@ pub mod power {
                     listings.insert(path, names.into_iter().collect());
                 }
                 Event::Rename { from, to } => {
+                    // What the new name held before is replaced.
+                    durable.retain(|p, _| !p.starts_with(&to));
+                    listings.retain(|p, _| !p.starts_with(&to));
                     durable = durable.into_iter().map(|(p, l)| (moved(&p, &from, &to).unwrap_or(p), l)).collect();
                     listings = listings.into_iter().map(|(p, l)| (moved(&p, &from, &to).unwrap_or(p), l)).collect();
                 }

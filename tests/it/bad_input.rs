@@ -632,7 +632,8 @@ async fn the_scrubber_finds_a_flipped_bit_in_a_sealed_segment_and_stops_serving_
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let broker = TestBroker::start(&[("log.segment.bytes", "65536"), ("log.scrub.bytes.per.second", "67108864"), ("shards", "1")]);
     create_topic(&broker.bootstrap(), "rot", 1).await;
-    let producer: BaseProducer = crate::support::client_config(&broker.bootstrap()).set("acks", "all").set("linger.ms", "5").create().unwrap();
+    let producer: BaseProducer =
+        crate::support::client_config(&broker.bootstrap()).set("acks", "all").set("linger.ms", "5").set("batch.num.messages", "20").create().unwrap();
     let value = vec![b'r'; 200];
     for i in 0..3000 {
         let key = format!("{i}");
@@ -646,7 +647,7 @@ async fn the_scrubber_finds_a_flipped_bit_in_a_sealed_segment_and_stops_serving_
     let dir = broker.log_dir().join("rot-0");
     let mut logs: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "log")).collect();
     logs.sort();
-    assert!(logs.len() > 2, "several segments");
+    assert!(logs.len() > 2, "several segments: {logs:?}");
     let bytes = std::fs::read(&logs[0]).unwrap();
     let mut at = 0;
     let mut batches = Vec::new();
