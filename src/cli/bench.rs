@@ -27,6 +27,26 @@ pub enum Command {
     E2e(E2eArgs),
     /// Measures this machine's loopback TCP, page-cache write and sendfile throughput and CPU cost.
     Baseline(BaselineArgs),
+    /// Measures the worst stall a client sees while the broker creates and deletes a topic of
+    /// many partitions (and, with --watch-secs, while it does whatever else is going on).
+    Stall(StallArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StallArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Partitions of the topic created and then deleted (0: neither).
+    #[arg(long, default_value_t = 10_000)]
+    pub partitions: i32,
+    /// Seconds to probe before the first operation (the baseline) and after the last.
+    #[arg(long, default_value_t = 3)]
+    pub idle_secs: u64,
+    /// Seconds to probe while nothing is asked of the broker (run compaction or a load beside it).
+    #[arg(long, default_value_t = 0)]
+    pub watch_secs: u64,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -128,6 +148,7 @@ pub fn run(command: Command) -> std::process::ExitCode {
         Command::Produce(args) => super::run(|| produce(args)),
         Command::Consume(args) => super::run(|| consume(args)),
         Command::E2e(args) => super::run(|| e2e(args)),
+        Command::Stall(args) => super::run(|| stall(args)),
         Command::Baseline(args) => match baseline(&args) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
@@ -173,6 +194,89 @@ async fn ensure_topic(common: &Common, topic: &str, partitions: i32) -> Result<(
         Err(e) if e.code() == Some(spate::protocol::error::ErrorCode::TOPIC_ALREADY_EXISTS) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// One phase of `stall`: the probe's round-trip times (µs) while it lasted, and how long.
+struct Phase {
+    name: &'static str,
+    hist: Histogram<u64>,
+    secs: f64,
+}
+
+/// A producer on a one-partition topic sends one small record at a time (acks=1, no linger)
+/// and times each round trip, phase by phase, while the main task asks the broker to create a
+/// topic of `--partitions` partitions, then to delete it. Run against a one-shard broker, the
+/// probe's connection shares the shard that does the work; the max of each phase is the worst
+/// stall a client saw.
+async fn stall(args: StallArgs) -> Result<(), Error> {
+    let probe_topic = "spate-stall-probe";
+    ensure_topic(&args.common, probe_topic, 1).await?;
+    let producer = Rc::new(Producer::new(&args.common.config(&["linger.ms=0".into(), "acks=1".into()])?)?);
+    let admin = Admin::new(&args.common.config(&["request.timeout.ms=600000".into(), "default.api.timeout.ms=600000".into()])?)?;
+    let current: Rc<RefCell<Phase>> = Rc::new(RefCell::new(Phase { name: "idle", hist: histogram(), secs: 0.0 }));
+    let stop = Rc::new(std::cell::Cell::new(false));
+    let probe = {
+        let (producer, current, stop) = (producer.clone(), current.clone(), stop.clone());
+        compio::runtime::spawn(async move {
+            while !stop.get() {
+                let started = Instant::now();
+                let record = ProducerRecord { topic: probe_topic.to_string(), value: Some(Bytes::from_static(b"probe")), ..Default::default() };
+                if producer.send(record).await.is_ok() {
+                    let _ = current.borrow_mut().hist.record(started.elapsed().as_micros() as u64);
+                }
+            }
+        })
+    };
+    let mut phases = Vec::new();
+    let mut next_phase = |name: &'static str, started: Instant| {
+        let mut phase = current.replace(Phase { name, hist: histogram(), secs: 0.0 });
+        phase.secs = started.elapsed().as_secs_f64();
+        phases.push(phase);
+        Instant::now()
+    };
+    let mut started = Instant::now();
+    compio::time::sleep(Duration::from_secs(args.idle_secs)).await;
+    let topic = format!("spate-stall-{}", std::process::id());
+    if args.partitions > 0 {
+        started = next_phase("create", started);
+        admin.create_topic(&topic, args.partitions, 1, &[]).await?;
+        started = next_phase("delete", started);
+        admin.delete_topics(std::slice::from_ref(&topic)).await?;
+    }
+    if args.watch_secs > 0 {
+        started = next_phase("watch", started);
+        compio::time::sleep(Duration::from_secs(args.watch_secs)).await;
+    }
+    started = next_phase("idle after", started);
+    compio::time::sleep(Duration::from_secs(args.idle_secs)).await;
+    next_phase("end", started);
+    stop.set(true);
+    let _ = probe.await;
+    for p in &phases {
+        let h = &p.hist;
+        if args.json {
+            println!(
+                "{{\"phase\":\"{}\",\"secs\":{:.3},\"round_trips\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+                p.name,
+                p.secs,
+                h.len(),
+                ms(h.value_at_quantile(0.5)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.max())
+            );
+        } else {
+            println!(
+                "{:<11} {:>8.3} s  {:>7} round trips  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms",
+                p.name,
+                p.secs,
+                h.len(),
+                ms(h.value_at_quantile(0.5)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.max())
+            );
+        }
+    }
+    Ok(())
 }
 
 fn payloads(args: &ProduceArgs) -> Result<Vec<Bytes>, Error> {
