@@ -348,7 +348,8 @@ impl AppendTarget {
         self.generation += 1;
         let dir: PathBuf = self.root.path().join(partition_dir_name(TOPIC, self.generation));
         let (config, partition) = (self.config.clone(), self.generation);
-        let log = runtime.block_on(async move { PartitionLog::open(&dir, TOPIC, partition, config, false) }).expect("opening the log");
+        let log =
+            runtime.block_on(async move { PartitionLog::open(&dir, TOPIC, partition, config, spate::storage::RecoveryPoint::At(0)) }).expect("opening the log");
         self.log = Some(log.clone());
         log
     }

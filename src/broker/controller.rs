@@ -160,8 +160,8 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
 /// catalog as the shard's copy. `startup` (true only when the broker starts) opens the logs
 /// from the recovery points of the log dir's checkpoint, or as cleanly stopped.
 ///
-/// The slow part runs on the runtime's blocking pool, in one task, so the shard serves its
-/// connections meanwhile: creating the new partitions (folders, first segments, fsyncs) or
+/// After startup, the slow part runs on the runtime's blocking pool, in one task, so the shard
+/// serves its connections meanwhile: creating the new partitions (folders, first segments, fsyncs) or
 /// recovering them, and removing deleted partitions' folders (renamed away here first, so a
 /// topic of the same name opens a fresh folder). The new catalog is installed once every new
 /// partition is open.
@@ -229,7 +229,7 @@ pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bo
             to_open.push((dir, meta.name.clone(), partition, log_config.clone(), start, meta.id_bytes()));
         }
     }
-    let opened = compio::runtime::spawn_blocking(move || {
+    let open_all = move || {
         for tomb in &tombs {
             if let Err(e) = crate::io::fs::remove_dir_all(tomb) {
                 tracing::error!(dir = %tomb.display(), error = %e, "could not remove a deleted partition's folder");
@@ -243,8 +243,10 @@ pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bo
                 (dir, opened)
             })
             .collect::<Vec<_>>()
-    })
-    .await;
+    };
+    // At startup no connection is served yet (listeners open once every shard is ready): the
+    // shard opens its logs itself. Later, the blocking pool does, while the shard serves.
+    let opened = if startup { Ok(open_all()) } else { compio::runtime::spawn_blocking(open_all).await.map_err(|_| ()) };
     match opened {
         Ok(opened) => {
             for (dir, result) in opened {
