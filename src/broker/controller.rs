@@ -161,10 +161,10 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
 /// from the recovery points of the log dir's checkpoint, or as cleanly stopped.
 ///
 /// After startup, the slow part runs on the runtime's blocking pool, in one task, so the shard
-/// serves its connections meanwhile: creating the new partitions (folders, first segments, fsyncs) or
-/// recovering them, and removing deleted partitions' folders (renamed away here first, so a
-/// topic of the same name opens a fresh folder). The new catalog is installed once every new
-/// partition is open.
+/// serves its connections meanwhile: renaming deleted partitions' folders away and removing
+/// them (renamed first, so a topic of the same name opens a fresh folder), then creating the
+/// new partitions (folders, first segments, fsyncs) or recovering them. The new catalog is
+/// installed once every new partition is open.
 pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bool) {
     let old = shard.catalog.borrow().clone();
     let config = shard.config();
@@ -186,13 +186,7 @@ pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bo
         log.mark_deleted();
         let dir = log.dir().to_owned();
         let tomb = dir.with_file_name(format!("{}.{}-delete", partition_dir_name(&key.0, key.1), crate::shard::catalog::new_topic_id()));
-        match crate::io::fs::rename(&dir, &tomb) {
-            Ok(()) => {
-                crate::io::crash::point("topic_delete.after_folder_rename");
-                tombs.push(tomb);
-            }
-            Err(e) => tracing::error!(dir = %dir.display(), error = %e, "could not remove a deleted partition's folder"),
-        }
+        tombs.push((dir, tomb));
     }
     let mut max_message_bytes = std::collections::HashMap::new();
     let mut compacted = std::collections::HashSet::new();
@@ -230,7 +224,21 @@ pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bo
         }
     }
     let open_all = move || {
-        for tomb in &tombs {
+        // Renamed first, all of them, so that a recreated topic opens fresh folders below.
+        let renamed: Vec<_> = tombs
+            .into_iter()
+            .filter_map(|(dir, tomb)| match crate::io::fs::rename(&dir, &tomb) {
+                Ok(()) => {
+                    crate::io::crash::point("topic_delete.after_folder_rename");
+                    Some(tomb)
+                }
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), error = %e, "could not remove a deleted partition's folder");
+                    None
+                }
+            })
+            .collect();
+        for tomb in &renamed {
             if let Err(e) = crate::io::fs::remove_dir_all(tomb) {
                 tracing::error!(dir = %tomb.display(), error = %e, "could not remove a deleted partition's folder");
             }

@@ -102,14 +102,16 @@ pub fn write_checkpoints(log_dir: &std::path::Path, logs: &[LogCheckpoint]) -> s
 }
 
 /// Writes a partition's `partition.metadata` (Kafka's format: `version: 0`, then the topic id
-/// in Kafka's base64 form) unless it already says so.
+/// in Kafka's base64 form) unless it already says so. It is derived from the catalog and
+/// checked at every open, so it goes to the page cache only: two fsyncs per new partition
+/// doubled the time a 5,000-partition topic took to create.
 pub fn write_partition_metadata(dir: &std::path::Path, topic_id: &[u8; 16]) -> std::io::Result<()> {
     let text = format!("version: 0\ntopic_id: {}\n", uuid_to_kafka_string(topic_id));
     let path = dir.join(PARTITION_METADATA_FILE);
     if crate::io::fs::read_if_exists(&path)?.is_some_and(|b| b == text.as_bytes()) {
         return Ok(());
     }
-    crate::io::fs::write_atomic(&path, text.as_bytes(), None)
+    crate::io::fs::write_file(&path, text.as_bytes())
 }
 
 /// A UUID as Kafka's `Uuid.toString()` prints it: URL-safe base64 without padding, 22
