@@ -254,26 +254,16 @@ async fn stall(args: StallArgs) -> Result<(), Error> {
     let _ = probe.await;
     for p in &phases {
         let h = &p.hist;
+        let (p50, p99, max) = (ms(h.value_at_quantile(0.5)), ms(h.value_at_quantile(0.99)), ms(h.max()));
         if args.json {
             println!(
-                "{{\"phase\":\"{}\",\"secs\":{:.3},\"round_trips\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+                "{{\"phase\":\"{}\",\"secs\":{:.3},\"round_trips\":{},\"p50_ms\":{p50:.3},\"p99_ms\":{p99:.3},\"max_ms\":{max:.3}}}",
                 p.name,
                 p.secs,
-                h.len(),
-                ms(h.value_at_quantile(0.5)),
-                ms(h.value_at_quantile(0.99)),
-                ms(h.max())
+                h.len()
             );
         } else {
-            println!(
-                "{:<11} {:>8.3} s  {:>7} round trips  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms",
-                p.name,
-                p.secs,
-                h.len(),
-                ms(h.value_at_quantile(0.5)),
-                ms(h.value_at_quantile(0.99)),
-                ms(h.max())
-            );
+            println!("{:<11} {:>8.3} s  {:>7} round trips  p50 {p50:>8.3} ms  p99 {p99:>8.3} ms  max {max:>8.3} ms", p.name, p.secs, h.len());
         }
     }
     Ok(())

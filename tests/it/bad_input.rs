@@ -276,22 +276,27 @@ async fn an_api_versions_request_newer_than_the_broker_gets_v0_with_the_ranges()
     assert!(apis.iter().any(|(k, min, _)| *k == 0 && *min == 0), "Produce is advertised from version 0");
 }
 
-/// A Fetch v4 request for partition 0 of `topic` from offset 0, asking for up to `max_bytes`.
-fn fetch_request(topic: &str, max_bytes: i32) -> Vec<u8> {
+/// A Fetch v4 request for partition 0 of `topic` from `offset`.
+fn fetch_v4(topic: &str, offset: i64, max_wait_ms: i32, min_bytes: i32, max_bytes: i32, correlation_id: i32) -> Vec<u8> {
     let mut w = Writer::new();
-    header(&mut w, 1, 4, 9);
+    header(&mut w, 1, 4, correlation_id);
     w.i32(-1); // replica_id
-    w.i32(0); // max_wait_ms
-    w.i32(1); // min_bytes
+    w.i32(max_wait_ms);
+    w.i32(min_bytes);
     w.i32(max_bytes);
     w.i8(0); // isolation_level
     w.i32(1);
     w.string(false, topic);
     w.i32(1);
     w.i32(0); // partition
-    w.i64(0); // fetch_offset
+    w.i64(offset);
     w.i32(max_bytes);
     w.finish().to_vec()
+}
+
+/// A Fetch v4 request for partition 0 of `topic` from offset 0, asking for up to `max_bytes`.
+fn fetch_request(topic: &str, max_bytes: i32) -> Vec<u8> {
+    fetch_v4(topic, 0, 0, 1, max_bytes, 9)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -530,20 +535,7 @@ async fn idempotent_producers_retries_are_written_once_and_gaps_refused() {
 /// A Fetch v4 request for partition 0 of `topic` at `offset` that long-polls: it waits
 /// `max_wait_ms` for more bytes than will come.
 fn long_poll_request(topic: &str, offset: i64, max_wait_ms: i32) -> Vec<u8> {
-    let mut w = Writer::new();
-    header(&mut w, 1, 4, 9);
-    w.i32(-1); // replica_id
-    w.i32(max_wait_ms);
-    w.i32(i32::MAX); // min_bytes
-    w.i32(1 << 20);
-    w.i8(0); // isolation_level
-    w.i32(1);
-    w.string(false, topic);
-    w.i32(1);
-    w.i32(0); // partition
-    w.i64(offset);
-    w.i32(1 << 20);
-    w.finish().to_vec()
+    fetch_v4(topic, offset, max_wait_ms, i32::MAX, 1 << 20, 9)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -596,20 +588,7 @@ async fn pipelined_requests_wait_within_queued_max_request_bytes() {
 
 /// A Fetch v4 for partition 0 of `topic` at `offset`: (error code, record bytes).
 fn fetch_at(s: &mut TcpStream, topic: &str, offset: i64) -> (i16, Vec<u8>) {
-    let mut w = Writer::new();
-    header(&mut w, 1, 4, 11);
-    w.i32(-1); // replica_id
-    w.i32(0); // max_wait_ms
-    w.i32(1); // min_bytes
-    w.i32(1 << 20);
-    w.i8(0); // isolation_level
-    w.i32(1);
-    w.string(false, topic);
-    w.i32(1);
-    w.i32(0); // partition
-    w.i64(offset);
-    w.i32(1 << 20);
-    let mut r = Reader::new(Bytes::from(round_trip(s, &w.finish()).expect("a fetch answer")));
+    let mut r = Reader::new(Bytes::from(round_trip(s, &fetch_v4(topic, offset, 0, 1, 1 << 20, 11)).expect("a fetch answer")));
     assert_eq!(r.i32().unwrap(), 11, "correlation id");
     r.i32().unwrap(); // throttle_time_ms
     assert_eq!(r.i32().unwrap(), 1, "one topic");
