@@ -181,7 +181,7 @@ fn gather_checkpoints(shared: &Shared) -> Option<Vec<LogCheckpoint>> {
             let _ = tx.send(logs);
             Box::pin(std::future::ready(()))
         });
-        mailbox.send(job).ok()?;
+        mailbox.send_timeout(job, Duration::from_secs(10)).ok()?;
     }
     drop(tx);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -246,6 +246,19 @@ pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bo
         to_open
             .into_iter()
             .map(|(dir, topic, partition, log_config, start, topic_id)| {
+                // As Kafka's InconsistentTopicIdException guards: a folder left by another
+                // topic of this name (a deletion whose removal did not finish, or that a power
+                // cut undid) is never adopted; it is set aside and the partition starts anew.
+                let expected = crate::storage::uuid_to_kafka_string(&topic_id);
+                let mut start = start;
+                if crate::storage::read_partition_topic_id(&dir).is_some_and(|found| found != expected) {
+                    let aside = dir.with_file_name(format!("{}.{}-delete", partition_dir_name(&topic, partition), crate::shard::catalog::new_topic_id()));
+                    tracing::warn!(dir = %dir.display(), "a partition folder of another topic id; setting it aside");
+                    if let Err(e) = crate::io::fs::rename(&dir, &aside).and_then(|()| crate::io::fs::remove_dir_all(&aside)) {
+                        return (dir, Err(e));
+                    }
+                    start = RecoveryPoint::At(0);
+                }
                 let opened = OpenedLog::open(&dir, &topic, partition, log_config, start)
                     .and_then(|log| crate::storage::write_partition_metadata(&dir, &topic_id).map(|()| log));
                 (dir, opened)

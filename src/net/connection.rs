@@ -109,10 +109,16 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
             buf.reserve(want.max(buf.len().min(pending)));
         }
         // The buffer's memory, what it holds and what the read may fill, is in the budget
-        // before the read is made: past the budget the connection waits here, reading nothing.
+        // before the read is made: past the budget a connection about to start a request
+        // waits here, reading nothing.
         let held = buf.capacity() as u64;
         reading.shrink_to(held);
-        reading.grow_to(held).await;
+        if buf.is_empty() {
+            reading.grow_to(held).await;
+        } else {
+            // The rest of a request already begun: it never waits (see `shard::budget`).
+            reading.grow_now(held);
+        }
         let read_into = buf.split_off(buf.len());
         // `connections.max.idle.ms`: a client that sends nothing for that long is disconnected.
         let mut reader = stream;

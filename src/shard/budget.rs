@@ -7,11 +7,12 @@
 //! What is counted is bytes really received, not what a size prefix claims (a stalled prefix
 //! then holds a read's worth, not 100 MB): a connection's reading permit grows to cover its
 //! buffer and the next read before the read is issued, and each complete request is split off
-//! it into a permit of its own that lives until its response is written. While the budget
-//! cannot cover the next read, the connection stops reading (backpressure: TCP then pushes
-//! back on the client) until answered requests give bytes back. Growth that only the holder's
-//! own bytes stand in the way of is always allowed, so a request larger than the whole budget
-//! waits for the others instead of never being served.
+//! it into a permit of its own that lives until its response is written. A read that starts a
+//! request waits while the budget is spent (backpressure: TCP then pushes back on the client)
+//! until answered requests give bytes back; the reads that finish a request already begun do
+//! not wait, so partial requests can never hold the budget against each other. As in Kafka's
+//! memory pool, a request may overshoot what is left (one larger than the whole budget still
+//! gets in): the budget bounds how many requests start, by their bytes.
 //!
 //! Shard-local (`Rc`, `Cell`): no atomic and no lock.
 
@@ -74,20 +75,33 @@ impl Permit {
         self.bytes
     }
 
-    fn fits(&self, more: u64) -> bool {
+    /// As Kafka's `SimpleMemoryPool` in its default, non-strict mode: room is there while
+    /// less than the capacity is used, whatever the size asked (a request larger than the
+    /// whole budget still gets in), or when only this permit's own bytes are held.
+    fn has_room(&self) -> bool {
         let (shard, conn) = (self.shard.used.get(), self.connection.used.get());
-        (shard == self.bytes || shard + more <= self.shard.capacity) && (conn == self.bytes || conn + more <= self.connection.max)
+        (shard == self.bytes || shard < self.shard.capacity) && (conn == self.bytes || conn < self.connection.max)
     }
 
-    /// Grows the permit to `bytes`, waiting until the shard's share and the connection's
-    /// limit both have room.
+    /// Grows the permit to `bytes`, first waiting until the shard's share and the
+    /// connection's limit both have room: for reads that start a request.
     pub async fn grow_to(&mut self, bytes: u64) {
-        let Some(more) = bytes.checked_sub(self.bytes).filter(|&m| m > 0) else { return };
-        while !self.fits(more) {
+        if bytes <= self.bytes {
+            return;
+        }
+        while !self.has_room() {
             let (tx, rx) = flume::bounded(1);
             self.shard.waiters.borrow_mut().push(tx);
             let _ = rx.recv_async().await;
         }
+        self.grow_now(bytes);
+    }
+
+    /// Grows the permit to `bytes` at once: for the rest of a request already begun, so that
+    /// requests under way always finish reading (connections waiting on each other's partial
+    /// requests would never give bytes back).
+    pub fn grow_now(&mut self, bytes: u64) {
+        let Some(more) = bytes.checked_sub(self.bytes).filter(|&m| m > 0) else { return };
         self.shard.used.set(self.shard.used.get() + more);
         self.connection.used.set(self.connection.used.get() + more);
         self.bytes = bytes;
@@ -132,9 +146,15 @@ mod tests {
             let mut reading_a = budget.permit(&a);
             reading_a.grow_to(60).await;
             let held = reading_a.split(60);
-            // The connection's own limit: 60 held + 30 > 80.
-            assert!(compio::time::timeout(Duration::from_millis(20), reading_a.grow_to(30)).await.is_err(), "a connection past its limit must wait");
-            // The shard's share: 60 + 50 > 100.
+            // Room while under the limits, whatever the size: 60 + 30 > 80 still gets in.
+            reading_a.grow_to(30).await;
+            let held_more = reading_a.split(30);
+            // The connection's own limit: 90 held, at least 80.
+            assert!(compio::time::timeout(Duration::from_millis(20), reading_a.grow_to(10)).await.is_err(), "a connection past its limit must wait");
+            drop(held_more);
+            // The shard's share: 60 held and another connection's 45 make 105, at least 100.
+            let mut other = budget.permit(&ConnectionBudget::new(80));
+            other.grow_to(45).await;
             let mut reading_b = budget.permit(&b);
             assert!(compio::time::timeout(Duration::from_millis(20), reading_b.grow_to(50)).await.is_err());
             let waiting = compio::runtime::spawn(async move {
@@ -142,11 +162,14 @@ mod tests {
                 reading_b
             });
             compio::time::sleep(Duration::from_millis(5)).await;
-            assert_eq!(budget.used(), 60);
-            drop(held);
+            // The rest of a request under way does not wait, even past the budget.
+            other.grow_now(60);
+            assert_eq!(budget.used(), 120);
+            drop(other);
             let reading_b = waiting.await.unwrap();
-            assert_eq!(budget.used(), 50);
+            assert_eq!(budget.used(), 110, "the waiting connection got in once bytes came back");
             drop(reading_b);
+            drop(held);
             // A request larger than everything grows while only its own bytes are held.
             reading_a.grow_to(1_000).await;
             assert_eq!(budget.used(), 1_000);

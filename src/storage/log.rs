@@ -181,6 +181,8 @@ impl OpenedLog {
 struct RolledSegment {
     log: LogFile,
     index_paths: [PathBuf; 2],
+    /// The segment's base offset: the recovery point may not pass it before this is durable.
+    base_offset: i64,
     /// The recovery point once this segment (and every older one) is durable.
     end_offset: i64,
 }
@@ -360,6 +362,13 @@ impl PartitionLog {
         });
     }
 
+    /// How far an fsync of the active segment makes the log durable: to its end, unless a
+    /// rolled segment is still waiting for its own fsync (the flusher moves the recovery point
+    /// past it once it is done).
+    fn durable_end(&self, state: &LogState) -> i64 {
+        self.rolled.borrow().front().map_or(state.log_end_offset(), |r| r.base_offset.min(state.log_end_offset()))
+    }
+
     /// The active segment's pages are clean up to `size` (an fsync just wrote them).
     fn mark_written_back(&self) {
         let state = self.state.borrow();
@@ -379,16 +388,18 @@ impl PartitionLog {
     /// the log offline: what was acknowledged may not be on disk, and Kafka stops there too.
     async fn flush_rolled(self: Rc<Self>) {
         loop {
-            let next = self.rolled.borrow_mut().pop_front();
-            let Some(segment) = next else { break };
+            // Left at the front of the queue until it is durable: the recovery point may not
+            // pass it meanwhile (`durable_end`).
+            let next = self.rolled.borrow().front().map(|r| (r.log.clone(), r.index_paths.clone(), r.end_offset));
+            let Some((log, index_paths, end)) = next else { break };
             if self.state.borrow().deleted {
                 self.rolled.borrow_mut().clear();
                 break;
             }
-            let (dir, end) = (self.dir_handle.clone(), segment.end_offset);
+            let dir = self.dir_handle.clone();
             let flushed = compio::runtime::spawn_blocking(move || -> io::Result<()> {
-                segment.log.sync_data_blocking()?;
-                for path in &segment.index_paths {
+                log.sync_data_blocking()?;
+                for path in &index_paths {
                     crate::io::fs::sync_file(&std::fs::File::open(path)?)?;
                 }
                 crate::io::fs::sync_dir_handle(&dir)?;
@@ -396,6 +407,13 @@ impl PartitionLog {
                 Ok(())
             })
             .await;
+            {
+                // Retention may have taken it off the queue meanwhile.
+                let mut rolled = self.rolled.borrow_mut();
+                if rolled.front().is_some_and(|r| r.end_offset == end) {
+                    rolled.pop_front();
+                }
+            }
             match flushed {
                 Ok(Ok(())) => {
                     let mut state = self.state.borrow_mut();
@@ -627,7 +645,7 @@ impl PartitionLog {
             }
             {
                 let mut state = self.state.borrow_mut();
-                state.recovery_point = state.log_end_offset();
+                state.recovery_point = self.durable_end(&state);
                 state.unflushed_messages = 0;
                 state.last_flush_ms = now_ms();
             }
@@ -657,7 +675,12 @@ impl PartitionLog {
             crate::io::crash::point("roll.after_index_write");
             // From here on the closed segment's indexes are read from their files.
             active.seal_indexes();
-            RolledSegment { log: active.log.clone(), index_paths: [active.index_path(), active.time_index_path()], end_offset: state.log_end_offset() }
+            RolledSegment {
+                log: active.log.clone(),
+                index_paths: [active.index_path(), active.time_index_path()],
+                base_offset: active.base_offset,
+                end_offset: state.log_end_offset(),
+            }
         };
         let segment = LogSegment::create(&self.dir, rolled.end_offset, now)?;
         crate::io::crash::point("roll.after_segment_create");
@@ -915,7 +938,7 @@ impl PartitionLog {
         match file.sync_data().await {
             Ok(()) => {
                 let mut state = self.state.borrow_mut();
-                state.recovery_point = state.log_end_offset();
+                state.recovery_point = self.durable_end(&state);
                 state.unflushed_messages = 0;
                 state.last_flush_ms = now;
             }
@@ -938,6 +961,11 @@ impl PartitionLog {
         if state.deleted {
             return Ok(());
         }
+        // A failed fsync may have lost acknowledged pages: a later one that succeeds proves
+        // nothing, and the next start must not trust this log as cleanly stopped.
+        if state.offline {
+            return Err(io::Error::other(format!("{}-{} is offline; it is not closed cleanly", self.topic, self.partition)));
+        }
         for s in &state.segments {
             s.log.sync_data_blocking()?;
         }
@@ -953,6 +981,8 @@ impl PartitionLog {
         for path in [state.active().index_path(), state.active().time_index_path()] {
             crate::io::fs::sync_file(&std::fs::File::open(path)?)?;
         }
+        // The segments' names, a just-rolled one's included, as durable as their bytes.
+        crate::io::fs::sync_dir_handle(&self.dir_handle)?;
         state.recovery_point = state.log_end_offset();
         Ok(())
     }
@@ -1002,6 +1032,8 @@ impl PartitionLog {
             && state.active().base_offset > self.compacted_through.get()
             && !state.deleted
             && !state.offline
+            // Cleaning would copy a damaged batch under a fresh CRC: an operator decides.
+            && self.damaged.borrow().is_empty()
     }
 
     /// Compacts every closed segment (see `compaction`) and swaps the cleaned files in.
@@ -1084,11 +1116,10 @@ impl PartitionLog {
             crate::io::crash::point("compaction.after_rename");
             // The open file is the same inode under its new name.
             segment.path = path;
+            segment.finish_time_index();
             crate::io::fs::write_atomic(&index_paths[0], &segment.index.encode(), None)?;
             crate::io::fs::write_atomic(&index_paths[1], &segment.time_index.encode(), None)?;
             crate::io::crash::point("compaction.after_index_write");
-            // The segment's bytes are new: what the scrubber found in the old ones is gone.
-            self.damaged.borrow_mut().retain(|d| d.0 != base);
             segment.seal_indexes();
             let old = std::mem::replace(&mut self.state.borrow_mut().segments[i], segment);
             replaced.push(old);

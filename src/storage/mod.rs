@@ -101,6 +101,13 @@ pub fn write_checkpoints(log_dir: &std::path::Path, logs: &[LogCheckpoint]) -> s
     checkpoint::write(&log_dir.join(REPLICATION_OFFSET_FILE), &entries(&|l| Some(l.high_watermark)))
 }
 
+/// The topic id a partition folder's `partition.metadata` names, if it has one.
+pub fn read_partition_topic_id(dir: &std::path::Path) -> Option<String> {
+    let bytes = crate::io::fs::read_if_exists(&dir.join(PARTITION_METADATA_FILE)).ok()??;
+    let text = String::from_utf8(bytes).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("topic_id:")).map(|id| id.trim().to_owned())
+}
+
 /// Writes a partition's `partition.metadata` (Kafka's format: `version: 0`, then the topic id
 /// in Kafka's base64 form) unless it already says so. It is derived from the catalog and
 /// checked at every open, so it goes to the page cache only: two fsyncs per new partition

@@ -51,7 +51,14 @@ pub fn scan_chunk(file: &LogFile, position: u32, size: u32) -> io::Result<ChunkS
                     return Ok(ChunkScan { checked_bytes: at as u32, damaged: Some((position, size)) });
                 };
                 let mut batch = vec![0u8; whole];
-                file.read_at_blocking(position as u64, &mut batch)?;
+                let mut read = 0;
+                while read < whole {
+                    match file.read_at_blocking(position as u64 + read as u64, &mut batch[read..])? {
+                        0 => break,
+                        n => read += n,
+                    }
+                }
+                batch.truncate(read);
                 let damaged = record_batch::validate_stored(&batch).is_err().then_some((position, position + whole as u32));
                 return Ok(ChunkScan { checked_bytes: whole as u32, damaged });
             }
