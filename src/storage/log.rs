@@ -1654,9 +1654,11 @@ mod tests {
             assert!(log.is_offline(), "a failed fsync left the log online");
             assert_eq!(log.append(vec![batch(1, 0)]).await, Err(AppendError::Storage));
             assert_eq!(log.read(0, 1 << 20, true).await.err(), Some(ReadError::Storage));
-            // Healed or not, it stays offline: the lost pages do not come back.
+            // Healed or not, it stays offline: the lost pages do not come back, and a later
+            // fsync that succeeds does not make its close a clean one.
             log.flush_if_due(now_ms() + 20_000).await;
             assert!(log.is_offline());
+            assert!(log.close().is_err(), "an offline log closed cleanly");
         });
     }
 
