@@ -260,7 +260,7 @@ pub struct RecordSpec<'a> {
     pub timestamp_delta: i64,
 }
 
-fn push_varlong(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn push_varlong(out: &mut Vec<u8>, v: i64) {
     let mut raw = ((v << 1) ^ (v >> 63)) as u64;
     while raw >= 0x80 {
         out.push((raw as u8) | 0x80);
@@ -334,10 +334,6 @@ pub fn build_batch(base_offset: i64, base_timestamp: i64, records: &[RecordSpec<
 #[cfg(test)]
 pub mod tests {
     use super::*;
-
-    pub fn push_varlong_for_tests(out: &mut Vec<u8>, v: i64) {
-        push_varlong(out, v);
-    }
 
     /// A batch of `count` records with `value_bytes`-byte values and null keys.
     pub fn make_batch(base_offset: i64, count: i32, timestamp: i64, value_bytes: usize) -> Vec<u8> {

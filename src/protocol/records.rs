@@ -1,7 +1,9 @@
-//! The records inside a RecordBatch v2, read with one parser: a borrowing iterator over an
-//! uncompressed batch's records (`Records`), and the check every produced batch passes before
-//! it is stored (`validate_records`), which walks an uncompressed batch in place and a
-//! compressed one through a streaming decoder, as Kafka's `LogValidator` walks both.
+//! The records inside a RecordBatch v2: a borrowing iterator over an uncompressed batch's
+//! records (`Records`), and the check every produced batch passes before it is stored
+//! (`validate_records`), which walks an uncompressed batch in place and a compressed one
+//! through a streaming decoder, as Kafka's `LogValidator` walks both. Two parsers apply the
+//! same rules: `parse_record_slice` for records in memory (the produce path, hand-written for
+//! speed) and `parse_record` over a `Source` for streams; a test holds them to each other.
 //!
 //! ```text
 //! record := length varint            bytes after this field
@@ -67,16 +69,17 @@ pub struct Record<'a> {
 impl<'a> Record<'a> {
     /// The record's headers as (key, value) pairs.
     pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a {
-        let mut source = SliceSource { bytes: self.headers, at: 0 };
+        let (bytes, mut at) = (self.headers, 0);
         (0..self.header_count).map(move |_| {
-            let key = nullable_bytes(&mut source).ok().flatten().unwrap_or_default();
-            let value = nullable_bytes(&mut source).ok().flatten();
+            let key = slice_bytes(bytes, &mut at).ok().flatten().unwrap_or_default();
+            let value = slice_bytes(bytes, &mut at).ok().flatten();
             (key, value)
         })
     }
 }
 
-/// What the parser reads from: a slice (fields are borrowed) or a stream (fields are skipped).
+/// What the generic parser reads from: a decompressing stream, whose fields are skipped.
+/// (Records in memory have their own parser, `parse_record_slice`, for speed.)
 trait Source {
     type Bytes: Copy;
     fn byte(&mut self) -> io::Result<u8>;
@@ -86,33 +89,6 @@ trait Source {
     fn position(&self) -> usize;
     /// The bytes read since `start` (a `position()`).
     fn since(&self, start: usize) -> Self::Bytes;
-}
-
-struct SliceSource<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Source for SliceSource<'a> {
-    type Bytes = &'a [u8];
-    fn byte(&mut self) -> io::Result<u8> {
-        let b = *self.bytes.get(self.at).ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
-        self.at += 1;
-        Ok(b)
-    }
-    fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
-        if n > self.bytes.len() - self.at {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        self.at += n;
-        Ok(&self.bytes[self.at - n..self.at])
-    }
-    fn position(&self) -> usize {
-        self.at
-    }
-    fn since(&self, start: usize) -> &'a [u8] {
-        &self.bytes[start..self.at]
-    }
 }
 
 /// A decompressing stream, read through a fixed buffer: skipped fields are never held.
@@ -341,7 +317,8 @@ fn parse_record_slice<'a>(records: &'a [u8], at: &mut usize) -> Result<Parsed<&'
 /// The records of an uncompressed batch (`bytes` starts at the first record), borrowing it.
 /// Yields at most `count` records and stops at the first malformed one.
 pub struct Records<'a> {
-    source: SliceSource<'a>,
+    bytes: &'a [u8],
+    at: usize,
     index: i32,
     count: i32,
 }
@@ -349,17 +326,12 @@ pub struct Records<'a> {
 impl<'a> Records<'a> {
     /// The records after a batch's header; `count` is the header's record count.
     pub fn new(records: &'a [u8], count: i32) -> Records<'a> {
-        Records { source: SliceSource { bytes: records, at: 0 }, index: 0, count: count.max(0) }
+        Records { bytes: records, at: 0, index: 0, count: count.max(0) }
     }
 
     /// The records of an uncompressed batch (`None` for a compressed one).
     pub fn of_batch(batch: BatchView<'a>) -> Option<Records<'a>> {
         (batch.compression() == 0 && batch.len() >= HEADER_BYTES).then(|| Records::new(&batch.bytes[HEADER_BYTES..], batch.record_count()))
-    }
-
-    /// Bytes left after the records read so far.
-    pub fn remaining(&self) -> usize {
-        self.source.bytes.len() - self.source.at
     }
 }
 
@@ -371,7 +343,7 @@ impl<'a> Iterator for Records<'a> {
         }
         let index = self.index;
         self.index += 1;
-        let result = parse_record_slice(self.source.bytes, &mut self.source.at).map(|p| Record {
+        let result = parse_record_slice(self.bytes, &mut self.at).map(|p| Record {
             timestamp_delta: p.timestamp_delta,
             offset_delta: p.offset_delta,
             key: p.key,
@@ -616,8 +588,8 @@ mod tests {
         let value_bytes = DECOMPRESSED_BATCH_BYTES_MAX + (44 << 20);
         let mut prefix = Vec::new();
         let mut fields = vec![0u8, 0, 0, 1]; // attributes, timestamp delta, offset delta, null key
-        crate::protocol::record_batch::tests::push_varlong_for_tests(&mut fields, value_bytes as i64);
-        crate::protocol::record_batch::tests::push_varlong_for_tests(&mut prefix, (fields.len() + value_bytes + 1) as i64);
+        crate::protocol::record_batch::push_varlong(&mut fields, value_bytes as i64);
+        crate::protocol::record_batch::push_varlong(&mut prefix, (fields.len() + value_bytes + 1) as i64);
         prefix.extend(fields);
         let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
         encoder.write_all(&prefix).unwrap();
