@@ -9,7 +9,7 @@
 //! something like real event data, neither constant nor random bytes); every run uses the same
 //! bytes. The benchmark binary uses mimalloc, the broker binary's global allocator.
 //!
-//! - `frame/next_frame` (frames/s): `net::frame::next_frame` splitting a `BytesMut` that holds
+//! - `frame/next_frame` (frames/s): `protocol::frame::next_frame` splitting a `BytesMut` that holds
 //!   64 Produce v7 request frames back to back until it is empty, as a connection's reader
 //!   does. `next_frame` never touches a frame's bytes (it reads the 4-byte prefix and splits),
 //!   so its cost is per frame, not per byte: the frames are small (one 100-byte record each)
@@ -17,9 +17,9 @@
 //! - `decode/request_header` (headers/s): `protocol::header::read_prefix`, the API key and
 //!   version check the dispatcher makes, and `read_header_rest` (with its client id `String`)
 //!   on a Produce request frame.
-//! - `decode/produce_body/8x16KiB` (MB/s of body): `protocol::messages::produce::decode_request`
+//! - `decode/produce_body/8x16KiB` (MB/s of body): `protocol::messages::produce::ProduceRequest::decode`
 //!   of a Produce v7 body (one topic, 8 partitions, one 16 KiB batch each) encoded by the
-//!   client's own encoder (`client::wire::ProduceRequest`). Records are borrowed, not copied,
+//!   shared definition (`protocol::messages::produce::ProduceRequest`). Records are borrowed, not copied,
 //!   so this measures the per-field decoding and the allocations of the decoded request.
 //! - `validate/batch/{1KiB,16KiB,1MiB}` (MB/s): `protocol::record_batch::validate` on one
 //!   producer batch: length, magic, counts and the CRC-32C over everything after byte 21.
@@ -58,16 +58,17 @@ use compio::runtime::Runtime;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 
+use spate::client::conn::version_of;
 use spate::client::records::BatchBuilder;
-use spate::client::wire::{version_of, write_request_header, ProduceRequest, Request};
 use spate::client::Compression;
 use spate::config::{BrokerConfig, LogConfig};
-use spate::net::frame::next_frame;
 use spate::protocol::api::ApiKey;
 use spate::protocol::codec::{Reader, Writer};
-use spate::protocol::header::{read_header_rest, read_prefix};
-use spate::protocol::messages::produce::decode_request;
+use spate::protocol::frame::next_frame;
+use spate::protocol::header::{read_header_rest, read_prefix, write_request_header};
+use spate::protocol::messages::produce::{ProducePartition, ProduceRequest, ProduceTopic};
 use spate::protocol::record_batch::{split_batches, validate};
+use spate::protocol::wire::{Version, Wire};
 use spate::storage::index::{IndexEntry, OffsetIndex, TimeIndex, TimeIndexEntry};
 use spate::storage::{partition_dir_name, PartitionLog};
 
@@ -149,16 +150,17 @@ fn batch_of_size(target: usize, values: &[Vec<u8>]) -> Bytes {
 
 /// A Produce request (as the client's sender encodes it) for one topic, one batch per partition.
 fn produce_request(batches: Vec<Bytes>) -> ProduceRequest {
-    let partitions: Vec<(i32, Bytes)> = batches.into_iter().enumerate().map(|(p, batch)| (p as i32, batch)).collect();
-    ProduceRequest { acks: -1, timeout_ms: 30_000, topics: vec![(TOPIC.to_owned(), partitions)] }
+    let partitions = batches.into_iter().enumerate().map(|(p, batch)| ProducePartition { index: p as i32, records: Some(batch) }).collect();
+    ProduceRequest { acks: -1, timeout_ms: 30_000, topics: vec![ProduceTopic { name: TOPIC.to_owned(), partitions }], transactional_id: None }
 }
 
 /// A whole request frame as it arrives on a socket: size prefix, header v1, body.
 fn produce_frame(correlation_id: i32, request: &ProduceRequest) -> BytesMut {
     let mut w = Writer::new();
     w.i32(0); // the size, patched below
-    write_request_header(&mut w, ApiKey::Produce, correlation_id, CLIENT_ID);
-    request.encode(&mut w);
+    let v = Version::new(version_of(ApiKey::Produce), false);
+    write_request_header(&mut w, ApiKey::Produce, v, correlation_id, CLIENT_ID);
+    request.encode(&mut w, v);
     let mut frame = w.finish();
     let size = (frame.len() - 4) as i32;
     frame[..4].copy_from_slice(&size.to_be_bytes());
@@ -222,16 +224,16 @@ fn bench_decode(c: &mut Criterion) {
     let batch = batch_of_size(BATCH_BYTES, &values);
     let request = produce_request(vec![batch; 8]);
     let version = version_of(ApiKey::Produce);
-    let flexible = ApiKey::Produce.is_flexible(version);
+    let v = Version::new(version, ApiKey::Produce.is_flexible(version));
 
     // What `next_frame` hands to the dispatcher: the frame without its size prefix.
     let frame = produce_frame(7, &request).freeze().slice(4..);
     let mut body = Writer::new();
-    request.encode(&mut body);
+    request.encode(&mut body, v);
     let body = body.finish().freeze();
     {
         let mut r = Reader::new(body.clone());
-        let decoded = decode_request(&mut r, version, flexible).expect("the client's encoding decodes");
+        let decoded = ProduceRequest::decode(&mut r, v).expect("the client's encoding decodes");
         assert_eq!((r.remaining(), decoded.topics[0].partitions.len()), (0, 8));
     }
 
@@ -250,7 +252,7 @@ fn bench_decode(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("produce_body", "8x16KiB"), |b| {
         b.iter(|| {
             let mut r = Reader::new(black_box(&body).clone());
-            decode_request(&mut r, version, flexible).expect("a produce request")
+            ProduceRequest::decode(&mut r, v).expect("a produce request")
         })
     });
     g.finish();

@@ -76,6 +76,14 @@ pub const TOPIC_CONFIG_NAMES: &[(&str, &str)] = &[
     ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
 ];
 
+/// The group coordinator's settings (Kafka's `group.*` broker properties).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    pub initial_rebalance_delay: std::time::Duration,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+}
+
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub broker_id: i32,
@@ -107,7 +115,7 @@ pub struct BrokerConfig {
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_segment_bytes: u32,
     pub offsets_retention_ms: i64,
-    pub group: crate::coordinator::GroupConfig,
+    pub group: GroupConfig,
     /// Every property as given, for DescribeConfigs.
     pub properties: BTreeMap<String, String>,
 }
@@ -415,7 +423,7 @@ impl BrokerConfig {
             },
             offsets_topic_segment_bytes: parse_num(&props, "offsets.topic.segment.bytes")?,
             offsets_retention_ms: parse_num::<i64>(&props, "offsets.retention.minutes")? * 60_000,
-            group: crate::coordinator::GroupConfig {
+            group: GroupConfig {
                 initial_rebalance_delay: std::time::Duration::from_millis(parse_num(&props, "group.initial.rebalance.delay.ms")?),
                 min_session_timeout_ms: parse_num(&props, "group.min.session.timeout.ms")?,
                 max_session_timeout_ms: parse_num(&props, "group.max.session.timeout.ms")?,

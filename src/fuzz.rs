@@ -69,7 +69,7 @@ fn decode_request_frame_with(frame: Bytes, all: bool) {
     }
     let Ok(header) = read_header_rest(&mut r, prefix, key) else { return };
     if key == ApiKey::Produce {
-        if let Ok(request) = produce::decode_request(&mut r, header.api_version, header.flexible) {
+        if let Ok(request) = <produce::ProduceRequest as crate::protocol::wire::Wire>::decode(&mut r, header.version()) {
             for partition in request.topics.iter().flat_map(|t| &t.partitions) {
                 let compressed = |records: &Bytes| records.get(22).is_some_and(|attributes| attributes & 0x07 != 0);
                 if let Some(records) = partition.records.as_ref().filter(|r| all || !compressed(r)) {
@@ -82,28 +82,7 @@ fn decode_request_frame_with(frame: Bytes, all: bool) {
     let _ = decode_body(&mut r, key, header.api_version, header.flexible);
 }
 
-/// A deterministic generator (xorshift64*) for the seeded runs and the storage fuzzer: the
-/// same seed gives the same sequence, so a failure replays from its seed.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number below `n` (0 when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    /// An index below `n` (0 when `n` is 0).
-    pub fn index(&mut self, n: usize) -> usize {
-        self.below(n as u64) as usize
-    }
-}
+pub use crate::protocol::wire::Rng;
 
 /// Rewrites the CRC of every batch whose length field fits, so that a fuzzer reaches the
 /// record parsers behind the CRC check (random bytes almost never carry a valid CRC-32C).
@@ -283,125 +262,46 @@ pub fn segment_seeds() -> Vec<Vec<u8>> {
     vec![[vec![0u8], segment.clone()].concat(), [vec![0u8], segment[..segment.len() - 7].to_vec()].concat(), vec![0u8]]
 }
 
-/// Inputs for `request`: one request of every API the client sends, encoded by the client
-/// (`client::wire`), in the target's format (API index, version, then the header's client id
-/// and the body).
+/// Inputs for `request`, in the target's format (API index, version, then the header's client
+/// id and the body): arbitrary requests of every API at every version Spate serves, encoded by
+/// their definitions (`protocol::messages`), and produce requests that carry real batches.
 pub fn request_seeds() -> Vec<Vec<u8>> {
-    use crate::client::wire::{self, Request};
+    use crate::protocol::api::decodable_min_version;
     use crate::protocol::codec::Writer;
-    fn seed<R: Request>(request: R) -> Vec<u8> {
+    use crate::protocol::messages::produce::{ProducePartition, ProduceRequest, ProduceTopic};
+    use crate::protocol::wire::{Request, Rng, Version, Wire};
+    fn seed<R: Request>(request: &R, version: i16) -> Vec<u8> {
         let index = SUPPORTED_APIS.iter().position(|a| a.key == R::KEY).expect("a served API");
+        let v = Version::new(version, version >= R::FLEXIBLE_FROM);
         let mut w = Writer::new();
         w.nullable_string(false, Some("fuzz"));
-        request.encode(&mut w);
-        [&[index as u8, wire::version_of(R::KEY) as u8][..], &w.finish()].concat()
-    }
-    let batches = batch_seeds();
-    let s = |v: &str| v.to_owned();
-    // Flexible versions, which the client does not send but Java and newer librdkafka do:
-    // compact lengths and tagged fields, the header's among them.
-    let flexible = |key: ApiKey, version: i16, body: &dyn Fn(&mut Writer)| {
-        let index = SUPPORTED_APIS.iter().position(|a| a.key == key).expect("a served API");
-        let mut w = Writer::new();
-        w.nullable_string(false, Some("fuzz"));
-        w.tagged_fields(true);
-        body(&mut w);
+        w.tagged_fields(v.flexible);
+        request.encode(&mut w, v);
         [&[index as u8, version as u8][..], &w.finish()].concat()
-    };
-    let mut seeds = vec![
-        flexible(ApiKey::ApiVersions, 3, &|w| {
-            w.string(true, "spate-fuzz");
-            w.string(true, "1.0");
-            w.tagged_fields(true);
-        }),
-        flexible(ApiKey::Metadata, 12, &|w| {
-            w.array_len(true, Some(2));
-            for name in ["t", "u"] {
-                w.uuid(&[0; 16]);
-                w.nullable_string(true, Some(name));
-                w.tagged_fields(true);
+    }
+    let mut seeds = Vec::new();
+    let mut rng = Rng(0xf022_5eed);
+    macro_rules! every_version {
+        ($($t:ty),*) => {$(
+            let key = <$t as Request>::KEY;
+            for version in decodable_min_version(key)..=key.range().max_version {
+                let v = Version::new(version, version >= <$t as Request>::FLEXIBLE_FROM);
+                seeds.push(seed(&<$t>::arbitrary(&mut rng, v), version));
             }
-            w.bool(true);
-            w.bool(false);
-            w.tagged_fields(true);
-        }),
-        flexible(ApiKey::Produce, 9, &|w| {
-            w.nullable_string(true, None);
-            w.i16(-1);
-            w.i32(1000);
-            w.array_len(true, Some(1));
-            w.string(true, "t");
-            w.array_len(true, Some(1));
-            w.i32(0);
-            w.nullable_bytes(true, Some(&batches[1]));
-            w.tagged_fields(true);
-            w.tagged_fields(true);
-            w.tagged_fields(true);
-        }),
-        flexible(ApiKey::DescribeGroups, 5, &|w| {
-            w.array_len(true, Some(2));
-            w.string(true, "g");
-            w.string(true, "h");
-            w.bool(false);
-            w.tagged_fields(true);
-        }),
-    ];
-    seeds.extend(vec![
-        seed(wire::ApiVersionsRequest),
-        seed(wire::MetadataRequest { topics: Some(vec![s("t"), s("u")]), allow_auto_topic_creation: true }),
-        seed(wire::ProduceRequest {
-            acks: -1,
-            timeout_ms: 1000,
-            topics: vec![(s("t"), vec![(0, Bytes::from(batches[0].clone())), (1, Bytes::from(batches[4].clone()))])],
-        }),
-        seed(wire::FetchRequest {
-            max_wait_ms: 500,
-            min_bytes: 1,
-            max_bytes: 1 << 20,
-            isolation_level: 0,
-            topics: vec![(s("t"), vec![(0, 0, 1 << 20), (1, 5, 100)])],
-        }),
-        seed(wire::ListOffsetsRequest { isolation_level: 0, topics: vec![(s("t"), vec![(0, -1), (1, -2)])] }),
-        seed(wire::CreateTopicsRequest {
-            topics: vec![wire::NewTopic { name: s("t"), num_partitions: 3, replication_factor: 1, configs: vec![(s("retention.ms"), s("1000"))] }],
-            timeout_ms: 1000,
-            validate_only: false,
-        }),
-        seed(wire::DeleteTopicsRequest { topics: vec![s("t")], timeout_ms: 1000 }),
-        seed(wire::CreatePartitionsRequest { topics: vec![(s("t"), 4)], timeout_ms: 1000, validate_only: false }),
-        seed(wire::DescribeConfigsRequest { resources: vec![(2, s("t"), None), (2, s("u"), Some(vec![s("retention.ms")]))] }),
-        seed(wire::InitProducerIdRequest { transaction_timeout_ms: 60_000 }),
-        seed(wire::FindCoordinatorRequest { group_id: s("g") }),
-        seed(wire::JoinGroupRequest {
-            group_id: s("g"),
-            session_timeout_ms: 10_000,
-            rebalance_timeout_ms: 30_000,
-            member_id: s(""),
-            group_instance_id: Some(s("i")),
-            protocol_type: s("consumer"),
-            protocols: vec![(s("range"), vec![0, 3, 0, 0, 0, 1, 0, 1, b't']), (s("roundrobin"), vec![])],
-        }),
-        seed(wire::SyncGroupRequest {
-            group_id: s("g"),
-            generation_id: 1,
-            member_id: s("m"),
-            group_instance_id: None,
-            assignments: vec![(s("m"), vec![0, 1, 2])],
-        }),
-        seed(wire::HeartbeatRequest { group_id: s("g"), generation_id: 1, member_id: s("m"), group_instance_id: None }),
-        seed(wire::LeaveGroupRequest { group_id: s("g"), members: vec![(s("m"), None), (s("n"), Some(s("i")))] }),
-        seed(wire::OffsetCommitRequest {
-            group_id: s("g"),
-            generation_id: 1,
-            member_id: s("m"),
-            group_instance_id: None,
-            topics: vec![(s("t"), vec![(0, 10, Some(s("meta"))), (1, 20, None)])],
-        }),
-        seed(wire::OffsetFetchRequest { group_id: s("g"), topics: Some(vec![(s("t"), vec![0, 1])]) }),
-        seed(wire::ListGroupsRequest),
-        seed(wire::DescribeGroupsRequest { groups: vec![s("g"), s("h")] }),
-        seed(wire::DeleteGroupsRequest { groups: vec![s("g")] }),
-    ]);
+        )*};
+    }
+    crate::protocol::messages::every_request!(every_version);
+    let batches = batch_seeds();
+    let partition = |index: i32, batch: &Vec<u8>| ProducePartition { index, records: Some(Bytes::from(batch.clone())) };
+    let produce = ProduceRequest {
+        acks: -1,
+        timeout_ms: 1000,
+        topics: vec![ProduceTopic { name: "t".into(), partitions: vec![partition(0, &batches[0]), partition(1, &batches[4])] }],
+        transactional_id: None,
+    };
+    seeds.push(seed(&produce, 7));
+    let produce = ProduceRequest { topics: vec![ProduceTopic { name: "t".into(), partitions: vec![partition(0, &batches[1])] }], ..produce };
+    seeds.push(seed(&produce, 9));
     seeds
 }
 

@@ -20,3 +20,5 @@ pub mod protocol;
 pub mod server;
 pub mod shard;
 pub mod storage;
+#[cfg(test)]
+mod tidy;

@@ -224,7 +224,7 @@ fn run_shard(
             let stopped = std::pin::pin!(stop.recv_async());
             match futures_util::future::select(accept, stopped).await {
                 futures_util::future::Either::Left((Ok((stream, peer)), _)) => {
-                    spawn_detached(crate::net::connection::serve(shard.clone(), stream, peer));
+                    spawn_detached(crate::net::connection::serve::<crate::broker::Broker>(shard.clone(), stream, peer));
                 }
                 futures_util::future::Either::Left((Err(e), _)) => {
                     tracing::warn!(error = %e, "accept failed");

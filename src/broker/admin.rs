@@ -4,22 +4,22 @@
 use std::rc::Rc;
 
 use super::controller::{self, ControllerCommand, NewTopic, TopicResult};
-use super::{malformed, Dispatched};
+use super::{decode, malformed, respond, Dispatched};
 use crate::config::{BrokerConfig, TOPIC_CONFIG_NAMES};
-use crate::net::response::ResponseWriter;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
-use crate::protocol::messages::create_partitions;
-use crate::protocol::messages::create_topics::{self, CreatableTopicResult};
-use crate::protocol::messages::delete_topics::{self, DeletableTopicResult};
+use crate::protocol::messages::create_partitions::{CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsTopicResult};
+use crate::protocol::messages::create_topics::{CreatableTopicConfigs, CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse};
+use crate::protocol::messages::delete_topics::{DeletableTopicResult, DeleteTopicsRequest, DeleteTopicsResponse};
 use crate::protocol::messages::describe_configs::{
-    self, ConfigEntry, DescribeConfigsResult, RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_DEFAULT_CONFIG, SOURCE_STATIC_BROKER_CONFIG, SOURCE_TOPIC_CONFIG,
+    ConfigEntry, DescribeConfigsRequest, DescribeConfigsResponse, DescribeConfigsResult, RESOURCE_BROKER, RESOURCE_TOPIC, SOURCE_DEFAULT_CONFIG,
+    SOURCE_STATIC_BROKER_CONFIG, SOURCE_TOPIC_CONFIG,
 };
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
 pub fn create_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let request = match create_topics::decode_request(&mut r, header.api_version, header.flexible) {
+    let request = match decode::<CreateTopicsRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -35,18 +35,18 @@ pub fn create_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
             if !t.assignments.is_empty() {
                 if t.num_partitions != -1 || t.replication_factor != -1 {
                     error = Some((ErrorCode::INVALID_REQUEST, "both assignments and a partition count or replication factor were given".to_string()));
-                } else if t.assignments.iter().any(|(_, brokers)| brokers.as_slice() != [broker_id]) {
+                } else if t.assignments.iter().any(|a| a.broker_ids.as_slice() != [broker_id]) {
                     error = Some((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("assignments may only name broker {broker_id}")));
                 }
                 num_partitions = t.assignments.len() as i32;
             }
             let mut configs = std::collections::BTreeMap::new();
-            for (k, v) in &t.configs {
-                match v {
+            for c in &t.configs {
+                match &c.value {
                     Some(v) => {
-                        configs.insert(k.clone(), v.clone());
+                        configs.insert(c.name.clone(), v.clone());
                     }
-                    None => error = error.or(Some((ErrorCode::INVALID_CONFIG, format!("{k}: null value")))),
+                    None => error = error.or(Some((ErrorCode::INVALID_CONFIG, format!("{}: null value", c.name)))),
                 }
             }
             early.push(error);
@@ -78,13 +78,19 @@ pub fn create_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                             error_message: None,
                             num_partitions: meta.partitions,
                             replication_factor: 1,
-                            configs: TOPIC_CONFIG_NAMES
-                                .iter()
-                                .map(|(name, _)| {
-                                    let source = if meta.configs.contains_key(*name) { SOURCE_TOPIC_CONFIG } else { SOURCE_DEFAULT_CONFIG };
-                                    (name.to_string(), BrokerConfig::topic_config_value(&log, name), false, source, false)
-                                })
-                                .collect(),
+                            configs: Some(
+                                TOPIC_CONFIG_NAMES
+                                    .iter()
+                                    .map(|(name, _)| CreatableTopicConfigs {
+                                        name: name.to_string(),
+                                        value: BrokerConfig::topic_config_value(&log, name),
+                                        read_only: false,
+                                        config_source: if meta.configs.contains_key(*name) { SOURCE_TOPIC_CONFIG } else { SOURCE_DEFAULT_CONFIG },
+                                        is_sensitive: false,
+                                    })
+                                    .collect(),
+                            ),
+                            topic_config_error_code: None,
                         }
                     }
                     Err((error, message)) => CreatableTopicResult {
@@ -94,19 +100,18 @@ pub fn create_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                         error_message: Some(message),
                         num_partitions: -1,
                         replication_factor: -1,
-                        configs: Vec::new(),
+                        configs: Some(Vec::new()),
+                        topic_config_error_code: None,
                     },
                 }
             })
             .collect();
-        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
-        create_topics::encode_response(&mut w.body, header.api_version, header.flexible, &results);
-        Some(w.finish())
+        Some(respond(&header, &CreateTopicsResponse { throttle_time_ms: 0, topics: results }))
     }))
 }
 
 pub fn delete_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let request = match delete_topics::decode_request(&mut r, header.api_version, header.flexible) {
+    let request = match decode::<DeleteTopicsRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -115,11 +120,11 @@ pub fn delete_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
         let catalog = shard.catalog();
         // Topics named by id are resolved to names here; unknown ids are answered directly.
         let resolved: Vec<(Option<String>, [u8; 16])> = request
-            .topics
-            .iter()
+            .names_or_ids()
+            .into_iter()
             .map(|(name, id)| match name {
-                Some(n) => (Some(n.clone()), *id),
-                None => (catalog.topic_by_id(id).map(|m| m.name.clone()), *id),
+                Some(n) => (Some(n), id),
+                None => (catalog.topic_by_id(&id).map(|m| m.name.clone()), id),
             })
             .collect();
         let names: Vec<String> = resolved.iter().filter_map(|(n, _)| n.clone()).collect();
@@ -135,33 +140,30 @@ pub fn delete_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                 },
             })
             .collect();
-        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
-        delete_topics::encode_response(&mut w.body, header.api_version, header.flexible, &results);
-        Some(w.finish())
+        Some(respond(&header, &DeleteTopicsResponse { throttle_time_ms: 0, responses: results }))
     }))
 }
 
 pub fn create_partitions(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let request = match create_partitions::decode_request(&mut r, header.api_version, header.flexible) {
+    let request = match decode::<CreatePartitionsRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
     let shard = shard.clone();
     Dispatched::Respond(Box::pin(async move {
-        let names: Vec<String> = request.topics.iter().map(|(n, _)| n.clone()).collect();
-        let results = controller::submit(&shard, ControllerCommand::CreatePartitions { topics: request.topics, validate_only: request.validate_only }).await;
-        let results: Vec<(String, ErrorCode, Option<String>)> = names
+        let counts = request.counts();
+        let names: Vec<String> = counts.iter().map(|(n, _)| n.clone()).collect();
+        let results = controller::submit(&shard, ControllerCommand::CreatePartitions { topics: counts, validate_only: request.validate_only }).await;
+        let results: Vec<CreatePartitionsTopicResult> = names
             .into_iter()
             .zip(results.into_iter().map(Some).chain(std::iter::repeat(None)))
             .map(|(name, r)| match r {
-                Some(Ok(_)) => (name, ErrorCode::NONE, None),
-                Some(Err((e, m))) => (name, e, Some(m)),
-                None => (name, ErrorCode::UNKNOWN_SERVER_ERROR, None),
+                Some(Ok(_)) => CreatePartitionsTopicResult { name, error: ErrorCode::NONE, error_message: None },
+                Some(Err((error, m))) => CreatePartitionsTopicResult { name, error, error_message: Some(m) },
+                None => CreatePartitionsTopicResult { name, error: ErrorCode::UNKNOWN_SERVER_ERROR, error_message: None },
             })
             .collect();
-        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
-        create_partitions::encode_response(&mut w.body, header.flexible, &results);
-        Some(w.finish())
+        Some(respond(&header, &CreatePartitionsResponse { throttle_time_ms: 0, results }))
     }))
 }
 
@@ -180,7 +182,7 @@ fn config_type(name: &str) -> i8 {
 }
 
 pub fn describe_configs(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let request = match describe_configs::decode_request(&mut r, header.api_version, header.flexible) {
+    let request = match decode::<DescribeConfigsRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -215,6 +217,7 @@ pub fn describe_configs(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
                                 source,
                                 is_sensitive: false,
                                 config_type: config_type(name),
+                                ..Default::default()
                             });
                         }
                     }
@@ -228,6 +231,7 @@ pub fn describe_configs(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
                             source: SOURCE_STATIC_BROKER_CONFIG,
                             is_sensitive: false,
                             config_type: 0,
+                            ..Default::default()
                         });
                     }
                 }
@@ -243,7 +247,7 @@ pub fn describe_configs(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
             result
         })
         .collect();
-    let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
-    describe_configs::encode_response(&mut w.body, header.api_version, header.flexible, &results);
-    super::ready(w.finish())
+    let mut response = DescribeConfigsResponse { throttle_time_ms: 0, results };
+    response.set_is_default_from_source();
+    super::ready(respond(&header, &response))
 }

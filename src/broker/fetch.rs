@@ -8,16 +8,18 @@ use std::time::{Duration, Instant};
 
 use super::route::route;
 use super::{malformed, Dispatched};
-use crate::net::response::{Chunk, ResponseWriter};
+use crate::net::response::ResponseWriter;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
-use crate::protocol::messages::fetch::{self, FetchPartitionResponse, FetchRequest, FetchTopicResponse, Piece};
+use crate::protocol::messages::fetch::{FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse};
+use crate::protocol::wire::RecordSet;
+use crate::protocol::wire::Wire;
 use crate::protocol::ErrorCode;
 use crate::shard::{LocalBoxFuture, Shard, ShardId};
 use crate::storage::{ReadError, ReadResult};
 
 pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let request = match fetch::decode_request(&mut r, header.api_version, header.flexible) {
+    let request = match super::decode::<FetchRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -137,7 +139,8 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
     let mut remaining = response_max_bytes as u64;
     let mut first_data = true;
     let mut slots = slots.into_iter();
-    let topics: Vec<FetchTopicResponse<crate::storage::FileSlice>> = layout
+    let mut files: Vec<crate::storage::FileSlice> = Vec::new();
+    let topics: Vec<FetchTopicResponse> = layout
         .into_iter()
         .map(|(name, count)| FetchTopicResponse {
             name,
@@ -150,7 +153,9 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
                         high_watermark: -1,
                         last_stable_offset: -1,
                         log_start_offset: -1,
-                        records: None,
+                        aborted_transactions: Some(Vec::new()),
+                        records: Some(RecordSet::default()),
+                        ..Default::default()
                     };
                     match slot.result {
                         _ if !slot.known => unknown,
@@ -174,8 +179,9 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
                                 }
                                 remaining = remaining.saturating_sub(slice.len as u64);
                                 (slice.len > 0).then(|| {
-                                    let len = slice.len;
-                                    (slice, len)
+                                    let hole = RecordSet::Spliced { len: slice.len, id: files.len() as u32 };
+                                    files.push(slice);
+                                    hole
                                 })
                             });
                             FetchPartitionResponse {
@@ -184,7 +190,8 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
                                 high_watermark: read.high_watermark,
                                 last_stable_offset: read.high_watermark,
                                 log_start_offset: read.log_start_offset,
-                                records,
+                                records: Some(records.unwrap_or_default()),
+                                ..unknown
                             }
                         }
                     }
@@ -192,13 +199,8 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
                 .collect(),
         })
         .collect();
-    let (pieces, body_len) = fetch::encode_response(header.api_version, header.flexible, ErrorCode::NONE, topics);
-    let chunks: Vec<Chunk> = pieces
-        .into_iter()
-        .map(|p| match p {
-            Piece::Bytes(b) => Chunk::Bytes(b),
-            Piece::Records(slice) => Chunk::File(slice),
-        })
-        .collect();
-    ResponseWriter::new(header.api_key, header.flexible, header.correlation_id).finish_with(chunks, body_len)
+    let response = FetchResponse { topics, ..Default::default() };
+    let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
+    response.encode(&mut w.body, header.version());
+    w.finish_spliced(files)
 }

@@ -6,11 +6,10 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::{malformed, ready, Dispatched};
+use super::{malformed, ready, respond, Dispatched};
 use crate::coordinator::group::{subscribed_topics, GroupState, JoinResult, SyncResult};
 use crate::coordinator::records::{self, OffsetValue, RecordKey};
 use crate::coordinator::{partition_for, records_batch, JoinRequest, RawRecord, OFFSETS_TOPIC, OFFSET_METADATA_MAX_BYTES};
-use crate::net::response::ResponseWriter;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::{
@@ -51,20 +50,14 @@ async fn append_records(shard: &Rc<Shard>, partition: i32, records: Vec<RawRecor
     }
 }
 
-fn respond(header: &RequestHeader, encode: impl FnOnce(&mut crate::protocol::codec::Writer)) -> crate::net::Response {
-    let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
-    encode(&mut w.body);
-    w.finish()
-}
-
 pub fn find_coordinator(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let request = match find_coordinator::decode_request(&mut r, header.api_version, header.flexible) {
+    let request = match super::decode::<find_coordinator::FindCoordinatorRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
     let config = shard.config();
     let coordinators: Vec<find_coordinator::Coordinator> = request
-        .keys
+        .keys(header.api_version)
         .iter()
         .map(|key| {
             // Groups only: transactions have no coordinator yet.
@@ -83,11 +76,11 @@ pub fn find_coordinator(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
             }
         })
         .collect();
-    ready(respond(&header, |w| find_coordinator::encode_response(w, header.api_version, header.flexible, &coordinators)))
+    ready(respond(&header, &find_coordinator::FindCoordinatorResponse::from_coordinators(header.api_version, coordinators)))
 }
 
 pub fn join_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader, client_host: String) -> Dispatched {
-    let req = match join_group::decode_request(&mut r, header.api_version, header.flexible) {
+    let req = match super::decode::<join_group::JoinGroupRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -100,7 +93,8 @@ pub fn join_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader, clien
             member_id: req.member_id,
             group_instance_id: req.group_instance_id,
             session_timeout_ms: req.session_timeout_ms,
-            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            // Version 0 has no rebalance timeout; Kafka uses the session timeout in its place.
+            rebalance_timeout_ms: if header.api_version >= 1 { req.rebalance_timeout_ms } else { req.session_timeout_ms },
             protocol_type: req.protocol_type,
             protocols: req.protocols.into_iter().map(|p| (p.name, p.metadata)).collect(),
             client_id: header.client_id.clone().unwrap_or_default(),
@@ -114,6 +108,7 @@ pub fn join_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader, clien
         })
         .await;
         let response = join_group::JoinGroupResponse {
+            throttle_time_ms: 0,
             error: result.error,
             generation_id: result.generation,
             protocol_type: result.protocol_type,
@@ -127,12 +122,12 @@ pub fn join_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader, clien
                 .map(|(member_id, group_instance_id, metadata)| join_group::JoinGroupResponseMember { member_id, group_instance_id, metadata })
                 .collect(),
         };
-        Some(respond(&header, |w| join_group::encode_response(w, header.api_version, header.flexible, &response)))
+        Some(respond(&header, &response))
     }))
 }
 
 pub fn sync_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let req = match sync_group::decode_request(&mut r, header.api_version, header.flexible) {
+    let req = match super::decode::<sync_group::SyncGroupRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -159,17 +154,18 @@ pub fn sync_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Di
         })
         .await;
         let response = sync_group::SyncGroupResponse {
+            throttle_time_ms: 0,
             error: result.error,
             protocol_type: result.protocol_type,
             protocol_name: result.protocol_name,
             assignment: result.assignment,
         };
-        Some(respond(&header, |w| sync_group::encode_response(w, header.api_version, header.flexible, &response)))
+        Some(respond(&header, &response))
     }))
 }
 
 pub fn heartbeat(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let req = match heartbeat::decode_request(&mut r, header.api_version, header.flexible) {
+    let req = match super::decode::<heartbeat::HeartbeatRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -181,19 +177,19 @@ pub fn heartbeat(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dis
             Box::pin(std::future::ready(e))
         })
         .await;
-        Some(respond(&header, |w| heartbeat::encode_response(w, header.api_version, header.flexible, error)))
+        Some(respond(&header, &heartbeat::HeartbeatResponse { throttle_time_ms: 0, error }))
     }))
 }
 
 pub fn leave_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let req = match leave_group::decode_request(&mut r, header.api_version, header.flexible) {
+    let req = match super::decode::<leave_group::LeaveGroupRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
     let shard = shard.clone();
     Dispatched::Respond(Box::pin(async move {
         let group_id = req.group_id.clone();
-        let members: Vec<(String, Option<String>)> = req.members.iter().map(|m| (m.member_id.clone(), m.group_instance_id.clone())).collect();
+        let members: Vec<(String, Option<String>)> = req.into_members(header.api_version).into_iter().map(|m| (m.member_id, m.group_instance_id)).collect();
         let asked = members.clone();
         let errors = on_coordinator(&shard, &group_id.clone(), vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; members.len()], move |s, _| {
             let e = s.coordinator.borrow_mut().leave(&group_id, &members);
@@ -207,12 +203,12 @@ pub fn leave_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> D
             .zip(errors)
             .map(|((member_id, group_instance_id), error)| leave_group::MemberResponse { member_id, group_instance_id, error })
             .collect();
-        Some(respond(&header, |w| leave_group::encode_response(w, header.api_version, header.flexible, top, &responses)))
+        Some(respond(&header, &leave_group::LeaveGroupResponse { throttle_time_ms: 0, error: top, members: responses }))
     }))
 }
 
 pub fn offset_commit(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let req = match offset_commit::decode_request(&mut r, header.api_version, header.flexible) {
+    let req = match super::decode::<offset_commit::OffsetCommitRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -275,22 +271,29 @@ pub fn offset_commit(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
             .iter()
             .map(|t| offset_commit::OffsetCommitTopicResponse {
                 name: t.name.clone(),
-                partitions: t.partitions.iter().map(|p| (p.partition_index, errors.next().unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR))).collect(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| offset_commit::OffsetCommitPartitionResponse {
+                        partition_index: p.partition_index,
+                        error: errors.next().unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR),
+                    })
+                    .collect(),
             })
             .collect();
-        Some(respond(&header, |w| offset_commit::encode_response(w, header.api_version, header.flexible, &topics)))
+        Some(respond(&header, &offset_commit::OffsetCommitResponse { throttle_time_ms: 0, topics }))
     }))
 }
 
 pub fn offset_fetch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let req = match offset_fetch::decode_request(&mut r, header.api_version, header.flexible) {
+    let req = match super::decode::<offset_fetch::OffsetFetchRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
     let shard = shard.clone();
     Dispatched::Respond(Box::pin(async move {
         let mut groups = Vec::new();
-        for g in req.groups {
+        for g in req.into_groups(header.api_version) {
             let group_id = g.group_id.clone();
             let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect::<Vec<_>>());
             let gone = offset_fetch::OffsetFetchResponseGroup { group_id: group_id.clone(), topics: Vec::new(), error: ErrorCode::COORDINATOR_NOT_AVAILABLE };
@@ -335,12 +338,12 @@ pub fn offset_fetch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> 
             .await;
             groups.push(result);
         }
-        Some(respond(&header, |w| offset_fetch::encode_response(w, header.api_version, header.flexible, &groups)))
+        Some(respond(&header, &offset_fetch::OffsetFetchResponse::from_groups(header.api_version, groups)))
     }))
 }
 
 pub fn list_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let req = match list_groups::decode_request(&mut r, header.api_version, header.flexible) {
+    let req = match super::decode::<list_groups::ListGroupsRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -369,12 +372,12 @@ pub fn list_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> D
             .filter(|g| req.states_filter.is_empty() || req.states_filter.iter().any(|s| s.eq_ignore_ascii_case(&g.group_state)))
             .collect();
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        Some(respond(&header, |w| list_groups::encode_response(w, header.api_version, header.flexible, ErrorCode::NONE, &groups)))
+        Some(respond(&header, &list_groups::ListGroupsResponse { throttle_time_ms: 0, error: ErrorCode::NONE, groups }))
     }))
 }
 
 pub fn describe_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let req = match describe_groups::decode_request(&mut r, header.api_version, header.flexible) {
+    let req = match super::decode::<describe_groups::DescribeGroupsRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -389,7 +392,7 @@ pub fn describe_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) 
                 protocol_type: String::new(),
                 protocol_data: String::new(),
                 members: Vec::new(),
-                authorized_operations: i32::MIN,
+                authorized_operations: describe_groups::AUTHORIZED_OPERATIONS_OMITTED,
             };
             let gone = describe_groups::DescribedGroup { error: ErrorCode::COORDINATOR_NOT_AVAILABLE, ..dead.clone() };
             let result = on_coordinator(&shard, &group_id.clone(), gone, move |s, _| {
@@ -414,19 +417,19 @@ pub fn describe_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) 
                             member_assignment: m.assignment.clone(),
                         })
                         .collect(),
-                    authorized_operations: i32::MIN,
+                    authorized_operations: describe_groups::AUTHORIZED_OPERATIONS_OMITTED,
                 };
                 Box::pin(std::future::ready(d))
             })
             .await;
             described.push(result);
         }
-        Some(respond(&header, |w| describe_groups::encode_response(w, header.api_version, header.flexible, &described)))
+        Some(respond(&header, &describe_groups::DescribeGroupsResponse { throttle_time_ms: 0, groups: described }))
     }))
 }
 
 pub fn delete_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let req = match delete_groups::decode_request(&mut r, header.api_version, header.flexible) {
+    let req = match super::decode::<delete_groups::DeleteGroupsRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -472,21 +475,21 @@ pub fn delete_groups(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                 })
             })
             .await;
-            results.push((group_id, error));
+            results.push(delete_groups::DeletableGroupResult { group_id, error });
         }
-        Some(respond(&header, |w| delete_groups::encode_response(w, header.api_version, header.flexible, &results)))
+        Some(respond(&header, &delete_groups::DeleteGroupsResponse { throttle_time_ms: 0, results }))
     }))
 }
 
 pub fn offset_delete(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let req = match offset_delete::decode_request(&mut r, header.api_version, header.flexible) {
+    let req = match super::decode::<offset_delete::OffsetDeleteRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
     let shard = shard.clone();
     Dispatched::Respond(Box::pin(async move {
         let group_id = req.group_id.clone();
-        let topics: Vec<(String, Vec<i32>)> = req.topics.iter().map(|t| (t.name.clone(), t.partitions.clone())).collect();
+        let topics: Vec<(String, Vec<i32>)> = req.topics.iter().map(|t| (t.name.clone(), t.partitions.iter().map(|p| p.partition_index).collect())).collect();
         let asked = topics.clone();
         let (error, per_topic) = on_coordinator(&shard, &group_id.clone(), (ErrorCode::COORDINATOR_NOT_AVAILABLE, Vec::new()), move |s, partition| {
             let s = s.clone();
@@ -516,7 +519,7 @@ pub fn offset_delete(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                             tombstones.push((records::encode_key(&RecordKey::Offset { group: group_id.clone(), topic: topic.clone(), partition: *p }), None));
                         }
                     }
-                    per_topic.push(partitions.iter().map(|p| (*p, error)).collect::<Vec<_>>());
+                    per_topic.push(partitions.iter().map(|p| offset_delete::OffsetDeletePartitionResponse { partition_index: *p, error }).collect::<Vec<_>>());
                 }
                 let written = if tombstones.is_empty() { ErrorCode::NONE } else { append_records(&s, partition, tombstones.clone()).await };
                 if !written.is_ok() {
@@ -537,9 +540,10 @@ pub fn offset_delete(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
             .zip(per_topic.into_iter().map(Some).chain(std::iter::repeat(None)))
             .map(|((name, partitions), errors)| offset_delete::OffsetDeleteTopicResponse {
                 name,
-                partitions: errors.unwrap_or_else(|| partitions.iter().map(|p| (*p, error)).collect()),
+                partitions: errors
+                    .unwrap_or_else(|| partitions.iter().map(|p| offset_delete::OffsetDeletePartitionResponse { partition_index: *p, error }).collect()),
             })
             .collect();
-        Some(respond(&header, |w| offset_delete::encode_response(w, header.api_version, header.flexible, error, &topics)))
+        Some(respond(&header, &offset_delete::OffsetDeleteResponse { error, throttle_time_ms: 0, topics }))
     }))
 }

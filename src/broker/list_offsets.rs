@@ -4,12 +4,11 @@
 use std::rc::Rc;
 
 use super::route::route;
-use super::{malformed, Dispatched};
-use crate::net::response::ResponseWriter;
+use super::{malformed, respond, Dispatched};
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::list_offsets::{
-    self, ListOffsetsPartitionResponse, ListOffsetsTopicResponse, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
+    ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopicResponse, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
 };
 use crate::protocol::ErrorCode;
 use crate::shard::{LocalBoxFuture, Shard};
@@ -18,7 +17,7 @@ use crate::shard::{LocalBoxFuture, Shard};
 type Answer = (ErrorCode, i64, i64);
 
 pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let request = match list_offsets::decode_request(&mut r, header.api_version, header.flexible) {
+    let request = match super::decode::<ListOffsetsRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -75,8 +74,6 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                     .collect(),
             })
             .collect();
-        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
-        list_offsets::encode_response(&mut w.body, header.api_version, header.flexible, &topics);
-        Some(w.finish())
+        Some(respond(&header, &ListOffsetsResponse { throttle_time_ms: 0, topics }))
     }))
 }

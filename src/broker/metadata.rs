@@ -4,17 +4,16 @@
 use std::rc::Rc;
 
 use super::controller::{self, ControllerCommand, NewTopic};
-use super::{malformed, Dispatched};
-use crate::net::response::ResponseWriter;
+use super::{malformed, respond, Dispatched};
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
-use crate::protocol::messages::metadata::{self, MetadataBroker, MetadataPartition, MetadataResponse, MetadataTopic};
+use crate::protocol::messages::metadata::{MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic};
 use crate::protocol::ErrorCode;
 use crate::shard::catalog::validate_topic_name;
 use crate::shard::{Shard, TopicMeta};
 
 pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let request = match metadata::decode_request(&mut r, header.api_version, header.flexible) {
+    let request = match super::decode::<MetadataRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -25,7 +24,13 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
         // Topics that do not exist yet and may be created now.
         let missing: Vec<String> = {
             let catalog = shard.catalog();
-            request.topics.iter().flatten().filter_map(|t| t.name.clone()).filter(|n| catalog.topic(n).is_none() && validate_topic_name(n).is_ok()).collect()
+            request
+                .topics_or_all(header.api_version)
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.name.clone())
+                .filter(|n| catalog.topic(n).is_none() && validate_topic_name(n).is_ok())
+                .collect()
         };
         if auto_create && !missing.is_empty() {
             let topics = missing.into_iter().map(|name| NewTopic { name, num_partitions: -1, replication_factor: -1, configs: Default::default() }).collect();
@@ -39,6 +44,7 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
             name: Some(meta.name.clone()),
             topic_id: meta.id_bytes(),
             is_internal: meta.is_internal(),
+            topic_authorized_operations: i32::MIN,
             partitions: (0..meta.partitions)
                 .map(|p| MetadataPartition {
                     error: ErrorCode::NONE,
@@ -47,12 +53,12 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
                     leader_epoch: 0,
                     replica_nodes: vec![broker_id],
                     isr_nodes: vec![broker_id],
+                    offline_replicas: Vec::new(),
                 })
                 .collect(),
         };
-        let failed =
-            |error: ErrorCode, name: Option<String>, topic_id: [u8; 16]| MetadataTopic { error, name, topic_id, is_internal: false, partitions: Vec::new() };
-        let topics: Vec<MetadataTopic> = match &request.topics {
+        let failed = |error: ErrorCode, name: Option<String>, topic_id: [u8; 16]| MetadataTopic { error, name, topic_id, ..Default::default() };
+        let topics: Vec<MetadataTopic> = match request.topics_or_all(header.api_version) {
             None => catalog.topics.values().map(describe).collect(),
             Some(wanted) => wanted
                 .iter()
@@ -70,13 +76,12 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
                 .collect(),
         };
         let response = MetadataResponse {
-            brokers: vec![MetadataBroker { node_id: broker_id, host: config.advertised_host.clone(), port: config.advertised_port as i32 }],
-            cluster_id: config.cluster_id.clone(),
+            brokers: vec![MetadataBroker { node_id: broker_id, host: config.advertised_host.clone(), port: config.advertised_port as i32, rack: None }],
+            cluster_id: Some(config.cluster_id.clone()),
             controller_id: broker_id,
             topics,
+            ..Default::default()
         };
-        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
-        metadata::encode_response(&mut w.body, header.api_version, header.flexible, &response);
-        Some(w.finish())
+        Some(respond(&header, &response))
     }))
 }

@@ -25,15 +25,21 @@ pub use groups::offsets_partitions;
 use crate::net::response::{Response, ResponseWriter};
 use crate::protocol::codec::{DecodeError, Reader};
 use crate::protocol::header::{read_header_rest, read_prefix, RequestHeader};
-use crate::protocol::messages::{api_versions, init_producer_id};
+use crate::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+use crate::protocol::wire::{Version, Wire};
 use crate::protocol::{ApiKey, ErrorCode};
-use crate::shard::{LocalBoxFuture, Shard};
+use crate::shard::Shard;
 
-pub enum Dispatched {
-    /// The response, or `None` for requests that get none (acks=0 produces).
-    Respond(LocalBoxFuture<Option<Response>>),
-    /// The request cannot be answered in its own version: close the connection, as Kafka does.
-    Close(String),
+pub use crate::net::connection::Dispatched;
+
+/// The broker's handlers, as connections call them.
+pub struct Broker;
+
+impl crate::net::connection::Handler for Broker {
+    fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> impl std::future::Future<Output = Dispatched> {
+        dispatch(shard, frame, peer)
+    }
 }
 
 fn ready(response: Response) -> Dispatched {
@@ -42,6 +48,18 @@ fn ready(response: Response) -> Dispatched {
 
 fn malformed(header: &RequestHeader, e: DecodeError) -> Dispatched {
     Dispatched::Close(format!("malformed {:?} v{} request: {e}", header.api_key, header.api_version))
+}
+
+/// Decodes the request body of `header`'s API and version.
+fn decode<T: Wire>(header: &RequestHeader, r: &mut Reader) -> Result<T, DecodeError> {
+    T::decode(r, header.version())
+}
+
+/// The response to `header`, encoded in the request's version.
+fn respond<T: Wire>(header: &RequestHeader, response: &T) -> Response {
+    let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
+    response.encode(&mut w.body, header.version());
+    w.finish()
 }
 
 /// Decodes a frame's header and hands the request to its handler. `peer` is the client's
@@ -57,7 +75,7 @@ pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> Dispatched
             // KIP-511: answer in v0 with UNSUPPORTED_VERSION and our ranges, so the client
             // can retry with a version we share.
             let mut w = ResponseWriter::new(ApiKey::ApiVersions, false, prefix.correlation_id);
-            api_versions::encode_response(&mut w.body, 0, ErrorCode::UNSUPPORTED_VERSION);
+            ApiVersionsResponse::of_spate(ErrorCode::UNSUPPORTED_VERSION).encode(&mut w.body, Version::new(0, false));
             return ready(w.finish());
         }
         return Dispatched::Close(format!("unsupported version {} of {:?}", prefix.api_version, api_key));
@@ -67,12 +85,8 @@ pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> Dispatched
         Err(e) => return Dispatched::Close(format!("malformed request header: {e}")),
     };
     match api_key {
-        ApiKey::ApiVersions => match api_versions::decode_request(&mut r, header.api_version) {
-            Ok(_) => {
-                let mut w = ResponseWriter::new(api_key, header.flexible, header.correlation_id);
-                api_versions::encode_response(&mut w.body, header.api_version, ErrorCode::NONE);
-                ready(w.finish())
-            }
+        ApiKey::ApiVersions => match decode::<ApiVersionsRequest>(&header, &mut r) {
+            Ok(_) => ready(respond(&header, &ApiVersionsResponse::of_spate(ErrorCode::NONE))),
             Err(e) => malformed(&header, e),
         },
         ApiKey::Produce => produce::dispatch(shard, header, r).await,
@@ -94,18 +108,16 @@ pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> Dispatched
         ApiKey::DescribeGroups => groups::describe_groups(shard, header, r),
         ApiKey::DeleteGroups => groups::delete_groups(shard, header, r),
         ApiKey::OffsetDelete => groups::offset_delete(shard, header, r),
-        ApiKey::InitProducerId => match init_producer_id::decode_request(&mut r, header.api_version, header.flexible) {
+        ApiKey::InitProducerId => match decode::<InitProducerIdRequest>(&header, &mut r) {
             Ok(req) => {
                 // Idempotent producers get a fresh id; transactions need a transaction
                 // coordinator, which Spate does not have yet.
-                let (error, id, epoch) = if req.transactional_id.is_some() {
+                let (error, producer_id, producer_epoch) = if req.transactional_id.is_some() {
                     (ErrorCode::COORDINATOR_NOT_AVAILABLE, -1, -1)
                 } else {
                     (ErrorCode::NONE, shard.shared.allocate_producer_id(), 0)
                 };
-                let mut w = ResponseWriter::new(api_key, header.flexible, header.correlation_id);
-                init_producer_id::encode_response(&mut w.body, header.flexible, error, id, epoch);
-                ready(w.finish())
+                ready(respond(&header, &InitProducerIdResponse { error, producer_id, producer_epoch, ..Default::default() }))
             }
             Err(e) => malformed(&header, e),
         },

@@ -7,10 +7,9 @@ use bytes::Bytes;
 
 use super::route::route;
 use super::{malformed, Dispatched};
-use crate::net::response::ResponseWriter;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
-use crate::protocol::messages::produce::{self, ProducePartitionResponse, ProduceTopicResponse};
+use crate::protocol::messages::produce::{BatchIndexAndErrorMessage, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse};
 use crate::protocol::record_batch::{self, BatchError};
 use crate::protocol::ErrorCode;
 use crate::shard::{LocalBoxFuture, Shard};
@@ -29,7 +28,7 @@ fn batch_error_code(e: BatchError) -> ErrorCode {
 struct Refusal {
     code: ErrorCode,
     message: String,
-    record_errors: Vec<(i32, Option<String>)>,
+    record_errors: Vec<BatchIndexAndErrorMessage>,
 }
 
 impl Refusal {
@@ -63,7 +62,11 @@ fn validate(records: Option<&Bytes>, max_message_bytes: u32, compacted: bool) ->
             return Err(Refusal {
                 code: ErrorCode::INVALID_RECORD,
                 message: format!("invalid record batch: {e}"),
-                record_errors: e.index.map(|i| (i, Some(e.reason.to_string()))).into_iter().collect(),
+                record_errors: e
+                    .index
+                    .map(|i| BatchIndexAndErrorMessage { batch_index: i, batch_index_error_message: Some(e.reason.to_string()) })
+                    .into_iter()
+                    .collect(),
             })
         }
         Err(e) => return Err(Refusal::new(batch_error_code(e), format!("invalid record batch: {e:?}"))),
@@ -75,7 +78,7 @@ fn validate(records: Option<&Bytes>, max_message_bytes: u32, compacted: bool) ->
 }
 
 pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
-    let request = match produce::decode_request(&mut r, header.api_version, header.flexible) {
+    let request = match super::decode::<ProduceRequest>(&header, &mut r) {
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
@@ -174,8 +177,6 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                     .collect(),
             })
             .collect();
-        let mut w = ResponseWriter::new(header.api_key, header.flexible, header.correlation_id);
-        produce::encode_response(&mut w.body, header.api_version, header.flexible, &topics);
-        Some(w.finish())
+        Some(super::respond(&header, &ProduceResponse { topics, throttle_time_ms: 0 }))
     }))
 }

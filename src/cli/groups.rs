@@ -62,7 +62,7 @@ pub async fn run(args: Args) -> Result<(), Error> {
     } else if args.describe {
         let group = group()?;
         let (description, rows) = admin.describe_group_offsets(&group).await?;
-        if description.state == "Dead" {
+        if description.group_state == "Dead" {
             return Err(Error::Invalid(format!("Consumer group '{group}' does not exist.")));
         }
         if description.members.is_empty() {
@@ -72,7 +72,7 @@ pub async fn run(args: Args) -> Result<(), Error> {
         if args.members {
             println!("{:<30} {:<50} {:<20} {:<20} {}", "GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS");
             for m in &description.members {
-                let count = spate::client::assignor::decode_assignment(&m.assignment).map_or(0, |a| a.partitions.len());
+                let count = spate::client::assignor::decode_assignment(&m.member_assignment).map_or(0, |a| a.partitions.len());
                 println!("{:<30} {:<50} {:<20} {:<20} {}", group, m.member_id, m.client_host, m.client_id, count);
             }
             return Ok(());
@@ -100,7 +100,7 @@ pub async fn run(args: Args) -> Result<(), Error> {
         if !description.members.is_empty() && args.execute {
             return Err(Error::Invalid(format!(
                 "Assignments can only be reset if the group '{group}' is inactive, but the current state is {}.",
-                description.state
+                description.group_state
             )));
         }
         let committed = admin.group_offsets(&group).await?;

@@ -8,14 +8,23 @@ use super::assignor::{self, TopicPartition};
 use super::cluster::Cluster;
 use super::config::ClientConfig;
 use super::consumer;
-use super::wire::{
-    ConfigEntry, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-    GroupDescription, ListGroupsRequest, MetadataResponse, NewTopic, OffsetCommitRequest, OffsetFetchRequest, TopicResults, RESOURCE_TOPIC,
-};
 use super::{Error, Result};
 use crate::protocol::error::ErrorCode;
+use crate::protocol::messages::create_partitions::{CreatePartitionsRequest, CreatePartitionsTopic};
+use crate::protocol::messages::create_topics::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
+use crate::protocol::messages::delete_groups::DeleteGroupsRequest;
+use crate::protocol::messages::delete_topics::DeleteTopicsRequest;
+use crate::protocol::messages::describe_configs::{DescribeConfigsRequest, DescribeConfigsResource, RESOURCE_TOPIC};
+use crate::protocol::messages::describe_groups::DescribeGroupsRequest;
+use crate::protocol::messages::list_groups::ListGroupsRequest;
+use crate::protocol::messages::metadata::MetadataResponse;
+use crate::protocol::messages::offset_commit::OffsetCommitRequest;
+use crate::protocol::messages::offset_fetch::OffsetFetchRequest;
 
-pub use super::wire::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+pub use crate::protocol::messages::describe_configs::ConfigEntry;
+/// A group as DescribeGroups answers it.
+pub use crate::protocol::messages::describe_groups::DescribedGroup as GroupDescription;
+pub use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 
 /// A topic's partitions as `describe_topics` reports them.
 #[derive(Debug, Clone)]
@@ -63,7 +72,7 @@ impl Admin {
         }
     }
 
-    fn first_error(results: TopicResults) -> Result<()> {
+    fn first_error(results: impl IntoIterator<Item = (String, ErrorCode, Option<String>)>) -> Result<()> {
         for (name, code, message) in results {
             if !code.is_ok() {
                 return Err(Error::Broker(code, Some(message.unwrap_or_else(|| format!("topic {name}")))));
@@ -73,28 +82,32 @@ impl Admin {
     }
 
     pub async fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16, configs: &[(String, String)]) -> Result<()> {
-        let topic = NewTopic { name: name.to_string(), num_partitions: partitions, replication_factor, configs: configs.to_vec() };
+        let configs = configs.iter().map(|(name, value)| CreatableTopicConfig { name: name.clone(), value: Some(value.clone()) }).collect();
+        let topic = CreatableTopic { name: name.to_string(), num_partitions: partitions, replication_factor, assignments: Vec::new(), configs };
         let conn = self.controller().await?;
-        Self::first_error(conn.send(&CreateTopicsRequest { topics: vec![topic], timeout_ms: self.timeout_ms(), validate_only: false }).await?)
+        let answer = conn.send(&CreateTopicsRequest { topics: vec![topic], timeout_ms: self.timeout_ms(), validate_only: false }).await?;
+        Self::first_error(answer.topics.into_iter().map(|t| (t.name, t.error, t.error_message)))
     }
 
     pub async fn delete_topics(&self, names: &[String]) -> Result<()> {
         let conn = self.controller().await?;
-        Self::first_error(conn.send(&DeleteTopicsRequest { topics: names.to_vec(), timeout_ms: self.timeout_ms() }).await?)
+        let answer = conn.send(&DeleteTopicsRequest { topic_names: names.to_vec(), timeout_ms: self.timeout_ms(), ..Default::default() }).await?;
+        Self::first_error(answer.responses.into_iter().map(|t| (t.name.unwrap_or_default(), t.error, t.error_message)))
     }
 
     /// Grows a topic to `total` partitions.
     pub async fn create_partitions(&self, name: &str, total: i32) -> Result<()> {
         let conn = self.controller().await?;
-        Self::first_error(
-            conn.send(&CreatePartitionsRequest { topics: vec![(name.to_string(), total)], timeout_ms: self.timeout_ms(), validate_only: false }).await?,
-        )
+        let topics = vec![CreatePartitionsTopic { name: name.to_string(), count: total, assignments: None }];
+        let answer = conn.send(&CreatePartitionsRequest { topics, timeout_ms: self.timeout_ms(), validate_only: false }).await?;
+        Self::first_error(answer.results.into_iter().map(|t| (t.name, t.error, t.error_message)))
     }
 
     /// Every topic's name (internal topics included when asked).
     pub async fn list_topics(&self, include_internal: bool) -> Result<Vec<String>> {
         let meta = self.cluster.refresh(None, false).await?;
-        let mut names: Vec<String> = meta.topics.into_iter().filter(|t| t.error.is_ok() && (include_internal || !t.is_internal)).map(|t| t.name).collect();
+        let mut names: Vec<String> =
+            meta.topics.into_iter().filter(|t| t.error.is_ok() && (include_internal || !t.is_internal)).filter_map(|t| t.name).collect();
         names.sort();
         Ok(names)
     }
@@ -105,11 +118,11 @@ impl Admin {
         let mut out = Vec::new();
         for t in meta.topics {
             if !t.error.is_ok() {
-                return Err(Error::Broker(t.error, Some(format!("topic {}", t.name))));
+                return Err(Error::Broker(t.error, Some(format!("topic {}", t.name.unwrap_or_default()))));
             }
-            let mut partitions: Vec<_> = t.partitions.into_iter().map(|p| (p.index, p.leader, p.replicas, p.isr)).collect();
+            let mut partitions: Vec<_> = t.partitions.into_iter().map(|p| (p.partition_index, p.leader_id, p.replica_nodes, p.isr_nodes)).collect();
             partitions.sort_by_key(|p| p.0);
-            out.push(TopicDescription { name: t.name, internal: t.is_internal, partitions });
+            out.push(TopicDescription { name: t.name.unwrap_or_default(), internal: t.is_internal, partitions });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -118,8 +131,9 @@ impl Admin {
     /// A topic's configuration entries.
     pub async fn describe_topic_configs(&self, name: &str) -> Result<Vec<ConfigEntry>> {
         let conn = self.cluster.any().await?;
-        let mut results = conn.send(&DescribeConfigsRequest { resources: vec![(RESOURCE_TOPIC, name.to_string(), None)] }).await?;
-        let r = results.pop().ok_or_else(|| Error::Protocol("DescribeConfigs answered nothing".into()))?;
+        let resources = vec![DescribeConfigsResource { resource_type: RESOURCE_TOPIC, resource_name: name.to_string(), configuration_keys: None }];
+        let mut answer = conn.send(&DescribeConfigsRequest { resources, ..Default::default() }).await?;
+        let r = answer.results.pop().ok_or_else(|| Error::Protocol("DescribeConfigs answered nothing".into()))?;
         if !r.error.is_ok() {
             return Err(Error::Broker(r.error, r.error_message));
         }
@@ -139,16 +153,17 @@ impl Admin {
 
     pub async fn list_groups(&self) -> Result<Vec<(String, String)>> {
         let conn = self.cluster.any().await?;
-        let (error, mut groups) = conn.send(&ListGroupsRequest).await?;
-        super::check(error)?;
+        let answer = conn.send(&ListGroupsRequest::default()).await?;
+        super::check(answer.error)?;
+        let mut groups: Vec<(String, String)> = answer.groups.into_iter().map(|g| (g.group_id, g.protocol_type)).collect();
         groups.sort();
         Ok(groups)
     }
 
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription> {
         let conn = self.cluster.coordinator(group).await?;
-        let mut groups = conn.send(&DescribeGroupsRequest { groups: vec![group.to_string()] }).await?;
-        let g = groups.pop().ok_or_else(|| Error::Protocol("DescribeGroups answered nothing".into()))?;
+        let mut answer = conn.send(&DescribeGroupsRequest { groups: vec![group.to_string()], ..Default::default() }).await?;
+        let g = answer.groups.pop().ok_or_else(|| Error::Protocol("DescribeGroups answered nothing".into()))?;
         super::check(g.error)?;
         Ok(g)
     }
@@ -156,9 +171,9 @@ impl Admin {
     pub async fn delete_groups(&self, groups: &[String]) -> Result<()> {
         for group in groups {
             let conn = self.cluster.coordinator(group).await?;
-            for (name, code) in conn.send(&DeleteGroupsRequest { groups: vec![group.clone()] }).await? {
-                if !code.is_ok() {
-                    return Err(Error::Broker(code, Some(format!("group {name}"))));
+            for r in conn.send(&DeleteGroupsRequest { groups_names: vec![group.clone()] }).await?.results {
+                if !r.error.is_ok() {
+                    return Err(Error::Broker(r.error, Some(format!("group {}", r.group_id))));
                 }
             }
         }
@@ -168,13 +183,13 @@ impl Admin {
     /// The group's committed offsets (every partition it has committed).
     pub async fn group_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, i64>> {
         let conn = self.cluster.coordinator(group).await?;
-        let (topics, error) = conn.send(&OffsetFetchRequest { group_id: group.to_string(), topics: None }).await?;
-        super::check(error)?;
+        let answer = conn.send(&OffsetFetchRequest { group_id: group.to_string(), topics: None, ..Default::default() }).await?;
+        super::check(answer.error)?;
         let mut out = BTreeMap::new();
-        for (topic, ps) in topics {
-            for p in ps {
-                if p.error.is_ok() && p.offset >= 0 {
-                    out.insert(TopicPartition { topic: topic.clone(), partition: p.index }, p.offset);
+        for t in answer.topics {
+            for p in t.partitions {
+                if p.error.is_ok() && p.committed_offset >= 0 {
+                    out.insert(TopicPartition { topic: t.name.clone(), partition: p.partition_index }, p.committed_offset);
                 }
             }
         }
@@ -188,7 +203,7 @@ impl Admin {
         let mut owners: BTreeMap<TopicPartition, (String, String, String)> = BTreeMap::new();
         if description.protocol_type == "consumer" {
             for m in &description.members {
-                if let Ok(a) = assignor::decode_assignment(&m.assignment) {
+                if let Ok(a) = assignor::decode_assignment(&m.member_assignment) {
                     for tp in a.partitions {
                         owners.insert(tp, (m.member_id.clone(), m.client_id.clone(), m.client_host.clone()));
                     }
@@ -226,11 +241,11 @@ impl Admin {
             }
         }
         let conn = self.cluster.coordinator(group).await?;
-        let request = OffsetCommitRequest { group_id: group.to_string(), generation_id: -1, member_id: String::new(), group_instance_id: None, topics };
-        for (topic, ps) in conn.send(&request).await? {
-            for (p, code) in ps {
-                if !code.is_ok() {
-                    return Err(Error::Broker(code, Some(format!("{topic}-{p}"))));
+        let request = OffsetCommitRequest { group_id: group.to_string(), topics: consumer::commit_topics(&topics), ..Default::default() };
+        for t in conn.send(&request).await?.topics {
+            for p in t.partitions {
+                if !p.error.is_ok() {
+                    return Err(Error::Broker(p.error, Some(format!("{}-{}", t.name, p.partition_index))));
                 }
             }
         }

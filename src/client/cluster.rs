@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use super::config::ClientConfig;
 use super::conn::Connection;
-use super::wire::{FindCoordinatorRequest, MetadataRequest, MetadataResponse};
 use super::{Error, Result};
 use crate::protocol::error::ErrorCode;
+use crate::protocol::messages::find_coordinator::FindCoordinatorRequest;
+use crate::protocol::messages::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
 
 #[derive(Debug, Clone)]
 pub struct TopicInfo {
@@ -95,7 +96,8 @@ impl Cluster {
     /// Fetches metadata for `topics` (all topics when `None`) and records it.
     pub async fn refresh(&self, topics: Option<Vec<String>>, allow_auto_topic_creation: bool) -> Result<MetadataResponse> {
         let conn = self.any().await?;
-        let answer = conn.send(&MetadataRequest { topics, allow_auto_topic_creation }).await?;
+        let topics = topics.map(|names| names.into_iter().map(|name| MetadataRequestTopic { name: Some(name), ..Default::default() }).collect());
+        let answer = conn.send(&MetadataRequest { topics, allow_auto_topic_creation, ..Default::default() }).await?;
         {
             let mut brokers = self.brokers.borrow_mut();
             brokers.clear();
@@ -104,16 +106,17 @@ impl Cluster {
             }
             let mut known = self.topics.borrow_mut();
             for t in &answer.topics {
+                let Some(name) = &t.name else { continue };
                 let mut leaders = vec![-1; t.partitions.len()];
                 for p in &t.partitions {
-                    if let Some(slot) = leaders.get_mut(p.index as usize) {
-                        *slot = if p.error.is_ok() || p.leader >= 0 { p.leader } else { -1 };
+                    if let Some(slot) = leaders.get_mut(p.partition_index as usize) {
+                        *slot = if p.error.is_ok() || p.leader_id >= 0 { p.leader_id } else { -1 };
                     }
                 }
                 if t.error.is_ok() {
-                    known.insert(t.name.clone(), TopicInfo { error: t.error, leaders });
+                    known.insert(name.clone(), TopicInfo { error: t.error, leaders });
                 } else {
-                    known.remove(&t.name);
+                    known.remove(name);
                 }
             }
         }
@@ -139,7 +142,7 @@ impl Cluster {
         }
         self.leaderless_refresh.borrow_mut().insert(topic.to_string(), Instant::now());
         let answer = self.refresh(Some(vec![topic.to_string()]), allow_auto_topic_creation).await?;
-        match answer.topics.iter().find(|t| t.name == topic) {
+        match answer.topics.iter().find(|t| t.name.as_deref() == Some(topic)) {
             Some(t) if t.error.is_ok() => Ok(self.topics.borrow().get(topic).cloned().expect("recorded by refresh")),
             Some(t) => Err(Error::Broker(t.error, Some(format!("topic {topic}")))),
             None => Err(Error::Broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some(format!("topic {topic}")))),
@@ -169,7 +172,7 @@ impl Cluster {
     /// The connection to the coordinator of `group`.
     pub async fn coordinator(&self, group: &str) -> Result<Connection> {
         let conn = self.any().await?;
-        let answer = conn.send(&FindCoordinatorRequest { group_id: group.to_string() }).await?;
+        let answer = conn.send(&FindCoordinatorRequest { key: group.to_string(), ..Default::default() }).await?;
         super::check(answer.error)?;
         let addr = format!("{}:{}", answer.host, answer.port);
         self.brokers.borrow_mut().insert(answer.node_id, addr.clone());

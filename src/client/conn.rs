@@ -13,11 +13,53 @@ use bytes::{Bytes, BytesMut};
 use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
 
-use super::wire::{self, ApiVersionsRequest, Request};
 use super::{Error, Result};
-use crate::net::frame::next_frame;
 use crate::protocol::api::ApiKey;
-use crate::protocol::codec::{Reader, Writer};
+use crate::protocol::codec::{Fill, Reader, Writer};
+use crate::protocol::frame::next_frame;
+use crate::protocol::header::write_request_header;
+use crate::protocol::messages::api_versions::ApiVersionsRequest;
+use crate::protocol::wire::{Request, Version, Wire};
+
+/// The version the client speaks for each API: the newest non-flexible one (Kafka 4 still
+/// serves all of them, KIP-896). `Connection::open` checks each against the broker's
+/// ApiVersions answer before it is used. The messages themselves are the broker's own
+/// definitions (`protocol::messages`).
+pub const fn version_of(key: ApiKey) -> i16 {
+    match key {
+        ApiKey::Produce => 7,
+        ApiKey::Fetch => 11,
+        ApiKey::ListOffsets => 5,
+        ApiKey::Metadata => 8,
+        ApiKey::ApiVersions => 0,
+        ApiKey::CreateTopics => 4,
+        ApiKey::DeleteTopics => 3,
+        ApiKey::InitProducerId => 1,
+        ApiKey::DescribeConfigs => 1,
+        ApiKey::CreatePartitions => 1,
+        ApiKey::OffsetCommit => 7,
+        ApiKey::OffsetFetch => 5,
+        ApiKey::FindCoordinator => 2,
+        ApiKey::JoinGroup => 5,
+        ApiKey::Heartbeat => 3,
+        ApiKey::LeaveGroup => 3,
+        ApiKey::SyncGroup => 3,
+        ApiKey::DescribeGroups => 4,
+        ApiKey::ListGroups => 2,
+        ApiKey::DeleteGroups => 1,
+        ApiKey::OffsetDelete => 0,
+    }
+}
+
+/// The version the client encodes `R` in.
+pub fn version<R: Request>() -> Version {
+    let v = version_of(R::KEY);
+    Version::new(v, v >= R::FLEXIBLE_FROM)
+}
+
+/// Byte fields at least this long (a Produce's record batches) are sent by reference, not
+/// copied into the request's buffer.
+const SEND_BY_REFERENCE_BYTES: usize = 512;
 
 /// The largest response the client accepts (a fetch is bounded by `fetch.max.bytes`; this is
 /// the backstop against a corrupt size prefix).
@@ -88,9 +130,9 @@ impl Connection {
             versions: HashMap::new(),
             addr: addr.to_string(),
         };
-        let answer = Connection::call(&handle, &ApiVersionsRequest, request_timeout).await?;
+        let answer = Connection::call(&handle, &ApiVersionsRequest::default(), request_timeout).await?;
         super::check(answer.error)?;
-        handle.versions = answer.apis.iter().map(|&(key, min, max)| (key, (min, max))).collect();
+        handle.versions = answer.api_keys.iter().map(|a| (a.api_key, (a.min_version, a.max_version))).collect();
         Ok(Connection { inner: Rc::new(handle) })
     }
 
@@ -105,14 +147,14 @@ impl Connection {
 
     /// Whether the broker serves the version of `key` the client speaks.
     pub fn supports(&self, key: ApiKey) -> bool {
-        let v = wire::version_of(key);
+        let v = version_of(key);
         self.inner.versions.get(&(key as i16)).is_some_and(|&(min, max)| min <= v && v <= max)
     }
 
     /// Sends a request and waits for its response.
     pub async fn send<R: Request>(&self, request: &R) -> Result<R::Response> {
         if !self.supports(R::KEY) {
-            return Err(Error::Unsupported(format!("{:?} version {} is not served by {}", R::KEY, wire::version_of(R::KEY), self.inner.addr)));
+            return Err(Error::Unsupported(format!("{:?} version {} is not served by {}", R::KEY, version_of(R::KEY), self.inner.addr)));
         }
         Connection::call(&self.inner, request, self.inner.request_timeout).await
     }
@@ -120,7 +162,7 @@ impl Connection {
     /// `send` with its own deadline (a JoinGroup waits for the whole rebalance).
     pub async fn send_with_timeout<R: Request>(&self, request: &R, timeout: Duration) -> Result<R::Response> {
         if !self.supports(R::KEY) {
-            return Err(Error::Unsupported(format!("{:?} version {} is not served by {}", R::KEY, wire::version_of(R::KEY), self.inner.addr)));
+            return Err(Error::Unsupported(format!("{:?} version {} is not served by {}", R::KEY, version_of(R::KEY), self.inner.addr)));
         }
         Connection::call(&self.inner, request, timeout).await
     }
@@ -148,7 +190,9 @@ impl Connection {
             }
         };
         let mut r = Reader::unbudgeted(body);
-        R::decode_response(&mut r).map_err(|e| Error::Protocol(format!("{:?} response: {e}", R::KEY)))
+        let v = version::<R>();
+        let decoded = if v.flexible && R::KEY != ApiKey::ApiVersions { r.tagged_fields(true) } else { Ok(()) };
+        decoded.and_then(|()| R::Response::decode(&mut r, v)).map_err(|e| Error::Protocol(format!("{:?} response: {e}", R::KEY)))
     }
 }
 
@@ -165,21 +209,24 @@ impl Handle {
     fn frame<R: Request>(&self, request: &R) -> (Vec<Bytes>, i32) {
         let correlation_id = self.next_correlation.get();
         self.next_correlation.set(correlation_id.wrapping_add(1) & i32::MAX);
-        let mut w = Writer::with_capacity(256);
+        let v = version::<R>();
+        let mut w = Writer::with_capacity(256).leaving_holes_over(SEND_BY_REFERENCE_BYTES);
         w.i32(0); // size, filled in below
-        wire::write_request_header(&mut w, R::KEY, correlation_id, &self.client_id);
-        let mut spliced: Vec<(usize, Bytes)> = Vec::new();
-        request.encode_spliced(&mut w, &mut spliced);
-        let mut encoded: BytesMut = w.finish();
-        let size = encoded.len() - 4 + spliced.iter().map(|(_, b)| b.len()).sum::<usize>();
+        write_request_header(&mut w, R::KEY, v, correlation_id, &self.client_id);
+        request.encode(&mut w, v);
+        let size = w.encoded_len() - 4;
+        let (mut encoded, holes): (BytesMut, _) = w.finish_with_holes();
         encoded[..4].copy_from_slice(&(size as i32).to_be_bytes());
         let mut encoded = encoded.freeze();
-        let mut parts = Vec::with_capacity(1 + 2 * spliced.len());
+        let mut parts = Vec::with_capacity(1 + 2 * holes.len());
         let mut taken = 0;
-        for (at, bytes) in spliced {
-            parts.push(encoded.split_to(at - taken));
-            taken = at;
-            parts.push(bytes);
+        for hole in holes {
+            parts.push(encoded.split_to(hole.at - taken));
+            taken = hole.at;
+            match hole.fill {
+                Fill::Bytes(bytes) => parts.push(bytes),
+                Fill::Spliced { .. } => unreachable!("a request has no file ranges"),
+            }
         }
         parts.push(encoded);
         parts.retain(|p| !p.is_empty());

@@ -23,12 +23,17 @@ use super::config::ClientConfig;
 use super::conn::Connection;
 use super::notify::Notify;
 use super::records::{self, Header};
-use super::wire::{
-    FetchRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
-    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
-};
 use super::{Error, Result};
 use crate::protocol::error::ErrorCode;
+use crate::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic};
+use crate::protocol::messages::heartbeat::HeartbeatRequest;
+use crate::protocol::messages::join_group::{JoinGroupProtocol, JoinGroupRequest};
+use crate::protocol::messages::leave_group::{LeaveGroupRequest, MemberIdentity};
+use crate::protocol::messages::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::protocol::messages::offset_commit::{OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic};
+use crate::protocol::messages::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic};
+use crate::protocol::messages::sync_group::{SyncGroupAssignment, SyncGroupRequest};
+use crate::protocol::wire::RecordSet;
 
 /// A record as the consumer returns it.
 #[derive(Debug, Clone)]
@@ -439,7 +444,8 @@ impl Consumer {
                     (inner.config.group_id.clone().unwrap_or_default(), s.group.member_id.clone())
                 };
                 if let Ok(conn) = coordinator(inner).await {
-                    let _ = conn.send(&LeaveGroupRequest { group_id: group, members: vec![(member, None)] }).await;
+                    let members = vec![MemberIdentity { member_id: member, ..Default::default() }];
+                    let _ = conn.send(&LeaveGroupRequest { group_id: group, members, ..Default::default() }).await;
                 }
             }
         }
@@ -539,15 +545,17 @@ async fn commit(inner: &Inner, offsets: Offsets) -> Result<()> {
         };
         let request = OffsetCommitRequest {
             group_id: group_id.clone(),
-            generation_id: generation,
+            generation_id_or_member_epoch: generation,
             member_id,
             group_instance_id: if generation >= 0 { inner.config.group_instance_id.clone() } else { None },
-            topics: topics.clone(),
+            topics: commit_topics(&topics),
+            ..Default::default()
         };
         let conn = coordinator(inner).await?;
         let answer = conn.send(&request).await.inspect_err(|e| forget_coordinator_on(inner, e))?;
-        for (_, partitions) in answer {
-            for (_, code) in partitions {
+        for t in answer.topics {
+            for p in t.partitions {
+                let code = p.error;
                 if !code.is_ok() {
                     let e = Error::Broker(code, None);
                     forget_coordinator_on(inner, &e);
@@ -574,20 +582,23 @@ async fn fetch_committed(inner: &Inner, group: &str, partitions: &[TopicPartitio
     let deadline = Instant::now() + inner.config.default_api_timeout;
     super::cluster::retry(deadline, inner.cluster.retry_backoff, || async {
         let conn = coordinator(inner).await?;
-        let (answer, error) = conn
-            .send(&OffsetFetchRequest { group_id: group.to_string(), topics: Some(topics.clone()) })
+        let wanted =
+            topics.iter().map(|(name, partition_indexes)| OffsetFetchTopic { name: name.clone(), partition_indexes: partition_indexes.clone() }).collect();
+        let answer = conn
+            .send(&OffsetFetchRequest { group_id: group.to_string(), topics: Some(wanted), ..Default::default() })
             .await
             .inspect_err(|e| forget_coordinator_on(inner, e))?;
+        let error = answer.error;
         if !error.is_ok() {
             let e = Error::Broker(error, None);
             forget_coordinator_on(inner, &e);
             return Err(e);
         }
         let mut out = BTreeMap::new();
-        for (topic, ps) in answer {
-            for p in ps {
+        for t in answer.topics {
+            for p in t.partitions {
                 super::check(p.error)?;
-                out.insert(tp(&topic, p.index), (p.offset >= 0).then_some(p.offset));
+                out.insert(tp(&t.name, p.partition_index), (p.committed_offset >= 0).then_some(p.committed_offset));
             }
         }
         Ok(out)
@@ -615,13 +626,24 @@ pub async fn list_offsets(cluster: &Cluster, partitions: &[TopicPartition], time
     let mut out = BTreeMap::new();
     for (leader, topics) in by_leader {
         let conn = cluster.node(leader).await?;
-        for (topic, ps) in conn.send(&ListOffsetsRequest { isolation_level, topics }).await? {
-            for p in ps {
+        let topics = topics
+            .into_iter()
+            .map(|(name, ps)| ListOffsetsTopic {
+                name,
+                partitions: ps
+                    .into_iter()
+                    .map(|(partition_index, timestamp)| ListOffsetsPartition { partition_index, timestamp, ..Default::default() })
+                    .collect(),
+            })
+            .collect();
+        for t in conn.send(&ListOffsetsRequest { replica_id: -1, isolation_level, topics }).await?.topics {
+            let topic = t.name;
+            for p in t.partitions {
                 if !p.error.is_ok() {
                     cluster.invalidate(&topic);
-                    return Err(Error::Broker(p.error, Some(format!("{topic}-{}", p.index))));
+                    return Err(Error::Broker(p.error, Some(format!("{topic}-{}", p.partition_index))));
                 }
-                out.insert(tp(&topic, p.index), p.offset);
+                out.insert(tp(&topic, p.partition_index), p.offset);
             }
         }
     }
@@ -724,11 +746,13 @@ fn send_fetches(inner: &Rc<Inner>) {
 
 async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i64, u64)>, long_poll: bool) {
     let config = &inner.config;
-    let mut topics: Vec<(String, Vec<(i32, i64, i32)>)> = Vec::new();
+    let mut topics: Vec<FetchTopic> = Vec::new();
     for (tp, offset, _) in &partitions {
-        match topics.iter_mut().find(|(t, _)| *t == tp.topic) {
-            Some((_, v)) => v.push((tp.partition, *offset, config.max_partition_fetch_bytes)),
-            None => topics.push((tp.topic.clone(), vec![(tp.partition, *offset, config.max_partition_fetch_bytes)])),
+        let partition =
+            FetchPartition { partition: tp.partition, fetch_offset: *offset, partition_max_bytes: config.max_partition_fetch_bytes, ..Default::default() };
+        match topics.iter_mut().find(|t| t.name == tp.topic) {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(FetchTopic { name: tp.topic.clone(), partitions: vec![partition] }),
         }
     }
     let request = FetchRequest {
@@ -737,6 +761,7 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
         max_bytes: config.fetch_max_bytes,
         isolation_level: config.isolation_level,
         topics,
+        ..Default::default()
     };
     let answer = match inner.cluster.node(leader).await {
         Ok(conn) => conn.send_with_timeout(&request, inner.cluster.request_timeout + config.fetch_max_wait).await,
@@ -755,11 +780,11 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
             let mut s = inner.state.borrow_mut();
             let s = &mut *s;
             let sent: HashMap<(&str, i32), u64> = partitions.iter().map(|(tp, _, epoch)| ((tp.topic.as_str(), tp.partition), *epoch)).collect();
-            for (topic, results) in response.topics {
-                let topic: Rc<str> = Rc::from(topic);
-                for r in results {
-                    let Some(&sent_epoch) = sent.get(&(&*topic, r.index)) else { continue };
-                    let key = tp(&topic, r.index);
+            for t in response.topics {
+                let topic: Rc<str> = Rc::from(t.name);
+                for r in t.partitions {
+                    let Some(&sent_epoch) = sent.get(&(&*topic, r.partition_index)) else { continue };
+                    let key = tp(&topic, r.partition_index);
                     let Some(p) = s.partitions.get_mut(&key) else { continue };
                     if p.epoch != sent_epoch {
                         continue; // sought or reassigned while the fetch was out
@@ -768,7 +793,7 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
                         ErrorCode::NONE => {}
                         ErrorCode::OFFSET_OUT_OF_RANGE => {
                             if config.auto_offset_reset == OffsetReset::None {
-                                s.fetch_error = Some(Error::Broker(r.error, Some(format!("{topic}-{} offset {}", r.index, p.fetch_offset))));
+                                s.fetch_error = Some(Error::Broker(r.error, Some(format!("{topic}-{} offset {}", r.partition_index, p.fetch_offset))));
                             } else {
                                 // Reset by auto.offset.reset at the next poll.
                                 p.position = None;
@@ -786,7 +811,7 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
                     }
                     p.high_watermark = r.high_watermark;
                     let mut records = Vec::new();
-                    let next = match records::read_records(r.records, p.fetch_offset, &mut records) {
+                    let next = match records::read_records(fetched_bytes(r.records), p.fetch_offset, &mut records) {
                         Ok(next) => next,
                         Err(e) => {
                             s.fetch_error = Some(e);
@@ -802,7 +827,7 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
                     for rec in records {
                         s.buffered.push_back(ConsumerRecord {
                             topic: topic.clone(),
-                            partition: r.index,
+                            partition: r.partition_index,
                             offset: rec.offset,
                             timestamp: rec.timestamp,
                             log_append_time: rec.log_append_time,
@@ -916,7 +941,7 @@ async fn check_partition_counts(inner: &Inner) -> Result<()> {
     }
     inner.state.borrow_mut().group.counts_checked = Some(Instant::now());
     let meta = inner.cluster.refresh(Some(topics), false).await?;
-    let now: BTreeMap<String, i32> = meta.topics.into_iter().filter(|t| t.error.is_ok()).map(|t| (t.name, t.partitions.len() as i32)).collect();
+    let now: BTreeMap<String, i32> = meta.topics.into_iter().filter(|t| t.error.is_ok()).filter_map(|t| Some((t.name?, t.partitions.len() as i32))).collect();
     if now != counts {
         inner.state.borrow_mut().group.rejoin = true;
     }
@@ -947,7 +972,8 @@ async fn join_and_sync(inner: &Rc<Inner>) -> Result<()> {
             member_id,
             group_instance_id: config.group_instance_id.clone(),
             protocol_type: "consumer".into(),
-            protocols: protocols.clone(),
+            protocols: protocols.iter().map(|(name, metadata)| JoinGroupProtocol { name: name.clone(), metadata: Bytes::from(metadata.clone()) }).collect(),
+            reason: None,
         };
         answer = conn.send_with_timeout(&request, join_timeout).await?;
         if answer.error == ErrorCode::MEMBER_ID_REQUIRED {
@@ -961,29 +987,30 @@ async fn join_and_sync(inner: &Rc<Inner>) -> Result<()> {
         let mut s = inner.state.borrow_mut();
         s.group.member_id = answer.member_id.clone();
         s.group.generation = answer.generation_id;
-        s.group.protocol = Some(answer.protocol_name.clone());
+        s.group.protocol = answer.protocol_name.clone();
     }
     ensure_heartbeat(inner);
     let mut assignments = Vec::new();
     inner.state.borrow_mut().group.assigned_counts = None;
+    let protocol_name = answer.protocol_name.clone().unwrap_or_default();
     if answer.leader == answer.member_id {
         let assignor = config
             .assignors
             .iter()
-            .find(|a| a.name() == answer.protocol_name)
-            .ok_or_else(|| Error::Protocol(format!("the group chose {:?}, which this member did not offer", answer.protocol_name)))?;
+            .find(|a| a.name() == protocol_name)
+            .ok_or_else(|| Error::Protocol(format!("the group chose {protocol_name:?}, which this member did not offer")))?;
         let mut members = Vec::new();
         let mut all_topics = BTreeSet::new();
-        for (member_id, instance, bytes) in &answer.members {
-            let subscription = assignor::decode_subscription(bytes).map_err(|e| Error::Protocol(format!("subscription of {member_id}: {e}")))?;
+        for m in &answer.members {
+            let subscription = assignor::decode_subscription(&m.metadata).map_err(|e| Error::Protocol(format!("subscription of {}: {e}", m.member_id)))?;
             all_topics.extend(subscription.topics.iter().cloned());
-            members.push(Member { member_id: member_id.clone(), group_instance_id: instance.clone(), subscription });
+            members.push(Member { member_id: m.member_id.clone(), group_instance_id: m.group_instance_id.clone(), subscription });
         }
         let mut partitions = BTreeMap::new();
         let meta = inner.cluster.refresh(Some(all_topics.into_iter().collect()), false).await?;
         for t in meta.topics {
-            if t.error.is_ok() {
-                partitions.insert(t.name.clone(), t.partitions.len() as i32);
+            if let (true, Some(name)) = (t.error.is_ok(), t.name) {
+                partitions.insert(name, t.partitions.len() as i32);
             }
         }
         let mut s = inner.state.borrow_mut();
@@ -992,7 +1019,7 @@ async fn join_and_sync(inner: &Rc<Inner>) -> Result<()> {
         drop(s);
         for (member, tps) in assignor.assign(&members, &partitions) {
             let bytes = assignor::encode_assignment(&assignor::Assignment { partitions: tps, user_data: None });
-            assignments.push((member, bytes));
+            assignments.push(SyncGroupAssignment { member_id: member, assignment: Bytes::from(bytes) });
         }
     }
     let request = SyncGroupRequest {
@@ -1001,10 +1028,11 @@ async fn join_and_sync(inner: &Rc<Inner>) -> Result<()> {
         member_id: answer.member_id.clone(),
         group_instance_id: config.group_instance_id.clone(),
         assignments,
+        ..Default::default()
     };
-    let (error, bytes) = conn.send_with_timeout(&request, join_timeout).await?;
-    super::check(error)?;
-    let assignment = assignor::decode_assignment(&bytes).map_err(|e| Error::Protocol(format!("assignment: {e}")))?;
+    let synced = conn.send_with_timeout(&request, join_timeout).await?;
+    super::check(synced.error)?;
+    let assignment = assignor::decode_assignment(&synced.assignment).map_err(|e| Error::Protocol(format!("assignment: {e}")))?;
     let new: BTreeSet<TopicPartition> = assignment.partitions.into_iter().collect();
     let old: BTreeSet<TopicPartition> = inner.state.borrow().partitions.keys().cloned().collect();
     let revoked: Vec<TopicPartition> = old.difference(&new).cloned().collect();
@@ -1030,7 +1058,7 @@ async fn join_and_sync(inner: &Rc<Inner>) -> Result<()> {
             let fresh = s.new_partition();
             s.partitions.insert(tp.clone(), fresh);
         }
-        s.group.rejoin = !revoked.is_empty() && assignor::by_name(&answer.protocol_name).is_some_and(|a| a.is_cooperative());
+        s.group.rejoin = !revoked.is_empty() && assignor::by_name(&protocol_name).is_some_and(|a| a.is_cooperative());
         s.group.joining = false;
     }
     if let Some(l) = inner.listener.borrow().clone() {
@@ -1077,7 +1105,7 @@ async fn heartbeat(weak: Weak<Inner>) {
             Err(e) => Err(e),
         };
         let code = match result {
-            Ok(code) => code,
+            Ok(answer) => answer.error,
             Err(e) => {
                 forget_coordinator_on(&inner, &e);
                 continue;
@@ -1102,4 +1130,31 @@ async fn heartbeat(weak: Weak<Inner>) {
             other => forget_coordinator_on(&inner, &Error::Broker(other, None)),
         }
     }
+}
+
+/// The bytes of a fetched record set (what the client decodes is always bytes).
+fn fetched_bytes(records: Option<RecordSet>) -> Bytes {
+    match records {
+        Some(RecordSet::Bytes(b)) => b,
+        _ => Bytes::new(),
+    }
+}
+
+/// The OffsetCommit request's topics for `(topic, [(partition, offset, metadata)])`.
+pub(crate) fn commit_topics(topics: &[(String, Vec<(i32, i64, Option<String>)>)]) -> Vec<OffsetCommitTopic> {
+    topics
+        .iter()
+        .map(|(name, ps)| OffsetCommitTopic {
+            name: name.clone(),
+            partitions: ps
+                .iter()
+                .map(|(partition_index, committed_offset, committed_metadata)| OffsetCommitPartition {
+                    partition_index: *partition_index,
+                    committed_offset: *committed_offset,
+                    committed_metadata: committed_metadata.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .collect()
 }

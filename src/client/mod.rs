@@ -23,7 +23,6 @@ pub mod notify;
 pub mod partitioner;
 pub mod producer;
 pub mod records;
-pub mod wire;
 
 pub use admin::Admin;
 pub use assignor::TopicPartition;

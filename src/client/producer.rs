@@ -25,10 +25,11 @@ use super::config::ClientConfig;
 use super::notify::Notify;
 use super::partitioner::{self, Partitioner, Sticky};
 use super::records::{BatchBuilder, Header};
-use super::wire::{InitProducerIdRequest, ProduceRequest};
 use super::{Error, Result};
 use crate::protocol::compression::Compression;
 use crate::protocol::error::ErrorCode;
+use crate::protocol::messages::init_producer_id::InitProducerIdRequest;
+use crate::protocol::messages::produce::{ProducePartition, ProduceRequest, ProduceTopic, ProduceTopicResponse};
 
 /// A record to send.
 #[derive(Debug, Clone, Default)]
@@ -613,11 +614,11 @@ async fn sender(inner: Rc<Inner>) {
 
 async fn init_producer_id(inner: &Inner) -> Result<()> {
     let conn = inner.cluster.any().await?;
-    let (error, id, epoch) = conn.send(&InitProducerIdRequest { transaction_timeout_ms: 60_000 }).await?;
-    super::check(error)?;
+    let answer = conn.send(&InitProducerIdRequest { transaction_timeout_ms: 60_000, ..Default::default() }).await?;
+    super::check(answer.error)?;
     let mut state = inner.state.borrow_mut();
-    state.producer_id = id;
-    state.producer_epoch = epoch;
+    state.producer_id = answer.producer_id;
+    state.producer_epoch = answer.producer_epoch;
     state.need_producer_id = false;
     // A new producer id starts every partition's sequence again; queued batches that were
     // sent under the old id get new sequences (their bytes are restamped when sent).
@@ -758,7 +759,7 @@ async fn send_request(inner: Rc<Inner>, node: i32, mut batches: Vec<Batch>) {
         let s = inner.state.borrow();
         (s.producer_id, s.producer_epoch)
     };
-    let mut topics: Vec<(String, Vec<(i32, Bytes)>)> = Vec::new();
+    let mut topics: Vec<ProduceTopic> = Vec::new();
     let mut encode_error = None;
     for b in batches.iter_mut() {
         let (id, ep, seq) = match b.base_sequence {
@@ -777,19 +778,21 @@ async fn send_request(inner: Rc<Inner>, node: i32, mut batches: Vec<Batch>) {
         b.producer_id = id;
         b.encoded_sequence = seq;
         let Some(bytes) = b.encoded.clone() else { continue };
-        match topics.iter_mut().find(|(t, _)| **t == *b.topic) {
-            Some((_, parts)) => parts.push((b.partition, bytes)),
-            None => topics.push((b.topic.to_string(), vec![(b.partition, bytes)])),
+        let partition = ProducePartition { index: b.partition, records: Some(bytes) };
+        match topics.iter_mut().find(|t| *t.name == *b.topic) {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(ProduceTopic { name: b.topic.to_string(), partitions: vec![partition] }),
         }
     }
     let bytes: usize = batches.iter().filter_map(|b| b.encoded.as_ref()).map(Bytes::len).sum();
-    let request = ProduceRequest { acks: config.acks, timeout_ms: config.request_timeout.as_millis().min(i32::MAX as u128) as i32, topics };
-    let outcome: Result<Vec<(String, Vec<super::wire::ProducePartitionResult>)>> = match encode_error {
+    let request =
+        ProduceRequest { acks: config.acks, timeout_ms: config.request_timeout.as_millis().min(i32::MAX as u128) as i32, topics, transactional_id: None };
+    let outcome: Result<Vec<ProduceTopicResponse>> = match encode_error {
         Some(e) => Err(e),
         None => match inner.cluster.node(node).await {
             Err(e) => Err(e),
             Ok(conn) if config.acks == 0 => conn.send_only(&request).map(|_| Vec::new()),
-            Ok(conn) => conn.send(&request).await,
+            Ok(conn) => conn.send(&request).await.map(|r| r.topics),
         },
     };
     {
@@ -806,7 +809,7 @@ async fn send_request(inner: Rc<Inner>, node: i32, mut batches: Vec<Batch>) {
             Err(e) => Err(e.clone()),
             Ok(_) if config.acks == 0 => Ok((-1, -1)),
             Ok(topics) => {
-                let found = topics.iter().find(|(t, _)| *t == *batch.topic).and_then(|(_, ps)| ps.iter().find(|p| p.index == batch.partition));
+                let found = topics.iter().find(|t| *t.name == *batch.topic).and_then(|t| t.partitions.iter().find(|p| p.index == batch.partition));
                 match found {
                     None => Err(Error::Protocol(format!("no answer for {}-{}", batch.topic, batch.partition))),
                     Some(p) if p.error.is_ok() || p.error == ErrorCode::DUPLICATE_SEQUENCE_NUMBER => Ok((p.base_offset, p.log_append_time_ms)),

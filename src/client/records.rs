@@ -1,174 +1,29 @@
 //! Building RecordBatch v2 on the producer side and reading it on the consumer side.
 //!
 //! Written by hand rather than taken from a crate: this is the client's hottest code (every
-//! record passes through it once), and the broker's `protocol::record_batch` already defines
-//! the header layout both sides share.
+//! record passes through it once). The builder is the broker's own
+//! (`protocol::record_batch::BatchBuilder`, re-exported here with its `Header`; `build` below
+//! is its producer form), and the reader walks each batch with `protocol::records::Records`.
+
+use std::borrow::Cow;
 
 use bytes::{Buf, Bytes};
 
 use super::{Error, Result};
-use crate::protocol::codec::Reader;
-use crate::protocol::compression::{self, Compression};
-use crate::protocol::record_batch::{self as rb, BatchView, HEADER_BYTES, LOG_OVERHEAD};
+use crate::protocol::compression::Compression;
+use crate::protocol::record_batch::{self as rb, BatchFields, BatchView};
+use crate::protocol::records::{record_bytes, Records};
 
-/// A record header: a string key and a byte value (which may be null).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub key: String,
-    pub value: Option<Bytes>,
-}
-
-impl Header {
-    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Header {
-        Header { key: key.into(), value: Some(value.into()) }
-    }
-}
-
-fn varint_len(v: i64) -> usize {
-    let mut raw = ((v << 1) ^ (v >> 63)) as u64;
-    let mut n = 1;
-    while raw >= 0x80 {
-        raw >>= 7;
-        n += 1;
-    }
-    n
-}
-
-fn put_varint(out: &mut Vec<u8>, v: i64) {
-    let mut raw = ((v << 1) ^ (v >> 63)) as u64;
-    while raw >= 0x80 {
-        out.push((raw as u8) | 0x80);
-        raw >>= 7;
-    }
-    out.push(raw as u8);
-}
-
-fn bytes_len(b: Option<&[u8]>) -> usize {
-    match b {
-        None => 1,
-        Some(b) => varint_len(b.len() as i64) + b.len(),
-    }
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
-    match b {
-        None => put_varint(out, -1),
-        Some(b) => {
-            put_varint(out, b.len() as i64);
-            out.extend_from_slice(b);
-        }
-    }
-}
-
-/// The records of one batch being filled, encoded as they arrive (uncompressed) after room
-/// for the header; `build` writes the header in place (or compresses into a new buffer), so
-/// an uncompressed batch is never copied on its way to the socket.
-pub struct BatchBuilder {
-    /// `HEADER_BYTES` reserved, then the records; empty once an uncompressed build took it.
-    buf: Vec<u8>,
-    size: usize,
-    count: i32,
-    base_timestamp: i64,
-    max_timestamp: i64,
-}
+pub use crate::protocol::record_batch::{BatchBuilder, Header};
 
 impl BatchBuilder {
-    pub fn new(base_timestamp: i64, capacity: usize) -> BatchBuilder {
-        BatchBuilder::with_buffer(Vec::with_capacity(capacity), base_timestamp)
-    }
-
-    /// A builder that fills `buf` (a recycled buffer: its contents are discarded).
-    pub fn with_buffer(mut buf: Vec<u8>, base_timestamp: i64) -> BatchBuilder {
-        buf.clear();
-        buf.resize(HEADER_BYTES, 0);
-        BatchBuilder { buf, size: HEADER_BYTES, count: 0, base_timestamp, max_timestamp: base_timestamp }
-    }
-
-    /// The encoded size of one record, with its length prefix, as it would be appended.
-    pub fn record_size(offset_delta: i32, timestamp_delta: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
-        let body = Self::body_size(offset_delta, timestamp_delta, key, value, headers);
-        varint_len(body as i64) + body
-    }
-
-    fn body_size(offset_delta: i32, timestamp_delta: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
-        let mut n = 1 + varint_len(timestamp_delta) + varint_len(offset_delta as i64) + bytes_len(key) + bytes_len(value);
-        n += varint_len(headers.len() as i64);
-        for h in headers {
-            n += bytes_len(Some(h.key.as_bytes())) + bytes_len(h.value.as_deref());
-        }
-        n
-    }
-
-    /// Appends a record; returns its offset delta within the batch.
-    pub fn append(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> i32 {
-        let delta = self.count;
-        let ts_delta = timestamp - self.base_timestamp;
-        let body = Self::body_size(delta, ts_delta, key, value, headers);
-        let out = &mut self.buf;
-        debug_assert!(out.len() >= HEADER_BYTES, "appending to a batch already built");
-        put_varint(out, body as i64);
-        out.push(0); // attributes
-        put_varint(out, ts_delta);
-        put_varint(out, delta as i64);
-        put_bytes(out, key);
-        put_bytes(out, value);
-        put_varint(out, headers.len() as i64);
-        for h in headers {
-            put_bytes(out, Some(h.key.as_bytes()));
-            put_bytes(out, h.value.as_deref());
-        }
-        self.size = out.len();
-        self.count += 1;
-        self.max_timestamp = self.max_timestamp.max(timestamp);
-        delta
-    }
-
-    pub fn count(&self) -> i32 {
-        self.count
-    }
-
-    pub fn base_timestamp(&self) -> i64 {
-        self.base_timestamp
-    }
-
-    /// The batch's size, uncompressed, header included.
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
-    /// The builder's buffer, for reuse, if a build has not taken it.
-    pub fn take_buffer(&mut self) -> Option<Vec<u8>> {
-        (self.buf.capacity() > 0).then(|| std::mem::take(&mut self.buf))
-    }
-
-    /// Encodes the batch: header (base offset 0, CreateTime), records (compressed into a new
-    /// buffer, or in place), CRC-32C. Called once: nothing can be appended afterwards.
+    /// Encodes the batch as a producer sends it: header (base offset 0, CreateTime), records
+    /// (compressed into a new buffer, or in place), CRC-32C. Called once: nothing can be
+    /// appended afterwards.
     pub fn build(&mut self, codec: Compression, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Result<Bytes> {
-        let mut b = if codec == Compression::None {
-            std::mem::take(&mut self.buf)
-        } else {
-            let mut out = Vec::with_capacity(HEADER_BYTES + (self.buf.len() - HEADER_BYTES) / 2);
-            out.resize(HEADER_BYTES, 0);
-            compression::compress(codec, &self.buf[HEADER_BYTES..], &mut out)
-                .map_err(|e| Error::Invalid(format!("{} compression failed: {e}", codec.name())))?;
-            out
-        };
-        let length = (b.len() - LOG_OVERHEAD) as i32;
-        b[..8].copy_from_slice(&0i64.to_be_bytes());
-        b[rb::OFFSET_BATCH_LENGTH..][..4].copy_from_slice(&length.to_be_bytes());
-        b[rb::OFFSET_LEADER_EPOCH..][..4].copy_from_slice(&(-1i32).to_be_bytes());
-        b[rb::OFFSET_MAGIC] = rb::MAGIC_V2 as u8;
-        b[rb::OFFSET_ATTRIBUTES..][..2].copy_from_slice(&codec.attribute_bits().to_be_bytes());
-        b[rb::OFFSET_LAST_OFFSET_DELTA..][..4].copy_from_slice(&(self.count - 1).to_be_bytes());
-        b[rb::OFFSET_BASE_TIMESTAMP..][..8].copy_from_slice(&self.base_timestamp.to_be_bytes());
-        b[rb::OFFSET_MAX_TIMESTAMP..][..8].copy_from_slice(&self.max_timestamp.to_be_bytes());
-        b[rb::OFFSET_PRODUCER_ID..][..8].copy_from_slice(&producer_id.to_be_bytes());
-        b[rb::OFFSET_PRODUCER_EPOCH..][..2].copy_from_slice(&producer_epoch.to_be_bytes());
-        b[rb::OFFSET_BASE_SEQUENCE..][..4].copy_from_slice(&base_sequence.to_be_bytes());
-        b[rb::OFFSET_RECORD_COUNT..][..4].copy_from_slice(&self.count.to_be_bytes());
-        let crc = crc32c::crc32c(&b[rb::CRC_START..]);
-        b[rb::OFFSET_CRC..][..4].copy_from_slice(&crc.to_be_bytes());
-        Ok(Bytes::from(b))
+        self.finish(codec, &BatchFields::producer(producer_id, producer_epoch, base_sequence))
+            .map(Bytes::from)
+            .map_err(|e| Error::Invalid(format!("{} compression failed: {e}", codec.name())))
     }
 }
 
@@ -228,55 +83,30 @@ pub fn read_records(data: Bytes, from_offset: i64, out: &mut Vec<Record>) -> Res
 fn read_batch(view: BatchView<'_>, batch: &Bytes, from_offset: i64, out: &mut Vec<Record>) -> Result<()> {
     let codec =
         Compression::from_attributes(view.attributes()).ok_or_else(|| Error::Protocol(format!("unknown compression in attributes {}", view.attributes())))?;
-    let body = if codec == Compression::None {
-        batch.slice(HEADER_BYTES..)
-    } else {
-        let raw = compression::decompress(codec, &batch[HEADER_BYTES..], MAX_DECOMPRESSED_BYTES)
-            .map_err(|e| Error::Protocol(format!("{} batch: {e}", codec.name())))?;
-        Bytes::from(raw)
+    // The records' bytes as `Bytes`, so keys, values and headers are slices of them, not copies.
+    let body = match record_bytes(view, MAX_DECOMPRESSED_BYTES).map_err(|e| Error::Protocol(format!("{} batch: {e}", codec.name())))? {
+        Cow::Borrowed(records) => batch.slice_ref(records),
+        Cow::Owned(records) => Bytes::from(records),
     };
     let log_append_time = view.attributes() & rb::ATTR_LOG_APPEND_TIME != 0;
     let base_offset = view.base_offset();
     let base_timestamp = view.base_timestamp();
-    let bad = |e| Error::Protocol(format!("record in batch at offset {base_offset}: {e}"));
-    let mut r = Reader::new(body);
-    for _ in 0..view.record_count().max(0) {
-        let length = r.varint().map_err(bad)?;
-        if length < 0 || length as usize > r.remaining() {
-            return Err(Error::Protocol(format!("record length {length} in batch at offset {base_offset}")));
+    let slice = |b: &[u8]| body.slice_ref(b);
+    for record in Records::new(&body, view.record_count()) {
+        let record = record.map_err(|e| Error::Protocol(format!("record in batch at offset {base_offset}: {e}")))?;
+        let mut headers = Vec::with_capacity(record.header_count as usize);
+        for (key, value) in record.headers() {
+            let key = std::str::from_utf8(key).map_err(|_| Error::Protocol("header key is not UTF-8".into()))?;
+            headers.push(Header { key: key.to_owned(), value: value.map(slice) });
         }
-        let mut rec = Reader::new(r.take_bytes(length as usize).map_err(bad)?);
-        rec.i8().map_err(bad)?; // attributes
-        let ts_delta = rec.varlong().map_err(bad)?;
-        let offset_delta = rec.varint().map_err(bad)?;
-        let key = varint_bytes(&mut rec).map_err(bad)?;
-        let value = varint_bytes(&mut rec).map_err(bad)?;
-        let count = rec.varint().map_err(bad)?;
-        if count < 0 || count as usize > rec.remaining() / 2 {
-            return Err(Error::Protocol(format!("header count {count} in batch at offset {base_offset}")));
-        }
-        let mut headers = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            let k = varint_bytes(&mut rec).map_err(bad)?.unwrap_or_default();
-            let key = String::from_utf8(k.to_vec()).map_err(|_| Error::Protocol("header key is not UTF-8".into()))?;
-            headers.push(Header { key, value: varint_bytes(&mut rec).map_err(bad)? });
-        }
-        let offset = base_offset.wrapping_add(offset_delta as i64);
+        let offset = base_offset.wrapping_add(record.offset_delta as i64);
         if offset < from_offset {
             continue;
         }
-        let timestamp = if log_append_time { view.max_timestamp() } else { base_timestamp.wrapping_add(ts_delta) };
-        out.push(Record { offset, timestamp, log_append_time, key, value, headers });
+        let timestamp = if log_append_time { view.max_timestamp() } else { base_timestamp.wrapping_add(record.timestamp_delta) };
+        out.push(Record { offset, timestamp, log_append_time, key: record.key.map(slice), value: record.value.map(slice), headers });
     }
     Ok(())
-}
-
-fn varint_bytes(r: &mut Reader) -> crate::protocol::codec::DecodeResult<Option<Bytes>> {
-    let len = r.varint()?;
-    if len < 0 {
-        return Ok(None);
-    }
-    r.take_bytes(len as usize).map(Some)
 }
 
 /// The number of bytes a `Bytes` value would add; used for buffer accounting.

@@ -32,13 +32,7 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
     (h & 0x7fff_ffff) % partitions.max(1)
 }
 
-/// The coordinator's settings (Kafka's `group.*` broker properties).
-#[derive(Debug, Clone)]
-pub struct GroupConfig {
-    pub initial_rebalance_delay: Duration,
-    pub min_session_timeout_ms: i32,
-    pub max_session_timeout_ms: i32,
-}
+pub use crate::config::GroupConfig;
 
 /// An answer now, or one that comes when the group's rebalance gets there.
 pub enum Reply<T> {
@@ -82,7 +76,7 @@ impl Coordinator {
     }
 
     fn member_id_for(client_id: &str) -> String {
-        let id = crate::shard::catalog::new_topic_id();
+        let id = crate::storage::meta::new_topic_id();
         format!("{client_id}-{}-{}-{}-{}-{}", &id[0..8], &id[8..12], &id[12..16], &id[16..20], &id[20..32])
     }
 
@@ -444,11 +438,16 @@ pub fn group_value(group: &Group) -> GroupValue {
 /// An encoded key and value (`None` for a tombstone).
 pub type RawRecord = (Vec<u8>, Option<Vec<u8>>);
 
-/// Encodes records for `__consumer_offsets` as one uncompressed batch.
+/// Encodes records for `__consumer_offsets` as one uncompressed batch, stamped now, with
+/// the one batch builder.
 pub fn records_batch(records: &[RawRecord]) -> Bytes {
-    use crate::protocol::record_batch::{build_batch, RecordSpec};
-    let specs: Vec<RecordSpec<'_>> = records.iter().map(|(k, v)| RecordSpec { key: Some(k), value: v.as_deref(), headers: &[], timestamp_delta: 0 }).collect();
-    Bytes::from(build_batch(0, crate::io::runtime::now_ms(), &specs))
+    use crate::protocol::record_batch::{BatchBuilder, BatchFields};
+    let now = crate::io::runtime::now_ms();
+    let mut batch = BatchBuilder::new(now, 0);
+    for (key, value) in records {
+        batch.append(now, Some(key.as_slice()), value.as_deref(), &[]);
+    }
+    Bytes::from(batch.finish_uncompressed(&BatchFields::new(0)))
 }
 
 #[cfg(test)]

@@ -172,31 +172,28 @@ pub fn decode_group_value(bytes: Bytes) -> DecodeResult<GroupValue> {
     Ok(GroupValue { protocol_type, generation, protocol, leader, current_state_timestamp, members })
 }
 
-/// Walks the records of an uncompressed batch (the only kind the coordinator writes):
-/// `(key, value)` pairs, value `None` for tombstones.
+/// Walks the records of an uncompressed batch (the only kind the coordinator writes) with
+/// `protocol::records::Records`: `(key, value)` pairs, value `None` for tombstones.
 pub fn batch_records(batch: &[u8]) -> DecodeResult<Vec<(Bytes, Option<Bytes>)>> {
     use crate::protocol::record_batch::{BatchView, HEADER_BYTES};
+    use crate::protocol::records::Records;
     let view = BatchView { bytes: batch };
     if batch.len() < HEADER_BYTES || view.compression() != 0 || view.is_control() {
         return Ok(Vec::new());
     }
-    let mut r = Reader::new(Bytes::copy_from_slice(&batch[HEADER_BYTES..]));
+    // One copy of the records; keys and values are slices of it.
+    let body = Bytes::copy_from_slice(&batch[HEADER_BYTES..]);
     let count = view.record_count().max(0) as usize;
     let mut out = Vec::with_capacity(count.min(batch.len()));
-    for _ in 0..count {
-        let length = r.varint()?;
-        if length < 0 {
-            return Err(DecodeError::InvalidLength(length as i64));
-        }
-        let mut rec = Reader::new(r.take_bytes(length as usize)?);
-        rec.i8()?; // attributes
-        rec.varlong()?; // timestamp delta
-        rec.varint()?; // offset delta
-        let key_len = rec.varint()?;
-        let key = if key_len < 0 { Bytes::new() } else { rec.take_bytes(key_len as usize)? };
-        let value_len = rec.varint()?;
-        let value = if value_len < 0 { None } else { Some(rec.take_bytes(value_len as usize)?) };
-        out.push((key, value));
+    for record in Records::new(&body, view.record_count()) {
+        // `DecodeError` carries no text: the varint reasons map to their own variant, the
+        // others (lengths and counts that do not fit the record) to an invalid length.
+        let record = record.map_err(|e| match e.reason {
+            "truncated varint" | "varint too long" => DecodeError::InvalidVarint,
+            _ => DecodeError::InvalidLength(-1),
+        })?;
+        let key = record.key.map_or_else(Bytes::new, |k| body.slice_ref(k));
+        out.push((key, record.value.map(|v| body.slice_ref(v))));
     }
     Ok(out)
 }

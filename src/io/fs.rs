@@ -167,3 +167,13 @@ pub fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
     out.sort();
     Ok(out)
 }
+
+/// Asks the kernel to start writing `len` bytes of `file` from `from` back to disk, without
+/// waiting for it (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): it spreads writeback out so that
+/// a later fsync or the flusher has less to do at once. This is not durability: a failure
+/// only means the kernel writes those pages back later on its own, so it is ignored.
+pub fn start_writeback(file: &std::fs::File, from: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on a file descriptor the caller keeps open.
+    unsafe { nix::libc::sync_file_range(file.as_raw_fd(), from as i64, len as i64, nix::libc::SYNC_FILE_RANGE_WRITE) };
+}

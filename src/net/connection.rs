@@ -13,16 +13,33 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 use compio::io::{AsyncRead, AsyncWriteExt};
 
-use super::frame::{next_frame, FrameError};
 use super::response::{Chunk, Response};
-use crate::broker::{self, Dispatched};
 use crate::config::limits;
 use crate::io::net::TcpStream;
 use crate::metrics::Metrics;
+use crate::protocol::frame::{next_frame, FrameError};
 use crate::shard::budget::{ConnectionBudget, Permit};
 use crate::shard::{LocalBoxFuture, Shard};
 
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: std::net::SocketAddr) {
+/// What a connection does with one request: the handler's first phase has run, and this is
+/// the rest.
+pub enum Dispatched {
+    /// The response, or `None` for requests that get none (acks=0 produces).
+    Respond(LocalBoxFuture<Option<Response>>),
+    /// The request cannot be answered in its own version: close the connection, as Kafka does.
+    Close(String),
+}
+
+/// What serves the requests a connection reads (the broker's handlers, `broker::Broker`). A
+/// trait rather than an import so that `net/` stays below the handlers that use its
+/// `Response`.
+pub trait Handler: 'static {
+    /// Runs the request's first phase (decode, hand partitions to their shards) and returns
+    /// the rest. `peer` is the client's address.
+    fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> impl std::future::Future<Output = Dispatched>;
+}
+
+pub async fn serve<H: Handler>(shard: Rc<Shard>, stream: TcpStream, peer: std::net::SocketAddr) {
     // `max.connections`, broker-wide: a connection past the limit is closed at once.
     let Some(_slot) = ConnectionSlot::take(&shard) else {
         tracing::warn!(%peer, limit = shard.config().max_connections, "max.connections reached; closing a new connection");
@@ -39,7 +56,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: std::net::SocketAd
         let stream = stream.clone();
         compio::runtime::spawn(async move { write_responses(&shard, &stream, pending).await })
     };
-    let result = read_requests(&shard, &stream, queue, &peer.ip().to_string()).await;
+    let result = read_requests::<H>(&shard, &stream, queue, &peer.ip().to_string()).await;
     match &result {
         Err(e) if e.kind() == io::ErrorKind::InvalidData => tracing::warn!(shard = shard.id.0, error = %e, "closing a connection"),
         Err(e) => tracing::debug!(shard = shard.id.0, error = %e, "connection reader ended"),
@@ -59,7 +76,7 @@ struct Queued {
     _permit: Permit,
 }
 
-async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Sender<Queued>, peer: &str) -> io::Result<()> {
+async fn read_requests<H: Handler>(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Sender<Queued>, peer: &str) -> io::Result<()> {
     let max_bytes = shard.config().socket_request_max_bytes;
     let idle = std::time::Duration::from_millis(shard.config().connections_max_idle_ms);
     let mut buf = BytesMut::new();
@@ -79,7 +96,7 @@ async fn read_requests(shard: &Rc<Shard>, stream: &TcpStream, queue: flume::Send
             let permit = reading.split(4 + frame.len() as u64);
             let read_at = std::time::Instant::now();
             let api_key = frame.get(..2).map_or(-1, |k| i16::from_be_bytes([k[0], k[1]]));
-            match broker::dispatch(shard, frame, peer).await {
+            match H::dispatch(shard, frame, peer).await {
                 Dispatched::Respond(response) => {
                     if queue.send_async(Queued { api_key, read_at, response, _permit: permit }).await.is_err() {
                         return Ok(()); // the writer stopped: the socket is gone

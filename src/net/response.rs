@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::protocol::codec::Writer;
+use crate::protocol::codec::{Fill, Writer};
 use crate::protocol::header::write_response_header;
 use crate::protocol::ApiKey;
 use crate::storage::FileSlice;
@@ -38,14 +38,27 @@ impl ResponseWriter {
         Response { chunks: vec![Chunk::Bytes(buf.freeze())] }
     }
 
-    /// Finishes a response whose body continues with `rest` pieces of `rest_len` bytes.
-    pub fn finish_with(self, rest: Vec<Chunk>, rest_len: usize) -> Response {
-        let mut buf: BytesMut = self.body.finish();
-        let size = (buf.len() - 4 + rest_len) as i32;
+    /// Finishes a response whose body has holes (`Writer::hole`): the buffer's pieces go out
+    /// with the file range `files[id]` in each `Fill::Spliced { id, .. }` hole, never read
+    /// into memory.
+    pub fn finish_spliced(self, files: Vec<FileSlice>) -> Response {
+        let size = (self.body.encoded_len() - 4) as i32;
+        let (mut buf, holes) = self.body.finish_with_holes();
         buf[..4].copy_from_slice(&size.to_be_bytes());
-        let mut chunks = Vec::with_capacity(rest.len() + 1);
-        chunks.push(Chunk::Bytes(buf.freeze()));
-        chunks.extend(rest);
+        let mut buf = buf.freeze();
+        let mut files: Vec<Option<FileSlice>> = files.into_iter().map(Some).collect();
+        let mut chunks = Vec::with_capacity(2 * holes.len() + 1);
+        let mut taken = 0;
+        for hole in holes {
+            chunks.push(Chunk::Bytes(buf.split_to(hole.at - taken)));
+            taken = hole.at;
+            chunks.push(match hole.fill {
+                Fill::Bytes(b) => Chunk::Bytes(b),
+                Fill::Spliced { id, .. } => Chunk::File(files[id as usize].take().expect("each file range fills one hole")),
+            });
+        }
+        chunks.push(Chunk::Bytes(buf));
+        chunks.retain(|c| !matches!(c, Chunk::Bytes(b) if b.is_empty()));
         Response { chunks }
     }
 }

@@ -290,16 +290,17 @@ impl Reader {
     /// Skips the tagged fields that end a flexible struct, checking that tags are strictly
     /// increasing and that each field's size fits. Unknown tags are ignored, as Kafka does.
     pub fn tagged_fields(&mut self, flexible: bool) -> DecodeResult<()> {
-        self.tagged_fields_with(flexible, |_, _| Ok(()))
-    }
-
-    /// Reads tagged fields, handing each known one to `field(tag, bytes)`.
-    pub fn tagged_fields_with(&mut self, flexible: bool, mut field: impl FnMut(u32, Bytes) -> DecodeResult<()>) -> DecodeResult<()> {
         if !flexible {
             return Ok(());
         }
+        self.read_tagged(|_, _| Ok(false))
+    }
+
+    /// Reads the tagged fields that end a flexible struct: `field(reader, tag)` decodes a known
+    /// tag from the reader and returns true, or returns false to have it skipped. A field must
+    /// not read past its size.
+    pub fn read_tagged(&mut self, mut field: impl FnMut(&mut Reader, u32) -> DecodeResult<bool>) -> DecodeResult<()> {
         let count = self.unsigned_varint()? as usize;
-        // Each tagged field takes at least two bytes (tag and size).
         if count.saturating_mul(2) > self.remaining() {
             return Err(DecodeError::Truncated { needed: count * 2, remaining: self.remaining() });
         }
@@ -311,26 +312,111 @@ impl Reader {
             }
             previous = Some(tag);
             let size = self.unsigned_varint()? as usize;
-            let data = self.take_bytes(size)?;
-            field(tag, data)?;
+            if size > self.remaining() {
+                return Err(DecodeError::Truncated { needed: size, remaining: self.remaining() });
+            }
+            let end = self.pos + size;
+            if field(self, tag)? && self.pos > end {
+                return Err(DecodeError::InvalidTaggedFields);
+            }
+            self.pos = end;
         }
         Ok(())
     }
 }
 
-/// Builds a response body. Writes never fail; sizes are explicit integers on the wire.
-#[derive(Default)]
+/// Builds a message. Writes never fail; sizes are explicit integers on the wire.
+///
+/// Record sets need not be copied in: a writer leaves a hole where one goes (`holes`), and
+/// the sender sends the buffer's pieces with each hole's bytes between them (the broker splices
+/// a fetch's file ranges; the client sends a produce's batches by reference).
 pub struct Writer {
     buf: BytesMut,
+    holes: Vec<Hole>,
+    /// Byte fields at least this long become holes rather than copies.
+    hole_bytes_over: usize,
+}
+
+/// Bytes that belong at `at` in a writer's buffer but are not in it.
+#[derive(Debug, Clone)]
+pub struct Hole {
+    pub at: usize,
+    pub fill: Fill,
+}
+
+#[derive(Debug, Clone)]
+pub enum Fill {
+    Bytes(Bytes),
+    /// `len` bytes the sender supplies from its own source number `id`.
+    Spliced {
+        len: u32,
+        id: u32,
+    },
+}
+
+impl Fill {
+    pub fn len(&self) -> usize {
+        match self {
+            Fill::Bytes(b) => b.len(),
+            Fill::Spliced { len, .. } => *len as usize,
+        }
+    }
+}
+
+impl Default for Writer {
+    fn default() -> Writer {
+        Writer::new()
+    }
 }
 
 impl Writer {
     pub fn new() -> Writer {
-        Writer { buf: BytesMut::with_capacity(256) }
+        Writer::with_capacity(256)
     }
 
     pub fn with_capacity(capacity: usize) -> Writer {
-        Writer { buf: BytesMut::with_capacity(capacity) }
+        Writer { buf: BytesMut::with_capacity(capacity), holes: Vec::new(), hole_bytes_over: usize::MAX }
+    }
+
+    /// A writer that leaves byte fields of `n` bytes or more as holes (`Fill::Bytes`).
+    pub fn leaving_holes_over(mut self, n: usize) -> Writer {
+        self.hole_bytes_over = n;
+        self
+    }
+
+    /// The buffer and the holes in it, in order.
+    pub fn finish_with_holes(self) -> (BytesMut, Vec<Hole>) {
+        (self.buf, self.holes)
+    }
+
+    /// The bytes written and the holes' bytes together.
+    pub fn encoded_len(&self) -> usize {
+        self.buf.len() + self.holes.iter().map(|h| h.fill.len()).sum::<usize>()
+    }
+
+    /// A byte field (length, then bytes), left as a hole when it is long enough.
+    pub fn bytes_field(&mut self, flexible: bool, b: &Bytes) {
+        self.array_len(flexible, Some(b.len()));
+        if b.len() >= self.hole_bytes_over {
+            self.holes.push(Hole { at: self.buf.len(), fill: Fill::Bytes(b.clone()) });
+        } else {
+            self.buf.put_slice(b);
+        }
+    }
+
+    /// A hole of `len` bytes from the sender's source `id`, here.
+    pub fn hole(&mut self, len: u32, id: u32) {
+        self.holes.push(Hole { at: self.buf.len(), fill: Fill::Spliced { len, id } });
+    }
+
+    /// One tagged field: its tag, its size, then what `value` writes.
+    pub fn tagged_field(&mut self, tag: u32, value: impl FnOnce(&mut Writer)) {
+        let mut field = Writer::with_capacity(16);
+        value(&mut field);
+        debug_assert!(field.holes.is_empty(), "a tagged field holds no record set");
+        self.unsigned_varint(tag);
+        self.unsigned_varint(field.buf.len() as u32);
+        self.buf.put_slice(&field.buf);
     }
 
     pub fn len(&self) -> usize {
@@ -341,7 +427,9 @@ impl Writer {
         self.buf.is_empty()
     }
 
+    /// The bytes written; the writer must hold no hole (`finish_with_holes` otherwise).
     pub fn finish(self) -> BytesMut {
+        debug_assert!(self.holes.is_empty(), "finish() would drop the holes");
         self.buf
     }
 

@@ -1,7 +1,7 @@
 //! Kafka's error codes (org.apache.kafka.common.protocol.Errors), as the wire carries them.
 
 /// A Kafka error code. `ErrorCode::NONE` is success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ErrorCode(pub i16);
 
 impl ErrorCode {

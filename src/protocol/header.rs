@@ -28,6 +28,13 @@ pub struct RequestHeader {
     pub flexible: bool,
 }
 
+impl RequestHeader {
+    /// The version of the body, as the message definitions take it.
+    pub fn version(&self) -> super::wire::Version {
+        super::wire::Version::new(self.api_version, self.flexible)
+    }
+}
+
 /// Reads the fixed prefix of a request; it is the same in every header version.
 pub fn read_prefix(r: &mut Reader) -> DecodeResult<RequestPrefix> {
     Ok(RequestPrefix { api_key: r.i16()?, api_version: r.i16()?, correlation_id: r.i32()? })
@@ -48,4 +55,15 @@ pub fn write_response_header(w: &mut Writer, api_key: ApiKey, flexible: bool, co
     if api_key != ApiKey::ApiVersions {
         w.tagged_fields(flexible);
     }
+}
+
+/// Writes a request header: v1 (api key, version, correlation id, client id), and v2 (v1 and
+/// tagged fields) for a flexible version.
+pub fn write_request_header(w: &mut Writer, api_key: ApiKey, v: super::wire::Version, correlation_id: i32, client_id: &str) {
+    w.i16(api_key as i16);
+    w.i16(v.v);
+    w.i32(correlation_id);
+    // client_id is a legacy (non-compact) nullable string in every header version.
+    w.nullable_string(false, Some(client_id));
+    w.tagged_fields(v.flexible);
 }

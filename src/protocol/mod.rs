@@ -9,10 +9,12 @@ pub mod api;
 pub mod codec;
 pub mod compression;
 pub mod error;
+pub mod frame;
 pub mod header;
 pub mod messages;
 pub mod record_batch;
 pub mod records;
+pub mod wire;
 
 pub use api::ApiKey;
 pub use error::ErrorCode;

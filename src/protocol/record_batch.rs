@@ -1,5 +1,7 @@
 //! RecordBatch v2 (magic 2), the unit Spate stores: a view over the batch header that borrows
-//! the producer's bytes, and the validation a batch passes before it reaches a log.
+//! the producer's bytes, the validation a batch passes before it reaches a log, and the one
+//! builder of batches (`BatchBuilder`: records, header, compression) that the client, the
+//! cleaner and the coordinator share. (`records::Records` walks what it builds.)
 //!
 //! ```text
 //! offset  size  field                 covered by crc
@@ -20,6 +22,11 @@
 //!     61     -  records               yes
 //! ```
 
+use std::io;
+
+use bytes::Bytes;
+
+use super::compression::{self, Compression};
 use super::records::{self, RecordError, RecordsSummary};
 
 pub const HEADER_BYTES: usize = 61;
@@ -89,6 +96,9 @@ impl<'a> BatchView<'a> {
     }
     pub fn batch_length(&self) -> i32 {
         be_i32(self.bytes, OFFSET_BATCH_LENGTH)
+    }
+    pub fn partition_leader_epoch(&self) -> i32 {
+        be_i32(self.bytes, OFFSET_LEADER_EPOCH)
     }
     pub fn magic(&self) -> i8 {
         self.bytes[OFFSET_MAGIC] as i8
@@ -252,14 +262,84 @@ pub fn stamp_header(header: &mut [u8; HEADER_BYTES], records: &[u8], base_offset
     }
 }
 
-/// One record for `build_batch`.
-pub struct RecordSpec<'a> {
-    pub key: Option<&'a [u8]>,
-    pub value: Option<&'a [u8]>,
-    pub headers: &'a [(&'a str, &'a [u8])],
-    pub timestamp_delta: i64,
+/// A record header: a string key and a byte value (which may be null).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub key: String,
+    pub value: Option<Bytes>,
 }
 
+impl Header {
+    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Header {
+        Header { key: key.into(), value: Some(value.into()) }
+    }
+}
+
+/// The header fields a `BatchBuilder` writes as given; it derives the rest (length, record
+/// count, base timestamp, CRC, and unless given the last offset delta and max timestamp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchFields {
+    pub base_offset: i64,
+    pub partition_leader_epoch: i32,
+    /// The attribute bits besides the codec's (timestamp type, transactional, control, ...);
+    /// the codec's bits come from the codec the batch is built with.
+    pub attributes: i16,
+    /// `None`: `record_count - 1`. A compacted batch keeps its own, past its last record.
+    pub last_offset_delta: Option<i32>,
+    /// `None`: the largest record timestamp (the base timestamp when none is larger).
+    pub max_timestamp: Option<i64>,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl BatchFields {
+    /// A batch as a producer sends it: base offset 0, no leader epoch (-1), CreateTime.
+    pub fn producer(producer_id: i64, producer_epoch: i16, base_sequence: i32) -> BatchFields {
+        BatchFields {
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            attributes: 0,
+            last_offset_delta: None,
+            max_timestamp: None,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+        }
+    }
+
+    /// A batch without a producer (id, epoch and sequence -1), leader epoch 0, CreateTime: what
+    /// the broker writes itself (`__consumer_offsets`) and what tests build.
+    pub fn new(base_offset: i64) -> BatchFields {
+        BatchFields { base_offset, partition_leader_epoch: 0, ..BatchFields::producer(-1, -1, -1) }
+    }
+
+    /// Every field of an existing batch's header, kept as it is: compaction's rewrite.
+    pub fn of(batch: BatchView<'_>) -> BatchFields {
+        BatchFields {
+            base_offset: batch.base_offset(),
+            partition_leader_epoch: batch.partition_leader_epoch(),
+            attributes: batch.attributes(),
+            last_offset_delta: Some(batch.last_offset_delta()),
+            max_timestamp: Some(batch.max_timestamp()),
+            producer_id: batch.producer_id(),
+            producer_epoch: batch.producer_epoch(),
+            base_sequence: batch.base_sequence(),
+        }
+    }
+}
+
+fn varint_len(v: i64) -> usize {
+    let mut raw = ((v << 1) ^ (v >> 63)) as u64;
+    let mut n = 1;
+    while raw >= 0x80 {
+        raw >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// Appends Kafka's zig-zag varint (varlong) of `v`.
 pub(crate) fn push_varlong(out: &mut Vec<u8>, v: i64) {
     let mut raw = ((v << 1) ^ (v >> 63)) as u64;
     while raw >= 0x80 {
@@ -267,6 +347,13 @@ pub(crate) fn push_varlong(out: &mut Vec<u8>, v: i64) {
         raw >>= 7;
     }
     out.push(raw as u8);
+}
+
+fn bytes_len(b: Option<&[u8]>) -> usize {
+    match b {
+        None => 1,
+        Some(b) => varint_len(b.len() as i64) + b.len(),
+    }
 }
 
 fn push_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
@@ -279,56 +366,165 @@ fn push_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
     }
 }
 
-/// Appends one record (its length prefix included) with the given offset delta to `body`.
-pub fn push_record(body: &mut Vec<u8>, offset_delta: i32, r: &RecordSpec<'_>) {
-    let mut rec = vec![0u8]; // attributes
-    push_varlong(&mut rec, r.timestamp_delta);
-    push_varlong(&mut rec, offset_delta as i64);
-    push_bytes(&mut rec, r.key);
-    push_bytes(&mut rec, r.value);
-    push_varlong(&mut rec, r.headers.len() as i64);
-    for (k, v) in r.headers {
-        push_bytes(&mut rec, Some(k.as_bytes()));
-        push_bytes(&mut rec, Some(v));
+/// One record's encoded size without its length prefix, and its header count.
+fn body_size<'h>(
+    offset_delta: i32,
+    timestamp_delta: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: impl Iterator<Item = (&'h [u8], Option<&'h [u8]>)>,
+) -> (usize, i64) {
+    let mut n = 1 + varint_len(timestamp_delta) + varint_len(offset_delta as i64) + bytes_len(key) + bytes_len(value);
+    let mut count = 0i64;
+    for (k, v) in headers {
+        n += bytes_len(Some(k)) + bytes_len(v);
+        count += 1;
     }
-    push_varlong(body, rec.len() as i64);
-    body.extend(rec);
+    (n + varint_len(count), count)
 }
 
-/// Encodes an uncompressed RecordBatch v2 (producer id -1, CreateTime)  around `body`, whatever
-/// it holds, with the given counts and a valid CRC: tests build malformed batches with it.
-pub fn batch_around(base_offset: i64, base_timestamp: i64, max_timestamp: i64, record_count: i32, last_offset_delta: i32, body: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(HEADER_BYTES + body.len());
-    b.extend(base_offset.to_be_bytes());
-    b.extend(((HEADER_BYTES - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
-    b.extend(0i32.to_be_bytes());
-    b.push(MAGIC_V2 as u8);
-    b.extend(0u32.to_be_bytes());
-    b.extend(0i16.to_be_bytes());
-    b.extend(last_offset_delta.to_be_bytes());
-    b.extend(base_timestamp.to_be_bytes());
-    b.extend(max_timestamp.to_be_bytes());
-    b.extend((-1i64).to_be_bytes());
-    b.extend((-1i16).to_be_bytes());
-    b.extend((-1i32).to_be_bytes());
-    b.extend(record_count.to_be_bytes());
-    b.extend_from_slice(body);
-    let crc = crc32c::crc32c(&b[CRC_START..]);
-    b[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
-    b
+/// The one RecordBatch v2 builder: the client's producer batches, compaction's rewritten
+/// batches, the coordinator's `__consumer_offsets` batches and the tests' batches. Records are
+/// encoded as they arrive (uncompressed) after room for the header; `finish` writes the header
+/// in place (or compresses into a new buffer), so an uncompressed batch is never copied.
+/// (`client::records` adds `build`, the producer's `finish` with the client's error type.)
+pub struct BatchBuilder {
+    /// `HEADER_BYTES` reserved, then the records; empty once an uncompressed finish took it.
+    buf: Vec<u8>,
+    size: usize,
+    count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
 }
 
-/// Encodes an uncompressed RecordBatch v2 (producer id -1, CreateTime), with a valid CRC.
-/// Used by tests and tools that speak the protocol directly.
+impl BatchBuilder {
+    pub fn new(base_timestamp: i64, capacity: usize) -> BatchBuilder {
+        BatchBuilder::with_buffer(Vec::with_capacity(capacity), base_timestamp)
+    }
+
+    /// A builder that fills `buf` (a recycled buffer: its contents are discarded).
+    pub fn with_buffer(mut buf: Vec<u8>, base_timestamp: i64) -> BatchBuilder {
+        buf.clear();
+        buf.resize(HEADER_BYTES, 0);
+        BatchBuilder { buf, size: HEADER_BYTES, count: 0, base_timestamp, max_timestamp: base_timestamp }
+    }
+
+    /// The encoded size of one record, with its length prefix, as it would be appended.
+    pub fn record_size(offset_delta: i32, timestamp_delta: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
+        let (body, _) = body_size(offset_delta, timestamp_delta, key, value, headers.iter().map(|h| (h.key.as_bytes(), h.value.as_deref())));
+        varint_len(body as i64) + body
+    }
+
+    /// Appends a record stamped `timestamp`, with the next offset delta; returns that delta.
+    pub fn append(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> i32 {
+        let delta = self.count;
+        self.append_record(delta, timestamp - self.base_timestamp, key, value, headers.iter().map(|h| (h.key.as_bytes(), h.value.as_deref())));
+        delta
+    }
+
+    /// Appends a record with the offset and timestamp deltas given (compaction keeps each
+    /// record's own offset delta) and (key, value) header pairs.
+    pub fn append_record<'h>(
+        &mut self,
+        offset_delta: i32,
+        timestamp_delta: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl Iterator<Item = (&'h [u8], Option<&'h [u8]>)> + Clone,
+    ) {
+        let (body, header_count) = body_size(offset_delta, timestamp_delta, key, value, headers.clone());
+        let out = &mut self.buf;
+        debug_assert!(out.len() >= HEADER_BYTES, "appending to a batch already built");
+        push_varlong(out, body as i64);
+        out.push(0); // attributes
+        push_varlong(out, timestamp_delta);
+        push_varlong(out, offset_delta as i64);
+        push_bytes(out, key);
+        push_bytes(out, value);
+        push_varlong(out, header_count);
+        for (k, v) in headers {
+            push_bytes(out, Some(k));
+            push_bytes(out, v);
+        }
+        self.size = out.len();
+        self.count += 1;
+        self.max_timestamp = self.max_timestamp.max(self.base_timestamp.wrapping_add(timestamp_delta));
+    }
+
+    pub fn count(&self) -> i32 {
+        self.count
+    }
+
+    pub fn base_timestamp(&self) -> i64 {
+        self.base_timestamp
+    }
+
+    /// The batch's size, uncompressed, header included.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The builder's buffer, for reuse, if a finish has not taken it.
+    pub fn take_buffer(&mut self) -> Option<Vec<u8>> {
+        (self.buf.capacity() > 0).then(|| std::mem::take(&mut self.buf))
+    }
+
+    /// Encodes the batch: header (`fields`, the codec's attribute bits), records (compressed
+    /// into a new buffer, or in place), CRC-32C. Called once: nothing can be appended afterwards.
+    pub fn finish(&mut self, codec: Compression, fields: &BatchFields) -> io::Result<Vec<u8>> {
+        if codec == Compression::None {
+            return Ok(self.finish_uncompressed(fields));
+        }
+        let mut out = Vec::with_capacity(HEADER_BYTES + (self.buf.len() - HEADER_BYTES) / 2);
+        out.resize(HEADER_BYTES, 0);
+        compression::compress(codec, &self.buf[HEADER_BYTES..], &mut out)?;
+        self.write_header(&mut out, codec, fields);
+        Ok(out)
+    }
+
+    /// `finish` without compression, which cannot fail.
+    pub fn finish_uncompressed(&mut self, fields: &BatchFields) -> Vec<u8> {
+        let mut b = std::mem::take(&mut self.buf);
+        self.write_header(&mut b, Compression::None, fields);
+        b
+    }
+
+    fn write_header(&self, b: &mut [u8], codec: Compression, fields: &BatchFields) {
+        let length = (b.len() - LOG_OVERHEAD) as i32;
+        let attributes = (fields.attributes & !ATTR_COMPRESSION_MASK) | codec.attribute_bits();
+        b[OFFSET_BASE_OFFSET..][..8].copy_from_slice(&fields.base_offset.to_be_bytes());
+        b[OFFSET_BATCH_LENGTH..][..4].copy_from_slice(&length.to_be_bytes());
+        b[OFFSET_LEADER_EPOCH..][..4].copy_from_slice(&fields.partition_leader_epoch.to_be_bytes());
+        b[OFFSET_MAGIC] = MAGIC_V2 as u8;
+        b[OFFSET_ATTRIBUTES..][..2].copy_from_slice(&attributes.to_be_bytes());
+        b[OFFSET_LAST_OFFSET_DELTA..][..4].copy_from_slice(&fields.last_offset_delta.unwrap_or(self.count - 1).to_be_bytes());
+        b[OFFSET_BASE_TIMESTAMP..][..8].copy_from_slice(&self.base_timestamp.to_be_bytes());
+        b[OFFSET_MAX_TIMESTAMP..][..8].copy_from_slice(&fields.max_timestamp.unwrap_or(self.max_timestamp).to_be_bytes());
+        b[OFFSET_PRODUCER_ID..][..8].copy_from_slice(&fields.producer_id.to_be_bytes());
+        b[OFFSET_PRODUCER_EPOCH..][..2].copy_from_slice(&fields.producer_epoch.to_be_bytes());
+        b[OFFSET_BASE_SEQUENCE..][..4].copy_from_slice(&fields.base_sequence.to_be_bytes());
+        b[OFFSET_RECORD_COUNT..][..4].copy_from_slice(&self.count.to_be_bytes());
+        let crc = crc32c::crc32c(&b[CRC_START..]);
+        b[OFFSET_CRC..][..4].copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+/// One record for `build_batch`.
+pub struct RecordSpec<'a> {
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [(&'a str, &'a [u8])],
+    pub timestamp_delta: i64,
+}
+
+/// An uncompressed batch of `records` (offset deltas 0, 1, ...) through `BatchBuilder`, with
+/// `BatchFields::new(base_offset)`: for tests and tools that speak the protocol directly.
 pub fn build_batch(base_offset: i64, base_timestamp: i64, records: &[RecordSpec<'_>]) -> Vec<u8> {
-    let mut body = Vec::new();
-    let mut max_timestamp = base_timestamp;
+    let mut b = BatchBuilder::new(base_timestamp, 0);
     for (i, r) in records.iter().enumerate() {
-        push_record(&mut body, i as i32, r);
-        max_timestamp = max_timestamp.max(base_timestamp + r.timestamp_delta);
+        b.append_record(i as i32, r.timestamp_delta, r.key, r.value, r.headers.iter().map(|&(k, v)| (k.as_bytes(), Some(v))));
     }
-    let count = records.len() as i32;
-    batch_around(base_offset, base_timestamp, max_timestamp, count, count - 1, &body)
+    b.finish_uncompressed(&BatchFields::new(base_offset))
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! The records inside a RecordBatch v2: a borrowing iterator over an uncompressed batch's
-//! records (`Records`), and the check every produced batch passes before it is stored
-//! (`validate_records`), which walks an uncompressed batch in place and a compressed one
+//! records (`Records`), the one record walker of Spate (the client's fetch reader, compaction,
+//! ListOffsets by time and the coordinator's loader all use it; `record_bytes` decompresses a
+//! compressed batch's records for it), and the check every produced batch passes before it is
+//! stored (`validate_records`), which walks an uncompressed batch in place and a compressed one
 //! through a streaming decoder, as Kafka's `LogValidator` walks both. Two parsers apply the
 //! same rules: `parse_record_slice` for records in memory (the produce path, hand-written for
 //! speed) and `parse_record` over a `Source` for streams; a test holds them to each other.
+//! Batches are built by `record_batch::BatchBuilder`.
 //!
 //! ```text
 //! record := length varint            bytes after this field
@@ -19,6 +22,7 @@
 //! Every length is checked against the bytes that remain, in the record and in the batch,
 //! before it is used; a varint may not run past 5 bytes (10 for a varlong), as in Kafka.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, Read};
 
 use super::compression::{self, Compression};
@@ -68,7 +72,7 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     /// The record's headers as (key, value) pairs.
-    pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a {
+    pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + Clone + 'a {
         let (bytes, mut at) = (self.headers, 0);
         (0..self.header_count).map(move |_| {
             let key = slice_bytes(bytes, &mut at).ok().flatten().unwrap_or_default();
@@ -329,9 +333,30 @@ impl<'a> Records<'a> {
         Records { bytes: records, at: 0, index: 0, count: count.max(0) }
     }
 
-    /// The records of an uncompressed batch (`None` for a compressed one).
+    /// The records of an uncompressed batch (`None` for a compressed one, or fewer bytes than
+    /// a header).
     pub fn of_batch(batch: BatchView<'a>) -> Option<Records<'a>> {
-        (batch.compression() == 0 && batch.len() >= HEADER_BYTES).then(|| Records::new(&batch.bytes[HEADER_BYTES..], batch.record_count()))
+        (batch.len() >= HEADER_BYTES && batch.compression() == 0).then(|| Records::new(&batch.bytes[HEADER_BYTES..], batch.record_count()))
+    }
+
+    /// How far into the records' bytes the walk is: the end of the last record yielded.
+    pub fn position(&self) -> usize {
+        self.at
+    }
+}
+
+/// The record bytes of a batch whatever its codec, for `Records::new(&bytes, record_count)`:
+/// an uncompressed batch's borrowed in place, a compressed batch's decompressed (at most
+/// `limit` bytes, `InvalidData` past it, or for an unknown codec).
+pub fn record_bytes(batch: BatchView<'_>, limit: usize) -> io::Result<Cow<'_, [u8]>> {
+    if batch.len() < HEADER_BYTES {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "a batch shorter than its header"));
+    }
+    let records = &batch.bytes[HEADER_BYTES..];
+    match Compression::from_attributes(batch.attributes()) {
+        Some(Compression::None) => Ok(Cow::Borrowed(records)),
+        Some(codec) => compression::decompress(codec, records, limit).map(Cow::Owned),
+        None => Err(io::Error::new(io::ErrorKind::InvalidData, "unknown compression codec")),
     }
 }
 
@@ -415,10 +440,38 @@ const STREAM_BUFFER_BYTES: usize = 16 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::record_batch::{batch_around, build_batch, push_record, validate_produced, BatchError, RecordSpec};
+    use crate::protocol::record_batch::{
+        build_batch, validate_produced, BatchBuilder, BatchError, BatchFields, Header, RecordSpec, CRC_START, LOG_OVERHEAD, OFFSET_BATCH_LENGTH, OFFSET_CRC,
+        OFFSET_RECORD_COUNT,
+    };
+    use bytes::Bytes;
 
     fn spec<'a>(key: Option<&'a [u8]>, value: &'a [u8], headers: &'a [(&'a str, &'a [u8])]) -> RecordSpec<'a> {
         RecordSpec { key, value: Some(value), headers, timestamp_delta: 3 }
+    }
+
+    /// One record as the builder encodes it (length prefix included), with any offset delta.
+    fn encoded(offset_delta: i32, r: &RecordSpec<'_>) -> Vec<u8> {
+        let mut b = BatchBuilder::new(0, 0);
+        b.append_record(offset_delta, r.timestamp_delta, r.key, r.value, r.headers.iter().map(|&(k, v)| (k.as_bytes(), Some(v))));
+        b.finish_uncompressed(&BatchFields::new(0))[HEADER_BYTES..].to_vec()
+    }
+
+    fn fix_crc(b: &mut [u8]) {
+        let crc = crc32c::crc32c(&b[CRC_START..]);
+        b[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    /// A builder's header (uncompressed, CreateTime, no producer) claiming `count` records
+    /// around `body`, whatever it holds, with a valid CRC: the malformed batches refused here.
+    fn around(count: i32, body: &[u8]) -> Vec<u8> {
+        let mut b = BatchBuilder::new(0, 0).finish_uncompressed(&BatchFields { last_offset_delta: Some(count.wrapping_sub(1)), ..BatchFields::new(0) });
+        b.extend_from_slice(body);
+        let length = (b.len() - LOG_OVERHEAD) as i32;
+        b[OFFSET_BATCH_LENGTH..OFFSET_BATCH_LENGTH + 4].copy_from_slice(&length.to_be_bytes());
+        b[OFFSET_RECORD_COUNT..OFFSET_RECORD_COUNT + 4].copy_from_slice(&count.to_be_bytes());
+        fix_crc(&mut b);
+        b
     }
 
     fn refusal(batch: &[u8]) -> RecordError {
@@ -446,17 +499,17 @@ mod tests {
     #[test]
     fn a_header_claiming_more_records_than_it_holds_is_refused() {
         // 61 bytes claiming 2^31-1 records: the header's counts agree with each other.
-        let batch = batch_around(0, 0, 0, i32::MAX, i32::MAX - 1, &[]);
+        let batch = around(i32::MAX, &[]);
         assert_eq!(batch.len(), 61);
         assert_eq!(refusal(&batch), RecordError::at(0, "truncated varint"));
         // Two records where the header counts three.
         let mut body = Vec::new();
-        push_record(&mut body, 0, &spec(None, b"a", &[]));
-        push_record(&mut body, 1, &spec(None, b"b", &[]));
-        assert_eq!(refusal(&batch_around(0, 0, 0, 3, 2, &body)).index, Some(2));
+        body.extend(encoded(0, &spec(None, b"a", &[])));
+        body.extend(encoded(1, &spec(None, b"b", &[])));
+        assert_eq!(refusal(&around(3, &body)).index, Some(2));
         // Three records where the header counts two: bytes remain.
-        push_record(&mut body, 2, &spec(None, b"c", &[]));
-        assert_eq!(refusal(&batch_around(0, 0, 0, 2, 1, &body)), RecordError::batch("bytes remain after the batch's last record"));
+        body.extend(encoded(2, &spec(None, b"c", &[])));
+        assert_eq!(refusal(&around(2, &body)), RecordError::batch("bytes remain after the batch's last record"));
     }
 
     #[test]
@@ -464,9 +517,9 @@ mod tests {
         for deltas in [[0, 2, 3], [1, 2, 3], [0, 1, 1], [0, 1, -1]] {
             let mut body = Vec::new();
             for d in deltas {
-                push_record(&mut body, d, &spec(Some(b"k"), b"v", &[]));
+                body.extend(encoded(d, &spec(Some(b"k"), b"v", &[])));
             }
-            let e = refusal(&batch_around(0, 0, 0, 3, 2, &body));
+            let e = refusal(&around(3, &body));
             let first_wrong = deltas.iter().enumerate().position(|(i, d)| *d != i as i32).unwrap();
             assert_eq!(e.index, Some(first_wrong as i32), "{deltas:?}");
         }
@@ -474,31 +527,30 @@ mod tests {
 
     #[test]
     fn lengths_and_varints_that_run_past_the_record_are_refused() {
-        let mut body = Vec::new();
-        push_record(&mut body, 0, &spec(Some(b"key"), b"value", &[("h", b"x")]));
-        let good = batch_around(0, 0, 0, 1, 0, &body);
+        let body = encoded(0, &spec(Some(b"key"), b"value", &[("h", b"x")]));
+        let good = around(1, &body);
         assert!(validate_produced(&good).is_ok());
         // Every cut of the record body is refused, whatever field it falls in.
         for cut in 0..body.len() {
-            assert!(matches!(validate_produced(&batch_around(0, 0, 0, 1, 0, &body[..cut])), Err(BatchError::Records(_))), "cut at {cut}");
+            assert!(matches!(validate_produced(&around(1, &body[..cut])), Err(BatchError::Records(_))), "cut at {cut}");
         }
         // A record length larger than the record, and one smaller.
         for length in [body[0] as i8 / 2 + 1, body[0] as i8 / 2 - 1] {
             let mut lying = body.clone();
             lying[0] = (length as u8) << 1;
-            assert!(matches!(validate_produced(&batch_around(0, 0, 0, 1, 0, &lying)), Err(BatchError::Records(_))), "length {length}");
+            assert!(matches!(validate_produced(&around(1, &lying)), Err(BatchError::Records(_))), "length {length}");
         }
         // A varint of six bytes, and a key longer than what is left.
         let mut long_varint = vec![0x80u8; 5];
         long_varint.push(0x01);
-        assert_eq!(refusal(&batch_around(0, 0, 0, 1, 0, &long_varint)).reason, "varint too long");
+        assert_eq!(refusal(&around(1, &long_varint)).reason, "varint too long");
         let mut body = vec![];
         body.extend([0x20, 0x00, 0x00, 0x00, 0x7e]); // length 16, attributes, ts 0, delta 0, key 63 bytes
         body.extend([0u8; 12]);
-        assert_eq!(refusal(&batch_around(0, 0, 0, 1, 0, &body)).reason, "length runs past the record");
+        assert_eq!(refusal(&around(1, &body)).reason, "length runs past the record");
         // A header with a null key.
         let body = [0x0c, 0x00, 0x00, 0x00, 0x01, 0x02, b'v', 0x02, 0x01, 0x01, 0x01, 0x00];
-        assert!(validate_produced(&batch_around(0, 0, 0, 1, 0, &body)).is_err());
+        assert!(validate_produced(&around(1, &body)).is_err());
     }
 
     #[test]
@@ -510,7 +562,7 @@ mod tests {
         let mut body = Vec::new();
         for i in 0..6 {
             let value = vec![b'x'; i * 40];
-            push_record(&mut body, i as i32, &spec(if i % 2 == 0 { Some(b"key") } else { None }, &value, &headers[..i % 3]));
+            body.extend(encoded(i as i32, &spec(if i % 2 == 0 { Some(b"key") } else { None }, &value, &headers[..i % 3])));
         }
         let mut cases = vec![body.clone()];
         for cut in 0..body.len() {
@@ -542,8 +594,7 @@ mod tests {
         let restamp = |at: usize, bytes: &[u8]| {
             let mut b = good.clone();
             b[at..at + bytes.len()].copy_from_slice(bytes);
-            let crc = crc32c::crc32c(&b[21..]);
-            b[17..21].copy_from_slice(&crc.to_be_bytes());
+            fix_crc(&mut b);
             b
         };
         assert!(refusal(&restamp(21, &0x20i16.to_be_bytes())).reason.contains("control"));
@@ -552,13 +603,12 @@ mod tests {
 
     #[test]
     fn compressed_batches_are_walked_through_their_codec() {
-        use crate::client::records::BatchBuilder;
         for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
             let mut b = BatchBuilder::new(1_000, 0);
             for i in 0..50 {
                 b.append(1_000 + i, Some(format!("k{i}").as_bytes()), Some(b"value"), &[]);
             }
-            let batch = b.build(codec, -1, -1, -1).unwrap();
+            let batch = b.finish(codec, &BatchFields::producer(-1, -1, -1)).unwrap();
             let (_, summary) = validate_produced(&batch).unwrap();
             assert!(!summary.keyless, "{codec:?}");
             assert_eq!(summary.max_timestamp, 1_049);
@@ -566,15 +616,13 @@ mod tests {
             let mut lying = batch.to_vec();
             lying[57..61].copy_from_slice(&51i32.to_be_bytes());
             lying[23..27].copy_from_slice(&50i32.to_be_bytes());
-            let crc = crc32c::crc32c(&lying[21..]);
-            lying[17..21].copy_from_slice(&crc.to_be_bytes());
+            fix_crc(&mut lying);
             assert_eq!(refusal(&lying).index, Some(50), "{codec:?}");
             // Damaged compressed bytes (CRC fixed) are refused, never a panic.
             for at in (61..batch.len()).step_by(7) {
                 let mut bad = batch.to_vec();
                 bad[at] ^= 0x5a;
-                let crc = crc32c::crc32c(&bad[21..]);
-                bad[17..21].copy_from_slice(&crc.to_be_bytes());
+                fix_crc(&mut bad);
                 let _ = validate_produced(&bad);
             }
         }
@@ -599,11 +647,69 @@ mod tests {
         }
         encoder.write_all(&[0]).unwrap(); // no headers
         let compressed = encoder.finish().unwrap();
-        let mut batch = batch_around(0, 0, 0, 1, 0, &compressed);
+        let mut batch = around(1, &compressed);
         batch[22] = Compression::Zstd as u8;
-        let crc = crc32c::crc32c(&batch[21..]);
-        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        fix_crc(&mut batch);
         assert!(batch.len() < 64 << 10, "the bomb is small: {} bytes", batch.len());
         assert_eq!(refusal(&batch), RecordError::at(0, "length runs past the record"));
+    }
+
+    #[test]
+    fn a_built_batch_iterates_back_under_every_codec() {
+        let headers = [Header::new("h", Bytes::from_static(b"x")), Header { key: "null".into(), value: None }, Header::new("", Bytes::new())];
+        for codec in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+            let mut b = BatchBuilder::new(1_000, 0);
+            for i in 0..40usize {
+                let key = format!("k{i}");
+                let value = vec![b'a' + (i % 26) as u8; i * 7];
+                b.append(1_000 + 3 * i as i64, (i % 4 != 1).then_some(key.as_bytes()), (i % 5 != 2).then_some(&value[..]), &headers[..i % 4]);
+            }
+            let batch = b.finish(codec, &BatchFields::producer(-1, -1, -1)).unwrap();
+            let (view, _) = validate_produced(&batch).unwrap();
+            assert_eq!(view.compression(), codec.attribute_bits());
+            let bytes = record_bytes(view, DECOMPRESSED_BATCH_BYTES_MAX).unwrap();
+            let mut records = Records::new(&bytes, view.record_count());
+            for i in 0..40usize {
+                let r = records.next().expect("a record per append").unwrap();
+                let (key, value) = (format!("k{i}"), vec![b'a' + (i % 26) as u8; i * 7]);
+                assert_eq!((r.offset_delta, r.timestamp_delta), (i as i32, 3 * i as i64), "{codec:?}");
+                assert_eq!(r.key, (i % 4 != 1).then_some(key.as_bytes()), "{codec:?}");
+                assert_eq!(r.value, (i % 5 != 2).then_some(&value[..]), "{codec:?}");
+                let want: Vec<(&[u8], Option<&[u8]>)> = headers[..i % 4].iter().map(|h| (h.key.as_bytes(), h.value.as_deref())).collect();
+                assert_eq!(r.headers().collect::<Vec<_>>(), want, "{codec:?}");
+            }
+            assert!(records.next().is_none());
+            assert_eq!(records.position(), bytes.len(), "{codec:?}: the records end where the batch does");
+        }
+    }
+
+    #[test]
+    fn a_batch_rebuilt_from_its_records_and_fields_is_the_same_batch() {
+        // Compaction's rewrite: each record's own offset delta, every header field kept.
+        let fields = BatchFields {
+            base_offset: 42,
+            partition_leader_epoch: 7,
+            attributes: crate::protocol::record_batch::ATTR_TRANSACTIONAL | crate::protocol::record_batch::ATTR_LOG_APPEND_TIME,
+            last_offset_delta: Some(9),
+            max_timestamp: Some(99_999),
+            producer_id: 5,
+            producer_epoch: 1,
+            base_sequence: 10,
+        };
+        let headers = [Header::new("h", Bytes::from_static(b"v"))];
+        let mut b = BatchBuilder::new(1_000, 0);
+        for (delta, key) in [(0, Some(&b"a"[..])), (4, None), (9, Some(&b"c"[..]))] {
+            b.append_record(delta, delta as i64, key, Some(b"value"), headers.iter().map(|h| (h.key.as_bytes(), h.value.as_deref())));
+        }
+        let original = b.finish_uncompressed(&fields);
+        let view = BatchView { bytes: &original };
+        assert_eq!(BatchFields::of(view), fields);
+        assert_eq!((view.record_count(), view.base_timestamp()), (3, 1_000));
+        let mut again = BatchBuilder::new(view.base_timestamp(), 0);
+        for r in Records::of_batch(view).unwrap() {
+            let r = r.unwrap();
+            again.append_record(r.offset_delta, r.timestamp_delta, r.key, r.value, r.headers());
+        }
+        assert_eq!(again.finish_uncompressed(&BatchFields::of(view)), original);
     }
 }

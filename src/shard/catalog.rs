@@ -37,10 +37,7 @@ impl TopicMeta {
     }
 }
 
-/// A random topic id (a version 4 UUID) as 32 hex digits.
-pub fn new_topic_id() -> String {
-    crate::storage::meta::random_uuid().iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::storage::meta::new_topic_id;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {

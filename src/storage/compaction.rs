@@ -4,8 +4,10 @@
 //!
 //! Batches keep their base offset and last offset delta, and the kept records their own
 //! offset deltas, exactly as Kafka's cleaner does, so offsets never move; a batch left with no
-//! record goes. Compressed batches are kept whole (their records are not read), which is safe:
-//! keeping a record too many never loses the latest value of a key.
+//! record goes. Records are read with `protocol::records::Records`, and a batch that loses
+//! some is rebuilt by `protocol::record_batch::BatchBuilder` with every header field it had
+//! (producer, attributes, timestamps). Compressed batches are kept whole (their records are
+//! not read), which is safe: keeping a record too many never loses the latest value of a key.
 //!
 //! The work (reading the segments one at a time, writing the cleaned files) runs on the
 //! runtime's blocking pool; the owning shard then swaps the cleaned files in
@@ -16,8 +18,8 @@ use std::collections::HashMap;
 use std::io;
 
 use crate::io::LogFile;
-use crate::protocol::codec::Reader;
-use crate::protocol::record_batch::{self, BatchView, HEADER_BYTES};
+use crate::protocol::record_batch::{self, BatchBuilder, BatchFields, BatchView, HEADER_BYTES};
+use crate::protocol::records::{Record, Records};
 
 /// A segment as compaction sees it: its file and the bytes of complete batches in it.
 #[derive(Clone)]
@@ -28,54 +30,40 @@ pub struct SegmentSnapshot {
 }
 
 /// One record inside an uncompressed batch: where its bytes are (length prefix included),
-/// its offset and timestamp, its key, and whether it is a tombstone.
+/// its offset and timestamp, and the record itself (key, value, headers, deltas).
 pub(crate) struct RecordSpan<'a> {
     pub(crate) range: std::ops::Range<usize>,
     offset: i64,
     timestamp: i64,
-    key: Option<&'a [u8]>,
-    tombstone: bool,
+    record: Record<'a>,
+}
+
+impl RecordSpan<'_> {
+    fn tombstone(&self) -> bool {
+        self.record.value.is_none()
+    }
 }
 
 /// The records of an uncompressed, non-control batch; `None` for batches compaction keeps
 /// whole (compressed, control, or not parseable).
 pub(crate) fn records(batch: &[u8]) -> Option<Vec<RecordSpan<'_>>> {
     let view = BatchView { bytes: batch };
-    if batch.len() < HEADER_BYTES || view.compression() != 0 || view.is_control() {
+    if batch.len() < HEADER_BYTES || view.is_control() {
         return None;
     }
-    let body = &batch[HEADER_BYTES..];
-    let mut r = Reader::new(bytes::Bytes::copy_from_slice(body));
+    let mut records = Records::of_batch(view)?;
     let mut out = Vec::new();
-    for _ in 0..view.record_count().max(0) {
-        let start = r.position();
-        let length = r.varint().ok()?;
-        let body_start = r.position();
-        if length < 0 {
-            return None;
-        }
-        r.i8().ok()?; // attributes
-        let timestamp_delta = r.varlong().ok()?;
-        let offset_delta = r.varint().ok()?;
-        let key_len = r.varint().ok()?;
-        let key_start = r.position();
-        let key = if key_len < 0 { None } else { Some(&body[key_start..key_start.checked_add(key_len as usize)?.min(body.len())]) };
-        if key_len > 0 {
-            r.take_bytes(key_len as usize).ok()?;
-        }
-        let value_len = r.varint().ok()?;
-        let end = body_start.checked_add(length as usize)?;
-        if end > body.len() {
-            return None;
-        }
-        r.take_bytes(end.checked_sub(r.position())?).ok()?;
+    let mut start = HEADER_BYTES;
+    while let Some(record) = records.next() {
+        let record = record.ok()?;
+        let end = HEADER_BYTES + records.position();
         out.push(RecordSpan {
-            range: HEADER_BYTES + start..HEADER_BYTES + end,
-            offset: view.base_offset().wrapping_add(offset_delta as i64),
-            timestamp: view.base_timestamp().wrapping_add(timestamp_delta),
-            key,
-            tombstone: value_len < 0,
+            range: start..end,
+            offset: view.base_offset().wrapping_add(record.offset_delta as i64),
+            timestamp: view.base_timestamp().wrapping_add(record.timestamp_delta),
+            record,
         });
+        start = end;
     }
     Some(out)
 }
@@ -125,7 +113,7 @@ pub fn clean(
             match records(batch) {
                 Some(recs) => {
                     for rec in recs {
-                        if let Some(key) = rec.key {
+                        if let Some(key) = rec.record.key {
                             let slot = latest.entry(key.to_vec()).or_insert(rec.offset);
                             *slot = (*slot).max(rec.offset);
                         }
@@ -136,6 +124,8 @@ pub fn clean(
         }
     }
     let mut rewritten = 0;
+    // The buffer each rewritten batch is built in, reused from one to the next.
+    let mut scratch = Vec::new();
     for segment in segments.iter().take(dirty) {
         let bytes = read_segment(segment)?;
         let mut cleaned = Vec::with_capacity(bytes.len());
@@ -149,9 +139,9 @@ pub fn clean(
             };
             let keep: Vec<&RecordSpan<'_>> = recs
                 .iter()
-                .filter(|r| match r.key {
+                .filter(|r| match r.record.key {
                     None => true,
-                    Some(k) => latest.get(k) == Some(&r.offset) && !(r.tombstone && !saw_compressed && now_ms - r.timestamp > delete_retention_ms),
+                    Some(k) => latest.get(k) == Some(&r.offset) && !(r.tombstone() && !saw_compressed && now_ms - r.timestamp > delete_retention_ms),
                 })
                 .collect();
             if keep.len() == recs.len() {
@@ -162,18 +152,17 @@ pub fn clean(
             if keep.is_empty() {
                 continue;
             }
-            let start = cleaned.len();
-            cleaned.extend_from_slice(&batch[..HEADER_BYTES]);
+            // The kept records under the batch's own header fields (its base offset, last
+            // offset delta and max timestamp among them); only the length, count and CRC change.
+            let view = BatchView { bytes: batch };
+            let mut builder = BatchBuilder::with_buffer(std::mem::take(&mut scratch), view.base_timestamp());
             for r in &keep {
-                cleaned.extend_from_slice(&batch[r.range.clone()]);
+                let rec = &r.record;
+                builder.append_record(rec.offset_delta, rec.timestamp_delta, rec.key, rec.value, rec.headers());
             }
-            let total = cleaned.len() - start;
-            let header = &mut cleaned[start..];
-            header[record_batch::OFFSET_BATCH_LENGTH..record_batch::OFFSET_BATCH_LENGTH + 4]
-                .copy_from_slice(&((total - record_batch::LOG_OVERHEAD) as i32).to_be_bytes());
-            header[record_batch::OFFSET_RECORD_COUNT..record_batch::OFFSET_RECORD_COUNT + 4].copy_from_slice(&(keep.len() as i32).to_be_bytes());
-            let crc = crc32c::crc32c(&header[record_batch::CRC_START..total]);
-            header[record_batch::OFFSET_CRC..record_batch::OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+            let rebuilt = builder.finish_uncompressed(&BatchFields::of(view));
+            cleaned.extend_from_slice(&rebuilt);
+            scratch = rebuilt;
         }
         // A segment that does not parse to its end is left alone rather than cut short.
         if changed && parsed == bytes.len() {

@@ -351,13 +351,7 @@ impl PartitionLog {
         self.writeback_ranges.borrow_mut().push((base, from, len));
         let file = self.state.borrow().active().log.shared();
         spawn_detached(async move {
-            let _ = compio::runtime::spawn_blocking(move || {
-                use std::os::fd::AsRawFd;
-                // SAFETY: a plain syscall on a file descriptor the Arc keeps open; a failure
-                // only means the kernel writes these pages back later, on its own.
-                unsafe { nix::libc::sync_file_range(file.as_raw_fd(), from as i64, len as i64, nix::libc::SYNC_FILE_RANGE_WRITE) };
-            })
-            .await;
+            let _ = compio::runtime::spawn_blocking(move || crate::io::fs::start_writeback(&file, from, len)).await;
             WRITEBACK_RUNNING.with(|running| running.set(false));
         });
     }
@@ -1376,8 +1370,10 @@ mod tests {
                 let batch = &bytes[at..at + n];
                 let view = BatchView { bytes: batch };
                 assert_eq!(view.computed_crc(), view.crc(), "every served batch is CRC-valid");
-                for (k, v) in crate::coordinator::records::batch_records(batch).unwrap() {
-                    out.push((String::from_utf8(k.to_vec()).unwrap(), v.map(|v| String::from_utf8(v.to_vec()).unwrap())));
+                for r in crate::protocol::records::Records::of_batch(view).expect("an uncompressed batch") {
+                    let r = r.expect("a whole record");
+                    let key = r.key.expect("a keyed record");
+                    out.push((String::from_utf8(key.to_vec()).unwrap(), r.value.map(|v| String::from_utf8(v.to_vec()).unwrap())));
                 }
                 offset = view.last_offset() + 1;
                 at += n;

@@ -140,3 +140,8 @@ mod tests {
         assert!(read_meta_properties(dir.path()).unwrap().is_some());
     }
 }
+
+/// A fresh topic id, as the catalog writes it (32 hex digits).
+pub fn new_topic_id() -> String {
+    random_uuid().iter().map(|b| format!("{b:02x}")).collect()
+}

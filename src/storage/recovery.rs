@@ -19,6 +19,7 @@ use crate::config::LogConfig;
 use crate::io::runtime::now_ms;
 use crate::io::LogFile;
 use crate::protocol::record_batch::{self, BatchView};
+use crate::protocol::records::Records;
 
 pub struct RecoveredLog {
     pub segments: Vec<LogSegment>,
@@ -344,28 +345,18 @@ impl Read for FileReader<'_> {
 }
 
 /// In an uncompressed batch, the first record whose timestamp is at or after `target`:
-/// (timestamp, offset). `None` for compressed batches or when no record qualifies.
+/// (timestamp, offset). `None` for compressed batches, when no record qualifies, or when a
+/// record up to it is malformed.
 pub fn first_record_at_or_after(batch: &[u8], target: i64) -> Option<(i64, i64)> {
     let view = BatchView { bytes: batch };
-    if batch.len() < record_batch::HEADER_BYTES || view.compression() != 0 {
-        return None;
-    }
-    let base_timestamp = view.base_timestamp();
+    let records = Records::of_batch(view)?;
     let log_append_time = view.attributes() & record_batch::ATTR_LOG_APPEND_TIME != 0;
-    let mut r = crate::protocol::codec::Reader::new(bytes::Bytes::copy_from_slice(&batch[record_batch::HEADER_BYTES..]));
-    for _ in 0..view.record_count().max(0) {
-        let length = r.varint().ok()?;
-        let start = r.position();
-        r.i8().ok()?; // attributes
-        let timestamp_delta = r.varlong().ok()?;
-        let offset_delta = r.varint().ok()?;
-        let timestamp = if log_append_time { view.max_timestamp() } else { base_timestamp.wrapping_add(timestamp_delta) };
+    for record in records {
+        let record = record.ok()?;
+        let timestamp = if log_append_time { view.max_timestamp() } else { view.base_timestamp().wrapping_add(record.timestamp_delta) };
         if timestamp >= target {
-            return Some((timestamp, view.base_offset().wrapping_add(offset_delta as i64)));
+            return Some((timestamp, view.base_offset().wrapping_add(record.offset_delta as i64)));
         }
-        let consumed = r.position() - start;
-        let rest = (length as usize).checked_sub(consumed)?;
-        r.take_bytes(rest).ok()?;
     }
     None
 }

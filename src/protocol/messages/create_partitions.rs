@@ -1,43 +1,54 @@
-//! CreatePartitions (key 37), versions 0-3; flexible from 2.
+//! CreatePartitions (key 37), versions 0-3; flexible from 2 (CreatePartitionsRequest.json,
+//! CreatePartitionsResponse.json).
 
-use crate::protocol::codec::{DecodeResult, Reader, Writer};
+use crate::message;
 use crate::protocol::error::ErrorCode;
+use crate::protocol::wire::Request;
+use crate::protocol::ApiKey;
 
-#[derive(Debug)]
-pub struct CreatePartitionsRequest {
-    /// (topic, new total partition count)
-    pub topics: Vec<(String, i32)>,
-    pub timeout_ms: i32,
-    pub validate_only: bool,
-}
-
-pub fn decode_request(r: &mut Reader, _version: i16, flexible: bool) -> DecodeResult<CreatePartitionsRequest> {
-    let topics = r.array(flexible, 6, |r| {
-        let name = r.string(flexible)?;
-        let count = r.i32()?;
-        // Manual assignments name brokers; a single broker has only itself, so they are read
-        // and checked only for shape.
-        r.nullable_array(flexible, 1, |r| {
-            r.array(flexible, 4, |r| r.i32())?;
-            r.tagged_fields(flexible)
-        })?;
-        r.tagged_fields(flexible)?;
-        Ok((name, count))
-    })?;
-    let timeout_ms = r.i32()?;
-    let validate_only = r.bool()?;
-    r.tagged_fields(flexible)?;
-    Ok(CreatePartitionsRequest { topics, timeout_ms, validate_only })
-}
-
-pub fn encode_response(w: &mut Writer, flexible: bool, results: &[(String, ErrorCode, Option<String>)]) {
-    w.i32(0); // throttle_time_ms
-    w.array_len(flexible, Some(results.len()));
-    for (name, error, message) in results {
-        w.string(flexible, name);
-        w.i16(error.0);
-        w.nullable_string(flexible, message.as_deref());
-        w.tagged_fields(flexible);
+message! {
+    pub struct CreatePartitionsRequest {
+        pub topics: Vec<CreatePartitionsTopic>,
+        pub timeout_ms: i32,
+        pub validate_only: bool,
     }
-    w.tagged_fields(flexible);
+
+    pub struct CreatePartitionsTopic {
+        pub name: String,
+        /// The new total partition count.
+        pub count: i32,
+        /// Manual assignments name brokers; a single broker has only itself, so they are read
+        /// and checked only for shape.
+        pub assignments: Option<Vec<CreatePartitionsAssignment>>,
+    }
+
+    pub struct CreatePartitionsAssignment {
+        pub broker_ids: Vec<i32>,
+    }
+
+    pub struct CreatePartitionsResponse {
+        pub throttle_time_ms: i32,
+        pub results: Vec<CreatePartitionsTopicResult>,
+    }
+
+    pub struct CreatePartitionsTopicResult {
+        pub name: String,
+        pub error: ErrorCode,
+        pub error_message: Option<String>,
+    }
+}
+
+impl CreatePartitionsRequest {
+    /// Each topic with its new total partition count, in request order (what the controller
+    /// takes; the assignments are ignored).
+    pub fn counts(&self) -> Vec<(String, i32)> {
+        self.topics.iter().map(|t| (t.name.clone(), t.count)).collect()
+    }
+}
+
+impl Request for CreatePartitionsRequest {
+    const KEY: ApiKey = ApiKey::CreatePartitions;
+    const VERSIONS: (i16, i16) = (0, 3);
+    const FLEXIBLE_FROM: i16 = 2;
+    type Response = CreatePartitionsResponse;
 }

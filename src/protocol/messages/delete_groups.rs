@@ -1,34 +1,40 @@
-//! DeleteGroups (key 42), versions 0-2; flexible from 2.
+//! DeleteGroups (key 42), versions 0-2; flexible from 2 (DeleteGroupsRequest.json,
+//! DeleteGroupsResponse.json).
 
-use crate::protocol::codec::{DecodeResult, Reader, Writer};
+use crate::message;
 use crate::protocol::error::ErrorCode;
+use crate::protocol::wire::Request;
+use crate::protocol::ApiKey;
 
-#[derive(Debug)]
-pub struct DeleteGroupsRequest {
-    pub groups_names: Vec<String>,
-}
-
-pub fn decode_request(r: &mut Reader, _version: i16, flexible: bool) -> DecodeResult<DeleteGroupsRequest> {
-    let groups_names = r.array(flexible, if flexible { 1 } else { 2 }, |r| r.string(flexible))?;
-    r.tagged_fields(flexible)?;
-    Ok(DeleteGroupsRequest { groups_names })
-}
-
-/// `results` are (group id, error); the throttle time is present in every version.
-pub fn encode_response(w: &mut Writer, _version: i16, flexible: bool, results: &[(String, ErrorCode)]) {
-    w.i32(0); // throttle_time_ms
-    w.array_len(flexible, Some(results.len()));
-    for (group_id, error) in results {
-        w.string(flexible, group_id);
-        w.i16(error.0);
-        w.tagged_fields(flexible);
+message! {
+    pub struct DeleteGroupsRequest {
+        pub groups_names: Vec<String>,
     }
-    w.tagged_fields(flexible);
+
+    pub struct DeleteGroupsResponse {
+        /// Present in every version.
+        pub throttle_time_ms: i32,
+        pub results: Vec<DeletableGroupResult>,
+    }
+
+    pub struct DeletableGroupResult {
+        pub group_id: String,
+        pub error: ErrorCode,
+    }
+}
+
+impl Request for DeleteGroupsRequest {
+    const KEY: ApiKey = ApiKey::DeleteGroups;
+    const VERSIONS: (i16, i16) = (0, 2);
+    const FLEXIBLE_FROM: i16 = 2;
+    type Response = DeleteGroupsResponse;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::codec::{Reader, Writer};
+    use crate::protocol::wire::{Version, Wire};
 
     #[test]
     fn decodes_v0_v2() {
@@ -39,7 +45,7 @@ mod tests {
             w.string(flexible, "g2");
             w.tagged_fields(flexible);
             let mut r = Reader::new(w.finish().freeze());
-            let req = decode_request(&mut r, version, flexible).unwrap();
+            let req = DeleteGroupsRequest::decode(&mut r, Version::new(version, flexible)).unwrap();
             assert_eq!(r.remaining(), 0, "v{version}");
             assert_eq!(req.groups_names, vec!["g1".to_string(), "g2".to_string()]);
         }
@@ -47,9 +53,15 @@ mod tests {
 
     #[test]
     fn encodes_response() {
-        let results = [("g1".to_string(), ErrorCode::NONE), ("g2".to_string(), ErrorCode(68))];
+        let response = DeleteGroupsResponse {
+            throttle_time_ms: 0,
+            results: vec![
+                DeletableGroupResult { group_id: "g1".into(), error: ErrorCode::NONE },
+                DeletableGroupResult { group_id: "g2".into(), error: ErrorCode(68) },
+            ],
+        };
         let mut w = Writer::new();
-        encode_response(&mut w, 0, false, &results);
+        response.encode(&mut w, Version::new(0, false));
         let mut r = Reader::new(w.finish().freeze());
         assert_eq!(r.i32().unwrap(), 0);
         let decoded = r.array(false, 4, |r| Ok((r.string(false)?, r.i16()?))).unwrap();
@@ -57,7 +69,7 @@ mod tests {
         assert_eq!(r.remaining(), 0);
 
         let mut w = Writer::new();
-        encode_response(&mut w, 2, true, &results);
+        response.encode(&mut w, Version::new(2, true));
         let mut r = Reader::new(w.finish().freeze());
         assert_eq!(r.i32().unwrap(), 0);
         let decoded = r

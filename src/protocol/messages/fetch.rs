@@ -1,145 +1,102 @@
-//! Fetch (key 1), versions 4-12; flexible from 12.
+//! Fetch (key 1), versions 4-12; flexible from 12 (FetchRequest.json, FetchResponse.json).
+//! Versions 13+ (topic ids instead of names) are not served.
 //!
-//! The response is encoded as pieces: bytes built in memory, and record sections that the
-//! caller fills however it likes (Spate splices them from segment files). The encoder only
-//! needs each record section's length.
+//! The response's record sets are `RecordSet`s: the broker encodes each as a hole
+//! (`RecordSet::Spliced`) that the network layer fills from the segment file, so the bytes
+//! built in memory are only the headers; the client decodes them as bytes of the frame.
 
-use bytes::Bytes;
-
-use crate::protocol::codec::{DecodeResult, Reader, Writer};
+use crate::message;
 use crate::protocol::error::ErrorCode;
+use crate::protocol::wire::{RecordSet, Request};
+use crate::protocol::ApiKey;
 
-#[derive(Debug)]
-pub struct FetchRequest {
-    pub replica_id: i32,
-    pub max_wait_ms: i32,
-    pub min_bytes: i32,
-    pub max_bytes: i32,
-    pub isolation_level: i8,
-    pub session_id: i32,
-    pub session_epoch: i32,
-    pub topics: Vec<FetchTopic>,
-}
-
-#[derive(Debug)]
-pub struct FetchTopic {
-    pub name: String,
-    pub partitions: Vec<FetchPartition>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct FetchPartition {
-    pub partition: i32,
-    pub current_leader_epoch: i32,
-    pub fetch_offset: i64,
-    pub partition_max_bytes: i32,
-}
-
-pub fn decode_request(r: &mut Reader, version: i16, flexible: bool) -> DecodeResult<FetchRequest> {
-    let replica_id = r.i32()?;
-    let max_wait_ms = r.i32()?;
-    let min_bytes = r.i32()?;
-    let max_bytes = if version >= 3 { r.i32()? } else { i32::MAX };
-    let isolation_level = if version >= 4 { r.i8()? } else { 0 };
-    let (session_id, session_epoch) = if version >= 7 { (r.i32()?, r.i32()?) } else { (0, -1) };
-    let topics = r.array(flexible, 2, |r| {
-        let name = r.string(flexible)?;
-        let partitions = r.array(flexible, 16, |r| {
-            let partition = r.i32()?;
-            let current_leader_epoch = if version >= 9 { r.i32()? } else { -1 };
-            let fetch_offset = r.i64()?;
-            if version >= 12 {
-                r.i32()?; // last_fetched_epoch
-            }
-            if version >= 5 {
-                r.i64()?; // log_start_offset (followers only)
-            }
-            let partition_max_bytes = r.i32()?;
-            r.tagged_fields(flexible)?;
-            Ok(FetchPartition { partition, current_leader_epoch, fetch_offset, partition_max_bytes })
-        })?;
-        r.tagged_fields(flexible)?;
-        Ok(FetchTopic { name, partitions })
-    })?;
-    if version >= 7 {
-        // forgotten_topics_data: only meaningful inside fetch sessions, which Spate does not
-        // create (it answers session_id 0), so it is read and dropped.
-        r.array(flexible, 2, |r| {
-            r.string(flexible)?;
-            r.array(flexible, 4, |r| r.i32())?;
-            r.tagged_fields(flexible)
-        })?;
+message! {
+    pub struct FetchRequest {
+        pub cluster_id: Option<String> [12.., tag 0],
+        pub replica_id: i32 = -1,
+        pub max_wait_ms: i32,
+        pub min_bytes: i32,
+        pub max_bytes: i32 = i32::MAX,
+        pub isolation_level: i8,
+        pub session_id: i32 [7..],
+        pub session_epoch: i32 [7..] = -1,
+        pub topics: Vec<FetchTopic>,
+        /// Only meaningful inside fetch sessions, which Spate does not create (it answers
+        /// session id 0).
+        pub forgotten_topics_data: Vec<ForgottenTopic> [7..],
+        pub rack_id: String [11..],
     }
-    if version >= 11 {
-        r.string(flexible)?; // rack_id
+
+    pub struct FetchTopic {
+        pub name: String,
+        pub partitions: Vec<FetchPartition>,
     }
-    r.tagged_fields(flexible)?;
-    Ok(FetchRequest { replica_id, max_wait_ms, min_bytes, max_bytes, isolation_level, session_id, session_epoch, topics })
-}
 
-pub struct FetchPartitionResponse<R> {
-    pub partition_index: i32,
-    pub error: ErrorCode,
-    pub high_watermark: i64,
-    pub last_stable_offset: i64,
-    pub log_start_offset: i64,
-    /// The record bytes and their length; `None` encodes an empty record set.
-    pub records: Option<(R, u32)>,
-}
-
-pub struct FetchTopicResponse<R> {
-    pub name: String,
-    pub partitions: Vec<FetchPartitionResponse<R>>,
-}
-
-/// A piece of an encoded fetch response, in wire order.
-pub enum Piece<R> {
-    Bytes(Bytes),
-    Records(R),
-}
-
-/// Encodes a fetch response body into pieces. Returns the pieces and the body's total size.
-pub fn encode_response<R>(version: i16, flexible: bool, error: ErrorCode, topics: Vec<FetchTopicResponse<R>>) -> (Vec<Piece<R>>, usize) {
-    let mut pieces = Vec::new();
-    let mut total = 0usize;
-    let mut w = Writer::with_capacity(256);
-    w.i32(0); // throttle_time_ms
-    if version >= 7 {
-        w.i16(error.0);
-        w.i32(0); // session_id: no session is created
+    pub struct FetchPartition {
+        pub partition: i32,
+        pub current_leader_epoch: i32 [9..] = -1,
+        pub fetch_offset: i64,
+        pub last_fetched_epoch: i32 [12..] = -1,
+        /// Followers only.
+        pub log_start_offset: i64 [5..] = -1,
+        pub partition_max_bytes: i32,
     }
-    w.array_len(flexible, Some(topics.len()));
-    for t in topics {
-        w.string(flexible, &t.name);
-        w.array_len(flexible, Some(t.partitions.len()));
-        for p in t.partitions {
-            w.i32(p.partition_index);
-            w.i16(p.error.0);
-            w.i64(p.high_watermark);
-            w.i64(p.last_stable_offset);
-            if version >= 5 {
-                w.i64(p.log_start_offset);
-            }
-            w.array_len(flexible, Some(0)); // aborted_transactions
-            if version >= 11 {
-                w.i32(-1); // preferred_read_replica
-            }
-            match p.records {
-                None => w.array_len(flexible, Some(0)),
-                Some((records, len)) => {
-                    w.array_len(flexible, Some(len as usize));
-                    let head = std::mem::replace(&mut w, Writer::with_capacity(128));
-                    total += head.len() + len as usize;
-                    pieces.push(Piece::Bytes(head.finish().freeze()));
-                    pieces.push(Piece::Records(records));
-                }
-            }
-            w.tagged_fields(flexible);
-        }
-        w.tagged_fields(flexible);
+
+    pub struct ForgottenTopic {
+        pub topic: String,
+        pub partitions: Vec<i32>,
     }
-    w.tagged_fields(flexible);
-    total += w.len();
-    pieces.push(Piece::Bytes(w.finish().freeze()));
-    (pieces, total)
+
+    pub struct FetchResponse {
+        pub throttle_time_ms: i32,
+        pub error: ErrorCode [7..],
+        pub session_id: i32 [7..],
+        pub topics: Vec<FetchTopicResponse>,
+    }
+
+    pub struct FetchTopicResponse {
+        pub name: String,
+        pub partitions: Vec<FetchPartitionResponse>,
+    }
+
+    pub struct FetchPartitionResponse {
+        pub partition_index: i32,
+        pub error: ErrorCode,
+        pub high_watermark: i64,
+        pub last_stable_offset: i64 = -1,
+        pub log_start_offset: i64 [5..] = -1,
+        pub diverging_epoch: Option<EpochEndOffset> [12.., tag 0],
+        pub current_leader: Option<LeaderIdAndEpoch> [12.., tag 1],
+        pub snapshot_id: Option<SnapshotId> [12.., tag 2],
+        pub aborted_transactions: Option<Vec<AbortedTransaction>>,
+        pub preferred_read_replica: i32 [11..] = -1,
+        pub records: Option<RecordSet>,
+    }
+
+    pub struct EpochEndOffset {
+        pub epoch: i32 = -1,
+        pub end_offset: i64 = -1,
+    }
+
+    pub struct LeaderIdAndEpoch {
+        pub leader_id: i32 = -1,
+        pub leader_epoch: i32 = -1,
+    }
+
+    pub struct SnapshotId {
+        pub end_offset: i64 = -1,
+        pub epoch: i32 = -1,
+    }
+
+    pub struct AbortedTransaction {
+        pub producer_id: i64,
+        pub first_offset: i64,
+    }
+}
+
+impl Request for FetchRequest {
+    const KEY: ApiKey = ApiKey::Fetch;
+    const VERSIONS: (i16, i16) = (4, 12);
+    const FLEXIBLE_FROM: i16 = 12;
+    type Response = FetchResponse;
 }

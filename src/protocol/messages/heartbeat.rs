@@ -1,37 +1,37 @@
-//! Heartbeat (key 12), versions 0-4; flexible from 4.
+//! Heartbeat (key 12), versions 0-4; flexible from 4 (HeartbeatRequest.json,
+//! HeartbeatResponse.json).
 
-use crate::protocol::codec::{DecodeResult, Reader, Writer};
+use crate::message;
 use crate::protocol::error::ErrorCode;
+use crate::protocol::wire::Request;
+use crate::protocol::ApiKey;
 
-#[derive(Debug)]
-pub struct HeartbeatRequest {
-    pub group_id: String,
-    pub generation_id: i32,
-    pub member_id: String,
-    /// Version 3+.
-    pub group_instance_id: Option<String>,
-}
-
-pub fn decode_request(r: &mut Reader, version: i16, flexible: bool) -> DecodeResult<HeartbeatRequest> {
-    let group_id = r.string(flexible)?;
-    let generation_id = r.i32()?;
-    let member_id = r.string(flexible)?;
-    let group_instance_id = if version >= 3 { r.nullable_string(flexible)? } else { None };
-    r.tagged_fields(flexible)?;
-    Ok(HeartbeatRequest { group_id, generation_id, member_id, group_instance_id })
-}
-
-pub fn encode_response(w: &mut Writer, version: i16, flexible: bool, error: ErrorCode) {
-    if version >= 1 {
-        w.i32(0); // throttle_time_ms
+message! {
+    pub struct HeartbeatRequest {
+        pub group_id: String,
+        pub generation_id: i32,
+        pub member_id: String,
+        pub group_instance_id: Option<String> [3..],
     }
-    w.i16(error.0);
-    w.tagged_fields(flexible);
+
+    pub struct HeartbeatResponse {
+        pub throttle_time_ms: i32 [1..],
+        pub error: ErrorCode,
+    }
+}
+
+impl Request for HeartbeatRequest {
+    const KEY: ApiKey = ApiKey::Heartbeat;
+    const VERSIONS: (i16, i16) = (0, 4);
+    const FLEXIBLE_FROM: i16 = 4;
+    type Response = HeartbeatResponse;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::codec::{Reader, Writer};
+    use crate::protocol::wire::{Version, Wire};
 
     #[test]
     fn decodes_v0_v3_v4() {
@@ -45,7 +45,7 @@ mod tests {
             }
             w.tagged_fields(flexible);
             let mut r = Reader::new(w.finish().freeze());
-            let req = decode_request(&mut r, version, flexible).unwrap();
+            let req = HeartbeatRequest::decode(&mut r, Version::new(version, flexible)).unwrap();
             assert_eq!(r.remaining(), 0, "v{version}");
             assert_eq!(req.group_id, "group");
             assert_eq!(req.generation_id, 5);
@@ -57,10 +57,10 @@ mod tests {
     #[test]
     fn encodes_response() {
         let mut w = Writer::new();
-        encode_response(&mut w, 0, false, ErrorCode(27));
+        HeartbeatResponse { throttle_time_ms: 0, error: ErrorCode(27) }.encode(&mut w, Version::new(0, false));
         assert_eq!(&w.finish()[..], &[0, 27][..]);
         let mut w = Writer::new();
-        encode_response(&mut w, 4, true, ErrorCode::NONE);
+        HeartbeatResponse { throttle_time_ms: 0, error: ErrorCode::NONE }.encode(&mut w, Version::new(4, true));
         assert_eq!(&w.finish()[..], &[0, 0, 0, 0, 0, 0, 0][..]);
     }
 }

@@ -1,75 +1,70 @@
-//! LeaveGroup (key 13), versions 0-5; flexible from 4.
+//! LeaveGroup (key 13), versions 0-5; flexible from 4 (LeaveGroupRequest.json,
+//! LeaveGroupResponse.json).
 //!
 //! Versions 0-2 name one member at the top level; version 3 batches members (with their
 //! `GroupInstanceId`) and answers per member; version 5 adds a per-member `Reason` (KIP-800).
+//! Both request forms are declared as the schema has them; the handler sees every version as a
+//! list of members through `LeaveGroupRequest::into_members`. Below version 3 the response has
+//! only the top-level error, which carries the one member's.
 
-use crate::protocol::codec::{DecodeResult, Reader, Writer};
+use crate::message;
 use crate::protocol::error::ErrorCode;
+use crate::protocol::wire::Request;
+use crate::protocol::ApiKey;
 
-#[derive(Debug)]
-pub struct LeaveGroupRequest {
-    pub group_id: String,
-    /// The leaving members. Versions 0-2 carry exactly one (`MemberId`), without instance id or
-    /// reason.
-    pub members: Vec<MemberIdentity>,
-}
-
-#[derive(Debug, Clone)]
-pub struct MemberIdentity {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    /// Version 5+.
-    pub reason: Option<String>,
-}
-
-pub fn decode_request(r: &mut Reader, version: i16, flexible: bool) -> DecodeResult<LeaveGroupRequest> {
-    let group_id = r.string(flexible)?;
-    let members = if version <= 2 {
-        let member_id = r.string(flexible)?;
-        vec![MemberIdentity { member_id, group_instance_id: None, reason: None }]
-    } else {
-        // Member id and instance id (+ tagged fields when flexible).
-        let min_member = if flexible { 3 } else { 4 };
-        r.array(flexible, min_member, |r| {
-            let member_id = r.string(flexible)?;
-            let group_instance_id = r.nullable_string(flexible)?;
-            let reason = if version >= 5 { r.nullable_string(flexible)? } else { None };
-            r.tagged_fields(flexible)?;
-            Ok(MemberIdentity { member_id, group_instance_id, reason })
-        })?
-    };
-    r.tagged_fields(flexible)?;
-    Ok(LeaveGroupRequest { group_id, members })
-}
-
-#[derive(Debug, Clone)]
-pub struct MemberResponse {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    pub error: ErrorCode,
-}
-
-/// `members` is written from version 3; below that only the top-level error is.
-pub fn encode_response(w: &mut Writer, version: i16, flexible: bool, error: ErrorCode, members: &[MemberResponse]) {
-    if version >= 1 {
-        w.i32(0); // throttle_time_ms
+message! {
+    pub struct LeaveGroupRequest {
+        pub group_id: String,
+        /// Versions 0-2: the one leaving member.
+        pub member_id: String [0..=2],
+        /// Version 3+: the leaving members.
+        pub members: Vec<MemberIdentity> [3..],
     }
-    w.i16(error.0);
-    if version >= 3 {
-        w.array_len(flexible, Some(members.len()));
-        for m in members {
-            w.string(flexible, &m.member_id);
-            w.nullable_string(flexible, m.group_instance_id.as_deref());
-            w.i16(m.error.0);
-            w.tagged_fields(flexible);
+
+    pub struct MemberIdentity {
+        pub member_id: String,
+        pub group_instance_id: Option<String>,
+        pub reason: Option<String> [5..],
+    }
+
+    pub struct LeaveGroupResponse {
+        pub throttle_time_ms: i32 [1..],
+        pub error: ErrorCode,
+        /// Written from version 3.
+        pub members: Vec<MemberResponse> [3..],
+    }
+
+    pub struct MemberResponse {
+        pub member_id: String,
+        pub group_instance_id: Option<String>,
+        pub error: ErrorCode,
+    }
+}
+
+impl LeaveGroupRequest {
+    /// The leaving members in any version. Versions 0-2 carry exactly one (`member_id`),
+    /// without instance id or reason.
+    pub fn into_members(self, version: i16) -> Vec<MemberIdentity> {
+        if version <= 2 {
+            vec![MemberIdentity { member_id: self.member_id, group_instance_id: None, reason: None }]
+        } else {
+            self.members
         }
     }
-    w.tagged_fields(flexible);
+}
+
+impl Request for LeaveGroupRequest {
+    const KEY: ApiKey = ApiKey::LeaveGroup;
+    const VERSIONS: (i16, i16) = (0, 5);
+    const FLEXIBLE_FROM: i16 = 4;
+    type Response = LeaveGroupResponse;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::codec::{Reader, Writer};
+    use crate::protocol::wire::{Version, Wire};
 
     #[test]
     fn decodes_v0_single_member() {
@@ -77,11 +72,12 @@ mod tests {
         w.string(false, "group");
         w.string(false, "m1");
         let mut r = Reader::new(w.finish().freeze());
-        let req = decode_request(&mut r, 0, false).unwrap();
+        let req = LeaveGroupRequest::decode(&mut r, Version::new(0, false)).unwrap();
         assert_eq!(r.remaining(), 0);
         assert_eq!(req.group_id, "group");
-        assert_eq!(req.members.len(), 1);
-        assert_eq!(req.members[0].member_id, "m1");
+        let members = req.into_members(0);
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0].member_id, "m1");
     }
 
     #[test]
@@ -100,24 +96,29 @@ mod tests {
             }
             w.tagged_fields(flexible);
             let mut r = Reader::new(w.finish().freeze());
-            let req = decode_request(&mut r, version, flexible).unwrap();
+            let req = LeaveGroupRequest::decode(&mut r, Version::new(version, flexible)).unwrap();
             assert_eq!(r.remaining(), 0, "v{version}");
-            assert_eq!(req.members.len(), 2);
-            assert_eq!(req.members[0].member_id, "m1");
-            assert_eq!(req.members[1].group_instance_id.as_deref(), Some("i2"));
-            assert_eq!(req.members[1].reason.as_deref(), if version >= 5 { Some("shutdown") } else { None });
+            let members = req.into_members(version);
+            assert_eq!(members.len(), 2);
+            assert_eq!(members[0].member_id, "m1");
+            assert_eq!(members[1].group_instance_id.as_deref(), Some("i2"));
+            assert_eq!(members[1].reason.as_deref(), if version >= 5 { Some("shutdown") } else { None });
         }
     }
 
     #[test]
     fn encodes_response() {
-        let members = [MemberResponse { member_id: "m1".into(), group_instance_id: None, error: ErrorCode(25) }];
+        let response = LeaveGroupResponse {
+            throttle_time_ms: 0,
+            error: ErrorCode::NONE,
+            members: vec![MemberResponse { member_id: "m1".into(), group_instance_id: None, error: ErrorCode(25) }],
+        };
         let mut w = Writer::new();
-        encode_response(&mut w, 0, false, ErrorCode::NONE, &members);
+        response.encode(&mut w, Version::new(0, false));
         assert_eq!(&w.finish()[..], &[0, 0][..]);
 
         let mut w = Writer::new();
-        encode_response(&mut w, 5, true, ErrorCode::NONE, &members);
+        response.encode(&mut w, Version::new(5, true));
         let mut r = Reader::new(w.finish().freeze());
         assert_eq!(r.i32().unwrap(), 0);
         assert_eq!(r.i16().unwrap(), 0);

@@ -24,45 +24,113 @@ pub mod produce;
 pub mod sync_group;
 
 use super::codec::{DecodeResult, Reader};
+use super::wire::{Request, Version, Wire};
 use super::ApiKey;
 
+/// Calls `$m!` with the request type of every API Spate serves.
+macro_rules! every_request {
+    ($m:ident) => {
+        $m!(
+            $crate::protocol::messages::produce::ProduceRequest,
+            $crate::protocol::messages::fetch::FetchRequest,
+            $crate::protocol::messages::list_offsets::ListOffsetsRequest,
+            $crate::protocol::messages::metadata::MetadataRequest,
+            $crate::protocol::messages::api_versions::ApiVersionsRequest,
+            $crate::protocol::messages::create_topics::CreateTopicsRequest,
+            $crate::protocol::messages::delete_topics::DeleteTopicsRequest,
+            $crate::protocol::messages::init_producer_id::InitProducerIdRequest,
+            $crate::protocol::messages::describe_configs::DescribeConfigsRequest,
+            $crate::protocol::messages::create_partitions::CreatePartitionsRequest,
+            $crate::protocol::messages::offset_commit::OffsetCommitRequest,
+            $crate::protocol::messages::offset_fetch::OffsetFetchRequest,
+            $crate::protocol::messages::find_coordinator::FindCoordinatorRequest,
+            $crate::protocol::messages::join_group::JoinGroupRequest,
+            $crate::protocol::messages::heartbeat::HeartbeatRequest,
+            $crate::protocol::messages::leave_group::LeaveGroupRequest,
+            $crate::protocol::messages::sync_group::SyncGroupRequest,
+            $crate::protocol::messages::describe_groups::DescribeGroupsRequest,
+            $crate::protocol::messages::list_groups::ListGroupsRequest,
+            $crate::protocol::messages::delete_groups::DeleteGroupsRequest,
+            $crate::protocol::messages::offset_delete::OffsetDeleteRequest
+        )
+    };
+}
+
+pub(crate) use every_request;
+
 /// Decodes a request body of any API, for checks that must cover every API key and version
-/// (the fuzz targets and their seeded runs in `cargo test`). The broker's handlers call each
-/// module's `decode_request` themselves, with the typed result.
+/// (the fuzz targets and their seeded runs in `cargo test`). The broker's handlers decode
+/// their own request type, with the typed result.
 pub fn decode_body(r: &mut Reader, api_key: ApiKey, version: i16, flexible: bool) -> DecodeResult<()> {
-    fn done<T>(decoded: DecodeResult<T>) -> DecodeResult<()> {
-        decoded.map(drop)
+    let v = Version::new(version, flexible);
+    macro_rules! decode_any {
+        ($($t:ty),*) => {
+            $(if api_key == <$t as Request>::KEY {
+                return <$t as Wire>::decode(r, v).map(drop);
+            })*
+        };
     }
-    match api_key {
-        ApiKey::Produce => done(produce::decode_request(r, version, flexible)),
-        ApiKey::Fetch => done(fetch::decode_request(r, version, flexible)),
-        ApiKey::ListOffsets => done(list_offsets::decode_request(r, version, flexible)),
-        ApiKey::Metadata => done(metadata::decode_request(r, version, flexible)),
-        ApiKey::ApiVersions => done(api_versions::decode_request(r, version)),
-        ApiKey::CreateTopics => done(create_topics::decode_request(r, version, flexible)),
-        ApiKey::DeleteTopics => done(delete_topics::decode_request(r, version, flexible)),
-        ApiKey::InitProducerId => done(init_producer_id::decode_request(r, version, flexible)),
-        ApiKey::DescribeConfigs => done(describe_configs::decode_request(r, version, flexible)),
-        ApiKey::CreatePartitions => done(create_partitions::decode_request(r, version, flexible)),
-        ApiKey::OffsetCommit => done(offset_commit::decode_request(r, version, flexible)),
-        ApiKey::OffsetFetch => done(offset_fetch::decode_request(r, version, flexible)),
-        ApiKey::FindCoordinator => done(find_coordinator::decode_request(r, version, flexible)),
-        ApiKey::JoinGroup => done(join_group::decode_request(r, version, flexible)),
-        ApiKey::Heartbeat => done(heartbeat::decode_request(r, version, flexible)),
-        ApiKey::LeaveGroup => done(leave_group::decode_request(r, version, flexible)),
-        ApiKey::SyncGroup => done(sync_group::decode_request(r, version, flexible)),
-        ApiKey::DescribeGroups => done(describe_groups::decode_request(r, version, flexible)),
-        ApiKey::ListGroups => done(list_groups::decode_request(r, version, flexible)),
-        ApiKey::DeleteGroups => done(delete_groups::decode_request(r, version, flexible)),
-        ApiKey::OffsetDelete => done(offset_delete::decode_request(r, version, flexible)),
-    }
+    every_request!(decode_any);
+    unreachable!("every ApiKey has a request definition")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::api::{decodable_min_version, SUPPORTED_APIS};
     use crate::protocol::codec::Writer;
+    use crate::protocol::wire::{round_trip, Rng};
     use bytes::Bytes;
+
+    /// Every API at every version Spate serves, in both directions: arbitrary requests and
+    /// responses encode, decode to the same value and encode again to the same bytes.
+    #[test]
+    fn every_message_round_trips_at_every_version() {
+        fn check<T: Request + PartialEq + std::fmt::Debug>(rng: &mut Rng)
+        where
+            T::Response: PartialEq + std::fmt::Debug,
+        {
+            let (low, high) = T::VERSIONS;
+            for version in low..=high {
+                let v = Version::new(version, version >= T::FLEXIBLE_FROM);
+                for case in 0..64 {
+                    let request = T::arbitrary(rng, v);
+                    round_trip(&request, v).unwrap_or_else(|e| panic!("{:?} request v{version} case {case}: {e}", T::KEY));
+                    let response = T::Response::arbitrary(rng, v);
+                    round_trip(&response, v).unwrap_or_else(|e| panic!("{:?} response v{version} case {case}: {e}", T::KEY));
+                }
+            }
+        }
+        let mut rng = Rng(0x5eed_0f_a11_a915);
+        macro_rules! check_all {
+            ($($t:ty),*) => { $(check::<$t>(&mut rng);)* };
+        }
+        every_request!(check_all);
+    }
+
+    /// What ApiVersions advertises is what the definitions encode and decode: every served
+    /// API has a definition whose versions cover the advertised range (from the lowest one
+    /// decoded) and whose first flexible version is the one the broker's headers use.
+    #[test]
+    fn the_advertised_versions_are_the_defined_ones() {
+        let mut defined: Vec<(ApiKey, (i16, i16), i16)> = Vec::new();
+        macro_rules! collect {
+            ($($t:ty),*) => { $(defined.push((<$t as Request>::KEY, <$t as Request>::VERSIONS, <$t as Request>::FLEXIBLE_FROM));)* };
+        }
+        every_request!(collect);
+        assert_eq!(defined.len(), SUPPORTED_APIS.len(), "one definition per served API");
+        for range in SUPPORTED_APIS {
+            let &(_, (low, high), flexible_from) = defined.iter().find(|d| d.0 == range.key).unwrap_or_else(|| panic!("{:?} has no definition", range.key));
+            let served = decodable_min_version(range.key);
+            assert!(
+                low <= served && range.max_version <= high,
+                "{:?}: serves {served}-{} but the definition covers {low}-{high}",
+                range.key,
+                range.max_version
+            );
+            assert_eq!(flexible_from, range.flexible_from, "{:?}: first flexible version", range.key);
+        }
+    }
 
     /// Decodes `body` as `key` v`version` the way the broker does, from a frame of its own.
     fn decode(key: ApiKey, version: i16, body: impl Fn(&mut Writer)) -> crate::protocol::codec::DecodeResult<()> {

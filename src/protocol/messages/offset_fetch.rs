@@ -1,140 +1,133 @@
-//! OffsetFetch (key 9), versions 1-8; flexible from 6.
+//! OffsetFetch (key 9), versions 1-8; flexible from 6 (OffsetFetchRequest.json,
+//! OffsetFetchResponse.json). Version 9's per-group `MemberId` and `MemberEpoch` (KIP-848) are
+//! left out: Spate serves up to 8.
 //!
 //! Versions 1-7 ask about one group (null topics from version 2 = every committed partition);
 //! version 8 batches groups, each with its own topics and error. Version 2 adds the top-level
-//! error, 3 the throttle time, 5 the leader epoch, 7 `RequireStable`.
+//! error, 3 the throttle time, 5 the leader epoch, 7 `RequireStable`. Both forms are declared
+//! as the schema has them (`group_id`/`topics` for 1-7, `groups` for 8); the handler sees every
+//! version as a list of groups through `OffsetFetchRequest::into_groups` and answers with
+//! `OffsetFetchResponse::from_groups`.
 //!
 //! Below version 2 the response has no top-level error: Kafka reports a group-level error by
 //! repeating it on every requested partition (offset -1, metadata ""), which the handler does
-//! before calling `encode_response`.
+//! before building the response.
 
-use crate::protocol::codec::{DecodeResult, Reader, Writer};
+use crate::message;
 use crate::protocol::error::ErrorCode;
+use crate::protocol::wire::Request;
+use crate::protocol::ApiKey;
 
-#[derive(Debug)]
-pub struct OffsetFetchRequest {
-    /// Exactly one group for versions 1-7.
-    pub groups: Vec<OffsetFetchGroup>,
-    /// Version 7+.
-    pub require_stable: bool,
+message! {
+    pub struct OffsetFetchRequest {
+        /// Versions 1-7: the one group asked about.
+        pub group_id: String [0..=7],
+        /// Versions 1-7. `None` asks for every partition with a committed offset (version 2+;
+        /// version 1 cannot send null).
+        pub topics: Option<Vec<OffsetFetchTopic>> [0..=7, nullable 2..=7],
+        /// Version 8+: the groups asked about.
+        pub groups: Vec<OffsetFetchGroup> [8..],
+        pub require_stable: bool [7..],
+    }
+
+    pub struct OffsetFetchGroup {
+        pub group_id: String,
+        /// `None` asks for every partition with a committed offset.
+        pub topics: Option<Vec<OffsetFetchTopic>>,
+    }
+
+    /// A topic of a version 1-7 request (the schema's `OffsetFetchRequestTopic`) or of a
+    /// version 8 group (`OffsetFetchRequestTopics`): the same fields.
+    pub struct OffsetFetchTopic {
+        pub name: String,
+        pub partition_indexes: Vec<i32>,
+    }
+
+    pub struct OffsetFetchResponse {
+        pub throttle_time_ms: i32 [3..],
+        /// Versions 1-7: the one group's topics.
+        pub topics: Vec<OffsetFetchResponseTopic> [0..=7],
+        /// Versions 2-7: the one group's error.
+        pub error: ErrorCode [2..=7],
+        /// Version 8+.
+        pub groups: Vec<OffsetFetchResponseGroup> [8..],
+    }
+
+    pub struct OffsetFetchResponseGroup {
+        pub group_id: String,
+        pub topics: Vec<OffsetFetchResponseTopic>,
+        /// The group-level error (version 8; `from_groups` moves it to the top level for 2-7,
+        /// and below 2 it is not written).
+        pub error: ErrorCode,
+    }
+
+    /// A topic of a version 1-7 response (`OffsetFetchResponseTopic`) or of a version 8 group
+    /// (`OffsetFetchResponseTopics`): the same fields.
+    pub struct OffsetFetchResponseTopic {
+        pub name: String,
+        pub partitions: Vec<OffsetFetchResponsePartition>,
+    }
+
+    pub struct OffsetFetchResponsePartition {
+        pub partition_index: i32,
+        /// -1 when nothing is committed.
+        pub committed_offset: i64,
+        /// Written from version 5 (versions 5-7 and 8's groups); -1 when unknown.
+        pub committed_leader_epoch: i32 [5..] = -1,
+        pub metadata: Option<String>,
+        pub error: ErrorCode,
+    }
 }
 
-#[derive(Debug)]
-pub struct OffsetFetchGroup {
-    pub group_id: String,
-    /// `None` asks for every partition with a committed offset (version 2+).
-    pub topics: Option<Vec<OffsetFetchTopic>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct OffsetFetchTopic {
-    pub name: String,
-    pub partition_indexes: Vec<i32>,
-}
-
-fn topic(r: &mut Reader, flexible: bool) -> DecodeResult<OffsetFetchTopic> {
-    let name = r.string(flexible)?;
-    let partition_indexes = r.array(flexible, 4, |r| r.i32())?;
-    r.tagged_fields(flexible)?;
-    Ok(OffsetFetchTopic { name, partition_indexes })
-}
-
-pub fn decode_request(r: &mut Reader, version: i16, flexible: bool) -> DecodeResult<OffsetFetchRequest> {
-    // Name and partition array (+ tagged fields when flexible).
-    let min_topic = if flexible { 3 } else { 6 };
-    let groups = if version <= 7 {
-        let group_id = r.string(flexible)?;
-        let topics = if version >= 2 {
-            r.nullable_array(flexible, min_topic, |r| topic(r, flexible))?
+impl OffsetFetchRequest {
+    /// The groups asked about in any version: versions 1-7 carry exactly one (`group_id` and
+    /// `topics`), version 8 any number (`groups`).
+    pub fn into_groups(self, version: i16) -> Vec<OffsetFetchGroup> {
+        if version <= 7 {
+            vec![OffsetFetchGroup { group_id: self.group_id, topics: self.topics }]
         } else {
-            Some(r.array(flexible, min_topic, |r| topic(r, flexible))?)
-        };
-        vec![OffsetFetchGroup { group_id, topics }]
-    } else {
-        // Group id, topics array and tagged fields (version 8 is always flexible).
-        r.array(flexible, 3, |r| {
-            let group_id = r.string(flexible)?;
-            let topics = r.nullable_array(flexible, min_topic, |r| topic(r, flexible))?;
-            r.tagged_fields(flexible)?;
-            Ok(OffsetFetchGroup { group_id, topics })
-        })?
-    };
-    let require_stable = if version >= 7 { r.bool()? } else { false };
-    r.tagged_fields(flexible)?;
-    Ok(OffsetFetchRequest { groups, require_stable })
-}
-
-#[derive(Debug, Clone)]
-pub struct OffsetFetchResponseGroup {
-    pub group_id: String,
-    pub topics: Vec<OffsetFetchResponseTopic>,
-    /// The group-level error: top-level for versions 2-7, per group for 8; not written below 2.
-    pub error: ErrorCode,
-}
-
-#[derive(Debug, Clone)]
-pub struct OffsetFetchResponseTopic {
-    pub name: String,
-    pub partitions: Vec<OffsetFetchResponsePartition>,
-}
-
-#[derive(Debug, Clone)]
-pub struct OffsetFetchResponsePartition {
-    pub partition_index: i32,
-    /// -1 when nothing is committed.
-    pub committed_offset: i64,
-    /// Written from version 5; -1 when unknown.
-    pub committed_leader_epoch: i32,
-    pub metadata: Option<String>,
-    pub error: ErrorCode,
-}
-
-fn encode_topics(w: &mut Writer, version: i16, flexible: bool, topics: &[OffsetFetchResponseTopic]) {
-    w.array_len(flexible, Some(topics.len()));
-    for t in topics {
-        w.string(flexible, &t.name);
-        w.array_len(flexible, Some(t.partitions.len()));
-        for p in &t.partitions {
-            w.i32(p.partition_index);
-            w.i64(p.committed_offset);
-            if version >= 5 {
-                w.i32(p.committed_leader_epoch);
-            }
-            w.nullable_string(flexible, p.metadata.as_deref());
-            w.i16(p.error.0);
-            w.tagged_fields(flexible);
-        }
-        w.tagged_fields(flexible);
-    }
-}
-
-/// Versions 1-7 answer the request's one group with `groups[0]` (an empty slice writes no
-/// topics and no error); version 8 writes every group.
-pub fn encode_response(w: &mut Writer, version: i16, flexible: bool, groups: &[OffsetFetchResponseGroup]) {
-    if version >= 3 {
-        w.i32(0); // throttle_time_ms
-    }
-    if version <= 7 {
-        let group = groups.first();
-        encode_topics(w, version, flexible, group.map_or(&[], |g| &g.topics));
-        if version >= 2 {
-            w.i16(group.map_or(ErrorCode::NONE, |g| g.error).0);
-        }
-    } else {
-        w.array_len(flexible, Some(groups.len()));
-        for g in groups {
-            w.string(flexible, &g.group_id);
-            encode_topics(w, version, flexible, &g.topics);
-            w.i16(g.error.0);
-            w.tagged_fields(flexible);
+            self.groups
         }
     }
-    w.tagged_fields(flexible);
+}
+
+impl OffsetFetchResponse {
+    /// The answer to `OffsetFetchRequest::into_groups`: versions 1-7 answer the request's one
+    /// group with `groups[0]`'s topics and error (none answers with no topics and no error);
+    /// version 8 carries every group.
+    pub fn from_groups(version: i16, mut groups: Vec<OffsetFetchResponseGroup>) -> OffsetFetchResponse {
+        if version <= 7 {
+            let (topics, error) = if groups.is_empty() {
+                (Vec::new(), ErrorCode::NONE)
+            } else {
+                let group = groups.swap_remove(0);
+                (group.topics, group.error)
+            };
+            OffsetFetchResponse { topics, error, ..Default::default() }
+        } else {
+            OffsetFetchResponse { groups, ..Default::default() }
+        }
+    }
+}
+
+impl Request for OffsetFetchRequest {
+    const KEY: ApiKey = ApiKey::OffsetFetch;
+    const VERSIONS: (i16, i16) = (1, 8);
+    const FLEXIBLE_FROM: i16 = 6;
+    type Response = OffsetFetchResponse;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::codec::{DecodeResult, Reader, Writer};
+    use crate::protocol::wire::{Version, Wire};
+
+    fn decode(frame: bytes::Bytes, version: i16, flexible: bool) -> (DecodeResult<OffsetFetchRequest>, usize) {
+        let mut r = Reader::new(frame);
+        let req = OffsetFetchRequest::decode(&mut r, Version::new(version, flexible));
+        (req, r.remaining())
+    }
 
     fn write_topics(w: &mut Writer, flexible: bool) {
         w.array_len(flexible, Some(1));
@@ -152,13 +145,14 @@ mod tests {
             w.string(flexible, "group");
             write_topics(&mut w, flexible);
             w.tagged_fields(flexible);
-            let mut r = Reader::new(w.finish().freeze());
-            let req = decode_request(&mut r, version, flexible).unwrap();
-            assert_eq!(r.remaining(), 0, "v{version}");
+            let (req, remaining) = decode(w.finish().freeze(), version, flexible);
+            let req = req.unwrap();
+            assert_eq!(remaining, 0, "v{version}");
             assert!(!req.require_stable);
-            assert_eq!(req.groups.len(), 1);
-            assert_eq!(req.groups[0].group_id, "group");
-            let topics = req.groups[0].topics.as_ref().unwrap();
+            let groups = req.into_groups(version);
+            assert_eq!(groups.len(), 1);
+            assert_eq!(groups[0].group_id, "group");
+            let topics = groups[0].topics.as_ref().unwrap();
             assert_eq!(topics[0].name, "t");
             assert_eq!(topics[0].partition_indexes, vec![0, 3]);
         }
@@ -167,9 +161,9 @@ mod tests {
         w.string(false, "group");
         w.array_len(false, None);
         let frame = w.finish().freeze();
-        assert!(decode_request(&mut Reader::new(frame.clone()), 1, false).is_err());
-        let req = decode_request(&mut Reader::new(frame), 2, false).unwrap();
-        assert!(req.groups[0].topics.is_none());
+        assert!(decode(frame.clone(), 1, false).0.is_err());
+        let req = decode(frame, 2, false).0.unwrap();
+        assert!(req.into_groups(2)[0].topics.is_none());
     }
 
     #[test]
@@ -184,14 +178,15 @@ mod tests {
         w.tagged_fields(true);
         w.bool(true);
         w.tagged_fields(true);
-        let mut r = Reader::new(w.finish().freeze());
-        let req = decode_request(&mut r, 8, true).unwrap();
-        assert_eq!(r.remaining(), 0);
+        let (req, remaining) = decode(w.finish().freeze(), 8, true);
+        let req = req.unwrap();
+        assert_eq!(remaining, 0);
         assert!(req.require_stable);
-        assert_eq!(req.groups.len(), 2);
-        assert_eq!(req.groups[0].topics.as_ref().unwrap()[0].partition_indexes, vec![0, 3]);
-        assert_eq!(req.groups[1].group_id, "g2");
-        assert!(req.groups[1].topics.is_none());
+        let groups = req.into_groups(8);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].topics.as_ref().unwrap()[0].partition_indexes, vec![0, 3]);
+        assert_eq!(groups[1].group_id, "g2");
+        assert!(groups[1].topics.is_none());
     }
 
     fn group() -> OffsetFetchResponseGroup {
@@ -211,11 +206,15 @@ mod tests {
         }
     }
 
+    fn encode(response: &OffsetFetchResponse, version: i16, flexible: bool) -> bytes::Bytes {
+        let mut w = Writer::new();
+        response.encode(&mut w, Version::new(version, flexible));
+        w.finish().freeze()
+    }
+
     #[test]
     fn encodes_v1_and_v8_responses() {
-        let mut w = Writer::new();
-        encode_response(&mut w, 1, false, &[group()]);
-        let mut r = Reader::new(w.finish().freeze());
+        let mut r = Reader::new(encode(&OffsetFetchResponse::from_groups(1, vec![group()]), 1, false));
         assert_eq!(r.i32().unwrap(), 1); // topic count: no throttle, no top-level error
         assert_eq!(r.string(false).unwrap(), "t");
         assert_eq!(r.i32().unwrap(), 1);
@@ -225,9 +224,7 @@ mod tests {
         assert_eq!(r.i16().unwrap(), 0);
         assert_eq!(r.remaining(), 0);
 
-        let mut w = Writer::new();
-        encode_response(&mut w, 8, true, &[group(), group()]);
-        let mut r = Reader::new(w.finish().freeze());
+        let mut r = Reader::new(encode(&OffsetFetchResponse::from_groups(8, vec![group(), group()]), 8, true));
         assert_eq!(r.i32().unwrap(), 0);
         assert_eq!(r.array_len(true, 4).unwrap(), Some(2));
         assert_eq!(r.string(true).unwrap(), "g");
@@ -237,5 +234,15 @@ mod tests {
         assert_eq!(r.i32().unwrap(), 0);
         assert_eq!(r.i64().unwrap(), 42);
         assert_eq!(r.i32().unwrap(), -1);
+    }
+
+    /// Versions 2-7 carry the one group's error at the top level, after its topics.
+    #[test]
+    fn single_group_responses_carry_the_group_error_at_the_top() {
+        let gone = OffsetFetchResponseGroup { group_id: "g".into(), topics: Vec::new(), error: ErrorCode::COORDINATOR_NOT_AVAILABLE };
+        let response = OffsetFetchResponse::from_groups(3, vec![gone]);
+        assert_eq!(&encode(&response, 3, false)[..], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 15][..]);
+        let none = OffsetFetchResponse::from_groups(3, Vec::new());
+        assert_eq!(&encode(&none, 3, false)[..], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]);
     }
 }

@@ -1,97 +1,66 @@
-//! Produce (key 0), versions 0-9; flexible from 9. Records are borrowed from the frame.
+//! Produce (key 0), versions 3-9; flexible from 9 (ProduceRequest.json, ProduceResponse.json).
+//! Versions 10+ (KIP-951's tagged `CurrentLeader` and `NodeEndpoints`) are not served.
+//!
+//! Records are `Bytes` borrowed from the request frame: the broker validates them where they
+//! lie and appends them as received, and the client's writer leaves them as holes that it sends
+//! by reference (`Writer::leaving_holes_over`).
 
 use bytes::Bytes;
 
-use crate::protocol::codec::{DecodeResult, Reader, Writer};
+use crate::message;
 use crate::protocol::error::ErrorCode;
+use crate::protocol::wire::Request;
+use crate::protocol::ApiKey;
 
-#[derive(Debug)]
-pub struct ProduceRequest {
-    pub transactional_id: Option<String>,
-    pub acks: i16,
-    pub timeout_ms: i32,
-    pub topics: Vec<ProduceTopic>,
-}
-
-#[derive(Debug)]
-pub struct ProduceTopic {
-    pub name: String,
-    pub partitions: Vec<ProducePartition>,
-}
-
-#[derive(Debug)]
-pub struct ProducePartition {
-    pub index: i32,
-    pub records: Option<Bytes>,
-}
-
-pub fn decode_request(r: &mut Reader, version: i16, flexible: bool) -> DecodeResult<ProduceRequest> {
-    let transactional_id = if version >= 3 { r.nullable_string(flexible)? } else { None };
-    let acks = r.i16()?;
-    let timeout_ms = r.i32()?;
-    let topics = r.array(flexible, 2, |r| {
-        let name = r.string(flexible)?;
-        let partitions = r.array(flexible, 5, |r| {
-            let index = r.i32()?;
-            let records = r.nullable_bytes(flexible)?;
-            r.tagged_fields(flexible)?;
-            Ok(ProducePartition { index, records })
-        })?;
-        r.tagged_fields(flexible)?;
-        Ok(ProduceTopic { name, partitions })
-    })?;
-    r.tagged_fields(flexible)?;
-    Ok(ProduceRequest { transactional_id, acks, timeout_ms, topics })
-}
-
-#[derive(Debug, Clone)]
-pub struct ProducePartitionResponse {
-    pub index: i32,
-    pub error: ErrorCode,
-    pub base_offset: i64,
-    pub log_append_time_ms: i64,
-    pub log_start_offset: i64,
-    /// KIP-467 (v8+): the records that caused an INVALID_RECORD, as (index in the batch,
-    /// message).
-    pub record_errors: Vec<(i32, Option<String>)>,
-    pub error_message: Option<String>,
-}
-
-pub struct ProduceTopicResponse {
-    pub name: String,
-    pub partitions: Vec<ProducePartitionResponse>,
-}
-
-pub fn encode_response(w: &mut Writer, version: i16, flexible: bool, topics: &[ProduceTopicResponse]) {
-    w.array_len(flexible, Some(topics.len()));
-    for t in topics {
-        w.string(flexible, &t.name);
-        w.array_len(flexible, Some(t.partitions.len()));
-        for p in &t.partitions {
-            w.i32(p.index);
-            w.i16(p.error.0);
-            w.i64(p.base_offset);
-            if version >= 2 {
-                w.i64(p.log_append_time_ms);
-            }
-            if version >= 5 {
-                w.i64(p.log_start_offset);
-            }
-            if version >= 8 {
-                w.array_len(flexible, Some(p.record_errors.len()));
-                for (batch_index, message) in &p.record_errors {
-                    w.i32(*batch_index);
-                    w.nullable_string(flexible, message.as_deref());
-                    w.tagged_fields(flexible);
-                }
-                w.nullable_string(flexible, p.error_message.as_deref());
-            }
-            w.tagged_fields(flexible);
-        }
-        w.tagged_fields(flexible);
+message! {
+    pub struct ProduceRequest {
+        pub transactional_id: Option<String>,
+        pub acks: i16,
+        pub timeout_ms: i32,
+        pub topics: Vec<ProduceTopic>,
     }
-    if version >= 1 {
-        w.i32(0); // throttle_time_ms
+
+    pub struct ProduceTopic {
+        pub name: String,
+        pub partitions: Vec<ProducePartition>,
     }
-    w.tagged_fields(flexible);
+
+    pub struct ProducePartition {
+        pub index: i32,
+        pub records: Option<Bytes>,
+    }
+
+    pub struct ProduceResponse {
+        pub topics: Vec<ProduceTopicResponse>,
+        pub throttle_time_ms: i32 [1..],
+    }
+
+    pub struct ProduceTopicResponse {
+        pub name: String,
+        pub partitions: Vec<ProducePartitionResponse>,
+    }
+
+    pub struct ProducePartitionResponse {
+        pub index: i32,
+        pub error: ErrorCode,
+        pub base_offset: i64,
+        pub log_append_time_ms: i64 [2..] = -1,
+        pub log_start_offset: i64 [5..] = -1,
+        /// KIP-467: the records that caused an INVALID_RECORD.
+        pub record_errors: Vec<BatchIndexAndErrorMessage> [8..],
+        pub error_message: Option<String> [8..],
+    }
+
+    pub struct BatchIndexAndErrorMessage {
+        /// The record's index in its batch.
+        pub batch_index: i32,
+        pub batch_index_error_message: Option<String>,
+    }
+}
+
+impl Request for ProduceRequest {
+    const KEY: ApiKey = ApiKey::Produce;
+    const VERSIONS: (i16, i16) = (3, 9);
+    const FLEXIBLE_FROM: i16 = 9;
+    type Response = ProduceResponse;
 }

@@ -1,77 +1,57 @@
-//! SyncGroup (key 14), versions 0-5; flexible from 4.
+//! SyncGroup (key 14), versions 0-5; flexible from 4 (SyncGroupRequest.json,
+//! SyncGroupResponse.json).
 //!
 //! The leader sends every member's assignment; followers send none. Version 3 adds
 //! `GroupInstanceId`, version 5 the protocol type and name in both directions (KIP-559).
 
 use bytes::Bytes;
 
-use crate::protocol::codec::{DecodeError, DecodeResult, Reader, Writer};
+use crate::message;
 use crate::protocol::error::ErrorCode;
+use crate::protocol::wire::Request;
+use crate::protocol::ApiKey;
 
-#[derive(Debug)]
-pub struct SyncGroupRequest {
-    pub group_id: String,
-    pub generation_id: i32,
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    /// Version 5+; the broker rejects the request when it disagrees with the group's.
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    pub assignments: Vec<SyncGroupAssignment>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SyncGroupAssignment {
-    pub member_id: String,
-    /// Opaque to the broker (for consumers, a ConsumerProtocolAssignment); borrowed from the
-    /// request frame.
-    pub assignment: Bytes,
-}
-
-pub fn decode_request(r: &mut Reader, version: i16, flexible: bool) -> DecodeResult<SyncGroupRequest> {
-    let group_id = r.string(flexible)?;
-    let generation_id = r.i32()?;
-    let member_id = r.string(flexible)?;
-    let group_instance_id = if version >= 3 { r.nullable_string(flexible)? } else { None };
-    let (protocol_type, protocol_name) = if version >= 5 { (r.nullable_string(flexible)?, r.nullable_string(flexible)?) } else { (None, None) };
-    // Member id and assignment lengths (+ tagged fields when flexible).
-    let min_assignment = if flexible { 3 } else { 6 };
-    let assignments = r.array(flexible, min_assignment, |r| {
-        let member_id = r.string(flexible)?;
-        let assignment = r.nullable_bytes(flexible)?.ok_or(DecodeError::InvalidLength(-1))?;
-        r.tagged_fields(flexible)?;
-        Ok(SyncGroupAssignment { member_id, assignment })
-    })?;
-    r.tagged_fields(flexible)?;
-    Ok(SyncGroupRequest { group_id, generation_id, member_id, group_instance_id, protocol_type, protocol_name, assignments })
-}
-
-#[derive(Debug, Clone)]
-pub struct SyncGroupResponse {
-    pub error: ErrorCode,
-    /// Written from version 5.
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    /// This member's assignment (empty on error).
-    pub assignment: Bytes,
-}
-
-pub fn encode_response(w: &mut Writer, version: i16, flexible: bool, resp: &SyncGroupResponse) {
-    if version >= 1 {
-        w.i32(0); // throttle_time_ms
+message! {
+    pub struct SyncGroupRequest {
+        pub group_id: String,
+        pub generation_id: i32,
+        pub member_id: String,
+        pub group_instance_id: Option<String> [3..],
+        /// The broker rejects the request when it disagrees with the group's.
+        pub protocol_type: Option<String> [5..],
+        pub protocol_name: Option<String> [5..],
+        pub assignments: Vec<SyncGroupAssignment>,
     }
-    w.i16(resp.error.0);
-    if version >= 5 {
-        w.nullable_string(flexible, resp.protocol_type.as_deref());
-        w.nullable_string(flexible, resp.protocol_name.as_deref());
+
+    pub struct SyncGroupAssignment {
+        pub member_id: String,
+        /// Opaque to the broker (for consumers, a ConsumerProtocolAssignment); borrowed from
+        /// the request frame.
+        pub assignment: Bytes,
     }
-    w.nullable_bytes(flexible, Some(&resp.assignment));
-    w.tagged_fields(flexible);
+
+    pub struct SyncGroupResponse {
+        pub throttle_time_ms: i32 [1..],
+        pub error: ErrorCode,
+        pub protocol_type: Option<String> [5..],
+        pub protocol_name: Option<String> [5..],
+        /// This member's assignment (empty on error).
+        pub assignment: Bytes,
+    }
+}
+
+impl Request for SyncGroupRequest {
+    const KEY: ApiKey = ApiKey::SyncGroup;
+    const VERSIONS: (i16, i16) = (0, 5);
+    const FLEXIBLE_FROM: i16 = 4;
+    type Response = SyncGroupResponse;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::codec::{Reader, Writer};
+    use crate::protocol::wire::{Version, Wire};
 
     fn request(version: i16, flexible: bool) -> Bytes {
         let mut w = Writer::new();
@@ -99,7 +79,7 @@ mod tests {
     fn decodes_v0_v4_v5() {
         for (version, flexible) in [(0, false), (4, true), (5, true)] {
             let mut r = Reader::new(request(version, flexible));
-            let req = decode_request(&mut r, version, flexible).unwrap();
+            let req = SyncGroupRequest::decode(&mut r, Version::new(version, flexible)).unwrap();
             assert_eq!(r.remaining(), 0, "v{version}");
             assert_eq!(req.group_id, "group");
             assert_eq!(req.generation_id, 7);
@@ -115,13 +95,14 @@ mod tests {
     #[test]
     fn encodes_response() {
         let resp = SyncGroupResponse {
+            throttle_time_ms: 0,
             error: ErrorCode::NONE,
             protocol_type: Some("consumer".into()),
             protocol_name: Some("range".into()),
             assignment: Bytes::from_static(b"assigned"),
         };
         let mut w = Writer::new();
-        encode_response(&mut w, 5, true, &resp);
+        resp.encode(&mut w, Version::new(5, true));
         let mut r = Reader::new(w.finish().freeze());
         assert_eq!(r.i32().unwrap(), 0);
         assert_eq!(r.i16().unwrap(), 0);
@@ -132,7 +113,7 @@ mod tests {
         assert_eq!(r.remaining(), 0);
 
         let mut w = Writer::new();
-        encode_response(&mut w, 0, false, &resp);
+        resp.encode(&mut w, Version::new(0, false));
         assert_eq!(&w.finish()[..], &[0, 0, 0, 0, 0, 8, b'a', b's', b's', b'i', b'g', b'n', b'e', b'd'][..]);
     }
 }

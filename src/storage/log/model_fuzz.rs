@@ -9,8 +9,8 @@
 
 use super::*;
 use crate::config::BrokerConfig;
-use crate::fuzz::Rng;
 use crate::protocol::record_batch::{build_batch, RecordSpec, HEADER_BYTES};
+use crate::protocol::wire::Rng;
 
 /// One batch as the model knows it: its offsets and the bytes after its header (the records,
 /// which the log must keep untouched).
