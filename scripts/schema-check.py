@@ -11,7 +11,7 @@ inline `fields` or `commonStructs`):
     i16 or ErrorCode, records Bytes or RecordSet, uuid [u8; 16], []T Vec<T>, ...) and the same
     nullability (Spate: an Option type, narrowed by `nullable P`; Kafka: nullableVersions);
   - the tagged fields present in that version: the same tags and types, declared by tag;
-  - FLEXIBLE_FROM and api.rs's advertised flexible_from against flexibleVersions, VERSIONS
+  - FLEXIBLE_FROM (which api.rs's advertised flexible_from is) against flexibleVersions, VERSIONS
     within validVersions, ApiKey's number against apiKey.
 Field names need not match (Spate keeps some of its own): a differing name is only a note.
 
@@ -149,8 +149,7 @@ def parse_field(entry, where):
 
 
 def parse_spate(root):
-    """The message! structs (name -> fields), the impl Requests, and api.rs's ApiKey numbers
-    and advertised flexible_from (by ApiKey name)."""
+    """The message! structs (name -> fields), the impl Requests, and api.rs's ApiKey numbers."""
     structs, apis = {}, []
     msg_dir = os.path.join(root, "src/protocol/messages")
     for fname in sorted(f for f in os.listdir(msg_dir) if f.endswith(".rs")):
@@ -176,9 +175,7 @@ def parse_spate(root):
         api_rs = f.read()
     enum = re.search(r"enum\s+ApiKey\s*\{(.*?)\}", api_rs, re.S)[1]
     keys = {k: int(n) for k, n in re.findall(r"(\w+)\s*=\s*(\d+)", enum)}
-    advertised = {k: rust_int(f) for k, f in re.findall(
-        r"ApiRange\s*\{\s*key:\s*ApiKey::(\w+).*?flexible_from:\s*([\w:]+)", api_rs)}
-    return structs, apis, keys, advertised
+    return structs, apis, keys
 
 
 # --- Kafka's side: the JSON schemas ---------------------------------------------------------
@@ -332,7 +329,7 @@ class Checker:
         return None
 
 
-def check_api(checker, api, side, schemas, keys, advertised):
+def check_api(checker, api, side, schemas, keys):
     """An API's request or response, in the versions of VERSIONS that the schema defines."""
     name, (lo, hi), struct = api["key"], api["versions"], api[side]
     schema = schemas.get(struct)
@@ -353,11 +350,9 @@ def check_api(checker, api, side, schemas, keys, advertised):
         checker.mismatch(ctx, None, struct, f"VERSIONS ({lo}, {hi}) not within the schema's "
                                             f"validVersions {schema.get('validVersions')}")
     flex = (kafka_range(schema.get("flexibleVersions")) or (I16_MAX,))[0]
-    for what, ours in (("FLEXIBLE_FROM", api["flexible_from"]),
-                       ("api.rs's flexible_from", advertised.get(name))):
-        if ours != flex:
-            checker.mismatch(ctx, None, struct, f"{what} is {ours}, the schema's flexibleVersions "
-                                                f"{schema.get('flexibleVersions')}")
+    if api["flexible_from"] != flex:
+        checker.mismatch(ctx, None, struct, f"FLEXIBLE_FROM is {api['flexible_from']}, the schema's "
+                                            f"flexibleVersions {schema.get('flexibleVersions')}")
     # A version the schema no longer defines (Kafka 4 dropped some) has nothing to compare:
     # its fields' specs still say "0+" where the baseline moved on.
     for v in range(max(lo, valid[0]), min(hi, valid[1]) + 1):
@@ -373,12 +368,12 @@ def main():
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
-    structs, apis, keys, advertised = parse_spate(args.root)
+    structs, apis, keys = parse_spate(args.root)
     schemas, source = load_schemas(args)
     checker = Checker(structs)
     for api in apis:
         for side in ("request", "response"):
-            check_api(checker, api, side, schemas, keys, advertised)
+            check_api(checker, api, side, schemas, keys)
     for note in [] if args.quiet else sorted(checker.notes):
         print(f"note: {note}")
     for (api, side, path, what), vs in sorted(checker.mismatches.items()):

@@ -1,5 +1,8 @@
 //! The APIs Spate serves, with the version ranges it advertises and the first flexible
-//! version of each (from Kafka's message schemas).
+//! version of each (its message definition's, `protocol::messages`).
+
+use super::messages::*;
+use super::wire::Request;
 
 /// A Kafka API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +37,8 @@ pub struct ApiRange {
     pub key: ApiKey,
     pub min_version: i16,
     pub max_version: i16,
-    /// The first version that uses flexible encoding (compact fields, tagged fields).
+    /// The first version that uses flexible encoding (compact fields, tagged fields): the
+    /// request definition's `FLEXIBLE_FROM`.
     pub flexible_from: i16,
 }
 
@@ -43,29 +47,29 @@ pub struct ApiRange {
 /// detection looks for it, although versions below 3 are answered with UNSUPPORTED_VERSION.
 /// The maximum versions are the newest Spate decodes (below Kafka 4's in places).
 pub const SUPPORTED_APIS: &[ApiRange] = &[
-    ApiRange { key: ApiKey::Produce, min_version: 0, max_version: 9, flexible_from: 9 },
-    ApiRange { key: ApiKey::Fetch, min_version: 4, max_version: 12, flexible_from: 12 },
-    ApiRange { key: ApiKey::ListOffsets, min_version: 1, max_version: 7, flexible_from: 6 },
-    ApiRange { key: ApiKey::Metadata, min_version: 0, max_version: 12, flexible_from: 9 },
-    ApiRange { key: ApiKey::ApiVersions, min_version: 0, max_version: 3, flexible_from: 3 },
-    ApiRange { key: ApiKey::CreateTopics, min_version: 2, max_version: 7, flexible_from: 5 },
-    ApiRange { key: ApiKey::DeleteTopics, min_version: 1, max_version: 6, flexible_from: 4 },
-    ApiRange { key: ApiKey::InitProducerId, min_version: 0, max_version: 4, flexible_from: 2 },
-    ApiRange { key: ApiKey::DescribeConfigs, min_version: 0, max_version: 4, flexible_from: 4 },
-    ApiRange { key: ApiKey::CreatePartitions, min_version: 0, max_version: 3, flexible_from: 2 },
-    ApiRange { key: ApiKey::OffsetCommit, min_version: 2, max_version: 8, flexible_from: 8 },
-    ApiRange { key: ApiKey::OffsetFetch, min_version: 1, max_version: 8, flexible_from: 6 },
+    ApiRange { key: ApiKey::Produce, min_version: 0, max_version: 9, flexible_from: produce::ProduceRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::Fetch, min_version: 4, max_version: 12, flexible_from: fetch::FetchRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::ListOffsets, min_version: 1, max_version: 7, flexible_from: list_offsets::ListOffsetsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::Metadata, min_version: 0, max_version: 12, flexible_from: metadata::MetadataRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::ApiVersions, min_version: 0, max_version: 3, flexible_from: api_versions::ApiVersionsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::CreateTopics, min_version: 2, max_version: 7, flexible_from: create_topics::CreateTopicsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::DeleteTopics, min_version: 1, max_version: 6, flexible_from: delete_topics::DeleteTopicsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::InitProducerId, min_version: 0, max_version: 4, flexible_from: init_producer_id::InitProducerIdRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::DescribeConfigs, min_version: 0, max_version: 4, flexible_from: describe_configs::DescribeConfigsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::CreatePartitions, min_version: 0, max_version: 3, flexible_from: create_partitions::CreatePartitionsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::OffsetCommit, min_version: 2, max_version: 8, flexible_from: offset_commit::OffsetCommitRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::OffsetFetch, min_version: 1, max_version: 8, flexible_from: offset_fetch::OffsetFetchRequest::FLEXIBLE_FROM },
     // librdkafka (up to 2.10) enables its group consumer only when version 0 of these five is
     // advertised.
-    ApiRange { key: ApiKey::FindCoordinator, min_version: 0, max_version: 4, flexible_from: 3 },
-    ApiRange { key: ApiKey::JoinGroup, min_version: 0, max_version: 9, flexible_from: 6 },
-    ApiRange { key: ApiKey::Heartbeat, min_version: 0, max_version: 4, flexible_from: 4 },
-    ApiRange { key: ApiKey::LeaveGroup, min_version: 0, max_version: 5, flexible_from: 4 },
-    ApiRange { key: ApiKey::SyncGroup, min_version: 0, max_version: 5, flexible_from: 4 },
-    ApiRange { key: ApiKey::DescribeGroups, min_version: 0, max_version: 5, flexible_from: 5 },
-    ApiRange { key: ApiKey::ListGroups, min_version: 0, max_version: 4, flexible_from: 3 },
-    ApiRange { key: ApiKey::DeleteGroups, min_version: 0, max_version: 2, flexible_from: 2 },
-    ApiRange { key: ApiKey::OffsetDelete, min_version: 0, max_version: 0, flexible_from: i16::MAX },
+    ApiRange { key: ApiKey::FindCoordinator, min_version: 0, max_version: 4, flexible_from: find_coordinator::FindCoordinatorRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::JoinGroup, min_version: 0, max_version: 9, flexible_from: join_group::JoinGroupRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::Heartbeat, min_version: 0, max_version: 4, flexible_from: heartbeat::HeartbeatRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::LeaveGroup, min_version: 0, max_version: 5, flexible_from: leave_group::LeaveGroupRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::SyncGroup, min_version: 0, max_version: 5, flexible_from: sync_group::SyncGroupRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::DescribeGroups, min_version: 0, max_version: 5, flexible_from: describe_groups::DescribeGroupsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::ListGroups, min_version: 0, max_version: 4, flexible_from: list_groups::ListGroupsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::DeleteGroups, min_version: 0, max_version: 2, flexible_from: delete_groups::DeleteGroupsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::OffsetDelete, min_version: 0, max_version: 0, flexible_from: offset_delete::OffsetDeleteRequest::FLEXIBLE_FROM },
 ];
 
 /// The lowest version Spate decodes; it differs from the advertised minimum only for Produce.

@@ -429,7 +429,7 @@ impl Writer {
 
     /// The bytes written; the writer must hold no hole (`finish_with_holes` otherwise).
     pub fn finish(self) -> BytesMut {
-        debug_assert!(self.holes.is_empty(), "finish() would drop the holes");
+        assert!(self.holes.is_empty(), "finish() would drop the holes: finish_with_holes");
         self.buf
     }
 

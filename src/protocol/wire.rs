@@ -334,16 +334,6 @@ impl Default for RecordSet {
     }
 }
 
-impl RecordSet {
-    /// The bytes of a decoded record set (a hole has none).
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            RecordSet::Bytes(b) => b,
-            RecordSet::Spliced { .. } => &[],
-        }
-    }
-}
-
 impl Wire for RecordSet {
     fn encode(&self, w: &mut Writer, v: Version) {
         match self {
