@@ -111,13 +111,173 @@ pub struct BrokerConfig {
     pub connections_max_idle_ms: u64,
     pub max_connections: usize,
     pub shards: usize,
+    /// The cluster id from the log dir's `meta.properties` (set when the broker starts).
     pub cluster_id: String,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_segment_bytes: u32,
     pub offsets_retention_ms: i64,
     pub group: GroupConfig,
+    /// The cluster's settings; `None` for a single node without a quorum.
+    pub cluster: Option<ClusterConfig>,
+    /// `min.insync.replicas`, the topics' default.
+    pub min_insync_replicas: i32,
+    /// `offsets.topic.replication.factor` (capped by the brokers there are).
+    pub offsets_topic_replication_factor: i16,
     /// Every property as given, for DescribeConfigs.
     pub properties: BTreeMap<String, String>,
+}
+
+/// What a node does (`process.roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub broker: bool,
+    pub controller: bool,
+}
+
+/// A voter of the metadata quorum: `id@host:port` in `controller.quorum.voters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voter {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Voter {
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// A node of a cluster: its roles, the quorum it belongs to or reaches, and the replication
+/// settings (Kafka's names and defaults).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub roles: Roles,
+    /// `controller.quorum.voters`; empty when only `controller.quorum.bootstrap.servers` is set
+    /// (a broker that only needs somewhere to start asking).
+    pub voters: Vec<Voter>,
+    /// Where to reach the quorum: the voters' addresses, or the bootstrap servers.
+    pub quorum_addresses: Vec<String>,
+    /// The CONTROLLER listener this node binds, when it is a controller.
+    pub controller_listener: Option<SocketAddr>,
+    /// The metadata log's folder (`metadata.log.dir`, else the log dir).
+    pub metadata_log_dir: PathBuf,
+    pub rack: Option<String>,
+    pub replica_lag_time_max_ms: u64,
+    pub unclean_leader_election_enable: bool,
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_ms: u64,
+    pub leader_imbalance_per_broker_percentage: u32,
+    pub broker_session_timeout_ms: u64,
+    pub broker_heartbeat_interval_ms: u64,
+    pub controlled_shutdown_enable: bool,
+    pub replica_fetch_max_bytes: i32,
+    pub replica_fetch_response_max_bytes: i32,
+    pub replica_fetch_min_bytes: i32,
+    pub replica_fetch_wait_max_ms: i32,
+    pub replica_fetch_backoff_ms: u64,
+    pub replica_socket_timeout_ms: u64,
+    pub quorum_request_timeout_ms: u64,
+}
+
+/// `controller.quorum.voters`: `id@host:port,...`, ids unique.
+fn parse_voters(raw: &str) -> Result<Vec<Voter>, ConfigError> {
+    let key = "controller.quorum.voters";
+    let mut out: Vec<Voter> = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = || ConfigError(format!("{key}: expected id@host:port, got {entry:?}"));
+        let (id, address) = entry.split_once('@').ok_or_else(bad)?;
+        let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+        let voter = Voter { id: id.trim().parse().map_err(|_| bad())?, host: host.trim_matches(['[', ']']).to_owned(), port: port.parse().map_err(|_| bad())? };
+        if voter.id < 0 || out.iter().any(|v| v.id == voter.id) {
+            return Err(ConfigError(format!("{key}: voter id {} is negative or appears twice", voter.id)));
+        }
+        out.push(voter);
+    }
+    Ok(out)
+}
+
+/// The cluster part of the configuration, or `None` without `process.roles`.
+fn parse_cluster(props: &BTreeMap<String, String>, node_id: i32, listeners: &[ListenerSpec], controller_names: &[String], log_dirs: &std::path::Path) -> Result<Option<ClusterConfig>, ConfigError> {
+    if !present(props, "process.roles") {
+        if present(props, "controller.quorum.voters") || present(props, "controller.quorum.bootstrap.servers") {
+            return Err(ConfigError("process.roles: must be set (broker, controller or broker,controller) when a quorum is configured".into()));
+        }
+        return Ok(None);
+    }
+    let mut roles = Roles { broker: false, controller: false };
+    for role in props["process.roles"].split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        match role {
+            "broker" => roles.broker = true,
+            "controller" => roles.controller = true,
+            other => return Err(ConfigError(format!("process.roles: unknown role {other:?} (broker, controller)"))),
+        }
+    }
+    if !roles.broker {
+        // A controller-only node serves no clients; Spate's nodes always serve them for now.
+        return Err(ConfigError("process.roles: Spate runs controllers inside brokers for now (use broker,controller, or broker)".into()));
+    }
+    let voters = parse_voters(&props["controller.quorum.voters"])?;
+    let bootstrap: Vec<String> = props["controller.quorum.bootstrap.servers"].split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if voters.is_empty() && bootstrap.is_empty() {
+        return Err(ConfigError("controller.quorum.voters: must list the quorum (id@host:port,...), or set controller.quorum.bootstrap.servers".into()));
+    }
+    if roles.controller && voters.is_empty() {
+        return Err(ConfigError("controller.quorum.voters: a controller must know the quorum's voters".into()));
+    }
+    let controller_listener = if roles.controller {
+        if !voters.iter().any(|v| v.id == node_id) {
+            return Err(ConfigError(format!("controller.quorum.voters: this node ({node_id}) is a controller but not a voter")));
+        }
+        let name = controller_names.first().ok_or_else(|| ConfigError("controller.listener.names: a controller must name its listener".into()))?;
+        let spec = listeners.iter().find(|l| &l.name == name).ok_or_else(|| ConfigError(format!("listeners: no listener named {name} (controller.listener.names)")))?;
+        Some(resolve("listeners", &spec.host, spec.port)?)
+    } else {
+        None
+    };
+    if present(props, "inter.broker.listener.name") {
+        let name = props["inter.broker.listener.name"].to_ascii_uppercase();
+        if !listeners.iter().any(|l| l.name == name) || controller_names.contains(&name) {
+            return Err(ConfigError(format!("inter.broker.listener.name: {name} is not one of this broker's client listeners")));
+        }
+    }
+    let quorum_addresses = if voters.is_empty() { bootstrap } else { voters.iter().map(Voter::address).collect() };
+    let metadata_log_dir = if present(props, "metadata.log.dir") { PathBuf::from(&props["metadata.log.dir"]) } else { log_dirs.to_owned() };
+    let session: u64 = parse_num(props, "broker.session.timeout.ms")?;
+    let heartbeat: u64 = parse_num(props, "broker.heartbeat.interval.ms")?;
+    if heartbeat == 0 || heartbeat >= session {
+        return Err(ConfigError("broker.heartbeat.interval.ms: must be positive and below broker.session.timeout.ms".into()));
+    }
+    Ok(Some(ClusterConfig {
+        roles,
+        voters,
+        quorum_addresses,
+        controller_listener,
+        metadata_log_dir,
+        rack: present(props, "broker.rack").then(|| props["broker.rack"].clone()),
+        replica_lag_time_max_ms: parse_num(props, "replica.lag.time.max.ms")?,
+        unclean_leader_election_enable: parse_bool(props, "unclean.leader.election.enable")?,
+        auto_leader_rebalance_enable: parse_bool(props, "auto.leader.rebalance.enable")?,
+        leader_imbalance_check_interval_ms: parse_num::<u64>(props, "leader.imbalance.check.interval.seconds")? * 1000,
+        leader_imbalance_per_broker_percentage: parse_num(props, "leader.imbalance.per.broker.percentage")?,
+        broker_session_timeout_ms: session,
+        broker_heartbeat_interval_ms: heartbeat,
+        controlled_shutdown_enable: parse_bool(props, "controlled.shutdown.enable")?,
+        replica_fetch_max_bytes: parse_num(props, "replica.fetch.max.bytes")?,
+        replica_fetch_response_max_bytes: parse_num(props, "replica.fetch.response.max.bytes")?,
+        replica_fetch_min_bytes: parse_num(props, "replica.fetch.min.bytes")?,
+        replica_fetch_wait_max_ms: parse_num(props, "replica.fetch.wait.max.ms")?,
+        replica_fetch_backoff_ms: parse_num(props, "replica.fetch.backoff.ms")?,
+        replica_socket_timeout_ms: parse_num(props, "replica.socket.timeout.ms")?,
+        quorum_request_timeout_ms: parse_num(props, "controller.quorum.request.timeout.ms")?,
+    }))
+}
+
+fn resolve(key: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    format!("{host}:{port}")
+        .parse()
+        .or_else(|_| std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map_err(|_| ()).and_then(|mut a| a.next().ok_or(())))
+        .map_err(|_| ConfigError(format!("{key}: cannot resolve {host:?}")))
 }
 
 /// A configuration error names the key it is about.
@@ -172,7 +332,6 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("shards", ""),
     ("log.write.inline.max.bytes", "0"),
     ("log.writeback.interval.bytes", "16777216"),
-    ("cluster.id", "spate-cluster"),
     // Accepted for compatibility with stock server.properties files; single-node Spate has
     // nothing to tune with them.
     ("num.network.threads", "3"),
@@ -180,7 +339,8 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("socket.send.buffer.bytes", "102400"),
     ("socket.receive.buffer.bytes", "102400"),
     ("num.recovery.threads.per.data.dir", "1"),
-    ("offsets.topic.replication.factor", "1"),
+    // Kafka's default; capped by the brokers there are when the topic is created.
+    ("offsets.topic.replication.factor", "3"),
     ("transaction.state.log.replication.factor", "1"),
     ("transaction.state.log.min.isr", "1"),
     ("group.initial.rebalance.delay.ms", "3000"),
@@ -191,11 +351,32 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("offsets.retention.minutes", "10080"),
     ("zookeeper.connect", ""),
     ("zookeeper.connection.timeout.ms", ""),
+    ("listener.security.protocol.map", ""),
+    // The cluster (KRaft's names). With no `process.roles` the broker is a single node that
+    // keeps its catalog itself, as before there was a cluster.
     ("process.roles", ""),
     ("controller.quorum.voters", ""),
+    ("controller.quorum.bootstrap.servers", ""),
     ("controller.listener.names", ""),
     ("inter.broker.listener.name", ""),
-    ("listener.security.protocol.map", ""),
+    ("metadata.log.dir", ""),
+    ("broker.rack", ""),
+    ("min.insync.replicas", "1"),
+    ("replica.lag.time.max.ms", "30000"),
+    ("unclean.leader.election.enable", "false"),
+    ("auto.leader.rebalance.enable", "true"),
+    ("leader.imbalance.check.interval.seconds", "300"),
+    ("leader.imbalance.per.broker.percentage", "10"),
+    ("broker.session.timeout.ms", "9000"),
+    ("broker.heartbeat.interval.ms", "2000"),
+    ("controlled.shutdown.enable", "true"),
+    ("replica.fetch.max.bytes", "1048576"),
+    ("replica.fetch.response.max.bytes", "10485760"),
+    ("replica.fetch.min.bytes", "1"),
+    ("replica.fetch.wait.max.ms", "500"),
+    ("replica.fetch.backoff.ms", "1000"),
+    ("replica.socket.timeout.ms", "30000"),
+    ("controller.quorum.request.timeout.ms", "2000"),
 ];
 
 /// Reads a `.properties` text: `key=value` or `key: value` lines, `#` and `!` comments.
@@ -266,7 +447,7 @@ const SECURITY_PROTOCOLS: [&str; 4] = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SA
 /// (`NAME:PROTOCOL,...`). Until Spate has TLS and SASL, every listener must be PLAINTEXT:
 /// serving an `SASL_SSL://` listener in plaintext, without authentication, would be worse than
 /// refusing to start.
-fn check_security_protocols(listeners: &[ListenerSpec], map_raw: &str) -> Result<(), ConfigError> {
+fn check_security_protocols(listeners: &[ListenerSpec], map_raw: &str, controller_names: &[String]) -> Result<(), ConfigError> {
     let mut map: BTreeMap<String, String> = BTreeMap::new();
     for entry in map_raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (name, protocol) =
@@ -281,6 +462,9 @@ fn check_security_protocols(listeners: &[ListenerSpec], map_raw: &str) -> Result
         let protocol = match map.get(&l.name) {
             Some(p) => p.as_str(),
             None if SECURITY_PROTOCOLS.contains(&l.name.as_str()) => l.name.as_str(),
+            // As Kafka's `effectiveListenerSecurityProtocolMap`: with no map given, the
+            // controller's listeners are PLAINTEXT.
+            None if map.is_empty() && controller_names.contains(&l.name) => "PLAINTEXT",
             None => {
                 return Err(ConfigError(format!("listener.security.protocol.map: no security protocol for listener {} (add {}:PLAINTEXT)", l.name, l.name)))
             }
@@ -308,10 +492,10 @@ impl BrokerConfig {
         }
         let broker_id: i32 = if present(&props, "node.id") { parse_num(&props, "node.id")? } else { parse_num(&props, "broker.id")? };
         let listeners = parse_listeners("listeners", &props["listeners"])?;
-        check_security_protocols(&listeners, &props["listener.security.protocol.map"])?;
         // Clients are served on the listeners that are not the controller's; Spate serves one.
         let controller_names: Vec<String> =
             props["controller.listener.names"].split(',').map(|n| n.trim().to_ascii_uppercase()).filter(|n| !n.is_empty()).collect();
+        check_security_protocols(&listeners, &props["listener.security.protocol.map"], &controller_names)?;
         let client_listeners: Vec<&ListenerSpec> = listeners.iter().filter(|l| !controller_names.contains(&l.name)).collect();
         let client = match client_listeners.as_slice() {
             [one] => (*one).clone(),
@@ -319,10 +503,7 @@ impl BrokerConfig {
             _ => return Err(ConfigError(format!("listeners: Spate serves one client listener for now, not {}", client_listeners.len()))),
         };
         let (host, port) = (client.host.clone(), client.port);
-        let listener: SocketAddr = format!("{host}:{port}")
-            .parse()
-            .or_else(|_| std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map_err(|_| ()).and_then(|mut a| a.next().ok_or(())))
-            .map_err(|_| ConfigError(format!("listeners: cannot resolve {host:?}")))?;
+        let listener = resolve("listeners", &host, port)?;
         let advertised = if present(&props, "advertised.listeners") {
             let advertised = parse_listeners("advertised.listeners", &props["advertised.listeners"])?;
             Some(
@@ -381,6 +562,15 @@ impl BrokerConfig {
         } else {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         };
+        let cluster = parse_cluster(&props, broker_id, &listeners, &controller_names, &log_dirs)?;
+        let min_insync_replicas: i32 = parse_num(&props, "min.insync.replicas")?;
+        if min_insync_replicas < 1 {
+            return Err(ConfigError("min.insync.replicas: must be at least 1".into()));
+        }
+        let offsets_topic_replication_factor: i16 = parse_num(&props, "offsets.topic.replication.factor")?;
+        if offsets_topic_replication_factor < 1 {
+            return Err(ConfigError("offsets.topic.replication.factor: must be at least 1".into()));
+        }
         let num_partitions: i32 = parse_num(&props, "num.partitions")?;
         if !(1..=limits::TOPIC_PARTITIONS_MAX).contains(&num_partitions) {
             return Err(ConfigError("num.partitions: must be between 1 and 10000".into()));
@@ -413,7 +603,8 @@ impl BrokerConfig {
             connections_max_idle_ms: parse_num(&props, "connections.max.idle.ms")?,
             max_connections: parse_num(&props, "max.connections")?,
             shards,
-            cluster_id: props["cluster.id"].clone(),
+            // The log dir's `meta.properties` holds it; the broker fills it in at start.
+            cluster_id: String::new(),
             offsets_topic_num_partitions: {
                 let n: i32 = parse_num(&props, "offsets.topic.num.partitions")?;
                 if !(1..=limits::TOPIC_PARTITIONS_MAX).contains(&n) {
@@ -428,6 +619,9 @@ impl BrokerConfig {
                 min_session_timeout_ms: parse_num(&props, "group.min.session.timeout.ms")?,
                 max_session_timeout_ms: parse_num(&props, "group.max.session.timeout.ms")?,
             },
+            cluster,
+            min_insync_replicas,
+            offsets_topic_replication_factor,
             properties: props,
         })
     }

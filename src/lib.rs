@@ -9,6 +9,7 @@
 
 pub mod broker;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod coordinator;
 #[doc(hidden)]

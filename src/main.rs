@@ -37,6 +37,10 @@ enum Command {
     /// Lists, describes, deletes consumer groups and resets their offsets
     /// (kafka-consumer-groups.sh).
     ConsumerGroups(cli::groups::Args),
+    /// Describes the metadata quorum (kafka-metadata-quorum.sh).
+    MetadataQuorum(cli::quorum::Args),
+    /// Formats log dirs for a cluster and makes cluster ids (kafka-storage.sh).
+    Storage(cli::storage::Args),
     /// Load generators and this machine's ceilings (kafka-producer-perf-test.sh,
     /// kafka-consumer-perf-test.sh, end-to-end latency).
     Bench {
@@ -47,7 +51,9 @@ enum Command {
 
 fn main() -> ExitCode {
     // The tools print their results on stdout; only the broker logs at info by default.
-    let default_log_level = if std::env::args().nth(1).as_deref() == Some("broker") { "info" } else { "warn" };
+    // openraft reports every vote at info and every missed heartbeat to a stopped peer at warn
+    // (20 a second); Spate logs what matters of those itself (fencing, elections seen in metadata).
+    let default_log_level = if std::env::args().nth(1).as_deref() == Some("broker") { "info,openraft=error" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_level)))
         .with_writer(std::io::stderr)
@@ -61,41 +67,17 @@ fn main() -> ExitCode {
         Command::ConsoleConsumer(args) => cli::run(|| cli::console::consume(args)),
         Command::ConsumerGroups(args) => cli::run(|| cli::groups::run(args)),
         Command::Bench { command } => cli::bench::run(command),
+        Command::Storage(args) => cli::storage::run(args),
+        Command::MetadataQuorum(args) => cli::run(|| cli::quorum::run(args)),
         Command::Broker { config, overrides } => {
             if let Err(e) = spate::io::crash::check_env() {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
-            let mut entries = Vec::new();
-            if let Some(path) = config {
-                let text = match std::fs::read_to_string(&path) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        eprintln!("error: cannot read {}: {e}", path.display());
-                        return ExitCode::from(2);
-                    }
-                };
-                match spate::config::parse_properties(&text) {
-                    Ok(p) => entries.extend(p),
-                    Err(e) => {
-                        eprintln!("error: {}: {e}", path.display());
-                        return ExitCode::from(2);
-                    }
-                }
-            }
-            for o in overrides {
-                match o.split_once('=') {
-                    Some((k, v)) => entries.push((k.trim().to_owned(), v.trim().to_owned())),
-                    None => {
-                        eprintln!("error: --override expects KEY=VALUE, got {o:?}");
-                        return ExitCode::from(2);
-                    }
-                }
-            }
-            let config = match spate::config::BrokerConfig::from_properties(&entries) {
+            let config = match cli::storage::broker_config(config.as_deref(), &overrides) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("error: configuration: {e}");
+                    eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };

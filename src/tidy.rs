@@ -7,7 +7,7 @@
 use std::path::Path;
 
 /// The library's top-level modules, lowest first: a module may use the ones before it.
-const LAYERS: &[&str] = &["config", "metrics", "io", "protocol", "storage", "coordinator", "shard", "net", "broker", "server", "client", "fuzz"];
+const LAYERS: &[&str] = &["config", "metrics", "io", "protocol", "storage", "cluster", "coordinator", "shard", "net", "broker", "server", "client", "fuzz"];
 
 /// Macros exported at the crate root, and whose module they belong to.
 const MACROS: &[(&str, &str)] = &[("message", "protocol")];

@@ -25,20 +25,19 @@ pub fn create_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
     };
     let shard = shard.clone();
     Dispatched::Respond(Box::pin(async move {
-        let broker_id = shard.config().broker_id;
-        // Manual assignments may only name this broker, one replica per partition.
         let mut early: Vec<Option<(ErrorCode, String)>> = Vec::new();
         let mut topics = Vec::new();
         for t in &request.topics {
-            let mut num_partitions = t.num_partitions;
+            let num_partitions = t.num_partitions;
             let mut error = None;
             if !t.assignments.is_empty() {
                 if t.num_partitions != -1 || t.replication_factor != -1 {
                     error = Some((ErrorCode::INVALID_REQUEST, "both assignments and a partition count or replication factor were given".to_string()));
-                } else if t.assignments.iter().any(|a| a.broker_ids.as_slice() != [broker_id]) {
-                    error = Some((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("assignments may only name broker {broker_id}")));
                 }
-                num_partitions = t.assignments.len() as i32;
+                // Kafka lists them by partition index; they must be 0, 1, 2...
+                if t.assignments.iter().enumerate().any(|(i, a)| a.partition_index != i as i32) {
+                    error = error.or(Some((ErrorCode::INVALID_REPLICA_ASSIGNMENT, "assignments must cover partitions 0 to n-1 in order".to_string())));
+                }
             }
             let mut configs = std::collections::BTreeMap::new();
             for c in &t.configs {
@@ -53,7 +52,8 @@ pub fn create_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
             topics.push(NewTopic {
                 name: t.name.clone(),
                 num_partitions,
-                replication_factor: if t.assignments.is_empty() { t.replication_factor } else { -1 },
+                replication_factor: t.replication_factor,
+                assignments: t.assignments.iter().map(|a| a.broker_ids.clone()).collect(),
                 configs,
             });
         }
@@ -77,7 +77,7 @@ pub fn create_topics(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                             error: ErrorCode::NONE,
                             error_message: None,
                             num_partitions: meta.partitions,
-                            replication_factor: 1,
+                            replication_factor: meta.replication.first().map_or(1, |p| p.replicas.len() as i16),
                             configs: Some(
                                 TOPIC_CONFIG_NAMES
                                     .iter()

@@ -14,15 +14,8 @@ use crate::shard::{Catalog, LocalBoxFuture, Shard, TopicMeta, CONTROLLER_SHARD};
 use crate::storage::log::OpenedLog;
 use crate::storage::{partition_dir_name, PartitionLog, RecoveryPoint};
 
-#[derive(Debug, Clone)]
-pub struct NewTopic {
-    pub name: String,
-    /// -1 for `num.partitions`.
-    pub num_partitions: i32,
-    /// -1 for `default.replication.factor`.
-    pub replication_factor: i16,
-    pub configs: BTreeMap<String, String>,
-}
+/// A topic to create; `assignments` (partition -> replicas) are explicit placements.
+pub use crate::cluster::controller::NewTopic;
 
 pub type TopicResult = Result<TopicMeta, (ErrorCode, String)>;
 
@@ -34,10 +27,65 @@ pub enum ControllerCommand {
     CreatePartitions { topics: Vec<(String, i32)>, validate_only: bool },
 }
 
-/// Runs a change on the controller shard and returns one result per topic, in order.
+/// Runs a change on the controller shard (in a cluster: on the active controller) and returns
+/// one result per topic, in order.
 pub async fn submit(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<TopicResult> {
+    if shard.config().cluster.is_some() {
+        return submit_to_quorum(shard, command).await;
+    }
     let rx = shard.call(CONTROLLER_SHARD, move |s: &Rc<Shard>| Box::pin(execute(s.clone(), command)) as LocalBoxFuture<Vec<TopicResult>>).await;
     rx.recv_async().await.unwrap_or_default()
+}
+
+/// A change in a cluster: the active controller decides and commits it to the metadata log;
+/// it is answered once this shard's catalog shows it (the metadata thread applies each new
+/// image to every shard), so that the client's next Metadata request here sees it too.
+async fn submit_to_quorum(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<TopicResult> {
+    use crate::cluster::rpc::{ControllerRequest, ControllerResponse};
+    let cluster = shard.config().cluster.as_ref().expect("in a cluster");
+    let client = crate::cluster::member::ControllerClient::new(cluster.quorum_addresses.clone(), std::time::Duration::from_millis(cluster.quorum_request_timeout_ms));
+    let before = shard.catalog();
+    let (request, names, validate_only, deleting) = match command {
+        ControllerCommand::CreateTopics { topics, validate_only } => {
+            let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+            (ControllerRequest::CreateTopics { topics, validate_only }, names, validate_only, false)
+        }
+        ControllerCommand::DeleteTopics { names } => (ControllerRequest::DeleteTopics { names: names.clone() }, names, false, true),
+        ControllerCommand::CreatePartitions { topics, validate_only } => {
+            let names = topics.iter().map(|t| t.0.clone()).collect();
+            (ControllerRequest::CreatePartitions { topics: topics.into_iter().map(|(n, c)| (n, c, Vec::new())).collect(), validate_only }, names, validate_only, false)
+        }
+    };
+    let errors = match client.ask(&request, std::time::Duration::from_millis(cluster.quorum_request_timeout_ms * 5)).await {
+        Ok(ControllerResponse::Items { errors }) => errors,
+        Ok(ControllerResponse::Error { code, message }) => names.iter().map(|_| Some((code, message.clone()))).collect(),
+        Ok(other) => names.iter().map(|_| Some((ErrorCode::UNKNOWN_SERVER_ERROR.0, format!("unexpected answer {other:?}")))).collect(),
+        Err(e) => names.iter().map(|_| Some((ErrorCode::NOT_CONTROLLER.0, format!("no active controller: {e}")))).collect(),
+    };
+    // Wait (at most 10 s) for the metadata to reach this shard.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let settled = |catalog: &Catalog| {
+        names.iter().zip(&errors).filter(|(_, e)| e.is_none()).all(|(n, _)| match (deleting, catalog.topic(n), before.topic(n)) {
+            (true, now, was) => now.is_none() || now.map(|t| &t.id) != was.map(|t| &t.id),
+            (false, Some(now), was) => validate_only || was.is_none_or(|w| w.partitions != now.partitions),
+            (false, None, _) => validate_only,
+        })
+    };
+    while !settled(&shard.catalog()) && std::time::Instant::now() < deadline {
+        crate::io::runtime::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let catalog = shard.catalog();
+    names
+        .iter()
+        .zip(errors)
+        .map(|(name, error)| match error {
+            Some((code, message)) => Err((ErrorCode(code), message)),
+            None => {
+                let meta = if deleting { before.topic(name) } else { catalog.topic(name) };
+                meta.cloned().ok_or((ErrorCode::REQUEST_TIMED_OUT, format!("topic '{name}' was changed, but this broker has not seen the change yet")))
+            }
+        })
+        .collect()
 }
 
 /// Executes one change. Changes run one at a time, in arrival order: each holds the
@@ -81,7 +129,11 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
                         return Err((ErrorCode::INVALID_REPLICATION_FACTOR, format!("replication factor {replication} is not possible with 1 broker")));
                     }
                     config.topic_config(&t.configs).map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
-                    let meta = TopicMeta { name: t.name.clone(), id: new_topic_id(), partitions, configs: t.configs.clone() };
+                    if !t.assignments.is_empty() && t.assignments.iter().any(|a| a.as_slice() != [config.broker_id]) {
+                        return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("assignments may only name broker {}", config.broker_id)));
+                    }
+                    let partitions = if t.assignments.is_empty() { partitions } else { t.assignments.len() as i32 };
+                    let meta = TopicMeta { name: t.name.clone(), id: new_topic_id(), partitions, configs: t.configs.clone(), replication: Vec::new() };
                     Ok(meta)
                 })();
                 if let (Ok(meta), false) = (&result, validate_only) {
@@ -175,8 +227,9 @@ pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bo
         .logs()
         .filter(|log| match (old.topic(&log.topic), catalog.topic(&log.topic)) {
             (_, None) => true,
-            (Some(o), Some(n)) => o.id != n.id,
-            (None, Some(_)) => false,
+            // Recreated, or (in a cluster) moved off this broker.
+            (Some(o), Some(n)) => o.id != n.id || !n.has_replica_on(log.partition, config.broker_id),
+            (None, Some(n)) => !n.has_replica_on(log.partition, config.broker_id),
         })
         .map(|log| (log.topic.clone(), log.partition))
         .collect();
@@ -204,7 +257,7 @@ pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bo
             compacted.insert(meta.name.clone());
         }
         for partition in 0..meta.partitions {
-            if shard.owner_of(&meta.name, partition) != shard.id {
+            if shard.owner_of(&meta.name, partition) != shard.id || !meta.has_replica_on(partition, config.broker_id) {
                 continue;
             }
             if let Some(log) = shard.partitions.borrow().get(&meta.name, partition) {
@@ -287,7 +340,7 @@ pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bo
 /// Removes partition folders that the catalog does not list (a topic deleted just before a
 /// crash, or partitions beyond a topic's count), so that nothing deleted comes back when a
 /// topic of the same name is created. Runs at startup, before any shard opens a log.
-pub fn remove_orphans(catalog: &Catalog, log_dir: &std::path::Path) -> std::io::Result<()> {
+pub fn remove_orphans(catalog: &Catalog, log_dir: &std::path::Path, broker_id: i32) -> std::io::Result<()> {
     if !log_dir.exists() {
         return Ok(());
     }
@@ -298,8 +351,10 @@ pub fn remove_orphans(catalog: &Catalog, log_dir: &std::path::Path) -> std::io::
         }
         let orphan = if name.ends_with("-delete") {
             true
+        } else if name == crate::cluster::raft::METADATA_LOG_DIR {
+            false
         } else if let Some((topic, partition)) = crate::storage::parse_partition_dir_name(&name) {
-            catalog.topic(&topic).is_none_or(|t| partition >= t.partitions)
+            catalog.topic(&topic).is_none_or(|t| partition >= t.partitions || !t.has_replica_on(partition, broker_id))
         } else {
             false
         };

@@ -34,6 +34,9 @@ struct Slot {
     fetch_offset: i64,
     max_bytes: u32,
     known: bool,
+    /// Why an unknown slot is refused: an unknown partition, or (in a cluster) one that
+    /// another broker leads.
+    refusal: ErrorCode,
     result: Option<Result<ReadResult, ReadError>>,
 }
 
@@ -46,13 +49,16 @@ async fn fetch(shard: &Rc<Shard>, header: RequestHeader, request: FetchRequest) 
         let meta = catalog.topic(&topic.name);
         layout.push((topic.name.clone(), topic.partitions.len()));
         for p in &topic.partitions {
-            let known = meta.is_some_and(|m| p.partition >= 0 && p.partition < m.partitions);
+            let exists = meta.is_some_and(|m| p.partition >= 0 && p.partition < m.partitions);
+            let known = exists && meta.is_some_and(|m| m.is_led_by(p.partition, shard.config().broker_id));
+            let refusal = if exists { ErrorCode::NOT_LEADER_OR_FOLLOWER } else { ErrorCode::UNKNOWN_TOPIC_OR_PARTITION };
             slots.push(Slot {
                 topic: topic.name.clone(),
                 partition: p.partition,
                 fetch_offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as u32,
                 known,
+                refusal,
                 result: None,
             });
         }
@@ -158,7 +164,7 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
                         ..Default::default()
                     };
                     match slot.result {
-                        _ if !slot.known => unknown,
+                        _ if !slot.known => FetchPartitionResponse { error: slot.refusal, ..unknown },
                         None => unknown,
                         Some(Err(ReadError::OffsetOutOfRange { .. })) => FetchPartitionResponse { error: ErrorCode::OFFSET_OUT_OF_RANGE, ..unknown },
                         Some(Err(ReadError::Storage)) => FetchPartitionResponse { error: ErrorCode::KAFKA_STORAGE_ERROR, ..unknown },

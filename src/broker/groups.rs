@@ -30,6 +30,40 @@ pub fn offsets_partitions(shard: &Shard) -> i32 {
     shard.catalog().topic(OFFSETS_TOPIC).map_or(shard.config().offsets_topic_num_partitions, |t| t.partitions)
 }
 
+/// FindCoordinator in a cluster: a group's coordinator is the leader of its
+/// `__consumer_offsets` partition, which is created (as Kafka does) when first needed, with
+/// `offsets.topic.replication.factor` replicas at most as many as there are brokers.
+async fn find_coordinator_in_cluster(shard: &Rc<Shard>, header: &RequestHeader, request: find_coordinator::FindCoordinatorRequest) -> crate::net::Response {
+    if request.key_type == 0 && shard.catalog().topic(OFFSETS_TOPIC).is_none() {
+        let config = shard.config();
+        let brokers = shard.catalog().brokers.len().max(1);
+        let rf = (config.offsets_topic_replication_factor as usize).min(brokers).min(crate::cluster::controller::REPLICATION_FACTOR_MAX);
+        let configs = [("cleanup.policy", "compact".to_string()), ("segment.bytes", config.offsets_topic_segment_bytes.to_string())].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let topic = super::controller::NewTopic { name: OFFSETS_TOPIC.to_string(), num_partitions: config.offsets_topic_num_partitions, replication_factor: rf as i16, assignments: Vec::new(), configs };
+        // A concurrent creation shows up as TOPIC_ALREADY_EXISTS: either way it exists next.
+        super::controller::submit(shard, super::controller::ControllerCommand::CreateTopics { topics: vec![topic], validate_only: false }).await;
+    }
+    let catalog = shard.catalog();
+    let partitions = offsets_partitions(shard);
+    let coordinators = request
+        .keys(header.api_version)
+        .iter()
+        .map(|key| {
+            let none = |error: ErrorCode, message: &str| find_coordinator::Coordinator { key: key.clone(), node_id: -1, host: String::new(), port: -1, error, error_message: Some(message.to_string()) };
+            if request.key_type != 0 {
+                return none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "transactions are not supported yet");
+            }
+            let Some(topic) = catalog.topic(OFFSETS_TOPIC) else { return none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "the offsets topic is being created") };
+            let (leader, _) = topic.leader_of(partition_for(key, partitions), shard.config().broker_id);
+            match catalog.brokers.iter().find(|b| b.id == leader) {
+                Some(b) => find_coordinator::Coordinator { key: key.clone(), node_id: b.id, host: b.host.clone(), port: b.port as i32, error: ErrorCode::NONE, error_message: None },
+                None => none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "the group's offsets partition has no leader"),
+            }
+        })
+        .collect();
+    respond(header, &find_coordinator::FindCoordinatorResponse::from_coordinators(header.api_version, coordinators))
+}
+
 /// Runs `work` on the coordinator shard of `group_id` and waits for the answer.
 async fn on_coordinator<R, F>(shard: &Rc<Shard>, group_id: &str, gone: R, work: F) -> R
 where
@@ -55,6 +89,10 @@ pub fn find_coordinator(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
+    if shard.config().cluster.is_some() {
+        let shard = shard.clone();
+        return Dispatched::Respond(Box::pin(async move { Some(find_coordinator_in_cluster(&shard, &header, request).await) }));
+    }
     let config = shard.config();
     let coordinators: Vec<find_coordinator::Coordinator> = request
         .keys(header.api_version)

@@ -28,8 +28,13 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
         let meta = catalog.topic(&t.name);
         let mut partitions = Vec::new();
         for p in &t.partitions {
-            let known = meta.is_some_and(|m| p.partition_index >= 0 && p.partition_index < m.partitions);
-            if known {
+            let exists = meta.is_some_and(|m| p.partition_index >= 0 && p.partition_index < m.partitions);
+            let known = match meta {
+                Some(m) if exists && !m.is_led_by(p.partition_index, shard.config().broker_id) => Err(ErrorCode::NOT_LEADER_OR_FOLLOWER),
+                _ if exists => Ok(()),
+                _ => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            };
+            if known.is_ok() {
                 items.push((t.name.clone(), p.partition_index, p.timestamp));
             }
             partitions.push((p.partition_index, known));
@@ -64,10 +69,9 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 partitions: partitions
                     .into_iter()
                     .map(|(partition_index, known)| {
-                        let (error, timestamp, offset) = if known {
-                            answers.next().flatten().unwrap_or((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1))
-                        } else {
-                            (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1)
+                        let (error, timestamp, offset) = match known {
+                            Ok(()) => answers.next().flatten().unwrap_or((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1)),
+                            Err(refusal) => (refusal, -1, -1),
                         };
                         ListOffsetsPartitionResponse { partition_index, error, timestamp, offset, leader_epoch: 0 }
                     })

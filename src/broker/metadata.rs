@@ -33,12 +33,13 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
                 .collect()
         };
         if auto_create && !missing.is_empty() {
-            let topics = missing.into_iter().map(|name| NewTopic { name, num_partitions: -1, replication_factor: -1, configs: Default::default() }).collect();
+            let topics = missing.into_iter().map(|name| NewTopic { name, num_partitions: -1, replication_factor: -1, assignments: Vec::new(), configs: Default::default() }).collect();
             // Errors (a concurrent creation, say) show up below as the topic's state.
             controller::submit(&shard, ControllerCommand::CreateTopics { topics, validate_only: false }).await;
         }
         let catalog = shard.catalog();
         let broker_id = config.broker_id;
+        let alive: std::collections::HashSet<i32> = catalog.brokers.iter().map(|b| b.id).collect();
         let describe = |meta: &TopicMeta| MetadataTopic {
             error: ErrorCode::NONE,
             name: Some(meta.name.clone()),
@@ -46,14 +47,28 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
             is_internal: meta.is_internal(),
             topic_authorized_operations: i32::MIN,
             partitions: (0..meta.partitions)
-                .map(|p| MetadataPartition {
-                    error: ErrorCode::NONE,
-                    partition_index: p,
-                    leader_id: broker_id,
-                    leader_epoch: 0,
-                    replica_nodes: vec![broker_id],
-                    isr_nodes: vec![broker_id],
-                    offline_replicas: Vec::new(),
+                .map(|p| match meta.replication.get(p as usize) {
+                    // A cluster's partition: what the metadata log says. Replicas on fenced
+                    // brokers are offline; a partition with no leader answers
+                    // LEADER_NOT_AVAILABLE, as Kafka's does.
+                    Some(state) => MetadataPartition {
+                        error: if state.leader == crate::cluster::image::NO_LEADER { ErrorCode::LEADER_NOT_AVAILABLE } else { ErrorCode::NONE },
+                        partition_index: p,
+                        leader_id: state.leader,
+                        leader_epoch: state.leader_epoch,
+                        replica_nodes: state.replicas.clone(),
+                        isr_nodes: state.isr.clone(),
+                        offline_replicas: state.replicas.iter().copied().filter(|r| !alive.contains(r)).collect(),
+                    },
+                    None => MetadataPartition {
+                        error: ErrorCode::NONE,
+                        partition_index: p,
+                        leader_id: broker_id,
+                        leader_epoch: 0,
+                        replica_nodes: vec![broker_id],
+                        isr_nodes: vec![broker_id],
+                        offline_replicas: Vec::new(),
+                    },
                 })
                 .collect(),
         };
@@ -76,8 +91,14 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
                 .collect(),
         };
         let response = MetadataResponse {
-            brokers: vec![MetadataBroker { node_id: broker_id, host: config.advertised_host.clone(), port: config.advertised_port as i32, rack: None }],
+            brokers: if catalog.is_cluster() {
+                catalog.brokers.iter().map(|b| MetadataBroker { node_id: b.id, host: b.host.clone(), port: b.port as i32, rack: b.rack.clone() }).collect()
+            } else {
+                vec![MetadataBroker { node_id: broker_id, host: config.advertised_host.clone(), port: config.advertised_port as i32, rack: None }]
+            },
             cluster_id: Some(config.cluster_id.clone()),
+            // As KRaft brokers do, a broker stands for the controller (clients send it the
+            // admin requests, which it forwards to the quorum).
             controller_id: broker_id,
             topics,
             ..Default::default()

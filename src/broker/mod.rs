@@ -7,6 +7,7 @@
 //! connection reads the next request as soon as the first phase is done.
 
 mod admin;
+mod cluster;
 mod controller;
 mod fetch;
 mod groups;
@@ -108,6 +109,8 @@ pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> Dispatched
         ApiKey::DescribeGroups => groups::describe_groups(shard, header, r),
         ApiKey::DeleteGroups => groups::delete_groups(shard, header, r),
         ApiKey::OffsetDelete => groups::offset_delete(shard, header, r),
+        ApiKey::DescribeQuorum => cluster::describe_quorum(shard, header, r),
+        ApiKey::DescribeCluster => cluster::describe_cluster(shard, header, r),
         ApiKey::InitProducerId => match decode::<InitProducerIdRequest>(&header, &mut r) {
             Ok(req) => {
                 // Idempotent producers get a fresh id; transactions need a transaction

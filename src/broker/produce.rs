@@ -104,6 +104,8 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 Some((ErrorCode::INVALID_REQUIRED_ACKS, None))
             } else if meta.is_none_or(|m| p.index < 0 || p.index >= m.partitions) {
                 Some((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None))
+            } else if meta.is_some_and(|m| !m.is_led_by(p.index, shard.config().broker_id)) {
+                Some((ErrorCode::NOT_LEADER_OR_FOLLOWER, None))
             } else if topic.name == crate::coordinator::OFFSETS_TOPIC {
                 // As in Kafka, only the coordinator writes its internal topic.
                 Some((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("cannot append to internal topic {}", topic.name))))

@@ -6,6 +6,8 @@
 pub mod bench;
 pub mod console;
 pub mod groups;
+pub mod quorum;
+pub mod storage;
 pub mod topics;
 
 use std::process::ExitCode;

@@ -21,7 +21,9 @@ use crate::protocol::messages::metadata::MetadataResponse;
 use crate::protocol::messages::offset_commit::OffsetCommitRequest;
 use crate::protocol::messages::offset_fetch::OffsetFetchRequest;
 
+pub use crate::protocol::messages::describe_cluster::DescribeClusterResponse as ClusterDescription;
 pub use crate::protocol::messages::describe_configs::ConfigEntry;
+pub use crate::protocol::messages::describe_quorum::QuorumPartitionData as QuorumDescription;
 /// A group as DescribeGroups answers it.
 pub use crate::protocol::messages::describe_groups::DescribedGroup as GroupDescription;
 pub use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
@@ -101,6 +103,34 @@ impl Admin {
         let topics = vec![CreatePartitionsTopic { name: name.to_string(), count: total, assignments: None }];
         let answer = conn.send(&CreatePartitionsRequest { topics, timeout_ms: self.timeout_ms(), validate_only: false }).await?;
         Self::first_error(answer.results.into_iter().map(|t| (t.name, t.error, t.error_message)))
+    }
+
+    /// The cluster: its id, controller and brokers (DescribeCluster).
+    pub async fn describe_cluster(&self) -> Result<ClusterDescription> {
+        use crate::protocol::messages::describe_cluster::DescribeClusterRequest;
+        let conn = self.cluster.any().await?;
+        let answer = conn.send(&DescribeClusterRequest { include_cluster_authorized_operations: false, endpoint_type: 1 }).await?;
+        if !answer.error.is_ok() {
+            return Err(Error::Broker(answer.error, answer.error_message));
+        }
+        Ok(answer)
+    }
+
+    /// The metadata quorum: leader, epoch, high watermark, each voter's progress
+    /// (DescribeQuorum of `__cluster_metadata-0`).
+    pub async fn describe_metadata_quorum(&self) -> Result<QuorumDescription> {
+        use crate::protocol::messages::describe_quorum::{DescribeQuorumPartition, DescribeQuorumRequest, DescribeQuorumTopic};
+        let conn = self.cluster.any().await?;
+        let topics = vec![DescribeQuorumTopic { topic_name: "__cluster_metadata".into(), partitions: vec![DescribeQuorumPartition { partition_index: 0 }] }];
+        let answer = conn.send(&DescribeQuorumRequest { topics }).await?;
+        if !answer.error.is_ok() {
+            return Err(Error::Broker(answer.error, answer.error_message));
+        }
+        let partition = answer.topics.into_iter().flat_map(|t| t.partitions).next().ok_or_else(|| Error::Broker(ErrorCode::UNKNOWN_SERVER_ERROR, Some("no partition in the answer".into())))?;
+        if !partition.error.is_ok() {
+            return Err(Error::Broker(partition.error, partition.error_message));
+        }
+        Ok(partition)
     }
 
     /// Every topic's name (internal topics included when asked).

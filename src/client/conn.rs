@@ -48,6 +48,9 @@ pub const fn version_of(key: ApiKey) -> i16 {
         ApiKey::ListGroups => 2,
         ApiKey::DeleteGroups => 1,
         ApiKey::OffsetDelete => 0,
+        // Flexible from their first version: the client encodes them flexibly.
+        ApiKey::DescribeQuorum => 2,
+        ApiKey::DescribeCluster => 1,
     }
 }
 

@@ -29,6 +29,8 @@ pub enum ApiKey {
     ListGroups = 16,
     DeleteGroups = 42,
     OffsetDelete = 47,
+    DescribeQuorum = 55,
+    DescribeCluster = 60,
 }
 
 /// What Spate advertises for one API.
@@ -70,6 +72,8 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { key: ApiKey::ListGroups, min_version: 0, max_version: 4, flexible_from: list_groups::ListGroupsRequest::FLEXIBLE_FROM },
     ApiRange { key: ApiKey::DeleteGroups, min_version: 0, max_version: 2, flexible_from: delete_groups::DeleteGroupsRequest::FLEXIBLE_FROM },
     ApiRange { key: ApiKey::OffsetDelete, min_version: 0, max_version: 0, flexible_from: offset_delete::OffsetDeleteRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::DescribeQuorum, min_version: 0, max_version: 2, flexible_from: describe_quorum::DescribeQuorumRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::DescribeCluster, min_version: 0, max_version: 1, flexible_from: describe_cluster::DescribeClusterRequest::FLEXIBLE_FROM },
 ];
 
 /// The lowest version Spate decodes; it differs from the advertised minimum only for Produce.
@@ -104,6 +108,8 @@ impl ApiKey {
             16 => ApiKey::ListGroups,
             42 => ApiKey::DeleteGroups,
             47 => ApiKey::OffsetDelete,
+            55 => ApiKey::DescribeQuorum,
+            60 => ApiKey::DescribeCluster,
             _ => return None,
         })
     }

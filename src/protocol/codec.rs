@@ -140,6 +140,11 @@ impl Reader {
         Ok(self.take(1)?[0] != 0)
     }
 
+    pub fn u16(&mut self) -> DecodeResult<u16> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
     pub fn i16(&mut self) -> DecodeResult<i16> {
         let b = self.take(2)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
@@ -439,6 +444,10 @@ impl Writer {
 
     pub fn bool(&mut self, v: bool) {
         self.buf.put_u8(v as u8);
+    }
+
+    pub fn u16(&mut self, v: u16) {
+        self.buf.put_u16(v);
     }
 
     pub fn i16(&mut self, v: i16) {

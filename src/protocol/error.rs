@@ -56,6 +56,24 @@ impl ErrorCode {
     pub const MEMBER_ID_REQUIRED: ErrorCode = ErrorCode(79);
     pub const FENCED_INSTANCE_ID: ErrorCode = ErrorCode(82);
     pub const GROUP_SUBSCRIBED_TO_TOPIC: ErrorCode = ErrorCode(86);
+    pub const REPLICA_NOT_AVAILABLE: ErrorCode = ErrorCode(9);
+    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: ErrorCode = ErrorCode(20);
+    pub const NOT_CONTROLLER: ErrorCode = ErrorCode(41);
+    pub const LOG_DIR_NOT_FOUND: ErrorCode = ErrorCode(57);
+    pub const FENCED_LEADER_EPOCH: ErrorCode = ErrorCode(74);
+    pub const UNKNOWN_LEADER_EPOCH: ErrorCode = ErrorCode(75);
+    pub const STALE_BROKER_EPOCH: ErrorCode = ErrorCode(77);
+    pub const OFFSET_NOT_AVAILABLE: ErrorCode = ErrorCode(78);
+    pub const PREFERRED_LEADER_NOT_AVAILABLE: ErrorCode = ErrorCode(80);
+    pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: ErrorCode = ErrorCode(83);
+    pub const ELECTION_NOT_NEEDED: ErrorCode = ErrorCode(84);
+    pub const NO_REASSIGNMENT_IN_PROGRESS: ErrorCode = ErrorCode(85);
+    pub const INVALID_UPDATE_VERSION: ErrorCode = ErrorCode(95);
+    pub const DUPLICATE_BROKER_REGISTRATION: ErrorCode = ErrorCode(101);
+    pub const BROKER_ID_NOT_REGISTERED: ErrorCode = ErrorCode(102);
+    pub const INCONSISTENT_CLUSTER_ID: ErrorCode = ErrorCode(104);
+    pub const INELIGIBLE_REPLICA: ErrorCode = ErrorCode(107);
+    pub const NEW_LEADER_ELECTED: ErrorCode = ErrorCode(108);
 
     pub fn is_ok(self) -> bool {
         self == ErrorCode::NONE
@@ -115,6 +133,24 @@ impl ErrorCode {
             79 => "MEMBER_ID_REQUIRED",
             82 => "FENCED_INSTANCE_ID",
             86 => "GROUP_SUBSCRIBED_TO_TOPIC",
+            9 => "REPLICA_NOT_AVAILABLE",
+            20 => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+            41 => "NOT_CONTROLLER",
+            57 => "LOG_DIR_NOT_FOUND",
+            74 => "FENCED_LEADER_EPOCH",
+            75 => "UNKNOWN_LEADER_EPOCH",
+            77 => "STALE_BROKER_EPOCH",
+            78 => "OFFSET_NOT_AVAILABLE",
+            80 => "PREFERRED_LEADER_NOT_AVAILABLE",
+            83 => "ELIGIBLE_LEADERS_NOT_AVAILABLE",
+            84 => "ELECTION_NOT_NEEDED",
+            85 => "NO_REASSIGNMENT_IN_PROGRESS",
+            95 => "INVALID_UPDATE_VERSION",
+            101 => "DUPLICATE_BROKER_REGISTRATION",
+            102 => "BROKER_ID_NOT_REGISTERED",
+            104 => "INCONSISTENT_CLUSTER_ID",
+            107 => "INELIGIBLE_REPLICA",
+            108 => "NEW_LEADER_ELECTED",
             _ => "UNKNOWN",
         }
     }
@@ -122,7 +158,7 @@ impl ErrorCode {
     /// Whether a client should retry the request that got this error (Kafka's
     /// RetriableException subclasses).
     pub fn is_retriable(self) -> bool {
-        matches!(self.0, 2 | 3 | 5 | 6 | 7 | 13 | 14 | 15 | 16 | 19 | 20 | 56 | 45)
+        matches!(self.0, 2 | 3 | 5 | 6 | 7 | 9 | 13 | 14 | 15 | 16 | 19 | 20 | 41 | 56 | 45 | 74 | 75 | 78 | 80 | 83)
     }
 }
 

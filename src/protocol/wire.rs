@@ -121,6 +121,7 @@ macro_rules! int_wire {
 int_wire! {
     i8, i8, i8, 1;
     i16, i16, i16, 2;
+    u16, u16, u16, 2;
     i32, i32, i32, 4;
     i64, i64, i64, 8;
 }

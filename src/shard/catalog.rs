@@ -21,9 +21,32 @@ pub struct TopicMeta {
     pub partitions: i32,
     #[serde(default)]
     pub configs: BTreeMap<String, String>,
+    /// In a cluster, each partition's replicas, ISR and leader, from the metadata log; empty
+    /// on a single node, where this broker is every partition's only replica.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replication: Vec<crate::cluster::image::PartitionImage>,
 }
 
 impl TopicMeta {
+    /// Whether broker `me` leads `partition` (always, on a single node).
+    pub fn is_led_by(&self, partition: i32, me: i32) -> bool {
+        self.replication.is_empty() || self.replication.get(partition as usize).is_some_and(|p| p.leader == me)
+    }
+
+    /// Whether broker `me` keeps a replica of `partition` (always, on a single node).
+    pub fn has_replica_on(&self, partition: i32, me: i32) -> bool {
+        self.replication.is_empty() || self.replication.get(partition as usize).is_some_and(|p| p.replicas.contains(&me))
+    }
+
+    /// The leader and leader epoch of `partition`: `me` at epoch 0 on a single node.
+    pub fn leader_of(&self, partition: i32, me: i32) -> (i32, i32) {
+        match self.replication.get(partition as usize) {
+            Some(p) => (p.leader, p.leader_epoch),
+            None if self.replication.is_empty() => (me, 0),
+            None => (crate::cluster::image::NO_LEADER, -1),
+        }
+    }
+
     pub fn id_bytes(&self) -> [u8; 16] {
         let mut out = [0u8; 16];
         for (i, chunk) in self.id.as_bytes().chunks(2).take(16).enumerate() {
@@ -42,6 +65,45 @@ pub use crate::storage::meta::new_topic_id;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
     pub topics: BTreeMap<String, TopicMeta>,
+    /// In a cluster, the brokers that serve clients (registered and unfenced) and the active
+    /// controller, from the metadata log; empty on a single node. Never saved.
+    #[serde(skip)]
+    pub brokers: Vec<BrokerAddress>,
+    #[serde(skip)]
+    pub controller_id: i32,
+    /// The metadata offset this catalog was built from (0 on a single node).
+    #[serde(skip)]
+    pub metadata_offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerAddress {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+impl Catalog {
+    /// A cluster's catalog, from the metadata image. The ISR's fenced brokers are what
+    /// Metadata reports as offline replicas.
+    pub fn from_image(image: &crate::cluster::image::MetadataImage, controller_id: i32) -> Catalog {
+        let topics = image
+            .topics
+            .values()
+            .map(|t| {
+                let replication: Vec<_> = t.partitions.values().cloned().collect();
+                let meta = TopicMeta { name: t.name.clone(), id: t.id.clone(), partitions: replication.len() as i32, configs: t.configs.clone(), replication };
+                (t.name.clone(), meta)
+            })
+            .collect();
+        let brokers = image.active_brokers().map(|b| BrokerAddress { id: b.broker_id, host: b.host.clone(), port: b.port, rack: b.rack.clone() }).collect();
+        Catalog { topics, brokers, controller_id, metadata_offset: image.offset }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.metadata_offset > 0
+    }
 }
 
 impl Catalog {
@@ -73,6 +135,7 @@ impl Catalog {
                     id: new_topic_id(),
                     partitions: 0,
                     configs: BTreeMap::new(),
+                    replication: Vec::new(),
                 });
                 entry.partitions = entry.partitions.max(partition + 1);
             }
@@ -86,16 +149,4 @@ impl Catalog {
     }
 }
 
-/// Kafka's rule for topic names: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name == "." || name == ".." {
-        return Err(format!("topic name {name:?} is illegal"));
-    }
-    if name.len() > crate::config::limits::TOPIC_NAME_LENGTH_MAX {
-        return Err(format!("topic name is longer than {} characters", crate::config::limits::TOPIC_NAME_LENGTH_MAX));
-    }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
-        return Err(format!("topic name {name:?} contains characters other than ASCII alphanumerics, '.', '_' and '-'"));
-    }
-    Ok(())
-}
+pub use crate::storage::meta::validate_topic_name;

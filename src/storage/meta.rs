@@ -37,9 +37,11 @@ pub fn read_meta_properties(log_dir: &Path) -> io::Result<Option<BTreeMap<String
     ))
 }
 
-/// Checks the log dir's `meta.properties` against this node, formatting the log dir (and
-/// upgrading an earlier Spate's) when it has none.
-pub fn prepare_log_dir(log_dir: &Path, node_id: i32) -> io::Result<()> {
+/// Checks the log dir's `meta.properties` against this node and returns its cluster id. A log
+/// dir without one is formatted now (a single node formats itself, upgrading an earlier
+/// Spate's log dir), unless `must_be_formatted` (a node of a cluster, which Kafka also refuses
+/// to start before `kafka-storage.sh format` gave every node the same cluster id).
+pub fn prepare_log_dir(log_dir: &Path, node_id: i32, must_be_formatted: bool) -> io::Result<String> {
     if let Some(props) = read_meta_properties(log_dir)? {
         if props.get("version").map(String::as_str) != Some("1") {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: only meta.properties version 1 is known", log_dir.display())));
@@ -51,15 +53,39 @@ pub fn prepare_log_dir(log_dir: &Path, node_id: i32) -> io::Result<()> {
                 format!("{}: meta.properties has node.id {:?}, but this broker's node.id is {node_id}", log_dir.display(), props.get("node.id")),
             ));
         }
-        return Ok(());
+        return props
+            .get("cluster.id")
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{}: meta.properties has no cluster.id", log_dir.display())));
+    }
+    if must_be_formatted {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{}: no meta.properties; format the log dir first (spate storage format --cluster-id ID --config FILE)", log_dir.display()),
+        ));
     }
     upgrade_earlier_log_dir(log_dir)?;
-    let text = format!(
-        "#\n#Written by Spate\ncluster.id={}\ndirectory.id={}\nnode.id={node_id}\nversion=1\n",
-        uuid_to_kafka_string(&random_uuid()),
-        uuid_to_kafka_string(&random_uuid())
-    );
-    crate::io::fs::write_atomic(&log_dir.join(META_PROPERTIES_FILE), text.as_bytes(), None)
+    let cluster_id = uuid_to_kafka_string(&random_uuid());
+    format_log_dir(log_dir, node_id, &cluster_id, false)?;
+    Ok(cluster_id)
+}
+
+/// Writes `meta.properties` as `kafka-storage.sh format` does. A log dir formatted already is
+/// an error unless `ignore_formatted` (Kafka's `--ignore-formatted`), and then is left as it is.
+pub fn format_log_dir(log_dir: &Path, node_id: i32, cluster_id: &str, ignore_formatted: bool) -> io::Result<bool> {
+    if read_meta_properties(log_dir)?.is_some() {
+        if ignore_formatted {
+            return Ok(false);
+        }
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} is already formatted (use --ignore-formatted to skip it)", log_dir.display())));
+    }
+    if cluster_id.is_empty() || !cluster_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("cluster id {cluster_id:?} is not a Kafka UUID (spate storage random-uuid makes one)")));
+    }
+    crate::io::fs::create_dir_all(log_dir)?;
+    let text = format!("#\n#Written by Spate\ncluster.id={cluster_id}\ndirectory.id={}\nnode.id={node_id}\nversion=1\n", uuid_to_kafka_string(&random_uuid()));
+    crate::io::fs::write_atomic(&log_dir.join(META_PROPERTIES_FILE), text.as_bytes(), None)?;
+    Ok(true)
 }
 
 /// An earlier Spate's partition folders: index files out (rebuilt at open), their recovery
@@ -111,16 +137,28 @@ mod tests {
     #[test]
     fn a_log_dir_formats_itself_once_and_keeps_its_node() {
         let dir = tempfile::tempdir().unwrap();
-        prepare_log_dir(dir.path(), 3).unwrap();
+        let cluster_id = prepare_log_dir(dir.path(), 3, false).unwrap();
         let props = read_meta_properties(dir.path()).unwrap().unwrap();
         assert_eq!(props["version"], "1");
         assert_eq!(props["node.id"], "3");
         assert_eq!(props["cluster.id"].len(), 22);
         assert_eq!(props["directory.id"].len(), 22);
-        prepare_log_dir(dir.path(), 3).unwrap();
+        assert_eq!(prepare_log_dir(dir.path(), 3, true).unwrap(), cluster_id);
         assert_eq!(read_meta_properties(dir.path()).unwrap().unwrap(), props, "formatted once");
-        let e = prepare_log_dir(dir.path(), 4).unwrap_err();
+        let e = prepare_log_dir(dir.path(), 4, false).unwrap_err();
         assert!(e.to_string().contains("node.id"), "{e}");
+    }
+
+    #[test]
+    fn a_cluster_node_needs_a_formatted_log_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = prepare_log_dir(dir.path(), 1, true).unwrap_err();
+        assert!(e.to_string().contains("spate storage format"), "{e}");
+        assert!(format_log_dir(dir.path(), 1, "q1Sh-9_ISia_zwGINzRvyQ", false).unwrap());
+        assert_eq!(prepare_log_dir(dir.path(), 1, true).unwrap(), "q1Sh-9_ISia_zwGINzRvyQ");
+        assert!(format_log_dir(dir.path(), 1, "q1Sh-9_ISia_zwGINzRvyQ", false).is_err(), "formatted once");
+        assert!(!format_log_dir(dir.path(), 1, "other", true).unwrap(), "--ignore-formatted leaves it");
+        assert!(format_log_dir(tempfile::tempdir().unwrap().path(), 1, "not a uuid!", false).is_err());
     }
 
     #[test]
@@ -132,7 +170,7 @@ mod tests {
         std::fs::write(part.join("00000000000000000000.index"), [0u8; 8]).unwrap();
         std::fs::write(part.join("00000000000000000000.timeindex"), [0u8; 12]).unwrap();
         checkpoint::write(&part.join(RECOVERY_POINT_FILE), &[("orders".into(), 0, 42)]).unwrap();
-        prepare_log_dir(dir.path(), 0).unwrap();
+        prepare_log_dir(dir.path(), 0, false).unwrap();
         assert_eq!(checkpoint::read(&dir.path().join(RECOVERY_POINT_FILE)), vec![("orders".into(), 0, 42)]);
         let mut left = crate::io::fs::list_dir(&part).unwrap();
         left.sort();
@@ -144,4 +182,18 @@ mod tests {
 /// A fresh topic id, as the catalog writes it (32 hex digits).
 pub fn new_topic_id() -> String {
     random_uuid().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Kafka's rule for topic names: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(format!("topic name {name:?} is illegal"));
+    }
+    if name.len() > crate::config::limits::TOPIC_NAME_LENGTH_MAX {
+        return Err(format!("topic name is longer than {} characters", crate::config::limits::TOPIC_NAME_LENGTH_MAX));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+        return Err(format!("topic name {name:?} contains characters other than ASCII alphanumerics, '.', '_' and '-'"));
+    }
+    Ok(())
 }

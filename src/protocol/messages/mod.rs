@@ -6,8 +6,10 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_quorum;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -51,7 +53,9 @@ macro_rules! every_request {
             $crate::protocol::messages::describe_groups::DescribeGroupsRequest,
             $crate::protocol::messages::list_groups::ListGroupsRequest,
             $crate::protocol::messages::delete_groups::DeleteGroupsRequest,
-            $crate::protocol::messages::offset_delete::OffsetDeleteRequest
+            $crate::protocol::messages::offset_delete::OffsetDeleteRequest,
+            $crate::protocol::messages::describe_quorum::DescribeQuorumRequest,
+            $crate::protocol::messages::describe_cluster::DescribeClusterRequest
         )
     };
 }

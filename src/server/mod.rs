@@ -19,6 +19,8 @@ use crate::shard::{self, Catalog, Shard, ShardId, Shared};
 use crate::storage::{checkpoint, LogCheckpoint, CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE};
 use std::collections::HashMap;
 
+pub mod cluster;
+
 /// A running broker: its shard threads, the checkpointer, and the handles that stop them.
 pub struct Broker {
     threads: Vec<std::thread::JoinHandle<io::Result<Vec<LogCheckpoint>>>>,
@@ -26,14 +28,18 @@ pub struct Broker {
     checkpointer: Option<std::thread::JoinHandle<()>>,
     log_dir: std::path::PathBuf,
     shared: Arc<Shared>,
+    /// In a cluster: the metadata thread, and the controller thread on a voter.
+    member: Option<cluster::MetadataThread>,
+    controller: Option<cluster::ControllerThread>,
 }
 
 impl Broker {
     /// Starts every shard and returns once all listeners accept connections.
-    pub fn start(config: BrokerConfig) -> io::Result<Broker> {
+    pub fn start(mut config: BrokerConfig) -> io::Result<Broker> {
         let log_dir = config.log_dirs.clone();
         crate::io::fs::create_dir_all(&log_dir)?;
-        crate::storage::meta::prepare_log_dir(&log_dir, config.broker_id)?;
+        let cluster_id = crate::storage::meta::prepare_log_dir(&log_dir, config.broker_id, config.cluster.is_some())?;
+        config.cluster_id = cluster_id;
         let recovery_points: HashMap<(String, i32), i64> =
             checkpoint::read(&log_dir.join(RECOVERY_POINT_FILE)).into_iter().map(|(topic, partition, offset)| ((topic, partition), offset)).collect();
         let marker = log_dir.join(CLEAN_SHUTDOWN_FILE);
@@ -41,10 +47,22 @@ impl Broker {
         // From here until a clean stop, a crash must lead to recovery.
         crate::io::fs::remove_file_if_exists(&marker)?;
         crate::io::fs::sync_dir(&log_dir)?;
-        let mut catalog = Catalog::load(&log_dir)?;
-        ensure_offsets_topic(&mut catalog, &config);
-        catalog.save(&log_dir)?;
-        remove_orphans(&catalog, &log_dir)?;
+        // A cluster's catalog comes from its metadata log (through the controller thread on a
+        // voter, and the metadata thread on every broker); a single node keeps its own.
+        let (controller, member, catalog) = if config.cluster.is_some() {
+            let controller = match config.cluster.as_ref().is_some_and(|c| c.roles.controller) {
+                true => Some(cluster::start_controller(&config)?),
+                false => None,
+            };
+            let (member, image) = cluster::start_member(&config)?;
+            (controller, Some(member), cluster::catalog_of(&image))
+        } else {
+            let mut catalog = Catalog::load(&log_dir)?;
+            ensure_offsets_topic(&mut catalog, &config);
+            catalog.save(&log_dir)?;
+            (None, None, catalog)
+        };
+        remove_orphans(&catalog, &log_dir, config.broker_id)?;
         let catalog = Arc::new(catalog);
 
         let shard_count = config.shards;
@@ -66,7 +84,7 @@ impl Broker {
         ready.wait();
         // A shard that failed to start has passed the barrier too; it is finished already.
         if let Some(i) = threads.iter().position(|t| t.is_finished()) {
-            let broker = Broker { threads, stops, checkpointer: None, log_dir, shared };
+            let broker = Broker { threads, stops, checkpointer: None, log_dir, shared, member, controller };
             let error = io::Error::other(format!("shard {i} failed to start"));
             broker.stop_without_marker();
             return Err(error);
@@ -75,7 +93,10 @@ impl Broker {
             let shared = shared.clone();
             std::thread::Builder::new().name("spate-checkpoint".into()).spawn(move || run_checkpointer(&shared, &checkpoint_asked))?
         };
-        Ok(Broker { threads, stops, checkpointer: Some(checkpointer), log_dir, shared })
+        if let Some(member) = &member {
+            member.shards_started(shared.mailboxes.clone());
+        }
+        Ok(Broker { threads, stops, checkpointer: Some(checkpointer), log_dir, shared, member, controller })
     }
 
     pub fn metrics(&self) -> crate::metrics::MetricsSnapshot {
@@ -109,6 +130,9 @@ impl Broker {
         for t in self.threads {
             let _ = t.join();
         }
+        if let Some(c) = self.controller.take() {
+            c.stop();
+        }
     }
 
     /// The periodic checkpoint stops before the shards do: the last one is written from
@@ -123,6 +147,14 @@ impl Broker {
     /// Stops every shard, closes every log, writes the log dir's checkpoints, and records a
     /// clean shutdown if all went well.
     pub fn stop(mut self) -> io::Result<()> {
+        // In a cluster, leadership moves away first (controlled.shutdown.enable), so that
+        // producers find the new leaders before this broker stops answering.
+        if let Some(member) = &self.member {
+            if self.shared.config.cluster.as_ref().is_some_and(|c| c.controlled_shutdown_enable) {
+                let moved = member.controlled_shutdown();
+                tracing::info!(moved, "controlled shutdown");
+            }
+        }
         self.stop_checkpointer();
         for s in &self.stops {
             let _ = s.try_send(());
@@ -143,6 +175,9 @@ impl Broker {
             crate::storage::write_checkpoints(&self.log_dir, &logs)?;
             crate::io::fs::write_atomic(&self.log_dir.join(CLEAN_SHUTDOWN_FILE), b"", None)?;
             tracing::info!("clean shutdown recorded");
+        }
+        if let Some(c) = self.controller.take() {
+            c.stop();
         }
         Ok(())
     }
@@ -252,6 +287,7 @@ fn ensure_offsets_topic(catalog: &mut Catalog, config: &BrokerConfig) {
                 id: crate::shard::catalog::new_topic_id(),
                 partitions: config.offsets_topic_num_partitions,
                 configs,
+                replication: Vec::new(),
             },
         );
     }
