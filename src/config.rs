@@ -57,6 +57,8 @@ pub struct LogConfig {
     /// writing them to disk without waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)`); 0 never
     /// asks (`log.writeback.interval.bytes`, broker-wide; Spate's own).
     pub writeback_interval_bytes: u32,
+    /// With acks=all, the fewest in-sync replicas a write needs (`min.insync.replicas`).
+    pub min_insync_replicas: i32,
 }
 
 /// The topic-level configuration names Spate understands, each with the broker property that
@@ -74,6 +76,7 @@ pub const TOPIC_CONFIG_NAMES: &[(&str, &str)] = &[
     ("message.timestamp.type", "log.message.timestamp.type"),
     ("cleanup.policy", "log.cleanup.policy"),
     ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
+    ("min.insync.replicas", "min.insync.replicas"),
 ];
 
 /// The group coordinator's settings (Kafka's `group.*` broker properties).
@@ -551,6 +554,7 @@ impl BrokerConfig {
             delete_retention_ms: parse_num(&props, "log.cleaner.delete.retention.ms")?,
             write_inline_max_bytes: parse_num(&props, "log.write.inline.max.bytes")?,
             writeback_interval_bytes: parse_num(&props, "log.writeback.interval.bytes")?,
+            min_insync_replicas: parse_num(&props, "min.insync.replicas")?,
         };
         validate_log_config(&log).map_err(ConfigError)?;
         let shards = if present(&props, "shards") {
@@ -643,6 +647,7 @@ impl BrokerConfig {
                 "max.message.bytes" => log.max_message_bytes = value.parse().map_err(|_| bad())?,
                 "message.timestamp.type" => log.message_timestamp_type_log_append = parse_timestamp_type(key, value).map_err(|e| e.0)?,
                 "delete.retention.ms" => log.delete_retention_ms = value.parse().map_err(|_| bad())?,
+                "min.insync.replicas" => log.min_insync_replicas = value.parse().map_err(|_| bad())?,
                 "cleanup.policy" => {
                     if !value.split(',').all(|p| matches!(p.trim(), "delete" | "compact")) {
                         return Err(bad());
@@ -672,6 +677,7 @@ impl BrokerConfig {
             "message.timestamp.type" => if log.message_timestamp_type_log_append { "LogAppendTime" } else { "CreateTime" }.to_string(),
             "cleanup.policy" => log.cleanup_policy.clone(),
             "delete.retention.ms" => log.delete_retention_ms.to_string(),
+            "min.insync.replicas" => log.min_insync_replicas.to_string(),
             _ => return None,
         })
     }
@@ -705,6 +711,9 @@ fn validate_log_config(log: &LogConfig) -> Result<(), String> {
     }
     if log.max_message_bytes < 64 {
         return Err("max.message.bytes: must be at least 64".into());
+    }
+    if log.min_insync_replicas < 1 {
+        return Err("min.insync.replicas: must be at least 1".into());
     }
     Ok(())
 }

@@ -334,6 +334,9 @@ pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bo
     }
     *shard.max_message_bytes.borrow_mut() = max_message_bytes;
     *shard.compacted_topics.borrow_mut() = compacted;
+    if catalog.is_cluster() {
+        super::replication::apply_roles(shard, &catalog);
+    }
     shard.catalog.replace(catalog);
 }
 

@@ -11,7 +11,7 @@ use super::{malformed, Dispatched};
 use crate::net::response::ResponseWriter;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
-use crate::protocol::messages::fetch::{FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse};
+use crate::protocol::messages::fetch::{EpochEndOffset, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse};
 use crate::protocol::wire::RecordSet;
 use crate::protocol::wire::Wire;
 use crate::protocol::ErrorCode;
@@ -37,7 +37,12 @@ struct Slot {
     /// Why an unknown slot is refused: an unknown partition, or (in a cluster) one that
     /// another broker leads.
     refusal: ErrorCode,
+    /// A follower's fetch: its id, and the partition's current leader epoch and last fetched
+    /// epoch as it sent them.
+    follower: Option<(i32, i32, i32)>,
     result: Option<Result<ReadResult, ReadError>>,
+    /// What the leader answered a follower beside the read (an epoch error, a divergence).
+    answer: Option<super::replication::FollowerAnswer>,
 }
 
 async fn fetch(shard: &Rc<Shard>, header: RequestHeader, request: FetchRequest) -> crate::net::Response {
@@ -59,7 +64,9 @@ async fn fetch(shard: &Rc<Shard>, header: RequestHeader, request: FetchRequest) 
                 max_bytes: p.partition_max_bytes.max(0) as u32,
                 known,
                 refusal,
+                follower: (request.replica_id >= 0).then_some((request.replica_id, p.current_leader_epoch, p.last_fetched_epoch)),
                 result: None,
+                answer: None,
             });
         }
     }
@@ -67,7 +74,7 @@ async fn fetch(shard: &Rc<Shard>, header: RequestHeader, request: FetchRequest) 
     loop {
         read_all(shard, &mut slots, response_max_bytes).await;
         let bytes: u64 = slots.iter().filter_map(|s| s.result.as_ref()?.as_ref().ok()?.records.as_ref().map(|r| r.len as u64)).sum();
-        let any_error = slots.iter().any(|s| !s.known || matches!(s.result, Some(Err(_)) | None));
+        let any_error = slots.iter().any(|s| !s.known || matches!(s.result, Some(Err(_)) | None) || s.answer.is_some_and(|a| a.diverging.is_some()));
         let now = Instant::now();
         if bytes >= request.min_bytes.max(0) as u64 || any_error || now >= deadline {
             break;
@@ -83,34 +90,49 @@ async fn fetch(shard: &Rc<Shard>, header: RequestHeader, request: FetchRequest) 
 }
 
 async fn read_all(shard: &Rc<Shard>, slots: &mut [Slot], response_max_bytes: u32) {
-    let items: Vec<(String, i32, (i64, u32))> =
-        slots.iter().filter(|s| s.known).map(|s| (s.topic.clone(), s.partition, (s.fetch_offset, s.max_bytes.min(response_max_bytes)))).collect();
-    let routed =
-        route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, (offset, max_bytes): (i64, u32)| -> LocalBoxFuture<Result<ReadResult, ReadError>> {
-            match s.log(topic, partition) {
-                Some(log) => Box::pin(async move { log.read(offset, max_bytes, true).await }),
-                None => Box::pin(std::future::ready(Err(ReadError::Deleted))),
-            }
-        })
-        .await;
+    type Item = (i64, u32, Option<(i32, i32, i32)>);
+    type Answer = (Result<ReadResult, ReadError>, Option<super::replication::FollowerAnswer>);
+    let items: Vec<(String, i32, Item)> =
+        slots.iter().filter(|s| s.known).map(|s| (s.topic.clone(), s.partition, (s.fetch_offset, s.max_bytes.min(response_max_bytes), s.follower))).collect();
+    let routed = route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, (offset, max_bytes, follower): Item| -> LocalBoxFuture<Answer> {
+        if let Some((id, current_epoch, last_epoch)) = follower {
+            let (s, topic) = (s.clone(), topic.to_string());
+            return Box::pin(async move {
+                let (read, answer) = super::replication::serve_follower(s, topic, partition, id, (offset, max_bytes), (current_epoch, last_epoch)).await;
+                (read, Some(answer))
+            });
+        }
+        match s.log(topic, partition) {
+            Some(log) => Box::pin(async move { (log.read(offset, max_bytes, true).await, None) }),
+            None => Box::pin(std::future::ready((Err(ReadError::Deleted), None))),
+        }
+    })
+    .await;
     let mut results = routed.collect().await.into_iter();
     for slot in slots.iter_mut().filter(|s| s.known) {
-        slot.result = results.next().flatten();
+        match results.next().flatten() {
+            Some((read, answer)) => {
+                slot.result = Some(read);
+                slot.answer = answer;
+            }
+            None => slot.result = None,
+        }
     }
 }
 
 /// Waits until any of the partitions gets data past its fetch offset, or `timeout` passes.
 async fn wait_for_any(shard: &Rc<Shard>, slots: &[Slot], timeout: Duration) {
-    let mut by_shard: BTreeMap<ShardId, Vec<(String, i32, i64)>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<(String, i32, i64, bool)>> = BTreeMap::new();
     for s in slots.iter().filter(|s| s.known) {
         // Wait for data past what the last read already saw (which may be more than the fetch
         // offset, when it was just not enough for min_bytes); waiting on the fetch offset would
         // return at once and spin.
+        // A follower reads to the log end, and waits for it to move.
         let seen = match &s.result {
-            Some(Ok(read)) => read.high_watermark.max(s.fetch_offset),
+            Some(Ok(read)) if s.follower.is_none() => read.high_watermark.max(s.fetch_offset),
             _ => s.fetch_offset,
         };
-        by_shard.entry(shard.owner_of(&s.topic, s.partition)).or_default().push((s.topic.clone(), s.partition, seen));
+        by_shard.entry(shard.owner_of(&s.topic, s.partition)).or_default().push((s.topic.clone(), s.partition, seen, s.follower.is_some()));
     }
     let mut waits = Vec::new();
     for (owner, partitions) in by_shard {
@@ -118,8 +140,8 @@ async fn wait_for_any(shard: &Rc<Shard>, slots: &[Slot], timeout: Duration) {
             .call(owner, move |s: &Rc<Shard>| {
                 let futures: Vec<LocalBoxFuture<()>> = partitions
                     .into_iter()
-                    .filter_map(|(t, p, offset)| s.log(&t, p).map(|log| (log, offset)))
-                    .map(|(log, offset)| Box::pin(async move { log.wait_for_data(offset, timeout).await }) as LocalBoxFuture<()>)
+                    .filter_map(|(t, p, offset, to_end)| s.log(&t, p).map(|log| (log, offset, to_end)))
+                    .map(|(log, offset, to_end)| Box::pin(async move { log.wait_for(offset, timeout, to_end).await }) as LocalBoxFuture<()>)
                     .collect();
                 if futures.is_empty() {
                     Box::pin(std::future::ready(())) as LocalBoxFuture<()>
@@ -163,6 +185,22 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
                         records: Some(RecordSet::default()),
                         ..Default::default()
                     };
+                    if let Some(answer) = slot.answer {
+                        // A follower's fetch the leader refused (epochs), or whose log diverges.
+                        if !answer.error.is_ok() {
+                            return FetchPartitionResponse { error: answer.error, ..unknown };
+                        }
+                        if let (Some((epoch, end_offset)), Some(Ok(read))) = (answer.diverging, &slot.result) {
+                            return FetchPartitionResponse {
+                                error: ErrorCode::NONE,
+                                high_watermark: read.high_watermark,
+                                last_stable_offset: read.high_watermark,
+                                log_start_offset: read.log_start_offset,
+                                diverging_epoch: Some(EpochEndOffset { epoch, end_offset }),
+                                ..unknown
+                            };
+                        }
+                    }
                     match slot.result {
                         _ if !slot.known => FetchPartitionResponse { error: slot.refusal, ..unknown },
                         None => unknown,

@@ -37,7 +37,7 @@ async fn find_coordinator_in_cluster(shard: &Rc<Shard>, header: &RequestHeader, 
     if request.key_type == 0 && shard.catalog().topic(OFFSETS_TOPIC).is_none() {
         let config = shard.config();
         let brokers = shard.catalog().brokers.len().max(1);
-        let rf = (config.offsets_topic_replication_factor as usize).min(brokers).min(crate::cluster::controller::REPLICATION_FACTOR_MAX);
+        let rf = (config.offsets_topic_replication_factor as usize).min(brokers);
         let configs = [("cleanup.policy", "compact".to_string()), ("segment.bytes", config.offsets_topic_segment_bytes.to_string())].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let topic = super::controller::NewTopic { name: OFFSETS_TOPIC.to_string(), num_partitions: config.offsets_topic_num_partitions, replication_factor: rf as i16, assignments: Vec::new(), configs };
         // A concurrent creation shows up as TOPIC_ALREADY_EXISTS: either way it exists next.
@@ -64,6 +64,30 @@ async fn find_coordinator_in_cluster(shard: &Rc<Shard>, header: &RequestHeader, 
     respond(header, &find_coordinator::FindCoordinatorResponse::from_coordinators(header.api_version, coordinators))
 }
 
+/// Loads the groups and offsets of one `__consumer_offsets` partition this shard owns (at
+/// startup, and when this broker becomes its leader).
+pub fn load_group_partition(shard: &Rc<Shard>, log: &Rc<crate::storage::PartitionLog>) {
+    let mut coordinator = shard.coordinator.borrow_mut();
+    let mut loaded = 0usize;
+    let result = log.for_each_batch_blocking(|batch| match records::batch_records(batch) {
+        Ok(recs) => {
+            for (key, value) in recs {
+                if let Ok(Some(key)) = records::decode_key(key) {
+                    coordinator.apply_record(key, value);
+                    loaded += 1;
+                }
+            }
+        }
+        Err(e) => tracing::warn!(partition = log.partition, error = %e, "skipping an unreadable __consumer_offsets batch"),
+    });
+    if let Err(e) = result {
+        tracing::error!(partition = log.partition, error = %e, "could not read __consumer_offsets");
+    }
+    if loaded > 0 {
+        tracing::info!(shard = shard.id.0, partition = log.partition, records = loaded, groups = coordinator.groups.len(), "loaded consumer groups");
+    }
+}
+
 /// Runs `work` on the coordinator shard of `group_id` and waits for the answer.
 async fn on_coordinator<R, F>(shard: &Rc<Shard>, group_id: &str, gone: R, work: F) -> R
 where
@@ -71,6 +95,12 @@ where
     F: FnOnce(&Rc<Shard>, i32) -> LocalBoxFuture<R> + Send + 'static,
 {
     let (owner, partition) = coordinator_shard(shard, group_id);
+    // In a cluster, only the leader of the group's offsets partition coordinates it; a client
+    // that asks another broker finds the coordinator again.
+    let catalog = shard.catalog();
+    if catalog.is_cluster() && !catalog.topic(OFFSETS_TOPIC).is_some_and(|t| t.is_led_by(partition, shard.config().broker_id)) {
+        return gone;
+    }
     let rx = shard.call(owner, move |s: &Rc<Shard>| work(s, partition)).await;
     rx.recv_async().await.unwrap_or(gone)
 }

@@ -14,6 +14,7 @@ mod groups;
 mod list_offsets;
 mod metadata;
 mod produce;
+pub mod replication;
 mod route;
 
 use std::rc::Rc;
@@ -21,7 +22,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 pub use controller::{apply_catalog, remove_orphans, ControllerCommand};
-pub use groups::offsets_partitions;
+pub use groups::{load_group_partition, offsets_partitions};
 
 use crate::net::response::{Response, ResponseWriter};
 use crate::protocol::codec::{DecodeError, Reader};

@@ -23,6 +23,13 @@ fn batch_error_code(e: BatchError) -> ErrorCode {
     }
 }
 
+/// Why a routed append failed: in the log, or by replication (not led here, too few in-sync
+/// replicas, not committed in time).
+enum Failure {
+    Append(AppendError),
+    Code(ErrorCode),
+}
+
 /// Why a partition's records were refused: the error code, the message, and KIP-467's record
 /// errors (the index of the record at fault in its batch).
 struct Refusal {
@@ -87,7 +94,7 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     let catalog = shard.catalog();
     // Immediate answers (errors found here) and the routed appends, by (topic, partition) slot.
     let mut slots: Vec<(usize, ProducePartitionResponse)> = Vec::new();
-    let mut work: Vec<(String, i32, Vec<Bytes>)> = Vec::new();
+    let mut work: Vec<(String, i32, (Vec<Bytes>, i16, u32))> = Vec::new();
     let mut work_slots: Vec<usize> = Vec::new();
     let mut layout: Vec<(String, Vec<i32>)> = Vec::new();
     let mut slot = 0;
@@ -112,7 +119,7 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
             } else {
                 match validate(p.records.as_ref(), max_message_bytes, compacted) {
                     Ok(batches) => {
-                        work.push((topic.name.clone(), p.index, batches));
+                        work.push((topic.name.clone(), p.index, (batches, request.acks, request.timeout_ms.max(0) as u32)));
                         work_slots.push(slot);
                         None
                     }
@@ -131,11 +138,29 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
         }
         layout.push((topic.name.clone(), indexes));
     }
-    let routed = route(shard, work, |s: &Rc<Shard>, topic: &str, partition: i32, batches: Vec<Bytes>| -> LocalBoxFuture<Result<AppendResult, AppendError>> {
-        match s.log(topic, partition) {
-            Some(log) => Box::pin(log.append(batches)),
-            None => Box::pin(std::future::ready(Err(AppendError::Deleted))),
+    let routed = route(shard, work, |s: &Rc<Shard>, topic: &str, partition: i32, (batches, acks, timeout_ms): (Vec<Bytes>, i16, u32)| -> LocalBoxFuture<Result<AppendResult, Failure>> {
+        let Some(log) = s.log(topic, partition) else { return Box::pin(std::future::ready(Err(Failure::Append(AppendError::Deleted)))) };
+        // A replicated partition (a cluster's, of several replicas): led here, and with
+        // acks=all, enough in-sync replicas, before anything is written.
+        let replicated = match super::replication::check_produce(s, topic, partition, acks) {
+            Ok(replicated) => replicated,
+            Err(code) => return Box::pin(std::future::ready(Err(Failure::Code(code)))),
+        };
+        if !replicated {
+            return Box::pin(async move { log.append(batches).await.map_err(Failure::Append) });
         }
+        let records: i64 = batches.iter().map(|b| record_batch::BatchView { bytes: b }.last_offset_delta() as i64 + 1).sum();
+        let (s, topic) = (s.clone(), topic.to_string());
+        Box::pin(async move {
+            let appended = log.append(batches).await.map_err(Failure::Append)?;
+            super::replication::appended(&s, &topic, partition);
+            if acks == -1 {
+                // acks=all: answered once every in-sync replica has the records.
+                let end = appended.base_offset + records;
+                super::replication::wait_for_commit(&s, &log, end, std::time::Duration::from_millis(timeout_ms as u64)).await.map_err(Failure::Code)?;
+            }
+            Ok(appended)
+        })
     })
     .await;
     let acks = request.acks;
@@ -156,10 +181,13 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                     record_errors: Vec::new(),
                     error_message: None,
                 },
-                Some(Err(AppendError::Deleted)) | None => partition_error(index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None),
-                Some(Err(AppendError::Storage)) => partition_error(index, ErrorCode::KAFKA_STORAGE_ERROR, None),
-                Some(Err(AppendError::OutOfOrderSequence)) => partition_error(index, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, None),
-                Some(Err(AppendError::InvalidProducerEpoch)) => partition_error(index, ErrorCode::INVALID_PRODUCER_EPOCH, None),
+                Some(Err(Failure::Append(AppendError::Deleted))) | None => partition_error(index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None),
+                Some(Err(Failure::Append(AppendError::Storage))) => partition_error(index, ErrorCode::KAFKA_STORAGE_ERROR, None),
+                Some(Err(Failure::Append(AppendError::OutOfOrderSequence))) => partition_error(index, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, None),
+                Some(Err(Failure::Append(AppendError::InvalidProducerEpoch))) => partition_error(index, ErrorCode::INVALID_PRODUCER_EPOCH, None),
+                // Only a follower's appends check their offsets.
+                Some(Err(Failure::Append(AppendError::OffsetMismatch))) => partition_error(index, ErrorCode::UNKNOWN_SERVER_ERROR, None),
+                Some(Err(Failure::Code(code))) => partition_error(index, code, None),
             };
             slots.push((slot, response));
         }

@@ -12,16 +12,6 @@ use crate::protocol::ErrorCode;
 
 pub type ItemResult = Result<(), (ErrorCode, String)>;
 
-/// The most replicas a partition may have on Spate's brokers today. Until followers fetch
-/// from leaders (the next step of the cluster), a partition lives on one broker: placement,
-/// leadership, fencing and elections here are written for any count (and tested with three),
-/// but the service creates topics with one replica.
-pub const REPLICATION_FACTOR_MAX: usize = 1;
-
-fn not_replicated(rf: usize, settings: &Settings) -> (ErrorCode, String) {
-    (ErrorCode::INVALID_REPLICATION_FACTOR, format!("replication factor {rf}: Spate's brokers do not replicate partitions yet (at most {})", settings.replication_factor_max))
-}
-
 /// A topic to create: -1 partitions or replication factor for the defaults; explicit
 /// assignments (partition -> replicas) win over both.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -40,8 +30,6 @@ pub struct Settings {
     pub default_replication_factor: i16,
     pub unclean_leader_election: bool,
     pub max_partitions: i32,
-    /// `REPLICATION_FACTOR_MAX` in the service.
-    pub replication_factor_max: usize,
 }
 
 /// Orders the active brokers so that consecutive ones are on different racks where possible
@@ -140,7 +128,7 @@ pub fn create_topics(image: &MetadataImage, topics: &[NewTopic], settings: &Sett
                 if t.num_partitions != -1 || t.replication_factor != -1 {
                     return Err((ErrorCode::INVALID_REQUEST, "both assignments and a partition count or replication factor".to_string()));
                 }
-                check_assignments(image, &t.assignments, None, settings)?;
+                check_assignments(image, &t.assignments, None)?;
                 t.assignments.clone()
             } else {
                 let partitions = if t.num_partitions == -1 { settings.num_partitions } else { t.num_partitions };
@@ -150,9 +138,6 @@ pub fn create_topics(image: &MetadataImage, topics: &[NewTopic], settings: &Sett
                 let rf = if t.replication_factor == -1 { settings.default_replication_factor } else { t.replication_factor };
                 if rf < 1 {
                     return Err((ErrorCode::INVALID_REPLICATION_FACTOR, "replication factor must be larger than 0".to_string()));
-                }
-                if rf as usize > settings.replication_factor_max {
-                    return Err(not_replicated(rf as usize, settings));
                 }
                 if rf as usize > brokers.len() {
                     return Err((ErrorCode::INVALID_REPLICATION_FACTOR, format!("replication factor: {rf} larger than available brokers: {}", brokers.len())));
@@ -197,11 +182,8 @@ fn start_for(name: &str, n: usize) -> usize {
 
 /// Explicit replica assignments: every partition the same count of distinct, registered
 /// brokers (`expected`: the topic's replication factor, for new partitions of a topic).
-fn check_assignments(image: &MetadataImage, assignments: &[Vec<i32>], expected: Option<usize>, settings: &Settings) -> Result<(), (ErrorCode, String)> {
+fn check_assignments(image: &MetadataImage, assignments: &[Vec<i32>], expected: Option<usize>) -> Result<(), (ErrorCode, String)> {
     let rf = expected.unwrap_or_else(|| assignments[0].len());
-    if rf > settings.replication_factor_max {
-        return Err(not_replicated(rf, settings));
-    }
     for (p, replicas) in assignments.iter().enumerate() {
         let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
         if replicas.is_empty() || distinct.len() != replicas.len() {
@@ -264,7 +246,7 @@ pub fn create_partitions(image: &MetadataImage, topics: &[(String, i32, Vec<Vec<
                 if assignments.len() as i32 != count - current {
                     return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("{} assignments for {} new partitions", assignments.len(), count - current)));
                 }
-                check_assignments(image, assignments, Some(rf), settings)?;
+                check_assignments(image, assignments, Some(rf))?;
                 assignments.clone()
             };
             for (i, replicas) in new.into_iter().enumerate() {
@@ -308,21 +290,21 @@ pub fn remove_from_partitions(image: &MetadataImage, broker: i32, unclean: bool)
             } else {
                 part.leader
             };
-            records.push(change(&t.id, *p, part, leader, isr, None));
+            records.extend(change(&t.id, *p, part, leader, isr, None));
         }
     }
     records
 }
 
-/// A `PartitionChange` with only what differs from `part`, or nothing when nothing does.
-fn change(topic_id: &str, partition: i32, part: &PartitionImage, leader: i32, isr: Vec<i32>, replicas: Option<Vec<i32>>) -> MetadataRecord {
-    MetadataRecord::PartitionChange {
-        topic_id: topic_id.to_string(),
-        partition,
-        leader: (leader != part.leader).then_some(leader),
-        isr: (isr != part.isr).then_some(isr),
-        replicas: replicas.filter(|r| *r != part.replicas),
+/// A `PartitionChange` with only what differs from `part`, or none when nothing does (as
+/// Kafka's `PartitionChangeBuilder`: an empty change would still bump the partition epoch and
+/// fail the leader's next AlterPartition).
+fn change(topic_id: &str, partition: i32, part: &PartitionImage, leader: i32, isr: Vec<i32>, replicas: Option<Vec<i32>>) -> Option<MetadataRecord> {
+    let (leader, isr, replicas) = ((leader != part.leader).then_some(leader), (isr != part.isr).then_some(isr), replicas.filter(|r| *r != part.replicas));
+    if leader.is_none() && isr.is_none() && replicas.is_none() {
+        return None;
     }
+    Some(MetadataRecord::PartitionChange { topic_id: topic_id.to_string(), partition, leader, isr, replicas })
 }
 
 /// Leaderless partitions that `broker`, just unfenced, can lead now.
@@ -334,7 +316,7 @@ pub fn elect_for_unfenced(image: &MetadataImage, broker: i32, unclean: bool) -> 
                 continue;
             }
             if let Some((leader, isr)) = elect(image, &part.replicas, &part.isr, unclean) {
-                records.push(change(&t.id, *p, part, leader, isr.unwrap_or_else(|| part.isr.clone()), None));
+                records.extend(change(&t.id, *p, part, leader, isr.unwrap_or_else(|| part.isr.clone()), None));
             }
         }
     }
@@ -362,7 +344,7 @@ pub fn alter_partition(image: &MetadataImage, from: i32, topic_id: &str, partiti
     let mut isr = new_isr.to_vec();
     isr.sort_by_key(|r| part.replicas.iter().position(|x| x == r));
     isr.dedup();
-    Ok(vec![change(topic_id, partition, part, part.leader, isr, None)])
+    Ok(change(topic_id, partition, part, part.leader, isr, None).into_iter().collect())
 }
 
 /// Elections an operator asks for (ElectLeaders): `preferred` moves leadership to the first
@@ -386,7 +368,7 @@ pub fn elect_leaders(image: &MetadataImage, preferred: bool, partitions: &[(Stri
             if part.leader == want {
                 Err((ErrorCode::ELECTION_NOT_NEEDED, "the preferred replica leads already".to_string()))
             } else if part.isr.contains(&want) && image.brokers.get(&want).is_some_and(|b| b.is_active()) {
-                records.push(change(&t.id, p, part, want, part.isr.clone(), None));
+                records.extend(change(&t.id, p, part, want, part.isr.clone(), None));
                 Ok(())
             } else {
                 Err((ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE, format!("broker {want} is not in the ISR or not active")))
@@ -396,7 +378,7 @@ pub fn elect_leaders(image: &MetadataImage, preferred: bool, partitions: &[(Stri
         } else {
             match elect(image, &part.replicas, &part.isr, true) {
                 Some((l, isr)) => {
-                    records.push(change(&t.id, p, part, l, isr.unwrap_or_else(|| part.isr.clone()), None));
+                    records.extend(change(&t.id, p, part, l, isr.unwrap_or_else(|| part.isr.clone()), None));
                     Ok(())
                 }
                 None => Err((ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE, "no replica is active".to_string())),
@@ -428,7 +410,7 @@ mod tests {
     }
 
     fn settings() -> Settings {
-        Settings { num_partitions: 1, default_replication_factor: 1, unclean_leader_election: false, max_partitions: 10_000, replication_factor_max: 3 }
+        Settings { num_partitions: 1, default_replication_factor: 1, unclean_leader_election: false, max_partitions: 10_000 }
     }
 
     fn apply(image: &mut MetadataImage, records: &[MetadataRecord]) {
@@ -531,7 +513,7 @@ mod tests {
         apply(&mut image, &[MetadataRecord::FenceBroker { broker_id: 2, epoch: 2 }]);
         assert_eq!(alter_partition(&image, 1, "id", 0, 0, 1, &[3, 2, 1]).unwrap_err(), ErrorCode::INELIGIBLE_REPLICA, "a fenced broker cannot join");
         let records = alter_partition(&image, 1, "id", 0, 0, 1, &[3, 1]).unwrap();
-        assert!(matches!(&records[0], MetadataRecord::PartitionChange { isr: None, leader: None, .. }), "the ISR is kept in replica order: no change");
+        assert!(records.is_empty(), "the ISR is kept in replica order: no change, no record");
     }
 
     #[test]

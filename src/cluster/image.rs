@@ -142,6 +142,11 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::Topic { name, topic_id } => {
+                // A name that exists already keeps its topic (the controller never proposes
+                // this; replay refuses it rather than hold two topics of one name).
+                if self.names.contains_key(name) {
+                    return;
+                }
                 self.names.insert(name.clone(), topic_id.clone());
                 self.topics.insert(topic_id.clone(), TopicImage { name: name.clone(), id: topic_id.clone(), configs: BTreeMap::new(), partitions: BTreeMap::new() });
             }

@@ -32,26 +32,6 @@ impl ControllerClient {
         address.to_socket_addrs().ok()?.next()
     }
 
-    /// One voter, whoever it is (metadata fetches, which any voter serves).
-    pub async fn ask_any(&self, request: &ControllerRequest, wait: Duration) -> std::io::Result<ControllerResponse> {
-        let mut last = std::io::Error::other("no controller address");
-        let start = self.current.borrow().clone();
-        let order: Vec<String> = start.into_iter().chain(self.addresses.iter().cloned()).collect();
-        for address in order {
-            let Some(addr) = Self::resolve(&address) else { continue };
-            match call(addr, &Rpc::Controller(request.clone()), self.timeout + wait).await {
-                Ok(RpcReply::Controller(response)) => {
-                    *self.current.borrow_mut() = Some(address);
-                    return Ok(response);
-                }
-                Ok(_) => last = std::io::Error::other("unexpected reply"),
-                Err(e) => last = e,
-            }
-        }
-        *self.current.borrow_mut() = None;
-        Err(last)
-    }
-
     /// The active controller, following redirects, retrying for up to `deadline`.
     pub async fn ask(&self, request: &ControllerRequest, deadline: Duration) -> std::io::Result<ControllerResponse> {
         let until = std::time::Instant::now() + deadline;
@@ -154,6 +134,8 @@ impl Member {
     /// again if the controller no longer knows this epoch.
     pub async fn run_heartbeats(self: Rc<Self>) {
         let every = Duration::from_millis(self.cluster().broker_heartbeat_interval_ms);
+        let session = Duration::from_millis(self.cluster().broker_session_timeout_ms);
+        let mut last_answer = std::time::Instant::now();
         loop {
             let shutting_down = self.want_shutdown.get();
             let request = ControllerRequest::Heartbeat {
@@ -165,6 +147,7 @@ impl Member {
             };
             match self.client.ask(&request, every).await {
                 Ok(ControllerResponse::Heartbeat { is_fenced, should_shut_down, .. }) => {
+                    last_answer = std::time::Instant::now();
                     if self.fenced.get() != is_fenced {
                         tracing::info!(broker = self.config.broker_id, fenced = is_fenced, "the controller changed this broker's state");
                     }
@@ -177,7 +160,10 @@ impl Member {
                     continue;
                 }
                 Ok(other) => tracing::warn!(?other, "heartbeat refused"),
-                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                // A controller lost is found again among the voters within a few tries; only a
+                // silence as long as the session is worth a warning.
+                Err(e) if last_answer.elapsed() < session => tracing::debug!(error = %e, "heartbeat failed"),
+                Err(e) => tracing::warn!(error = %e, silent_ms = last_answer.elapsed().as_millis() as u64, "no controller answered this broker's heartbeats for a session"),
             }
             // While shutting down, ask again soon: the answer says when leadership has moved.
             compio::time::sleep(if shutting_down { Duration::from_millis(100) } else { every }).await;
@@ -193,8 +179,10 @@ impl Member {
     {
         loop {
             let request = ControllerRequest::FetchMetadata { since: self.applied.get(), max_wait_ms: 1000 };
-            match self.client.ask_any(&request, Duration::from_millis(1000)).await {
-                Ok(ControllerResponse::Metadata { image: Some(image) }) if image.offset > self.applied.get() => {
+            match self.client.ask(&request, Duration::from_millis(3000)).await {
+                // Never an image older than this broker's own registration: the shards would
+                // remove partitions it does not list yet.
+                Ok(ControllerResponse::Metadata { image: Some(image) }) if image.offset > self.applied.get() && image.offset >= self.epoch.get() => {
                     let offset = image.offset;
                     publish(Arc::new(*image)).await;
                     self.applied.set(offset);

@@ -217,6 +217,11 @@ fn scan(bytes: &[u8]) -> io::Result<Scan> {
         }
         let payload = &rest[8..8 + len];
         if crc32c::crc32c(payload) != crc {
+            // A torn write can only be the last record: a bad CRC with more records after it
+            // is damage inside the log, and cutting there would drop acknowledged entries.
+            if rest.len() - 8 - len >= 8 {
+                return Err(invalid_data(format!("metadata log record at byte {pos} fails its CRC and more records follow it")));
+            }
             break;
         }
         let record: LogRecord =
@@ -629,6 +634,9 @@ impl ImageCell {
     }
 
     fn subscribe(&self) -> flume::Receiver<Arc<MetadataImage>> {
+        // Subscribers that went away since the last change go now, so a quiet cluster's list
+        // stays as long as its live subscribers.
+        self.subscribers.borrow_mut().retain(|(tx, _)| tx.receiver_count() > 1);
         let (tx, rx) = flume::bounded(1);
         let _ = tx.try_send(self.current());
         self.subscribers.borrow_mut().push((tx, rx.clone()));

@@ -34,6 +34,9 @@ pub struct ControllerService {
     token: (flume::Sender<()>, flume::Receiver<()>),
 }
 
+/// How long a decision waits for the one before it.
+const DECISION_WAIT: Duration = Duration::from_secs(5);
+
 fn error(code: ErrorCode, message: impl Into<String>) -> ControllerResponse {
     ControllerResponse::Error { code: code.0, message: message.into() }
 }
@@ -49,7 +52,6 @@ impl ControllerService {
             default_replication_factor: config.default_replication_factor,
             unclean_leader_election: config.cluster.as_ref().is_some_and(|c| c.unclean_leader_election_enable),
             max_partitions: crate::config::limits::TOPIC_PARTITIONS_MAX,
-            replication_factor_max: controller::REPLICATION_FACTOR_MAX,
         };
         let token = flume::bounded(1);
         token.0.try_send(()).expect("an empty channel has room");
@@ -78,12 +80,20 @@ impl ControllerService {
         match request {
             // Any voter serves the metadata it has applied: a broker only ever moves forward
             // (it asks for what is newer than what it has).
-            ControllerRequest::FetchMetadata { since, max_wait_ms } => self.fetch_metadata(since, max_wait_ms).await,
+            // Served by the leader only: a follower cut off from it would keep a broker on stale
+            // metadata, and a restarting voter's image may lag what the broker had.
+            ControllerRequest::FetchMetadata { since, max_wait_ms } if self.quorum.is_leader() => self.fetch_metadata(since, max_wait_ms).await,
             request => {
                 if !self.quorum.is_leader() {
                     return self.not_controller();
                 }
-                let Ok(()) = self.token.1.recv_async().await else { return error(ErrorCode::UNKNOWN_SERVER_ERROR, "controller stopping") };
+                // Decisions wait for each other, but not for ever: a leader that lost its quorum
+                // cannot commit, and its callers retry elsewhere.
+                match compio::time::timeout(DECISION_WAIT, self.token.1.recv_async()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return error(ErrorCode::UNKNOWN_SERVER_ERROR, "controller stopping"),
+                    Err(_) => return error(ErrorCode::REQUEST_TIMED_OUT, "the controller is busy"),
+                }
                 let response = self.decide(request).await;
                 let _ = self.token.0.try_send(());
                 response
@@ -109,6 +119,19 @@ impl ControllerService {
     /// The image with everything committed applied, on the leader (else `None`).
     async fn current_image(&self) -> Option<std::sync::Arc<MetadataImage>> {
         self.quorum.ensure_linearizable().await.ok()?;
+        // Entries this leader appended that are not applied yet (a proposal that timed out may
+        // still commit): a decision made without them could undo them.
+        let deadline = Instant::now() + DECISION_WAIT;
+        loop {
+            let status = self.quorum.status();
+            if status.last_applied_index >= status.last_log_index {
+                break;
+            }
+            if Instant::now() >= deadline || status.leader != Some(self.quorum.node_id()) {
+                return None;
+            }
+            compio::time::sleep(Duration::from_millis(10)).await;
+        }
         let term = self.quorum.status().term;
         if *self.term.borrow() != term {
             // A new term: every broker's session starts now.
@@ -141,6 +164,14 @@ impl ControllerService {
                 if let Some(b) = image.brokers.get(&broker_id) {
                     if b.incarnation_id == incarnation_id {
                         return ControllerResponse::Registered { broker_epoch: b.epoch };
+                    }
+                    // As Kafka's ClusterControlManager: another process with this id while the
+                    // registered one's session lives is refused (a restarted broker retries
+                    // until the old session has expired and it was fenced).
+                    let session = Duration::from_millis(self.cluster().broker_session_timeout_ms);
+                    let alive = self.heartbeats.borrow().get(&broker_id).is_some_and(|at| at.elapsed() < session);
+                    if !b.fenced && alive {
+                        return error(ErrorCode::DUPLICATE_BROKER_REGISTRATION, format!("broker {broker_id} is registered by another process whose session is alive"));
                     }
                 }
                 // A new incarnation: the old one is gone (it crashed and restarted), so it
@@ -193,12 +224,17 @@ impl ControllerService {
                 }
                 match controller::alter_partition(&image, broker_id, &topic_id, partition, leader_epoch, partition_epoch, &new_isr) {
                     Ok(records) => {
-                        if let Err(response) = self.commit(records).await {
-                            return response;
+                        if !records.is_empty() {
+                            if let Err(response) = self.commit(records).await {
+                                return response;
+                            }
                         }
                         let image = self.quorum.image();
-                        let p = image.partition(&topic_id, partition).expect("just changed");
-                        ControllerResponse::AlterPartition { leader_epoch: p.leader_epoch, partition_epoch: p.partition_epoch, isr: p.isr.clone() }
+                        match image.partition(&topic_id, partition) {
+                            Some(p) => ControllerResponse::AlterPartition { leader_epoch: p.leader_epoch, partition_epoch: p.partition_epoch, isr: p.isr.clone() },
+                            // Deleted meanwhile.
+                            None => error(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "the partition is gone"),
+                        }
                     }
                     Err(code) => error(code, "AlterPartition refused"),
                 }

@@ -324,6 +324,14 @@ impl Coordinator {
         ErrorCode::NONE
     }
 
+    /// Forgets the groups of one `__consumer_offsets` partition (of `partitions`): this broker
+    /// no longer leads it, and the next leader loads them from its replica.
+    pub fn unload_partition(&mut self, partition: i32, partitions: i32) -> usize {
+        let before = self.groups.len();
+        self.groups.retain(|id, _| partition_for(id, partitions) != partition);
+        before - self.groups.len()
+    }
+
     /// Applies a record read from (or written to) `__consumer_offsets`.
     pub fn apply_record(&mut self, key: RecordKey, value: Option<Bytes>) {
         match key {

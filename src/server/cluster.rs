@@ -85,8 +85,8 @@ impl ControllerThread {
 
 /// The metadata thread of a broker.
 pub struct MetadataThread {
-    /// Hands the thread the shards' mailboxes once they run.
-    shards: flume::Sender<Vec<flume::Sender<Job>>>,
+    /// Hands the thread what the shards share once they run.
+    shards: flume::Sender<Arc<crate::shard::Shared>>,
     /// Asks for a controlled shutdown; answered when the controller allows it or the wait ends.
     shutdown: flume::Sender<flume::Sender<bool>>,
 }
@@ -95,7 +95,7 @@ pub struct MetadataThread {
 pub fn start_member(config: &BrokerConfig) -> io::Result<(MetadataThread, Arc<MetadataImage>)> {
     let config = config.clone();
     let (first_tx, first_rx) = flume::bounded::<io::Result<Arc<MetadataImage>>>(1);
-    let (shards_tx, shards_rx) = flume::bounded::<Vec<flume::Sender<Job>>>(1);
+    let (shards_tx, shards_rx) = flume::bounded::<Arc<crate::shard::Shared>>(1);
     let (shutdown_tx, shutdown_rx) = flume::bounded::<flume::Sender<bool>>(1);
     std::thread::Builder::new().name("spate-metadata".into()).spawn(move || {
         let runtime = match compio::runtime::Runtime::new() {
@@ -123,25 +123,33 @@ pub fn start_member(config: &BrokerConfig) -> io::Result<(MetadataThread, Arc<Me
                     let _ = reply.send(m.may_shut_down.get());
                 }
             });
-            let mailboxes: Rc<std::cell::RefCell<Option<Vec<flume::Sender<Job>>>>> = Rc::default();
+            let shared: Rc<std::cell::RefCell<Option<Arc<crate::shard::Shared>>>> = Rc::default();
             let broker_id = config.broker_id;
+            let m = member.clone();
             member
                 .follow_metadata(move |image: Arc<MetadataImage>| {
                     let first_tx = first_tx.clone();
                     let shards_rx = shards_rx.clone();
-                    let mailboxes = mailboxes.clone();
+                    let shared = shared.clone();
+                    let member = m.clone();
                     async move {
-                        if mailboxes.borrow().is_none() {
+                        if shared.borrow().is_none() {
                             // The first image: the shards start from it.
                             let _ = first_tx.send(Ok(image));
                             match shards_rx.recv_async().await {
-                                Ok(m) => *mailboxes.borrow_mut() = Some(m),
+                                Ok(s) => {
+                                    s.broker_epoch.store(member.epoch.get(), std::sync::atomic::Ordering::Relaxed);
+                                    *shared.borrow_mut() = Some(s);
+                                }
                                 Err(_) => std::future::pending::<()>().await,
                             }
                             return;
                         }
-                        let senders = mailboxes.borrow().clone().expect("set above");
-                        publish(&senders, &image, broker_id).await;
+                        let shared = shared.borrow().clone().expect("set above");
+                        // The epoch AlterPartition requests carry (it changes when the broker
+                        // registers again).
+                        shared.broker_epoch.store(member.epoch.get(), std::sync::atomic::Ordering::Relaxed);
+                        publish(&shared.mailboxes, &image, broker_id).await;
                     }
                 })
                 .await;
@@ -190,8 +198,8 @@ async fn publish(mailboxes: &[flume::Sender<Job>], image: &MetadataImage, _broke
 
 impl MetadataThread {
     /// The shards run: later images go to them.
-    pub fn shards_started(&self, mailboxes: Vec<flume::Sender<Job>>) {
-        let _ = self.shards.send(mailboxes);
+    pub fn shards_started(&self, shared: Arc<crate::shard::Shared>) {
+        let _ = self.shards.send(shared);
     }
 
     /// A controlled shutdown: asks the controller to move this broker's leaderships away and

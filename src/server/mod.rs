@@ -94,7 +94,7 @@ impl Broker {
             std::thread::Builder::new().name("spate-checkpoint".into()).spawn(move || run_checkpointer(&shared, &checkpoint_asked))?
         };
         if let Some(member) = &member {
-            member.shards_started(shared.mailboxes.clone());
+            member.shards_started(shared.clone());
         }
         Ok(Broker { threads, stops, checkpointer: Some(checkpointer), log_dir, shared, member, controller })
     }
@@ -294,30 +294,19 @@ fn ensure_offsets_topic(catalog: &mut Catalog, config: &BrokerConfig) {
 }
 
 /// Rebuilds this shard's groups and committed offsets from the `__consumer_offsets` partitions
-/// it owns.
+/// it owns (in a cluster, those it leads; a partition it comes to lead later is loaded then).
 fn load_groups(shard: &Rc<Shard>) {
-    use crate::coordinator::records;
-    let logs: Vec<_> = shard.partitions.borrow().logs().filter(|l| l.topic == crate::coordinator::OFFSETS_TOPIC).cloned().collect();
-    let mut coordinator = shard.coordinator.borrow_mut();
-    let mut loaded = 0usize;
+    let me = shard.config().broker_id;
+    let catalog = shard.catalog();
+    let logs: Vec<_> = shard
+        .partitions
+        .borrow()
+        .logs()
+        .filter(|l| l.topic == crate::coordinator::OFFSETS_TOPIC && catalog.topic(&l.topic).is_some_and(|t| t.is_led_by(l.partition, me)))
+        .cloned()
+        .collect();
     for log in logs {
-        let result = log.for_each_batch_blocking(|batch| match records::batch_records(batch) {
-            Ok(recs) => {
-                for (key, value) in recs {
-                    if let Ok(Some(key)) = records::decode_key(key) {
-                        coordinator.apply_record(key, value);
-                        loaded += 1;
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(partition = log.partition, error = %e, "skipping an unreadable __consumer_offsets batch"),
-        });
-        if let Err(e) = result {
-            tracing::error!(partition = log.partition, error = %e, "could not read __consumer_offsets");
-        }
-    }
-    if loaded > 0 {
-        tracing::info!(shard = shard.id.0, records = loaded, groups = coordinator.groups.len(), "loaded consumer groups");
+        crate::broker::load_group_partition(shard, &log);
     }
 }
 
@@ -393,6 +382,9 @@ fn spawn_periodic_tasks(shard: &Rc<Shard>) {
             }
         }
     });
+    if shard.config().cluster.is_some() {
+        spawn_detached(crate::broker::replication::run_isr_expiry(shard.clone()));
+    }
     let scrub_rate = shard.config().log_scrub_bytes_per_second;
     if scrub_rate > 0 {
         spawn_detached(scrub_logs(shard.clone(), scrub_rate));

@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod catalog;
+pub mod replica;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -59,6 +60,9 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
     /// Open client connections, against `max.connections`.
     pub connections: std::sync::atomic::AtomicUsize,
+    /// In a cluster, this broker's epoch (its registration's offset in the metadata log), which
+    /// its AlterPartition requests carry; set by the metadata thread.
+    pub broker_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -81,6 +85,7 @@ impl Shared {
             checkpoint_requests,
             metrics: Default::default(),
             connections: Default::default(),
+            broker_epoch: Default::default(),
         })
     }
 
@@ -121,6 +126,10 @@ pub struct Shard {
     pub request_times: crate::metrics::RequestHistograms,
     /// This shard's share of `queued.max.request.bytes`.
     pub request_budget: Rc<budget::RequestBudget>,
+    /// The roles of the replicated partitions this shard owns (a cluster's partitions of more
+    /// than one replica), and the leaders it runs a replica fetcher for.
+    pub roles: RefCell<replica::Roles>,
+    pub fetchers: RefCell<std::collections::HashSet<i32>>,
 }
 
 impl Shard {
@@ -141,6 +150,8 @@ impl Shard {
             controller_token,
             request_times: Default::default(),
             request_budget,
+            roles: RefCell::new(Default::default()),
+            fetchers: RefCell::new(Default::default()),
         })
     }
 

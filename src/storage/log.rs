@@ -55,6 +55,8 @@ pub enum AppendError {
     OutOfOrderSequence,
     /// An idempotent producer's batch from an epoch that has been superseded.
     InvalidProducerEpoch,
+    /// A follower's batches do not start at its log end offset.
+    OffsetMismatch,
 }
 
 #[derive(Debug)]
@@ -81,6 +83,9 @@ pub enum ReadError {
 
 struct PendingAppend {
     batches: Vec<Bytes>,
+    /// A follower's append: the batches carry the leader's offsets and leader epochs, written
+    /// as they are.
+    replica: bool,
     reply: flume::Sender<Result<AppendResult, AppendError>>,
 }
 
@@ -140,6 +145,19 @@ pub struct PartitionLog {
     /// Byte ranges the scrubber found damaged, as (segment base offset, from, to): reads stop
     /// before them, and a read that starts in one fails.
     damaged: RefCell<Vec<(i64, u32, u32)>>,
+    /// The leader epoch stamped into the batches this log appends as leader (0 on a single
+    /// node).
+    leader_epoch: Cell<i32>,
+    /// In a cluster, the high watermark the partition's replication sets (the leader's: the
+    /// smallest log end offset of the ISR; a follower's: what its leader last reported).
+    /// `None` on a single node, where every written batch is committed.
+    replicated_high_watermark: Cell<Option<i64>>,
+    /// In a cluster, the ends of the batches appended since the high watermark, as (offset
+    /// after the batch, its segment's base offset, the file position after it): where a
+    /// consumer's read must stop, without reading headers back. Only kept while replicated.
+    boundaries: RefCell<VecDeque<(i64, i64, u32)>>,
+    /// Where each leader epoch began (`leader-epoch-checkpoint`).
+    epochs: RefCell<super::epoch::LeaderEpochCache>,
 }
 
 /// Drops segments whose files are gone (retention) or replaced (compaction) on the blocking
@@ -165,6 +183,7 @@ pub struct OpenedLog {
     config: LogConfig,
     recovered: RecoveredLog,
     dir_handle: std::sync::Arc<std::fs::File>,
+    epochs: super::epoch::LeaderEpochCache,
 }
 
 impl OpenedLog {
@@ -173,7 +192,10 @@ impl OpenedLog {
         crate::io::fs::create_dir_all(dir)?;
         let recovered = recovery::recover(dir, topic, partition, &config, start)?;
         let dir_handle = std::sync::Arc::new(std::fs::File::open(dir)?);
-        Ok(OpenedLog { dir: dir.to_owned(), topic: topic.to_owned(), partition, config, recovered, dir_handle })
+        // Epochs that began past what recovery kept are gone with their batches.
+        let mut epochs = super::epoch::LeaderEpochCache::load(dir);
+        epochs.truncate_from_end(recovered.segments.last().map_or(0, |s| s.next_offset))?;
+        Ok(OpenedLog { dir: dir.to_owned(), topic: topic.to_owned(), partition, config, recovered, dir_handle, epochs })
     }
 }
 
@@ -209,7 +231,7 @@ impl PartitionLog {
 
     /// Installs a log that `OpenedLog::open` opened (on any thread).
     pub fn from_opened(opened: OpenedLog) -> Rc<PartitionLog> {
-        let OpenedLog { dir, topic, partition, config, recovered: RecoveredLog { segments, recovery_point, corruption }, dir_handle } = opened;
+        let OpenedLog { dir, topic, partition, config, recovered: RecoveredLog { segments, recovery_point, corruption }, dir_handle, epochs } = opened;
         let log_start_offset = segments[0].base_offset;
         let log = PartitionLog {
             topic,
@@ -238,6 +260,10 @@ impl PartitionLog {
             compacted_through: Cell::new(-1),
             dir_handle,
             damaged: RefCell::new(Vec::new()),
+            leader_epoch: Cell::new(0),
+            replicated_high_watermark: Cell::new(None),
+            boundaries: RefCell::new(VecDeque::new()),
+            epochs: RefCell::new(epochs),
         };
         log.check_invariants();
         Rc::new(log)
@@ -263,10 +289,64 @@ impl PartitionLog {
         self.state.borrow().log_end_offset()
     }
 
-    /// With a single replica, every written batch is committed: the high watermark is the
-    /// log end offset of written data.
+    /// The offset below which every record is committed. With a single replica that is every
+    /// written batch (the log end offset); in a cluster, what replication set
+    /// (`set_high_watermark`), never past the log end offset.
     pub fn high_watermark(&self) -> i64 {
-        self.log_end_offset()
+        let end = self.log_end_offset();
+        self.replicated_high_watermark.get().map_or(end, |hw| hw.min(end))
+    }
+
+    /// Makes the high watermark replication's to set (from `initial`), or (`None`) the log
+    /// end offset again.
+    pub fn set_replicated(&self, initial: Option<i64>) {
+        self.replicated_high_watermark.set(initial.map(|hw| hw.clamp(self.log_start_offset(), self.log_end_offset())));
+        self.boundaries.borrow_mut().clear();
+        self.notify_waiters();
+    }
+
+    pub fn is_replicated(&self) -> bool {
+        self.replicated_high_watermark.get().is_some()
+    }
+
+    /// Moves a replicated log's high watermark to `hw` (clamped to the log's offsets); it only
+    /// ever moves forward. Wakes the fetches and acks=all produces waiting for it.
+    pub fn set_high_watermark(&self, hw: i64) {
+        let Some(current) = self.replicated_high_watermark.get() else { return };
+        let hw = hw.clamp(self.log_start_offset(), self.log_end_offset());
+        if hw > current {
+            self.replicated_high_watermark.set(Some(hw));
+            // Boundaries below the new high watermark are not needed any more, but the last of
+            // them is where reads stop now.
+            let mut boundaries = self.boundaries.borrow_mut();
+            while boundaries.len() > 1 && boundaries[1].0 <= hw {
+                boundaries.pop_front();
+            }
+            drop(boundaries);
+            self.notify_waiters();
+        }
+        debug_assert!(self.log_start_offset() <= self.high_watermark() && self.high_watermark() <= self.log_end_offset());
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.get()
+    }
+
+    /// Becomes leader at `epoch`: the batches it appends from now on carry it, and the epoch
+    /// cache records that it begins at the log end offset.
+    pub fn become_leader(&self, epoch: i32) -> io::Result<()> {
+        self.leader_epoch.set(epoch);
+        self.epochs.borrow_mut().assign(epoch, self.log_end_offset())
+    }
+
+    /// The epoch of the last batch this log holds (from the epoch cache), -1 when unknown.
+    pub fn last_epoch(&self) -> i32 {
+        self.epochs.borrow().latest().map_or(-1, |(e, _)| e)
+    }
+
+    /// Where `epoch` ends in this log (`LeaderEpochCache::end_offset_for`).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs.borrow().end_offset_for(epoch, self.log_end_offset())
     }
 
     pub fn segment_count(&self) -> usize {
@@ -291,13 +371,97 @@ impl PartitionLog {
         if self.state.borrow().deleted {
             let _ = reply.send(Err(AppendError::Deleted));
         } else {
-            self.pending.borrow_mut().push_back(PendingAppend { batches, reply });
+            self.pending.borrow_mut().push_back(PendingAppend { batches, replica: false, reply });
             if !self.writer_running.replace(true) {
                 let log = self.clone();
                 spawn_detached(async move { log.writer_loop().await });
             }
         }
         async move { result.recv_async().await.unwrap_or(Err(AppendError::Deleted)) }
+    }
+
+    /// A follower's append: batches fetched from the leader, with the leader's offsets and
+    /// leader epochs in their headers, written exactly as they are. The first must start at
+    /// this log's end offset (`OffsetMismatch` otherwise). Queued behind any other append.
+    pub fn append_as_follower(self: &Rc<Self>, batches: Vec<Bytes>) -> impl std::future::Future<Output = Result<AppendResult, AppendError>> + 'static {
+        let (reply, result) = flume::bounded(1);
+        if self.state.borrow().deleted {
+            let _ = reply.send(Err(AppendError::Deleted));
+        } else {
+            self.pending.borrow_mut().push_back(PendingAppend { batches, replica: true, reply });
+            if !self.writer_running.replace(true) {
+                let log = self.clone();
+                spawn_detached(async move { log.writer_loop().await });
+            }
+        }
+        async move { result.recv_async().await.unwrap_or(Err(AppendError::Deleted)) }
+    }
+
+    /// Cuts the log back to `offset` (a batch boundary): what a follower does before it fetches
+    /// from a new leader, so that its log is a prefix of the leader's. Segments that start at or
+    /// after `offset` are deleted; the one that holds it is cut at the first batch at or after
+    /// it. Waits for appends under way to finish first. A cut inside a sealed segment (one
+    /// rolled already) is refused for now: its memory-mapped indexes would need rebuilding.
+    pub async fn truncate_to(&self, offset: i64) -> io::Result<()> {
+        for _ in 0..10_000 {
+            if !self.writer_running.get() {
+                break;
+            }
+            crate::io::runtime::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let offset = offset.max(self.log_start_offset());
+        // Whole segments past the cut go first.
+        let mut gone = Vec::new();
+        {
+            let mut state = self.state.borrow_mut();
+            while state.segments.len() > 1 && state.active().base_offset >= offset {
+                let segment = state.segments.pop().expect("more than one");
+                for path in [segment.path.clone(), segment.index_path(), segment.time_index_path()] {
+                    crate::io::fs::remove_file_if_exists(&path)?;
+                }
+                gone.push(segment);
+            }
+            let end = state.log_end_offset();
+            self.rolled.borrow_mut().retain(|r| r.end_offset <= end);
+        }
+        drop_off_shard(gone);
+        let (file, size, base, sealed, start_position) = {
+            let state = self.state.borrow();
+            let active = state.active();
+            let relative = (offset - active.base_offset).clamp(0, u32::MAX as i64) as u32;
+            (active.log.clone(), active.size, active.base_offset, active.has_sealed_indexes(), active.index.lookup(relative).position)
+        };
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if sealed {
+            return Err(io::Error::other(format!("truncating to {offset} would cut the sealed segment at {base}")));
+        }
+        let mut cursor = HeaderCursor::new(&file, size);
+        let mut position = start_position;
+        while let Some(header) = cursor.header_at(position).await? {
+            if header.base_offset >= offset {
+                break;
+            }
+            position += header.size;
+        }
+        let mut state = self.state.borrow_mut();
+        let cut_at = if position >= size { state.log_end_offset() } else { offset };
+        state.active_mut().truncate_to(position, cut_at)?;
+        let end = state.log_end_offset();
+        state.recovery_point = state.recovery_point.min(end);
+        if let Some(hw) = self.replicated_high_watermark.get() {
+            self.replicated_high_watermark.set(Some(hw.min(end)));
+        }
+        drop(state);
+        self.epochs.borrow_mut().truncate_from_end(end)?;
+        self.boundaries.borrow_mut().retain(|b| b.0 <= end);
+        self.written_back.set((-1, 0));
+        tracing::info!(topic = %self.topic, partition = self.partition, offset = end, "log truncated");
+        Ok(())
     }
 
     async fn writer_loop(self: Rc<Self>) {
@@ -451,6 +615,52 @@ impl PartitionLog {
                 let _ = request.reply.send(Err(error));
                 continue;
             }
+            if request.replica {
+                // A follower's batches: the leader's offsets and epochs, as they are.
+                let first = BatchView { bytes: &request.batches[0] };
+                let request_bytes: u64 = request.batches.iter().map(|b| b.len() as u64).sum();
+                if first.base_offset() != next_offset {
+                    Self::fail(request, AppendError::OffsetMismatch);
+                    continue;
+                }
+                if self.should_roll(&config, request_bytes, position, next_offset, now) {
+                    if !self.commit(&config, &mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await {
+                        Self::fail(request, AppendError::Storage);
+                        continue;
+                    }
+                    if self.state.borrow().deleted {
+                        Self::fail(request, AppendError::Deleted);
+                        continue;
+                    }
+                    if let Err(e) = self.roll(now) {
+                        tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "segment roll failed; log offline");
+                        self.state.borrow_mut().offline = true;
+                        Self::fail(request, AppendError::Storage);
+                        continue;
+                    }
+                    position = 0;
+                }
+                let base_offset = next_offset;
+                for batch in &request.batches {
+                    let view = BatchView { bytes: batch };
+                    let batch_header = BatchHeader { base_offset: view.base_offset(), last_offset: view.last_offset(), max_timestamp: view.max_timestamp(), size: batch.len() as u32 };
+                    headers.push((batch_header, position));
+                    stamped_headers.extend_from_slice(&batch[..record_batch::HEADER_BYTES]);
+                    iovecs.push(batch.slice(record_batch::HEADER_BYTES..));
+                    if let Err(e) = self.epochs.borrow_mut().assign(view.partition_leader_epoch(), view.base_offset()) {
+                        tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "could not write the leader epoch checkpoint");
+                    }
+                    // Idempotent producers' state follows the leader's, so that a follower
+                    // made leader still tells a retry from a new batch.
+                    if view.producer_id() >= 0 {
+                        self.producers.borrow_mut().record(view.producer_id(), view.producer_epoch(), view.base_sequence(), view.base_sequence().wrapping_add(view.last_offset_delta()), view.base_offset());
+                    }
+                    next_offset = batch_header.last_offset + 1;
+                    position += batch.len() as u32;
+                }
+                staged.push((request, base_offset));
+                continue;
+            }
             // Idempotent producers: a retried batch is answered with where it went, a gap or a
             // fenced epoch is refused. (Produce carries one batch per partition.)
             let first = BatchView { bytes: &request.batches[0] };
@@ -502,7 +712,7 @@ impl PartitionLog {
             for batch in &request.batches {
                 let view = BatchView { bytes: batch };
                 let mut header: [u8; record_batch::HEADER_BYTES] = batch[..record_batch::HEADER_BYTES].try_into().expect("validated batches hold a header");
-                record_batch::stamp_header(&mut header, &batch[record_batch::HEADER_BYTES..], next_offset, 0, log_append_time);
+                record_batch::stamp_header(&mut header, &batch[record_batch::HEADER_BYTES..], next_offset, self.leader_epoch.get(), log_append_time);
                 let stamped = BatchView { bytes: &header };
                 let batch_header = BatchHeader {
                     base_offset: next_offset,
@@ -600,8 +810,13 @@ impl PartitionLog {
         {
             let mut state = self.state.borrow_mut();
             let active = state.active_mut();
+            let base = active.base_offset;
+            let replicated = self.replicated_high_watermark.get().is_some();
             for (header, position) in headers.drain(..) {
                 active.record_batch_appended(&header, position, config.index_interval_bytes);
+                if replicated {
+                    self.boundaries.borrow_mut().push_back((header.last_offset + 1, base, position + header.size));
+                }
             }
             state.unflushed_messages += records;
         }
@@ -691,7 +906,14 @@ impl PartitionLog {
 
     /// Waits until the high watermark passes `offset`, or `timeout` passes.
     pub async fn wait_for_data(&self, offset: i64, timeout: std::time::Duration) {
-        if self.high_watermark() > offset || self.state.borrow().deleted {
+        self.wait_for(offset, timeout, false).await
+    }
+
+    /// Waits until the high watermark (a follower's fetch: the log end offset) passes
+    /// `offset`, or `timeout` passes.
+    pub async fn wait_for(&self, offset: i64, timeout: std::time::Duration, to_log_end: bool) {
+        let limit = if to_log_end { self.log_end_offset() } else { self.high_watermark() };
+        if limit > offset || self.state.borrow().deleted {
             return;
         }
         let (tx, rx) = flume::bounded(1);
@@ -711,7 +933,13 @@ impl PartitionLog {
     /// `max_bytes` (never past the high watermark or the segment's end). With `min_one_batch`
     /// the first batch is returned whole even if it is larger than `max_bytes` (KIP-74).
     pub async fn read(&self, offset: i64, max_bytes: u32, min_one_batch: bool) -> Result<ReadResult, ReadError> {
-        let (high_watermark, log_start_offset) = {
+        self.read_to(offset, max_bytes, min_one_batch, false).await
+    }
+
+    /// `read`, up to the high watermark (a consumer) or, `to_log_end`, to the log end offset
+    /// (a follower, which fetches what is not committed yet).
+    pub async fn read_to(&self, offset: i64, max_bytes: u32, min_one_batch: bool, to_log_end: bool) -> Result<ReadResult, ReadError> {
+        let (log_end, log_start_offset) = {
             let state = self.state.borrow();
             if state.deleted {
                 return Err(ReadError::Deleted);
@@ -721,11 +949,13 @@ impl PartitionLog {
             }
             (state.log_end_offset(), state.log_start_offset)
         };
-        if offset < log_start_offset || offset > high_watermark {
+        let high_watermark = self.high_watermark();
+        let limit = if to_log_end { log_end } else { high_watermark };
+        if offset < log_start_offset || offset > log_end {
             return Err(ReadError::OffsetOutOfRange { log_start_offset, high_watermark });
         }
         let empty = ReadResult { records: None, first_batch_bytes: 0, high_watermark, log_start_offset };
-        if offset == high_watermark {
+        if offset >= limit {
             return Ok(empty);
         }
         let Some((mut base, mut file, mut size, mut position, tail)) = self.locate(offset) else { return Ok(empty) };
@@ -752,7 +982,12 @@ impl PartitionLog {
                 (base, file, size, position) = (next_base, next_file, next_size, 0);
             },
         };
-        let available = size - position;
+        // Below the log end (a consumer of a replicated log): nothing past the high watermark.
+        let end = if limit < log_end { self.position_of(base, limit).unwrap_or(size) } else { size };
+        if end <= position {
+            return Ok(empty);
+        }
+        let available = end - position;
         let mut len = max_bytes.min(available);
         if len < first.size {
             if min_one_batch {
@@ -780,6 +1015,21 @@ impl PartitionLog {
             high_watermark,
             log_start_offset,
         })
+    }
+
+    /// The file position in segment `base` where the batches below `offset` end (`offset` a
+    /// batch boundary the replicated log recorded, at or above the high watermark); `None`
+    /// when the whole segment lies below it.
+    fn position_of(&self, base: i64, offset: i64) -> Option<u32> {
+        let boundaries = self.boundaries.borrow();
+        let i = boundaries.partition_point(|b| b.0 <= offset);
+        match i.checked_sub(1).map(|i| boundaries[i]) {
+            Some((end, segment, position)) if end == offset && segment == base => Some(position),
+            // The boundary is in a later segment: this one is all below it.
+            Some((_, segment, _)) if segment > base => None,
+            // No boundary at all in this segment below `offset`: nothing of it is readable.
+            _ => Some(0),
+        }
     }
 
     /// The segment holding `offset`: its base offset, file and size, and the position to scan from
@@ -990,7 +1240,7 @@ impl PartitionLog {
             recovery_point: state.recovery_point.min(state.log_end_offset()),
             log_start_offset: state.log_start_offset,
             first_segment_base_offset: state.segments[0].base_offset,
-            high_watermark: state.log_end_offset(),
+            high_watermark: self.replicated_high_watermark.get().map_or(state.log_end_offset(), |hw| hw.min(state.log_end_offset())),
         }
     }
 

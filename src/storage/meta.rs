@@ -195,5 +195,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
         return Err(format!("topic name {name:?} contains characters other than ASCII alphanumerics, '.', '_' and '-'"));
     }
+    // The metadata log's name (its folder is `__cluster_metadata-0`), reserved as in Kafka.
+    if name == "__cluster_metadata" {
+        return Err("topic name __cluster_metadata is reserved for the metadata log".to_string());
+    }
     Ok(())
 }

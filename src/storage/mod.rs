@@ -24,6 +24,7 @@ pub mod checkpoint;
 pub mod compaction;
 pub mod index;
 pub mod log;
+pub mod epoch;
 pub mod meta;
 pub mod producer;
 pub mod recovery;

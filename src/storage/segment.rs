@@ -152,6 +152,11 @@ impl LogSegment {
         self.time_index.entries.seal(&time_index_path);
     }
 
+    /// Whether the indexes are the memory-mapped files of a rolled segment.
+    pub fn has_sealed_indexes(&self) -> bool {
+        matches!(self.index.entries, super::index::Entries::Sealed(_))
+    }
+
     /// Cuts the segment back to `size` bytes (a batch boundary) and drops index entries past it.
     pub fn truncate_to(&mut self, size: u32, next_offset: i64) -> io::Result<()> {
         self.log.set_len(size as u64)?;
