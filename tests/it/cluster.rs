@@ -308,7 +308,8 @@ fn batches_on_disk(dir: &std::path::Path) -> Vec<(i64, u32)> {
 
 #[test]
 fn acknowledged_records_survive_killing_the_leader_again_and_again() {
-    const CYCLES: usize = 3;
+    // scripts/cluster-kill-loop.sh runs 100 and more.
+    let cycles: usize = std::env::var("SPATE_CLUSTER_KILL_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     const PER_CYCLE: usize = 2000;
     let mut cluster = TestCluster::start(3);
     let b1 = cluster.nodes[0].bootstrap();
@@ -335,7 +336,7 @@ fn acknowledged_records_survive_killing_the_leader_again_and_again() {
         .create_with_context(AckContext(acked.clone()))
         .unwrap();
     let mut next = 0usize;
-    for cycle in 0..CYCLES {
+    for cycle in 0..cycles {
         // Records flow while the leader of partition 0 is killed, then it comes back.
         let survivor = cluster.nodes.iter().map(|n| n.bootstrap()).nth(cycle % 3).unwrap();
         let leader = leaders(&survivor, "kept")[0];
@@ -362,7 +363,7 @@ fn acknowledged_records_survive_killing_the_leader_again_and_again() {
             let l = leaders(&other, "kept")[0];
             l != leader && l > 0
         });
-        eprintln!("cycle {cycle}: broker {leader} killed; partition 0 had a new leader {:?} after the kill", failover + Duration::from_millis(0));
+        eprintln!("cycle {cycle}: broker {leader} killed; partition 0 had a new leader {failover:?} after the kill");
         producer.flush(Duration::from_secs(120)).unwrap();
         cluster.node(leader).spawn();
         wait_until("the restarted broker back in every ISR", Duration::from_secs(60), || isr_full(&other));
@@ -371,7 +372,7 @@ fn acknowledged_records_survive_killing_the_leader_again_and_again() {
     let acked = acked.lock().unwrap().clone();
     let read = read_everything(&b1, "kept", 3);
     let total = check_acknowledged(&acked, &read);
-    eprintln!("{CYCLES} kill -9 cycles: {total} acknowledged records of {next} sent, all read back once, in order");
+    eprintln!("{cycles} kill -9 cycles: {total} acknowledged records of {next} sent, all read back once, in order");
     assert_eq!(total, next, "with retries, every record is acknowledged in the end");
 
     // Every replica's log is a prefix of the leader's (here: all equal once caught up).
