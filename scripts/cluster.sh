@@ -59,7 +59,7 @@ start() {
             continue
         fi
         write_config "$i"
-        "$BIN" storage format --cluster-id "$id" --config "$DIR/node-$i.properties" --ignore-formatted > /dev/null
+        "$BIN" storage format --cluster-id="$id" --config "$DIR/node-$i.properties" --ignore-formatted > /dev/null
         "$BIN" broker --config "$DIR/node-$i.properties" "${overrides[@]}" >> "$DIR/node-$i.log" 2>&1 &
         echo $! > "$DIR/node-$i.pid"
         echo "node $i: pid $!, clients on 127.0.0.1:$(client_port "$i"), controller on 127.0.0.1:$(controller_port "$i"), log $DIR/node-$i.log"

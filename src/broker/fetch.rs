@@ -188,7 +188,13 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
                     if let Some(answer) = slot.answer {
                         // A follower's fetch the leader refused (epochs), or whose log diverges.
                         if !answer.error.is_ok() {
-                            return FetchPartitionResponse { error: answer.error, ..unknown };
+                            // With the leader's log start and high watermark, so that a follower
+                            // behind the log start knows where to begin.
+                            let (log_start_offset, high_watermark) = match &slot.result {
+                                Some(Err(ReadError::OffsetOutOfRange { log_start_offset, high_watermark })) => (*log_start_offset, *high_watermark),
+                                _ => (-1, -1),
+                            };
+                            return FetchPartitionResponse { error: answer.error, log_start_offset, high_watermark, ..unknown };
                         }
                         if let (Some((epoch, end_offset)), Some(Ok(read))) = (answer.diverging, &slot.result) {
                             return FetchPartitionResponse {

@@ -106,9 +106,24 @@ where
 }
 
 /// Appends records to a `__consumer_offsets` partition owned by this shard.
+/// In a cluster the records are answered once every in-sync replica has them (Kafka writes
+/// them with acks=-1, waiting `offsets.commit.timeout.ms`, 5 s), so that a commit survives the
+/// coordinator's loss; a failure is COORDINATOR_NOT_AVAILABLE, which clients retry.
 async fn append_records(shard: &Rc<Shard>, partition: i32, records: Vec<RawRecord>) -> ErrorCode {
     let Some(log) = shard.log(OFFSETS_TOPIC, partition) else { return ErrorCode::COORDINATOR_NOT_AVAILABLE };
+    let replicated = match super::replication::check_produce(shard, OFFSETS_TOPIC, partition, -1) {
+        Ok(replicated) => replicated,
+        Err(_) => return ErrorCode::COORDINATOR_NOT_AVAILABLE,
+    };
+    let count = records.len() as i64;
     match log.append(vec![records_batch(&records)]).await {
+        Ok(appended) if replicated => {
+            super::replication::appended(shard, OFFSETS_TOPIC, partition);
+            match super::replication::wait_for_commit(shard, &log, appended.base_offset + count, std::time::Duration::from_secs(5)).await {
+                Ok(()) => ErrorCode::NONE,
+                Err(_) => ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            }
+        }
         Ok(_) => ErrorCode::NONE,
         Err(_) => ErrorCode::COORDINATOR_NOT_AVAILABLE,
     }

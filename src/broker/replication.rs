@@ -70,9 +70,12 @@ pub fn apply_roles(shard: &Rc<Shard>, catalog: &Catalog) {
                 // The same leadership: the controller's view of the ISR and epochs wins.
                 Some(Role::Leader(l)) if l.leader_epoch == state.leader_epoch => {
                     let mut l = l.clone();
-                    l.isr = state.isr.clone();
-                    l.partition_epoch = state.partition_epoch;
-                    l.replicas = state.replicas.clone();
+                    // An image older than what the controller already answered changes nothing.
+                    if state.partition_epoch >= l.partition_epoch {
+                        l.isr = state.isr.clone();
+                        l.partition_epoch = state.partition_epoch;
+                        l.replicas = state.replicas.clone();
+                    }
                     for r in state.replicas.iter().filter(|r| **r != me) {
                         l.followers.entry(*r).or_insert(crate::shard::replica::Progress { log_end_offset: -1, last_caught_up_ms: now, last_fetch_ms: now, last_fetch_leader_end: -1 });
                     }
@@ -83,8 +86,8 @@ pub fn apply_roles(shard: &Rc<Shard>, catalog: &Catalog) {
                         tracing::error!(topic = %key.0, partition = key.1, error = %e, "could not record the leader epoch");
                     }
                     // The high watermark stays where it was (a new leader's moves once its ISR
-                    // has fetched); a log that was not replicated starts from its beginning.
-                    let hw = if log.is_replicated() { log.high_watermark() } else { log.log_start_offset() };
+                    // has fetched); after a restart it starts from the checkpoint's.
+                    let hw = if log.is_replicated() { log.high_watermark() } else { initial_high_watermark(shard, &key, &log) };
                     log.set_replicated(Some(hw));
                     tracing::info!(topic = %key.0, partition = key.1, epoch = state.leader_epoch, isr = ?state.isr, "became leader");
                     // The group coordinator moves with the offsets partition's leadership: its
@@ -103,7 +106,7 @@ pub fn apply_roles(shard: &Rc<Shard>, catalog: &Catalog) {
             let role = Role::Follower { leader: state.leader, leader_epoch: state.leader_epoch };
             if current != Some(&role) {
                 if !log.is_replicated() {
-                    log.set_replicated(Some(log.log_start_offset()));
+                    log.set_replicated(Some(initial_high_watermark(shard, &key, &log)));
                 }
                 tracing::info!(topic = %key.0, partition = key.1, leader = state.leader, epoch = state.leader_epoch, "became follower");
                 if key.0 == crate::coordinator::OFFSETS_TOPIC && matches!(current, Some(Role::Leader(_))) {
@@ -123,6 +126,12 @@ pub fn apply_roles(shard: &Rc<Shard>, catalog: &Catalog) {
             spawn_detached(run_fetcher(shard.clone(), leader));
         }
     }
+}
+
+/// Where a replicated partition's high watermark starts when it opens: the log dir's
+/// `replication-offset-checkpoint` (as Kafka's `ReplicaManager` reads it), else the log start.
+fn initial_high_watermark(shard: &Shard, key: &(String, i32), log: &PartitionLog) -> i64 {
+    shard.shared.high_watermarks.get(key).copied().unwrap_or(i64::MIN).clamp(log.log_start_offset(), log.log_end_offset())
 }
 
 /// Moves the leader's high watermark to the smallest log end offset of its ISR.
@@ -228,6 +237,11 @@ pub async fn serve_follower(shard: Rc<Shard>, topic: String, partition: i32, fol
                 return (Ok(empty), FollowerAnswer { error: ErrorCode::NONE, diverging: Some((epoch, end)) });
             }
         }
+        // Out of the log's range: nothing is recorded (a fetch past the end must not count as
+        // caught up); the follower starts again from the leader's log start if it is behind it.
+        if fetch_offset < log.log_start_offset() || fetch_offset > log.log_end_offset() {
+            return (Err(ReadError::OffsetOutOfRange { log_start_offset: log.log_start_offset(), high_watermark: log.high_watermark() }), FollowerAnswer { error: ErrorCode::OFFSET_OUT_OF_RANGE, diverging: None });
+        }
         l.record_fetch(follower, fetch_offset, log.log_end_offset(), now_ms());
     }
     maybe_advance_high_watermark(&shard, &mut shard.roles.borrow_mut(), &key);
@@ -241,7 +255,7 @@ fn maybe_expand_isr(shard: &Rc<Shard>, key: &(String, i32), log: &Rc<PartitionLo
     let proposal = {
         let mut roles = shard.roles.borrow_mut();
         let Some(Role::Leader(l)) = roles.get_mut(key) else { return };
-        if l.alter_in_flight {
+        if l.pending_isr.is_some() {
             return;
         }
         let epoch_start = log.end_offset_for_epoch(l.leader_epoch - 1).1.max(0);
@@ -251,7 +265,7 @@ fn maybe_expand_isr(shard: &Rc<Shard>, key: &(String, i32), log: &Rc<PartitionLo
         }
         let mut isr = l.isr.clone();
         isr.extend(joining);
-        l.alter_in_flight = true;
+        l.pending_isr = Some(isr.clone());
         (l.topic_id.clone(), l.leader_epoch, l.partition_epoch, isr)
     };
     spawn_detached(alter_partition(shard.clone(), key.clone(), proposal));
@@ -272,16 +286,18 @@ async fn alter_partition(shard: Rc<Shard>, key: (String, i32), (topic_id, leader
     };
     let answer = client.ask(&request, Duration::from_secs(10)).await;
     let mut roles = shard.roles.borrow_mut();
-    let Some(Role::Leader(l)) = roles.get_mut(&key) else { return };
-    l.alter_in_flight = false;
+    // An answer for an earlier leadership of this partition concerns nothing now.
+    let Some(Role::Leader(l)) = roles.get_mut(&key).filter(|r| matches!(r, Role::Leader(l) if l.leader_epoch == leader_epoch)) else { return };
+    l.pending_isr = None;
     match answer {
-        Ok(ControllerResponse::AlterPartition { leader_epoch, partition_epoch, isr }) if leader_epoch == l.leader_epoch => {
+        Ok(ControllerResponse::AlterPartition { leader_epoch, partition_epoch, isr }) if leader_epoch == l.leader_epoch && partition_epoch >= l.partition_epoch => {
             tracing::info!(topic = %key.0, partition = key.1, ?isr, "ISR changed");
             l.isr = isr;
             l.partition_epoch = partition_epoch;
             drop(roles);
             maybe_advance_high_watermark(&shard, &mut shard.roles.borrow_mut(), &key);
         }
+        Ok(ControllerResponse::AlterPartition { .. }) => {}
         // A follower that restarted is not eligible until the controller unfences it; the
         // next fetch proposes it again.
         Ok(ControllerResponse::Error { code, .. }) if code == ErrorCode::INELIGIBLE_REPLICA.0 => {
@@ -306,11 +322,11 @@ pub async fn run_isr_expiry(shard: Rc<Shard>) {
             .filter_map(|(key, role)| {
                 let Role::Leader(l) = role else { return None };
                 let out = l.out_of_sync(me, now, lag);
-                if out.is_empty() || l.alter_in_flight {
+                if out.is_empty() || l.pending_isr.is_some() {
                     return None;
                 }
-                l.alter_in_flight = true;
                 let isr: Vec<i32> = l.isr.iter().copied().filter(|r| !out.contains(r)).collect();
+                l.pending_isr = Some(isr.clone());
                 tracing::info!(topic = %key.0, partition = key.1, lagging = ?out, "followers fell behind; shrinking the ISR");
                 Some((key.clone(), (l.topic_id.clone(), l.leader_epoch, l.partition_epoch, isr)))
             })
@@ -395,6 +411,15 @@ async fn run_fetcher(shard: Rc<Shard>, leader: i32) {
                 // The role may have changed while the fetch was out.
                 let still = matches!(shard.roles.borrow().get(&key), Some(Role::Follower { leader: l, leader_epoch }) if *l == leader && Some(*leader_epoch) == epoch);
                 let Some(log) = shard.log(&topic.name, p.partition_index).filter(|_| still) else { continue };
+                if p.error == ErrorCode::OFFSET_OUT_OF_RANGE && p.log_start_offset > log.log_end_offset() {
+                    // Behind the leader's log start (its retention moved on, or this replica is
+                    // new and empty): start again where the leader's log starts.
+                    if let Err(e) = log.truncate_fully_and_start_at(p.log_start_offset).await {
+                        tracing::error!(topic = %topic.name, partition = p.partition_index, error = %e, "could not restart the log at the leader's log start");
+                        back_off = true;
+                    }
+                    continue;
+                }
                 if !p.error.is_ok() {
                     tracing::debug!(topic = %topic.name, partition = p.partition_index, error = %p.error, "replica fetch refused");
                     back_off = true;
@@ -404,10 +429,19 @@ async fn run_fetcher(shard: Rc<Shard>, leader: i32) {
                     // Kafka's follower: truncate to where the leader's epoch ended, or where ours
                     // did if the leader never had that epoch; fetch again from there.
                     let (ours, our_end) = log.end_offset_for_epoch(epoch);
-                    let to = if ours == epoch { end_offset.min(our_end) } else if ours >= 0 { our_end } else { log.high_watermark() };
+                    let to = match (epoch, ours) {
+                        // The leader knows no epoch this old: nothing in common is known.
+                        (e, _) if e < 0 || end_offset < 0 => {
+                            back_off = true;
+                            continue;
+                        }
+                        (e, o) if o == e => end_offset.min(our_end),
+                        (_, o) if o >= 0 => our_end.min(end_offset),
+                        _ => end_offset.min(log.log_end_offset()),
+                    };
                     if let Err(e) = log.truncate_to(to).await {
-                        tracing::error!(topic = %topic.name, partition = p.partition_index, error = %e, "could not truncate the log to the leader's; not fetching it");
-                        shard.roles.borrow_mut().insert(key, Role::Follower { leader: NO_LEADER, leader_epoch: -1 });
+                        tracing::error!(topic = %topic.name, partition = p.partition_index, error = %e, "could not truncate the log to the leader's; retrying");
+                        back_off = true;
                     }
                     continue;
                 }
@@ -420,6 +454,10 @@ async fn run_fetcher(shard: Rc<Shard>, leader: i32) {
                         if let Err(e) = log.append_as_follower(batches).await {
                             tracing::warn!(topic = %topic.name, partition = p.partition_index, error = ?e, "a fetched batch could not be appended");
                             back_off = true;
+                            continue;
+                        }
+                        // Made leader while the append ran: its high watermark is its own now.
+                        if !matches!(shard.roles.borrow().get(&key), Some(Role::Follower { leader: l, .. }) if *l == leader) {
                             continue;
                         }
                     }

@@ -45,7 +45,7 @@ enum Command {
 pub fn run(args: Args) -> ExitCode {
     let result = match args.command {
         Command::RandomUuid => {
-            println!("{}", spate::storage::uuid_to_kafka_string(&spate::storage::meta::random_uuid()));
+            println!("{}", spate::storage::meta::random_kafka_uuid());
             Ok(())
         }
         Command::Format { cluster_id, config, overrides, ignore_formatted, standalone: _ } => format(&cluster_id, &config, &overrides, ignore_formatted),

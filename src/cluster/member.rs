@@ -81,6 +81,8 @@ pub struct Member {
     pub want_shutdown: Cell<bool>,
     /// The controller allowed the shutdown (this broker leads nothing now).
     pub may_shut_down: Cell<bool>,
+    /// When a controller last answered a heartbeat.
+    pub last_answer: Cell<std::time::Instant>,
 }
 
 impl Member {
@@ -96,6 +98,7 @@ impl Member {
             fenced: Cell::new(true),
             want_shutdown: Cell::new(false),
             may_shut_down: Cell::new(false),
+            last_answer: Cell::new(std::time::Instant::now()),
         })
     }
 
@@ -135,7 +138,6 @@ impl Member {
     pub async fn run_heartbeats(self: Rc<Self>) {
         let every = Duration::from_millis(self.cluster().broker_heartbeat_interval_ms);
         let session = Duration::from_millis(self.cluster().broker_session_timeout_ms);
-        let mut last_answer = std::time::Instant::now();
         loop {
             let shutting_down = self.want_shutdown.get();
             let request = ControllerRequest::Heartbeat {
@@ -147,7 +149,7 @@ impl Member {
             };
             match self.client.ask(&request, every).await {
                 Ok(ControllerResponse::Heartbeat { is_fenced, should_shut_down, .. }) => {
-                    last_answer = std::time::Instant::now();
+                    self.last_answer.set(std::time::Instant::now());
                     if self.fenced.get() != is_fenced {
                         tracing::info!(broker = self.config.broker_id, fenced = is_fenced, "the controller changed this broker's state");
                     }
@@ -162,8 +164,8 @@ impl Member {
                 Ok(other) => tracing::warn!(?other, "heartbeat refused"),
                 // A controller lost is found again among the voters within a few tries; only a
                 // silence as long as the session is worth a warning.
-                Err(e) if last_answer.elapsed() < session => tracing::debug!(error = %e, "heartbeat failed"),
-                Err(e) => tracing::warn!(error = %e, silent_ms = last_answer.elapsed().as_millis() as u64, "no controller answered this broker's heartbeats for a session"),
+                Err(e) if self.last_answer.get().elapsed() < session || shutting_down => tracing::debug!(error = %e, "heartbeat failed"),
+                Err(e) => tracing::warn!(error = %e, silent_ms = self.last_answer.get().elapsed().as_millis() as u64, "no controller answered this broker's heartbeats for a session"),
             }
             // While shutting down, ask again soon: the answer says when leadership has moved.
             compio::time::sleep(if shutting_down { Duration::from_millis(100) } else { every }).await;

@@ -210,13 +210,17 @@ impl ControllerService {
                     }
                     self.quorum.image()
                 };
-                let b = &image.brokers[&broker_id];
+                let b = image.brokers[&broker_id].clone();
                 let leads_nothing = image.topics.values().all(|t| t.partitions.values().all(|p| p.leader != broker_id));
-                ControllerResponse::Heartbeat {
-                    is_caught_up: metadata_offset >= b.epoch,
-                    is_fenced: b.fenced,
-                    should_shut_down: b.in_controlled_shutdown && leads_nothing,
+                let should_shut_down = b.in_controlled_shutdown && leads_nothing;
+                // As Kafka's controller: a broker told it may stop is fenced now, so that its
+                // next process registers at once instead of waiting for this session to end.
+                if should_shut_down && !b.fenced {
+                    if let Err(response) = self.commit(vec![MetadataRecord::FenceBroker { broker_id, epoch: broker_epoch }]).await {
+                        return response;
+                    }
                 }
+                ControllerResponse::Heartbeat { is_caught_up: metadata_offset >= b.epoch, is_fenced: b.fenced || should_shut_down, should_shut_down }
             }
             ControllerRequest::AlterPartition { broker_id, broker_epoch, topic_id, partition, leader_epoch, partition_epoch, new_isr } => {
                 if image.brokers.get(&broker_id).is_none_or(|b| b.epoch != broker_epoch) {

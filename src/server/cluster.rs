@@ -116,8 +116,15 @@ pub fn start_member(config: &BrokerConfig) -> io::Result<(MetadataThread, Arc<Me
             crate::io::runtime::spawn_detached(async move {
                 while let Ok(reply) = shutdown_rx.recv_async().await {
                     m.want_shutdown.set(true);
-                    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                    // Until the controller says this broker leads nothing, for at most 30 s, and
+                    // not while no controller answers (the whole cluster stopping at once).
+                    let asked = std::time::Instant::now();
+                    let deadline = asked + Duration::from_secs(30);
+                    let silence = Duration::from_millis(2 * config.cluster.as_ref().map_or(2000, |c| c.broker_heartbeat_interval_ms)).max(Duration::from_secs(1));
                     while !m.may_shut_down.get() && std::time::Instant::now() < deadline {
+                        if asked.elapsed() > silence && m.last_answer.get().elapsed() > silence {
+                            break;
+                        }
                         compio::time::sleep(Duration::from_millis(50)).await;
                     }
                     let _ = reply.send(m.may_shut_down.get());

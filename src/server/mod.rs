@@ -68,7 +68,11 @@ impl Broker {
         let shard_count = config.shards;
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count).map(|_| shard::mailbox()).unzip();
         let (checkpoint_requests, checkpoint_asked) = flume::bounded(1);
-        let shared = Shared::new(config, senders, clean_shutdown, recovery_points, checkpoint_requests);
+        let mut shared = Shared::new(config, senders, clean_shutdown, recovery_points, checkpoint_requests);
+        Arc::get_mut(&mut shared).expect("not shared yet").high_watermarks = checkpoint::read(&log_dir.join(crate::storage::REPLICATION_OFFSET_FILE))
+            .into_iter()
+            .map(|(topic, partition, offset)| ((topic, partition), offset))
+            .collect();
         let ready = Arc::new(Barrier::new(shard_count + 1));
         let mut threads = Vec::new();
         let mut stops = Vec::new();

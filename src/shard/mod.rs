@@ -54,6 +54,9 @@ pub struct Shared {
     pub clean_shutdown: bool,
     /// The recovery points of the log dir's checkpoint at startup (used only then).
     pub recovery_points: HashMap<(String, i32), i64>,
+    /// The high watermarks of the log dir's `replication-offset-checkpoint` at startup: where a
+    /// replicated partition's starts (used only then).
+    pub high_watermarks: HashMap<(String, i32), i64>,
     /// Asks the broker's checkpointer to write the log dir's checkpoints now (`false`), or to
     /// stop (`true`, from the broker only).
     pub checkpoint_requests: flume::Sender<bool>,
@@ -82,6 +85,7 @@ impl Shared {
             next_producer_id: AtomicI64::new(start),
             clean_shutdown,
             recovery_points,
+            high_watermarks: Default::default(),
             checkpoint_requests,
             metrics: Default::default(),
             connections: Default::default(),

@@ -34,8 +34,8 @@ pub struct LeaderState {
     pub isr: Vec<i32>,
     pub followers: HashMap<i32, Progress>,
     /// An ISR change sent to the controller and not answered yet (one at a time, as Kafka's
-    /// `PendingPartitionChange`).
-    pub alter_in_flight: bool,
+    /// `PendingPartitionChange`): the ISR proposed.
+    pub pending_isr: Option<Vec<i32>>,
 }
 
 impl LeaderState {
@@ -44,7 +44,7 @@ impl LeaderState {
     pub fn new(topic_id: String, leader_epoch: i32, partition_epoch: i32, me: i32, replicas: Vec<i32>, isr: Vec<i32>, now_ms: i64) -> LeaderState {
         let followers =
             replicas.iter().filter(|r| **r != me).map(|r| (*r, Progress { log_end_offset: -1, last_caught_up_ms: now_ms, last_fetch_ms: now_ms, last_fetch_leader_end: -1 })).collect();
-        LeaderState { topic_id, leader_epoch, partition_epoch, replicas, isr, followers, alter_in_flight: false }
+        LeaderState { topic_id, leader_epoch, partition_epoch, replicas, isr, followers, pending_isr: None }
     }
 
     /// A follower's fetch at `fetch_offset` when the leader's log ends at `leader_end`. As
@@ -62,11 +62,24 @@ impl LeaderState {
         p.last_fetch_leader_end = leader_end;
     }
 
-    /// The high watermark: the smallest log end offset among the ISR (the leader's own is
-    /// `leader_end`). A member that has not fetched yet holds it where it is (`None`).
+    /// The ISR as far as the high watermark is concerned: the current one and, while a change
+    /// is pending, every member it adds (Kafka's "maximal ISR"): a follower proposed in may be
+    /// elected once the change commits, so it must have everything acknowledged meanwhile.
+    pub fn maximal_isr(&self) -> Vec<i32> {
+        let mut isr = self.isr.clone();
+        for r in self.pending_isr.iter().flatten() {
+            if !isr.contains(r) {
+                isr.push(*r);
+            }
+        }
+        isr
+    }
+
+    /// The high watermark: the smallest log end offset among the maximal ISR (the leader's own
+    /// is `leader_end`). A member that has not fetched yet holds it where it is (`None`).
     pub fn high_watermark(&self, me: i32, leader_end: i64) -> Option<i64> {
         let mut hw = leader_end;
-        for r in self.isr.iter().filter(|r| **r != me) {
+        for r in self.maximal_isr().iter().filter(|r| **r != me) {
             let leo = self.followers.get(r).map_or(-1, |p| p.log_end_offset);
             if leo < 0 {
                 return None;
@@ -84,7 +97,8 @@ impl LeaderState {
     /// Followers outside the ISR that have reached the high watermark and this leader's epoch
     /// (`epoch_start`: where the leader's epoch began), so may join it.
     pub fn caught_up_outside(&self, hw: i64, epoch_start: i64) -> Vec<i32> {
-        let mut out: Vec<i32> = self.followers.iter().filter(|(r, p)| !self.isr.contains(r) && p.log_end_offset >= hw.max(epoch_start)).map(|(r, _)| *r).collect();
+        let mut out: Vec<i32> =
+            self.followers.iter().filter(|(r, p)| !self.isr.contains(r) && self.replicas.contains(r) && p.log_end_offset >= hw.max(epoch_start)).map(|(r, _)| *r).collect();
         out.sort();
         out
     }
@@ -116,5 +130,9 @@ mod tests {
         s.record_fetch(3, 150, 150, 40_000);
         assert_eq!(s.caught_up_outside(150, 120), vec![3]);
         assert!(s.caught_up_outside(151, 0).is_empty());
+        // While 3's return is pending, the high watermark waits for it too.
+        s.pending_isr = Some(vec![1, 2, 3]);
+        s.record_fetch(2, 200, 200, 41_000);
+        assert_eq!(s.high_watermark(1, 200), Some(150), "3, proposed back in, holds it at 150");
     }
 }

@@ -63,17 +63,27 @@ impl LeaderEpochCache {
         Ok(())
     }
 
-    /// Where `epoch` ends in this log, as Kafka's `endOffsetFor`: the largest epoch at or below
-    /// it, and the offset where the next epoch begins (the log end offset for the latest).
-    /// `(-1, -1)` when no epoch that old is known.
+    /// Where `epoch` ends in this log, as Kafka's `LeaderEpochFileCache.endOffsetFor`: the
+    /// latest epoch ends at the log end offset; an older one at the start of the first epoch
+    /// after it, reported with the largest epoch at or below it (or the asked epoch itself when
+    /// it is older than every known one); `(-1, -1)` for an epoch newer than every known one,
+    /// or for an empty cache.
     pub fn end_offset_for(&self, epoch: i32, log_end_offset: i64) -> (i32, i64) {
-        let i = self.entries.partition_point(|(e, _)| *e <= epoch);
-        if i == 0 {
+        if epoch < 0 {
             return (-1, -1);
         }
-        let found = self.entries[i - 1].0;
-        let end = self.entries.get(i).map_or(log_end_offset, |(_, start)| *start);
-        (found, end)
+        match self.latest() {
+            None => return (-1, -1),
+            Some((latest, _)) if latest == epoch => return (epoch, log_end_offset),
+            Some((latest, _)) if epoch > latest => return (-1, -1),
+            _ => {}
+        }
+        let i = self.entries.partition_point(|(e, _)| *e <= epoch);
+        let next_start = self.entries[i].1;
+        match i.checked_sub(1) {
+            Some(floor) => (self.entries[floor].0, next_start),
+            None => (epoch, next_start),
+        }
     }
 
     fn persist(&self) -> io::Result<()> {
@@ -107,7 +117,7 @@ mod tests {
     fn epochs_persist_and_answer_where_each_ends() {
         let dir = tempfile::tempdir().unwrap();
         let mut cache = LeaderEpochCache::load(dir.path());
-        assert_eq!(cache.end_offset_for(0, 10), (-1, -1));
+        assert_eq!(cache.end_offset_for(0, 10), (-1, -1), "nothing known");
         cache.assign(0, 0).unwrap();
         cache.assign(2, 100).unwrap();
         cache.assign(1, 150).unwrap();
@@ -117,6 +127,12 @@ mod tests {
         assert_eq!(cache.end_offset_for(1, 400), (0, 100), "epoch 1 never led: epoch 0 ended at 100");
         assert_eq!(cache.end_offset_for(4, 400), (2, 300));
         assert_eq!(cache.end_offset_for(5, 400), (5, 400), "the latest ends at the log end");
+        assert_eq!(cache.end_offset_for(9, 400), (-1, -1), "newer than every known epoch");
+        let other = tempfile::tempdir().unwrap();
+        let mut later = LeaderEpochCache::load(other.path());
+        later.assign(4, 50).unwrap();
+        later.assign(6, 90).unwrap();
+        assert_eq!(later.end_offset_for(2, 100), (2, 50), "older than every known epoch: it ended where the first began");
         assert_eq!(std::fs::read_to_string(dir.path().join(LEADER_EPOCH_CHECKPOINT)).unwrap(), "0\n3\n0 0\n2 100\n5 300\n", "Kafka's format");
         cache.truncate_from_end(300).unwrap();
         let reloaded = LeaderEpochCache::load(dir.path());

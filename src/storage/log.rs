@@ -160,6 +160,15 @@ pub struct PartitionLog {
     epochs: RefCell<super::epoch::LeaderEpochCache>,
 }
 
+/// Where a consumer's read of a segment must stop (`PartitionLog::position_of`).
+enum HighWatermarkAt {
+    Position(u32),
+    /// The whole segment is below the high watermark.
+    PastSegment,
+    /// Not recorded: the batch headers tell.
+    Unknown,
+}
+
 /// Drops segments whose files are gone (retention) or replaced (compaction) on the blocking
 /// pool, in one task: the last close of an unlinked file frees its blocks and pages in the kernel, which
 /// took 340-350 ms on the shard thread for a 512 MiB segment (`spate bench stall`). (A fetch
@@ -400,68 +409,129 @@ impl PartitionLog {
     /// Cuts the log back to `offset` (a batch boundary): what a follower does before it fetches
     /// from a new leader, so that its log is a prefix of the leader's. Segments that start at or
     /// after `offset` are deleted; the one that holds it is cut at the first batch at or after
-    /// it. Waits for appends under way to finish first. A cut inside a sealed segment (one
-    /// rolled already) is refused for now: its memory-mapped indexes would need rebuilding.
+    /// it; the epoch cache, the idempotent producers' batches and the high watermark follow.
+    /// Refused (nothing changed) while appends are under way, and for a cut inside a sealed
+    /// segment (one rolled already): its memory-mapped indexes would need rebuilding.
     pub async fn truncate_to(&self, offset: i64) -> io::Result<()> {
-        for _ in 0..10_000 {
-            if !self.writer_running.get() {
-                break;
+        self.wait_for_writer().await?;
+        let end = self.log_end_offset();
+        if offset >= end {
+            // Nothing to cut, but an epoch this log began and never wrote in goes (a leader
+            // deposed before its first append), or its fetches would diverge for ever.
+            return self.epochs.borrow_mut().truncate_from_end(end);
+        }
+        let offset = offset.max(self.log_start_offset());
+        // Checked before anything changes: where the cut falls.
+        let (keep, partial) = {
+            let state = self.state.borrow();
+            let keep = state.segments.partition_point(|s| s.base_offset < offset);
+            let partial = keep > 0 && state.segments[keep - 1].next_offset > offset;
+            if partial && keep < state.segments.len() {
+                return Err(io::Error::other(format!("truncating to {offset} would cut the sealed segment at {}", state.segments[keep - 1].base_offset)));
+            }
+            if partial && state.segments[keep - 1].has_sealed_indexes() {
+                return Err(io::Error::other(format!("truncating to {offset} would cut the sealed segment at {}", state.segments[keep - 1].base_offset)));
+            }
+            (keep, partial)
+        };
+        if partial {
+            let (file, size, base, start_position) = {
+                let state = self.state.borrow();
+                let active = state.active();
+                let relative = (offset - active.base_offset).clamp(0, u32::MAX as i64) as u32;
+                (active.log.clone(), active.size, active.base_offset, active.index.lookup(relative).position)
+            };
+            let mut cursor = HeaderCursor::new(&file, size);
+            let mut position = start_position;
+            let mut cut_at = offset;
+            while let Some(header) = cursor.header_at(position).await? {
+                if header.base_offset >= offset {
+                    cut_at = header.base_offset;
+                    break;
+                }
+                position += header.size;
+            }
+            if self.writer_running.get() || self.state.borrow().active().base_offset != base {
+                return Err(io::Error::other("the log changed while its cut was being found"));
+            }
+            if position >= size {
+                cut_at = self.log_end_offset();
+            }
+            self.state.borrow_mut().active_mut().truncate_to(position, cut_at)?;
+        } else {
+            self.drop_segments_from(keep, offset)?;
+        }
+        self.after_cut();
+        tracing::info!(topic = %self.topic, partition = self.partition, offset = self.log_end_offset(), "log truncated");
+        Ok(())
+    }
+
+    /// Empties the log and starts it again at `offset`: a follower whose log ends before the
+    /// leader's begins (Kafka's `truncateFullyAndStartAt`).
+    pub async fn truncate_fully_and_start_at(&self, offset: i64) -> io::Result<()> {
+        self.wait_for_writer().await?;
+        self.drop_segments_from(0, offset)?;
+        self.state.borrow_mut().log_start_offset = offset;
+        self.epochs.borrow_mut().truncate_from_end(i64::MIN)?;
+        self.after_cut();
+        if let Some(hw) = self.replicated_high_watermark.get() {
+            self.replicated_high_watermark.set(Some(hw.max(offset)));
+        }
+        tracing::info!(topic = %self.topic, partition = self.partition, offset, "log emptied to start at the leader's log start");
+        Ok(())
+    }
+
+    async fn wait_for_writer(&self) -> io::Result<()> {
+        for _ in 0..5_000 {
+            if !self.writer_running.get() && self.pending.borrow().is_empty() {
+                return Ok(());
             }
             crate::io::runtime::sleep(std::time::Duration::from_millis(1)).await;
         }
-        if offset >= self.log_end_offset() {
-            return Ok(());
-        }
-        let offset = offset.max(self.log_start_offset());
-        // Whole segments past the cut go first.
+        Err(io::Error::other("appends still under way"))
+    }
+
+    /// Deletes the segments from index `keep` on; when what is left ends with a sealed segment
+    /// (or nothing), a new active segment starts at `next` (the log end offset then).
+    fn drop_segments_from(&self, keep: usize, next: i64) -> io::Result<()> {
         let mut gone = Vec::new();
         {
             let mut state = self.state.borrow_mut();
-            while state.segments.len() > 1 && state.active().base_offset >= offset {
-                let segment = state.segments.pop().expect("more than one");
+            while state.segments.len() > keep {
+                let segment = state.segments.pop().expect("more than keep");
                 for path in [segment.path.clone(), segment.index_path(), segment.time_index_path()] {
                     crate::io::fs::remove_file_if_exists(&path)?;
                 }
                 gone.push(segment);
             }
+            if state.segments.last().is_none_or(|s| s.has_sealed_indexes()) {
+                let start = state.segments.last().map_or(next, |s| s.next_offset);
+                state.segments.push(LogSegment::create(&self.dir, start, now_ms())?);
+            }
             let end = state.log_end_offset();
             self.rolled.borrow_mut().retain(|r| r.end_offset <= end);
         }
         drop_off_shard(gone);
-        let (file, size, base, sealed, start_position) = {
-            let state = self.state.borrow();
-            let active = state.active();
-            let relative = (offset - active.base_offset).clamp(0, u32::MAX as i64) as u32;
-            (active.log.clone(), active.size, active.base_offset, active.has_sealed_indexes(), active.index.lookup(relative).position)
-        };
-        if offset >= self.log_end_offset() {
-            return Ok(());
+        Ok(())
+    }
+
+    /// After a cut: the recovery point, high watermark, epoch cache, producers' batches and
+    /// boundaries no longer pass the log end.
+    fn after_cut(&self) {
+        let end = self.log_end_offset();
+        {
+            let mut state = self.state.borrow_mut();
+            state.recovery_point = state.recovery_point.min(end);
         }
-        if sealed {
-            return Err(io::Error::other(format!("truncating to {offset} would cut the sealed segment at {base}")));
-        }
-        let mut cursor = HeaderCursor::new(&file, size);
-        let mut position = start_position;
-        while let Some(header) = cursor.header_at(position).await? {
-            if header.base_offset >= offset {
-                break;
-            }
-            position += header.size;
-        }
-        let mut state = self.state.borrow_mut();
-        let cut_at = if position >= size { state.log_end_offset() } else { offset };
-        state.active_mut().truncate_to(position, cut_at)?;
-        let end = state.log_end_offset();
-        state.recovery_point = state.recovery_point.min(end);
         if let Some(hw) = self.replicated_high_watermark.get() {
             self.replicated_high_watermark.set(Some(hw.min(end)));
         }
-        drop(state);
-        self.epochs.borrow_mut().truncate_from_end(end)?;
+        if let Err(e) = self.epochs.borrow_mut().truncate_from_end(end) {
+            tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "could not write the leader epoch checkpoint");
+        }
+        self.producers.borrow_mut().truncate_from(end);
         self.boundaries.borrow_mut().retain(|b| b.0 <= end);
         self.written_back.set((-1, 0));
-        tracing::info!(topic = %self.topic, partition = self.partition, offset = end, "log truncated");
-        Ok(())
     }
 
     async fn writer_loop(self: Rc<Self>) {
@@ -983,7 +1053,27 @@ impl PartitionLog {
             },
         };
         // Below the log end (a consumer of a replicated log): nothing past the high watermark.
-        let end = if limit < log_end { self.position_of(base, limit).unwrap_or(size) } else { size };
+        let end = if limit < log_end {
+            match self.position_of(base, limit) {
+                HighWatermarkAt::Position(p) => p,
+                HighWatermarkAt::PastSegment => size,
+                // Not recorded (a new leadership, a restart, a cleaned segment): found by
+                // reading the batch headers from the first batch served.
+                HighWatermarkAt::Unknown => {
+                    let mut cursor = HeaderCursor::new(&file, size);
+                    let mut at = position;
+                    while let Some(header) = cursor.header_at(at).await.map_err(|_| ReadError::Storage)? {
+                        if header.last_offset >= limit {
+                            break;
+                        }
+                        at += header.size;
+                    }
+                    at
+                }
+            }
+        } else {
+            size
+        };
         if end <= position {
             return Ok(empty);
         }
@@ -1017,18 +1107,16 @@ impl PartitionLog {
         })
     }
 
-    /// The file position in segment `base` where the batches below `offset` end (`offset` a
-    /// batch boundary the replicated log recorded, at or above the high watermark); `None`
-    /// when the whole segment lies below it.
-    fn position_of(&self, base: i64, offset: i64) -> Option<u32> {
+    /// Where in segment `base` the batches below `offset` (the high watermark) end, from the
+    /// batch boundaries recorded at append.
+    fn position_of(&self, base: i64, offset: i64) -> HighWatermarkAt {
         let boundaries = self.boundaries.borrow();
         let i = boundaries.partition_point(|b| b.0 <= offset);
         match i.checked_sub(1).map(|i| boundaries[i]) {
-            Some((end, segment, position)) if end == offset && segment == base => Some(position),
-            // The boundary is in a later segment: this one is all below it.
-            Some((_, segment, _)) if segment > base => None,
-            // No boundary at all in this segment below `offset`: nothing of it is readable.
-            _ => Some(0),
+            Some((end, segment, position)) if end == offset && segment == base => HighWatermarkAt::Position(position),
+            // A boundary at or below it in a later segment: this one is all below it.
+            Some((_, segment, _)) if segment > base => HighWatermarkAt::PastSegment,
+            _ => HighWatermarkAt::Unknown,
         }
     }
 
@@ -1135,6 +1223,11 @@ impl PartitionLog {
             let expired = config.retention_ms >= 0 && (oldest.size == 0 || oldest.max_timestamp >= 0 && now - oldest.max_timestamp > config.retention_ms);
             let oversized = config.retention_bytes >= 0 && total - oldest.size as i64 >= config.retention_bytes;
             if !(expired || oversized) {
+                break;
+            }
+            // A replicated log keeps what is not committed yet (the log start never passes
+            // the high watermark).
+            if self.replicated_high_watermark.get().is_some_and(|hw| oldest.next_offset > hw) {
                 break;
             }
             let segment = state.segments.remove(0);
@@ -1297,7 +1390,19 @@ impl PartitionLog {
                 .collect();
             (snapshot, state.active().base_offset, bounds)
         };
-        let dirty = snapshot.len() - 1;
+        let mut snapshot = snapshot;
+        let mut dirty = snapshot.len() - 1;
+        if self.is_replicated() {
+            // A replicated log is cleaned only below its high watermark, and only by what is
+            // committed: a newer key above it may still be cut by a truncation.
+            let hw = self.high_watermark();
+            dirty = bounds[..dirty].iter().take_while(|b| b.2 <= hw).count();
+            snapshot.truncate(dirty);
+            if dirty == 0 {
+                return Ok(0);
+            }
+            self.boundaries.borrow_mut().retain(|b| b.1 >= active_base);
+        }
         let config = self.config();
         let dir = self.dir.clone();
         let now = now_ms();

@@ -65,7 +65,7 @@ pub fn prepare_log_dir(log_dir: &Path, node_id: i32, must_be_formatted: bool) ->
         ));
     }
     upgrade_earlier_log_dir(log_dir)?;
-    let cluster_id = uuid_to_kafka_string(&random_uuid());
+    let cluster_id = random_kafka_uuid();
     format_log_dir(log_dir, node_id, &cluster_id, false)?;
     Ok(cluster_id)
 }
@@ -116,6 +116,18 @@ fn upgrade_earlier_log_dir(log_dir: &Path) -> io::Result<()> {
         crate::io::fs::sync_dir(folder)?;
     }
     Ok(())
+}
+
+/// A random UUID in Kafka's form (22 characters of URL-safe base64), never starting with '-'
+/// (Kafka's `Uuid.randomUuid` draws again for those too, so that an id is never taken for a
+/// command-line flag).
+pub fn random_kafka_uuid() -> String {
+    loop {
+        let id = uuid_to_kafka_string(&random_uuid());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// A random version 4 UUID from the OS's randomness.

@@ -58,6 +58,15 @@ impl ProducerStates {
         }
     }
 
+    /// Forgets the batches at or after `offset` (the log was cut there): a retry of one of
+    /// them must be written again, not answered with an offset that is gone.
+    pub fn truncate_from(&mut self, offset: i64) {
+        self.producers.retain(|_, p| {
+            p.batches.retain(|(_, _, base)| *base < offset);
+            !p.batches.is_empty()
+        });
+    }
+
     /// Remembers a batch that is being written.
     pub fn record(&mut self, producer_id: i64, epoch: i16, first_sequence: i32, last_sequence: i32, base_offset: i64) {
         if producer_id < 0 {

@@ -59,19 +59,26 @@ impl Drop for Node {
 }
 
 struct TestCluster {
-    _dir: tempfile::TempDir,
+    // Dropped last: the nodes (killed on drop) first, then the folder, then the lock.
     nodes: Vec<Node>,
+    _dir: tempfile::TempDir,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+/// One cluster at a time: three brokers and a librdkafka load already fill two cores, and two
+/// clusters at once would measure the machine's overload rather than the failover.
+static CLUSTERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl TestCluster {
     /// `n` nodes, formatted and started; returns once every client listener accepts.
     fn start(n: i32) -> TestCluster {
+        let one_at_a_time = CLUSTERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let controller_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let voters: Vec<String> = (0..n).map(|i| format!("{}@127.0.0.1:{}", i + 1, controller_ports[i as usize])).collect();
         let spate = env!("CARGO_BIN_EXE_spate");
         let cluster_id = String::from_utf8(Command::new(spate).args(["storage", "random-uuid"]).output().unwrap().stdout).unwrap().trim().to_string();
-        assert_eq!(cluster_id.len(), 22, "a Kafka UUID: {cluster_id}");
+        assert!(cluster_id.len() == 22 && !cluster_id.starts_with('-'), "a Kafka UUID, never taken for a flag: {cluster_id}");
         let mut nodes = Vec::new();
         for i in 0..n {
             let id = i + 1;
@@ -87,9 +94,9 @@ impl TestCluster {
                 dir.path().join(format!("node-{id}")).display()
             );
             std::fs::write(&config, text).unwrap();
-            let out = Command::new(spate).args(["storage", "format", "--cluster-id", &cluster_id, "--config"]).arg(&config).output().unwrap();
+            let out = Command::new(spate).args(["storage", "format", &format!("--cluster-id={cluster_id}"), "--config"]).arg(&config).output().unwrap();
             assert!(out.status.success(), "format: {}", String::from_utf8_lossy(&out.stderr));
-            let again = Command::new(spate).args(["storage", "format", "--cluster-id", &cluster_id, "--config"]).arg(&config).output().unwrap();
+            let again = Command::new(spate).args(["storage", "format", &format!("--cluster-id={cluster_id}"), "--config"]).arg(&config).output().unwrap();
             assert!(!again.status.success(), "a formatted log dir is not formatted twice");
             nodes.push(Node { id, client_port, config, child: None });
         }
@@ -99,7 +106,7 @@ impl TestCluster {
         for node in &nodes {
             wait_for_port(node.client_port, Duration::from_secs(60));
         }
-        TestCluster { _dir: dir, nodes }
+        TestCluster { nodes, _dir: dir, _one_at_a_time: one_at_a_time }
     }
 
     fn node(&mut self, id: i32) -> &mut Node {
@@ -375,9 +382,215 @@ fn acknowledged_records_survive_killing_the_leader_again_and_again() {
     eprintln!("{cycles} kill -9 cycles: {total} acknowledged records of {next} sent, all read back once, in order");
     assert_eq!(total, next, "with retries, every record is acknowledged in the end");
 
-    // Every replica's log is a prefix of the leader's (here: all equal once caught up).
+    // Every replica's log is a prefix of the longest (here: all equal once caught up).
+    stop_all(&mut cluster);
+    assert_prefixes(&cluster, "kept", 3);
+}
+
+fn signal(node: &Node, sig: nix::sys::signal::Signal) {
+    let pid = node.child.as_ref().expect("running").id() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
+}
+
+/// A three-node cluster with one topic of 3 replicas and min.insync.replicas=2, every replica in
+/// the ISR.
+fn replicated_cluster(topic: &str, partitions: i32) -> TestCluster {
+    let cluster = TestCluster::start(3);
+    let b1 = cluster.nodes[0].bootstrap();
+    wait_until("three brokers", Duration::from_secs(30), || {
+        let consumer: BaseConsumer = client_config(&b1).create().unwrap();
+        consumer.fetch_metadata(None, Duration::from_secs(5)).is_ok_and(|m| m.brokers().len() == 3)
+    });
+    let p = partitions.to_string();
+    let (ok, _, err) = spate(&["topics", "--bootstrap-server", &b1, "--create", "--topic", topic, "--partitions", &p, "--replication-factor", "3", "--config", "min.insync.replicas=2"]);
+    assert!(ok, "create: {err}");
+    wait_until("every replica in the ISR", Duration::from_secs(30), || isr_sizes(&b1, topic).iter().all(|n| *n == 3));
+    cluster
+}
+
+/// The size of each partition's ISR, as `bootstrap` reports it.
+fn isr_sizes(bootstrap: &str, topic: &str) -> Vec<usize> {
+    let consumer: BaseConsumer = client_config(bootstrap).create().unwrap();
+    let Ok(meta) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else { return vec![0] };
+    let mut out: Vec<(i32, usize)> = meta.topics()[0].partitions().iter().map(|p| (p.id(), p.isr().len())).collect();
+    out.sort();
+    if out.is_empty() {
+        return vec![0];
+    }
+    out.into_iter().map(|(_, n)| n).collect()
+}
+
+fn acking_producer(bootstrap: &str, acked: &Acked) -> BaseProducer<AckContext> {
+    client_config(bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "120000")
+        .set("request.timeout.ms", "5000")
+        // A broker that stopped answering (SIGSTOP) is given up on after 5 s, not librdkafka's 60.
+        .set("socket.timeout.ms", "5000")
+        .set("retry.backoff.ms", "100")
+        .create_with_context(AckContext(acked.clone()))
+        .unwrap()
+}
+
+/// Sends `count` records from `from`, polling, while `during` runs once after `after`.
+fn send_while(producer: &BaseProducer<AckContext>, topic: &str, from: usize, count: usize, after: Duration, mut during: impl FnMut()) -> usize {
+    let at = Instant::now() + after;
+    let mut done = false;
+    let mut next = from;
+    while next < from + count || !done {
+        if !done && Instant::now() >= at {
+            during();
+            done = true;
+        }
+        if next < from + count {
+            let (key, value) = (format!("k{}", next % 7), format!("v{next}"));
+            producer.send(BaseRecord::to(topic).key(&key).payload(&value)).unwrap_or_else(|(e, _)| panic!("send: {e}"));
+            next += 1;
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+    next
+}
+
+#[test]
+fn a_paused_leader_acknowledges_nothing_and_its_log_is_cut_back_when_it_resumes() {
+    let mut cluster = replicated_cluster("paused", 1);
+    let all = cluster.nodes.iter().map(|n| n.bootstrap()).collect::<Vec<_>>().join(",");
+    let acked: Acked = Default::default();
+    let producer = acking_producer(&all, &acked);
+    let sent = send_while(&producer, "paused", 0, 500, Duration::ZERO, || {});
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let leader = leaders(&cluster.nodes[0].bootstrap(), "paused")[0];
+    let other = cluster.nodes.iter().find(|n| n.id != leader).unwrap().bootstrap();
+    // SIGSTOP the leader while records flow: those sent to it are not acknowledged by it.
+    signal(cluster.node(leader), nix::sys::signal::Signal::SIGSTOP);
+    let stopped_at = Instant::now();
+    let sent = send_while(&producer, "paused", sent, 500, Duration::ZERO, || {});
+    let failover = wait_until("a new leader", Duration::from_millis(SESSION_TIMEOUT_MS + 15_000), || leaders(&other, "paused")[0] != leader);
+    eprintln!("paused leader {leader}: a new leader {failover:?} after SIGSTOP");
+    producer.flush(Duration::from_secs(60)).unwrap();
+    let acked_before_resume = acked.lock().unwrap().get(&0).map_or(0, |v| v.len());
+    // Resume it: it learns it no longer leads, and follows, cutting what only it had.
+    signal(cluster.node(leader), nix::sys::signal::Signal::SIGCONT);
+    let sent = send_while(&producer, "paused", sent, 500, Duration::ZERO, || {});
+    producer.flush(Duration::from_secs(60)).unwrap();
+    wait_until("the resumed broker back in the ISR", Duration::from_secs(60), || isr_sizes(&other, "paused") == vec![3]);
+    eprintln!("paused for {:?}; {acked_before_resume} acknowledged before the resume", stopped_at.elapsed());
+    let acked = acked.lock().unwrap().clone();
+    let read = read_everything(&other, "paused", 1);
+    assert_eq!(check_acknowledged(&acked, &read), sent, "every record acknowledged in the end, each once");
+    stop_all(&mut cluster);
+    assert_prefixes(&cluster, "paused", 1);
+}
+
+#[test]
+fn a_rolling_restart_under_load_loses_nothing_and_fails_no_write() {
+    let mut cluster = replicated_cluster("rolling", 3);
+    let all = cluster.nodes.iter().map(|n| n.bootstrap()).collect::<Vec<_>>().join(",");
+    let acked: Acked = Default::default();
+    let producer = acking_producer(&all, &acked);
+    let mut sent = 0;
+    for id in 1..=3 {
+        let other = cluster.nodes.iter().find(|n| n.id != id).unwrap().bootstrap();
+        // SIGTERM: a controlled shutdown moves leadership away first.
+        sent = send_while(&producer, "rolling", sent, 1500, Duration::from_millis(200), || {
+            let node = cluster.node(id);
+            signal(node, nix::sys::signal::Signal::SIGTERM);
+            let _ = node.child.as_mut().unwrap().wait();
+            node.child = None;
+        });
+        wait_until("leadership moved off the stopped broker", Duration::from_secs(5), || leaders(&other, "rolling").iter().all(|l| *l != id && *l > 0));
+        cluster.node(id).spawn();
+        wait_until("the restarted broker back in every ISR", Duration::from_secs(60), || isr_sizes(&other, "rolling").iter().all(|n| *n == 3));
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    let acked = acked.lock().unwrap().clone();
+    let read = read_everything(&cluster.nodes[0].bootstrap(), "rolling", 3);
+    assert_eq!(check_acknowledged(&acked, &read), sent, "every write acknowledged: none failed for good");
+    stop_all(&mut cluster);
+    assert_prefixes(&cluster, "rolling", 3);
+}
+
+#[test]
+fn a_consumer_group_carries_on_when_its_coordinator_is_killed() {
+    use rdkafka::consumer::CommitMode;
+    let mut cluster = replicated_cluster("grouped", 3);
+    let all = cluster.nodes.iter().map(|n| n.bootstrap()).collect::<Vec<_>>().join(",");
+    produce(&all, "grouped", 0, 600);
+    let group = "survivors";
+    let consumer = |b: &str| -> BaseConsumer {
+        client_config(b)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "500")
+            // Requests to the killed coordinator are given up on after 5 s, not 60.
+            .set("socket.timeout.ms", "5000")
+            .create()
+            .unwrap()
+    };
+    let c = consumer(&all);
+    c.subscribe(&["grouped"]).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let read_some = |c: &BaseConsumer, seen: &mut std::collections::HashSet<String>, until: usize| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while seen.len() < until {
+            assert!(Instant::now() < deadline, "only {} of {until} records came", seen.len());
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                seen.insert(String::from_utf8(m.payload().unwrap().to_vec()).unwrap());
+                // Asynchronous, as a consumer commits while it reads; a failed one is covered by
+                // the next.
+                let _ = c.commit_message(&m, CommitMode::Async);
+            }
+        }
+    };
+    read_some(&c, &mut seen, 300);
+    // The coordinator: the leader of the group's __consumer_offsets partition.
+    let p = spate::coordinator::partition_for(group, 6);
+    let coordinator = leaders(&cluster.nodes[0].bootstrap(), "__consumer_offsets")[p as usize];
+    cluster.node(coordinator).kill9();
+    eprintln!("killed broker {coordinator}, the coordinator of {group}");
+    produce(&cluster.nodes.iter().find(|n| n.id != coordinator).unwrap().bootstrap(), "grouped", 600, 300);
+    read_some(&c, &mut seen, 900);
+    // The last position, committed through whichever broker coordinates the group now.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.commit_consumer_state(CommitMode::Sync).is_err() {
+        assert!(Instant::now() < deadline, "no commit succeeded after the coordinator's loss");
+        let _ = c.poll(Duration::from_millis(200));
+    }
+    let committed = c.committed(Duration::from_secs(10)).unwrap();
+    // Not dropped: librdkafka's close of this consumer (rd_kafka_destroy) waited for ever after
+    // the failover (a known gap, in the note of issue 14: the consumer's work is all checked
+    // above, its LeaveGroup at close is not); its threads end with the test process.
+    let _ = c.unsubscribe();
+    std::mem::forget(c);
+    let total: i64 = committed.elements().iter().filter_map(|e| match e.offset() {
+        rdkafka::Offset::Offset(o) => Some(o),
+        _ => None,
+    }).sum();
+    assert_eq!(total, 900, "the offsets committed through the new coordinator cover every record");
+    // A new member of the group starts where the group is, not from the beginning.
+    let survivor = cluster.nodes.iter().find(|n| n.id != coordinator).unwrap().bootstrap();
+    let again = consumer(&survivor);
+    again.subscribe(&["grouped"]).unwrap();
+    let quiet_until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < quiet_until {
+        if let Some(Ok(m)) = again.poll(Duration::from_millis(100)) {
+            panic!("a record already consumed and committed came again: offset {} of partition {}", m.offset(), m.partition());
+        }
+    }
+    std::mem::forget(again);
+}
+
+/// SIGTERM to every node and waits for each.
+fn stop_all(cluster: &mut TestCluster) {
     for node in &mut cluster.nodes {
-        let _ = node.child.as_mut().map(|c| nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM));
+        if node.child.is_some() {
+            signal(node, nix::sys::signal::Signal::SIGTERM);
+        }
     }
     for node in &mut cluster.nodes {
         if let Some(c) = node.child.as_mut() {
@@ -385,11 +598,15 @@ fn acknowledged_records_survive_killing_the_leader_again_and_again() {
         }
         node.child = None;
     }
-    for p in 0..3 {
-        let logs: Vec<Vec<(i64, u32)>> = (1..=3).map(|id| batches_on_disk(&cluster._dir.path().join(format!("node-{id}/kept-{p}")))).collect();
+}
+
+/// Every replica's log of each partition is a prefix of the longest one.
+fn assert_prefixes(cluster: &TestCluster, topic: &str, partitions: i32) {
+    for p in 0..partitions {
+        let logs: Vec<Vec<(i64, u32)>> = (1..=3).map(|id| batches_on_disk(&cluster._dir.path().join(format!("node-{id}/{topic}-{p}")))).collect();
         let longest = logs.iter().max_by_key(|l| l.len()).unwrap().clone();
         for (i, l) in logs.iter().enumerate() {
-            assert_eq!(&longest[..l.len()], &l[..], "partition {p}: node {}'s log is not a prefix of the longest", i + 1);
+            assert_eq!(&longest[..l.len()], &l[..], "{topic}-{p}: node {}'s log is not a prefix of the longest", i + 1);
         }
     }
 }
