@@ -44,13 +44,16 @@ PROPS
 
 running() { [[ -f $DIR/node-$1.pid ]] && kill -0 "$(cat "$DIR/node-$1.pid")" 2>/dev/null; }
 
+# How many times node $1's log says the controller unfenced it.
+unfenced() { local c; c=$(grep -c "fenced=false" "$DIR/node-$1.log" 2>/dev/null || true); echo "${c:-0}"; }
+
 start() {
     if [[ ! -x $BIN ]]; then
         (cd "$REPO_ROOT" && cargo build --release --locked)
     fi
     mkdir -p "$DIR"
     [[ -f $DIR/cluster.id ]] || "$BIN" storage random-uuid > "$DIR/cluster.id"
-    local id i overrides=()
+    local id i overrides=() unfenced_before=()
     id="$(cat "$DIR/cluster.id")"
     for o in ${SPATE_CLUSTER_OVERRIDES:-}; do overrides+=(--override "$o"); done
     for ((i = 1; i <= N; i++)); do
@@ -59,6 +62,7 @@ start() {
             continue
         fi
         write_config "$i"
+        unfenced_before[i]=$(unfenced "$i")
         "$BIN" storage format --cluster-id="$id" --config "$DIR/node-$i.properties" --ignore-formatted > /dev/null
         "$BIN" broker --config "$DIR/node-$i.properties" "${overrides[@]}" >> "$DIR/node-$i.log" 2>&1 &
         echo $! > "$DIR/node-$i.pid"
@@ -70,6 +74,18 @@ start() {
         until (echo > "/dev/tcp/127.0.0.1/$(client_port "$i")") 2>/dev/null; do
             if ((SECONDS > deadline)) || ! running "$i"; then
                 echo "node $i did not start; the end of its log:" >&2
+                tail -n 20 "$DIR/node-$i.log" >&2
+                exit 1
+            fi
+            sleep 0.2
+        done
+    done
+    # And until each node started now has registered and been unfenced (it serves partitions).
+    for ((i = 1; i <= N; i++)); do
+        [[ -n ${unfenced_before[i]:-} ]] || continue
+        until (( $(unfenced "$i") > unfenced_before[i] )); do
+            if ((SECONDS > deadline)); then
+                echo "node $i was not unfenced by the controller; the end of its log:" >&2
                 tail -n 20 "$DIR/node-$i.log" >&2
                 exit 1
             fi

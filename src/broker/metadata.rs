@@ -98,8 +98,13 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
             },
             cluster_id: Some(config.cluster_id.clone()),
             // As KRaft brokers do, a broker stands for the controller (clients send it the
-            // admin requests, which it forwards to the quorum).
-            controller_id: broker_id,
+            // admin requests, which it forwards to the quorum): this one, or (while it is still
+            // fenced, so not listed) one that is listed.
+            controller_id: if !catalog.is_cluster() || catalog.brokers.iter().any(|b| b.id == broker_id) {
+                broker_id
+            } else {
+                catalog.brokers.first().map_or(-1, |b| b.id)
+            },
             topics,
             ..Default::default()
         };
