@@ -214,6 +214,7 @@ fn three_nodes_form_a_quorum_place_partitions_and_survive_the_loss_of_the_contro
 
     // kill -9 the active controller: another voter leads, and topics can still be created.
     cluster.node(leader).kill9();
+    let killed = Instant::now();
     let survivor = cluster.nodes.iter().find(|n| n.id != leader).unwrap().bootstrap();
     let elected = wait_until("a new controller", Duration::from_secs(15), || {
         quorum_status(&survivor).is_some_and(|s| s["LeaderId"].parse::<i32>().is_ok_and(|l| l != leader && l > 0))
@@ -224,11 +225,11 @@ fn three_nodes_form_a_quorum_place_partitions_and_survive_the_loss_of_the_contro
 
     // The killed broker is fenced after its session: its partitions have no leader.
     let lost: Vec<usize> = placed.iter().enumerate().filter(|(_, l)| **l == leader).map(|(p, _)| p).collect();
-    let fenced = wait_until("the dead broker fenced", Duration::from_millis(SESSION_TIMEOUT_MS + 10_000), || {
+    wait_until("the dead broker fenced", Duration::from_millis(SESSION_TIMEOUT_MS + 10_000), || {
         let now = leaders(&survivor, "spread");
         lost.iter().all(|p| now[*p] == -1)
     });
-    eprintln!("the dead broker's partitions were leaderless {fenced:?} after the new controller");
+    eprintln!("the dead broker's partitions were leaderless {:?} after the kill (session timeout {SESSION_TIMEOUT_MS} ms)", killed.elapsed());
 
     // Restarted, it leads them again, with its records.
     cluster.node(leader).spawn();
@@ -348,12 +349,12 @@ fn acknowledged_records_survive_killing_the_leader_again_and_again() {
         let survivor = cluster.nodes.iter().map(|n| n.bootstrap()).nth(cycle % 3).unwrap();
         let leader = leaders(&survivor, "kept")[0];
         let killed_at = Instant::now() + Duration::from_millis(300);
-        let mut killed = false;
+        let mut killed: Option<Instant> = None;
         let end = next + PER_CYCLE;
-        while next < end || !killed {
-            if !killed && Instant::now() >= killed_at {
+        while next < end || killed.is_none() {
+            if killed.is_none() && Instant::now() >= killed_at {
                 cluster.node(leader).kill9();
-                killed = true;
+                killed = Some(Instant::now());
             }
             if next < end {
                 let key = format!("k{}", next % 13);
@@ -366,11 +367,13 @@ fn acknowledged_records_survive_killing_the_leader_again_and_again() {
             producer.poll(Duration::from_millis(1));
         }
         let other = cluster.nodes.iter().find(|n| n.id != leader).unwrap().bootstrap();
-        let failover = wait_until("a new leader of partition 0", Duration::from_millis(SESSION_TIMEOUT_MS + 15_000), || {
+        wait_until("a new leader of partition 0", Duration::from_millis(SESSION_TIMEOUT_MS + 15_000), || {
             let l = leaders(&other, "kept")[0];
             l != leader && l > 0
         });
-        eprintln!("cycle {cycle}: broker {leader} killed; partition 0 had a new leader {failover:?} after the kill");
+        // From the kill itself (the records kept flowing after it, so the wait began later).
+        let failover = killed.expect("killed above").elapsed();
+        eprintln!("cycle {cycle}: broker {leader} killed; partition 0 had a new leader {failover:?} after the kill (session timeout {SESSION_TIMEOUT_MS} ms)");
         producer.flush(Duration::from_secs(120)).unwrap();
         cluster.node(leader).spawn();
         wait_until("the restarted broker back in every ISR", Duration::from_secs(60), || isr_full(&other));
@@ -468,8 +471,8 @@ fn a_paused_leader_acknowledges_nothing_and_its_log_is_cut_back_when_it_resumes(
     signal(cluster.node(leader), nix::sys::signal::Signal::SIGSTOP);
     let stopped_at = Instant::now();
     let sent = send_while(&producer, "paused", sent, 500, Duration::ZERO, || {});
-    let failover = wait_until("a new leader", Duration::from_millis(SESSION_TIMEOUT_MS + 15_000), || leaders(&other, "paused")[0] != leader);
-    eprintln!("paused leader {leader}: a new leader {failover:?} after SIGSTOP");
+    wait_until("a new leader", Duration::from_millis(SESSION_TIMEOUT_MS + 15_000), || leaders(&other, "paused")[0] != leader);
+    eprintln!("paused leader {leader}: a new leader {:?} after SIGSTOP", stopped_at.elapsed());
     producer.flush(Duration::from_secs(60)).unwrap();
     let acked_before_resume = acked.lock().unwrap().get(&0).map_or(0, |v| v.len());
     // Resume it: it learns it no longer leads, and follows, cutting what only it had.
