@@ -201,7 +201,13 @@ fn parse_voters(raw: &str) -> Result<Vec<Voter>, ConfigError> {
 }
 
 /// The cluster part of the configuration, or `None` without `process.roles`.
-fn parse_cluster(props: &BTreeMap<String, String>, node_id: i32, listeners: &[ListenerSpec], controller_names: &[String], log_dirs: &std::path::Path) -> Result<Option<ClusterConfig>, ConfigError> {
+fn parse_cluster(
+    props: &BTreeMap<String, String>,
+    node_id: i32,
+    listeners: &[ListenerSpec],
+    controller_names: &[String],
+    log_dirs: &std::path::Path,
+) -> Result<Option<ClusterConfig>, ConfigError> {
     if !present(props, "process.roles") {
         if present(props, "controller.quorum.voters") || present(props, "controller.quorum.bootstrap.servers") {
             return Err(ConfigError("process.roles: must be set (broker, controller or broker,controller) when a quorum is configured".into()));
@@ -233,7 +239,10 @@ fn parse_cluster(props: &BTreeMap<String, String>, node_id: i32, listeners: &[Li
             return Err(ConfigError(format!("controller.quorum.voters: this node ({node_id}) is a controller but not a voter")));
         }
         let name = controller_names.first().ok_or_else(|| ConfigError("controller.listener.names: a controller must name its listener".into()))?;
-        let spec = listeners.iter().find(|l| &l.name == name).ok_or_else(|| ConfigError(format!("listeners: no listener named {name} (controller.listener.names)")))?;
+        let spec = listeners
+            .iter()
+            .find(|l| &l.name == name)
+            .ok_or_else(|| ConfigError(format!("listeners: no listener named {name} (controller.listener.names)")))?;
         Some(resolve("listeners", &spec.host, spec.port)?)
     } else {
         None

@@ -22,15 +22,25 @@ pub fn describe_cluster(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
     };
     let config = shard.config();
     let catalog = shard.catalog();
-    let mut response = DescribeClusterResponse { endpoint_type: request.endpoint_type, cluster_id: config.cluster_id.clone(), controller_id: config.broker_id, ..Default::default() };
+    let mut response = DescribeClusterResponse {
+        endpoint_type: request.endpoint_type,
+        cluster_id: config.cluster_id.clone(),
+        controller_id: config.broker_id,
+        ..Default::default()
+    };
     if request.endpoint_type == 2 {
         // Controllers are reached through the brokers here (no --bootstrap-controller yet).
         response.error = ErrorCode::UNSUPPORTED_VERSION;
         response.error_message = Some("describing controllers is not supported; ask a broker".to_string());
     } else if catalog.is_cluster() {
-        response.brokers = catalog.brokers.iter().map(|b| DescribeClusterBroker { broker_id: b.id, host: b.host.clone(), port: b.port as i32, rack: b.rack.clone() }).collect();
+        response.brokers = catalog
+            .brokers
+            .iter()
+            .map(|b| DescribeClusterBroker { broker_id: b.id, host: b.host.clone(), port: b.port as i32, rack: b.rack.clone() })
+            .collect();
     } else {
-        response.brokers = vec![DescribeClusterBroker { broker_id: config.broker_id, host: config.advertised_host.clone(), port: config.advertised_port as i32, rack: None }];
+        response.brokers =
+            vec![DescribeClusterBroker { broker_id: config.broker_id, host: config.advertised_host.clone(), port: config.advertised_port as i32, rack: None }];
     }
     ready(respond(&header, &response))
 }
@@ -43,14 +53,18 @@ pub fn describe_quorum(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) 
     let shard = shard.clone();
     Dispatched::Respond(Box::pin(async move {
         let failed = |error: ErrorCode, message: String| DescribeQuorumResponse { error, error_message: Some(message), ..Default::default() };
-        let asked_metadata = request.topics.len() == 1 && request.topics[0].topic_name == METADATA_TOPIC && request.topics[0].partitions.iter().all(|p| p.partition_index == 0);
+        let asked_metadata =
+            request.topics.len() == 1 && request.topics[0].topic_name == METADATA_TOPIC && request.topics[0].partitions.iter().all(|p| p.partition_index == 0);
         let Some(cluster) = shard.config().cluster.as_ref() else {
             return Some(respond(&header, &failed(ErrorCode::INVALID_REQUEST, "this broker runs without a metadata quorum (no process.roles)".to_string())));
         };
         if !asked_metadata {
             return Some(respond(&header, &failed(ErrorCode::INVALID_REQUEST, format!("only {METADATA_TOPIC}-0 has a quorum"))));
         }
-        let client = crate::cluster::member::ControllerClient::new(cluster.quorum_addresses.clone(), std::time::Duration::from_millis(cluster.quorum_request_timeout_ms));
+        let client = crate::cluster::member::ControllerClient::new(
+            cluster.quorum_addresses.clone(),
+            std::time::Duration::from_millis(cluster.quorum_request_timeout_ms),
+        );
         let response = match client.ask(&ControllerRequest::DescribeQuorum, std::time::Duration::from_secs(5)).await {
             Ok(ControllerResponse::Quorum(status)) => {
                 let now = crate::io::runtime::now_ms();

@@ -43,7 +43,8 @@ pub async fn submit(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<TopicR
 async fn submit_to_quorum(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<TopicResult> {
     use crate::cluster::rpc::{ControllerRequest, ControllerResponse};
     let cluster = shard.config().cluster.as_ref().expect("in a cluster");
-    let client = crate::cluster::member::ControllerClient::new(cluster.quorum_addresses.clone(), std::time::Duration::from_millis(cluster.quorum_request_timeout_ms));
+    let client =
+        crate::cluster::member::ControllerClient::new(cluster.quorum_addresses.clone(), std::time::Duration::from_millis(cluster.quorum_request_timeout_ms));
     let before = shard.catalog();
     let (request, names, validate_only, deleting) = match command {
         ControllerCommand::CreateTopics { topics, validate_only } => {
@@ -53,7 +54,12 @@ async fn submit_to_quorum(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<
         ControllerCommand::DeleteTopics { names } => (ControllerRequest::DeleteTopics { names: names.clone() }, names, false, true),
         ControllerCommand::CreatePartitions { topics, validate_only } => {
             let names = topics.iter().map(|t| t.0.clone()).collect();
-            (ControllerRequest::CreatePartitions { topics: topics.into_iter().map(|(n, c)| (n, c, Vec::new())).collect(), validate_only }, names, validate_only, false)
+            (
+                ControllerRequest::CreatePartitions { topics: topics.into_iter().map(|(n, c)| (n, c, Vec::new())).collect(), validate_only },
+                names,
+                validate_only,
+                false,
+            )
         }
     };
     let errors = match client.ask(&request, std::time::Duration::from_millis(cluster.quorum_request_timeout_ms * 5)).await {

@@ -38,8 +38,17 @@ async fn find_coordinator_in_cluster(shard: &Rc<Shard>, header: &RequestHeader, 
         let config = shard.config();
         let brokers = shard.catalog().brokers.len().max(1);
         let rf = (config.offsets_topic_replication_factor as usize).min(brokers);
-        let configs = [("cleanup.policy", "compact".to_string()), ("segment.bytes", config.offsets_topic_segment_bytes.to_string())].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        let topic = super::controller::NewTopic { name: OFFSETS_TOPIC.to_string(), num_partitions: config.offsets_topic_num_partitions, replication_factor: rf as i16, assignments: Vec::new(), configs };
+        let configs = [("cleanup.policy", "compact".to_string()), ("segment.bytes", config.offsets_topic_segment_bytes.to_string())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let topic = super::controller::NewTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            num_partitions: config.offsets_topic_num_partitions,
+            replication_factor: rf as i16,
+            assignments: Vec::new(),
+            configs,
+        };
         // A concurrent creation shows up as TOPIC_ALREADY_EXISTS: either way it exists next.
         super::controller::submit(shard, super::controller::ControllerCommand::CreateTopics { topics: vec![topic], validate_only: false }).await;
     }
@@ -49,14 +58,28 @@ async fn find_coordinator_in_cluster(shard: &Rc<Shard>, header: &RequestHeader, 
         .keys(header.api_version)
         .iter()
         .map(|key| {
-            let none = |error: ErrorCode, message: &str| find_coordinator::Coordinator { key: key.clone(), node_id: -1, host: String::new(), port: -1, error, error_message: Some(message.to_string()) };
+            let none = |error: ErrorCode, message: &str| find_coordinator::Coordinator {
+                key: key.clone(),
+                node_id: -1,
+                host: String::new(),
+                port: -1,
+                error,
+                error_message: Some(message.to_string()),
+            };
             if request.key_type != 0 {
                 return none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "transactions are not supported yet");
             }
             let Some(topic) = catalog.topic(OFFSETS_TOPIC) else { return none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "the offsets topic is being created") };
             let (leader, _) = topic.leader_of(partition_for(key, partitions), shard.config().broker_id);
             match catalog.brokers.iter().find(|b| b.id == leader) {
-                Some(b) => find_coordinator::Coordinator { key: key.clone(), node_id: b.id, host: b.host.clone(), port: b.port as i32, error: ErrorCode::NONE, error_message: None },
+                Some(b) => find_coordinator::Coordinator {
+                    key: key.clone(),
+                    node_id: b.id,
+                    host: b.host.clone(),
+                    port: b.port as i32,
+                    error: ErrorCode::NONE,
+                    error_message: None,
+                },
                 None => none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "the group's offsets partition has no leader"),
             }
         })

@@ -33,7 +33,10 @@ pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Disp
                 .collect()
         };
         if auto_create && !missing.is_empty() {
-            let topics = missing.into_iter().map(|name| NewTopic { name, num_partitions: -1, replication_factor: -1, assignments: Vec::new(), configs: Default::default() }).collect();
+            let topics = missing
+                .into_iter()
+                .map(|name| NewTopic { name, num_partitions: -1, replication_factor: -1, assignments: Vec::new(), configs: Default::default() })
+                .collect();
             // Errors (a concurrent creation, say) show up below as the topic's state.
             controller::submit(&shard, ControllerCommand::CreateTopics { topics, validate_only: false }).await;
         }

@@ -138,30 +138,34 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
         }
         layout.push((topic.name.clone(), indexes));
     }
-    let routed = route(shard, work, |s: &Rc<Shard>, topic: &str, partition: i32, (batches, acks, timeout_ms): (Vec<Bytes>, i16, u32)| -> LocalBoxFuture<Result<AppendResult, Failure>> {
-        let Some(log) = s.log(topic, partition) else { return Box::pin(std::future::ready(Err(Failure::Append(AppendError::Deleted)))) };
-        // A replicated partition (a cluster's, of several replicas): led here, and with
-        // acks=all, enough in-sync replicas, before anything is written.
-        let replicated = match super::replication::check_produce(s, topic, partition, acks) {
-            Ok(replicated) => replicated,
-            Err(code) => return Box::pin(std::future::ready(Err(Failure::Code(code)))),
-        };
-        if !replicated {
-            return Box::pin(async move { log.append(batches).await.map_err(Failure::Append) });
-        }
-        let records: i64 = batches.iter().map(|b| record_batch::BatchView { bytes: b }.last_offset_delta() as i64 + 1).sum();
-        let (s, topic) = (s.clone(), topic.to_string());
-        Box::pin(async move {
-            let appended = log.append(batches).await.map_err(Failure::Append)?;
-            super::replication::appended(&s, &topic, partition);
-            if acks == -1 {
-                // acks=all: answered once every in-sync replica has the records.
-                let end = appended.base_offset + records;
-                super::replication::wait_for_commit(&s, &log, end, std::time::Duration::from_millis(timeout_ms as u64)).await.map_err(Failure::Code)?;
+    let routed = route(
+        shard,
+        work,
+        |s: &Rc<Shard>, topic: &str, partition: i32, (batches, acks, timeout_ms): (Vec<Bytes>, i16, u32)| -> LocalBoxFuture<Result<AppendResult, Failure>> {
+            let Some(log) = s.log(topic, partition) else { return Box::pin(std::future::ready(Err(Failure::Append(AppendError::Deleted)))) };
+            // A replicated partition (a cluster's, of several replicas): led here, and with
+            // acks=all, enough in-sync replicas, before anything is written.
+            let replicated = match super::replication::check_produce(s, topic, partition, acks) {
+                Ok(replicated) => replicated,
+                Err(code) => return Box::pin(std::future::ready(Err(Failure::Code(code)))),
+            };
+            if !replicated {
+                return Box::pin(async move { log.append(batches).await.map_err(Failure::Append) });
             }
-            Ok(appended)
-        })
-    })
+            let records: i64 = batches.iter().map(|b| record_batch::BatchView { bytes: b }.last_offset_delta() as i64 + 1).sum();
+            let (s, topic) = (s.clone(), topic.to_string());
+            Box::pin(async move {
+                let appended = log.append(batches).await.map_err(Failure::Append)?;
+                super::replication::appended(&s, &topic, partition);
+                if acks == -1 {
+                    // acks=all: answered once every in-sync replica has the records.
+                    let end = appended.base_offset + records;
+                    super::replication::wait_for_commit(&s, &log, end, std::time::Duration::from_millis(timeout_ms as u64)).await.map_err(Failure::Code)?;
+                }
+                Ok(appended)
+            })
+        },
+    )
     .await;
     let acks = request.acks;
     Dispatched::Respond(Box::pin(async move {

@@ -77,7 +77,12 @@ pub fn apply_roles(shard: &Rc<Shard>, catalog: &Catalog) {
                         l.replicas = state.replicas.clone();
                     }
                     for r in state.replicas.iter().filter(|r| **r != me) {
-                        l.followers.entry(*r).or_insert(crate::shard::replica::Progress { log_end_offset: -1, last_caught_up_ms: now, last_fetch_ms: now, last_fetch_leader_end: -1 });
+                        l.followers.entry(*r).or_insert(crate::shard::replica::Progress {
+                            log_end_offset: -1,
+                            last_caught_up_ms: now,
+                            last_fetch_ms: now,
+                            last_fetch_leader_end: -1,
+                        });
                     }
                     roles.insert(key.clone(), Role::Leader(l));
                 }
@@ -97,7 +102,10 @@ pub fn apply_roles(shard: &Rc<Shard>, catalog: &Catalog) {
                         shard.coordinator.borrow_mut().unload_partition(key.1, partitions);
                         super::load_group_partition(shard, &log);
                     }
-                    roles.insert(key.clone(), Role::Leader(LeaderState::new(topic_id, state.leader_epoch, state.partition_epoch, me, state.replicas.clone(), state.isr.clone(), now)));
+                    roles.insert(
+                        key.clone(),
+                        Role::Leader(LeaderState::new(topic_id, state.leader_epoch, state.partition_epoch, me, state.replicas.clone(), state.isr.clone(), now)),
+                    );
                 }
             }
             drop(log);
@@ -211,7 +219,14 @@ pub struct FollowerAnswer {
 /// A follower's fetch of one partition, on the leader's owning shard: the epochs are checked,
 /// the follower's progress recorded (its fetch offset is its log end offset), the high
 /// watermark moved, the ISR grown if it caught up, and the log read up to its end.
-pub async fn serve_follower(shard: Rc<Shard>, topic: String, partition: i32, follower: i32, fetch: (i64, u32), epochs: (i32, i32)) -> (Result<ReadResult, ReadError>, FollowerAnswer) {
+pub async fn serve_follower(
+    shard: Rc<Shard>,
+    topic: String,
+    partition: i32,
+    follower: i32,
+    fetch: (i64, u32),
+    epochs: (i32, i32),
+) -> (Result<ReadResult, ReadError>, FollowerAnswer) {
     let (fetch_offset, max_bytes) = fetch;
     let (current_leader_epoch, last_fetched_epoch) = epochs;
     let refuse = |error| (Err(ReadError::Deleted), FollowerAnswer { error, diverging: None });
@@ -240,7 +255,10 @@ pub async fn serve_follower(shard: Rc<Shard>, topic: String, partition: i32, fol
         // Out of the log's range: nothing is recorded (a fetch past the end must not count as
         // caught up); the follower starts again from the leader's log start if it is behind it.
         if fetch_offset < log.log_start_offset() || fetch_offset > log.log_end_offset() {
-            return (Err(ReadError::OffsetOutOfRange { log_start_offset: log.log_start_offset(), high_watermark: log.high_watermark() }), FollowerAnswer { error: ErrorCode::OFFSET_OUT_OF_RANGE, diverging: None });
+            return (
+                Err(ReadError::OffsetOutOfRange { log_start_offset: log.log_start_offset(), high_watermark: log.high_watermark() }),
+                FollowerAnswer { error: ErrorCode::OFFSET_OUT_OF_RANGE, diverging: None },
+            );
         }
         l.record_fetch(follower, fetch_offset, log.log_end_offset(), now_ms());
     }
@@ -290,7 +308,9 @@ async fn alter_partition(shard: Rc<Shard>, key: (String, i32), (topic_id, leader
     let Some(Role::Leader(l)) = roles.get_mut(&key).filter(|r| matches!(r, Role::Leader(l) if l.leader_epoch == leader_epoch)) else { return };
     l.pending_isr = None;
     match answer {
-        Ok(ControllerResponse::AlterPartition { leader_epoch, partition_epoch, isr }) if leader_epoch == l.leader_epoch && partition_epoch >= l.partition_epoch => {
+        Ok(ControllerResponse::AlterPartition { leader_epoch, partition_epoch, isr })
+            if leader_epoch == l.leader_epoch && partition_epoch >= l.partition_epoch =>
+        {
             tracing::info!(topic = %key.0, partition = key.1, ?isr, "ISR changed");
             l.isr = isr;
             l.partition_epoch = partition_epoch;
@@ -409,7 +429,8 @@ async fn run_fetcher(shard: Rc<Shard>, leader: i32) {
                 let epoch = partitions.iter().find(|(t, q, _)| *t == topic.name && *q == p.partition_index).map(|x| x.2);
                 let key = (topic.name.clone(), p.partition_index);
                 // The role may have changed while the fetch was out.
-                let still = matches!(shard.roles.borrow().get(&key), Some(Role::Follower { leader: l, leader_epoch }) if *l == leader && Some(*leader_epoch) == epoch);
+                let still =
+                    matches!(shard.roles.borrow().get(&key), Some(Role::Follower { leader: l, leader_epoch }) if *l == leader && Some(*leader_epoch) == epoch);
                 let Some(log) = shard.log(&topic.name, p.partition_index).filter(|_| still) else { continue };
                 if p.error == ErrorCode::OFFSET_OUT_OF_RANGE && p.log_start_offset > log.log_end_offset() {
                     // Behind the leader's log start (its retention moved on, or this replica is
@@ -495,7 +516,13 @@ fn whole_batches(records: &Bytes) -> Result<Vec<Bytes>, String> {
 }
 
 /// One Fetch over the fetcher's connection (opened if need be), bounded by `timeout`.
-async fn exchange(conn: &mut Option<compio::net::TcpStream>, address: &str, request: &FetchRequest, correlation: i32, timeout: Duration) -> std::io::Result<FetchResponse> {
+async fn exchange(
+    conn: &mut Option<compio::net::TcpStream>,
+    address: &str,
+    request: &FetchRequest,
+    correlation: i32,
+    timeout: Duration,
+) -> std::io::Result<FetchResponse> {
     use compio::io::{AsyncReadExt, AsyncWriteExt};
     let fut = async {
         if conn.is_none() {

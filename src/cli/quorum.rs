@@ -39,7 +39,8 @@ pub async fn run(args: Args) -> Result<(), Error> {
         let cluster = admin.describe_cluster().await?;
         let leader_end = quorum.current_voters.iter().find(|v| v.replica_id == quorum.leader_id).map_or(quorum.high_watermark, |v| v.log_end_offset);
         let max_lag = quorum.current_voters.iter().map(|v| (leader_end - v.log_end_offset).max(0)).max().unwrap_or(0);
-        let max_lag_ms = quorum.current_voters.iter().filter(|v| v.last_caught_up_timestamp >= 0).map(|v| (now - v.last_caught_up_timestamp).max(0)).max().unwrap_or(0);
+        let max_lag_ms =
+            quorum.current_voters.iter().filter(|v| v.last_caught_up_timestamp >= 0).map(|v| (now - v.last_caught_up_timestamp).max(0)).max().unwrap_or(0);
         let ids = |vs: &[spate::protocol::messages::describe_quorum::ReplicaState]| vs.iter().map(|v| v.replica_id.to_string()).collect::<Vec<_>>().join(",");
         println!("ClusterId:              {}", cluster.cluster_id);
         println!("LeaderId:               {}", quorum.leader_id);
@@ -55,7 +56,14 @@ pub async fn run(args: Args) -> Result<(), Error> {
         let leader_end = quorum.current_voters.iter().find(|v| v.replica_id == quorum.leader_id).map_or(quorum.high_watermark, |v| v.log_end_offset);
         for (v, kind) in quorum.current_voters.iter().map(|v| (v, "Follower")).chain(quorum.observers.iter().map(|v| (v, "Observer"))) {
             let kind = if v.replica_id == quorum.leader_id { "Leader" } else { kind };
-            println!("{:<10} {:<14} {:<8} {:<22} {:<24} {kind}", v.replica_id, v.log_end_offset, (leader_end - v.log_end_offset).max(0), v.last_fetch_timestamp, v.last_caught_up_timestamp);
+            println!(
+                "{:<10} {:<14} {:<8} {:<22} {:<24} {kind}",
+                v.replica_id,
+                v.log_end_offset,
+                (leader_end - v.log_end_offset).max(0),
+                v.last_fetch_timestamp,
+                v.last_caught_up_timestamp
+            );
         }
     }
     Ok(())

@@ -23,9 +23,9 @@ use crate::protocol::messages::offset_fetch::OffsetFetchRequest;
 
 pub use crate::protocol::messages::describe_cluster::DescribeClusterResponse as ClusterDescription;
 pub use crate::protocol::messages::describe_configs::ConfigEntry;
-pub use crate::protocol::messages::describe_quorum::QuorumPartitionData as QuorumDescription;
 /// A group as DescribeGroups answers it.
 pub use crate::protocol::messages::describe_groups::DescribedGroup as GroupDescription;
+pub use crate::protocol::messages::describe_quorum::QuorumPartitionData as QuorumDescription;
 pub use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 
 /// A topic's partitions as `describe_topics` reports them.
@@ -126,7 +126,12 @@ impl Admin {
         if !answer.error.is_ok() {
             return Err(Error::Broker(answer.error, answer.error_message));
         }
-        let partition = answer.topics.into_iter().flat_map(|t| t.partitions).next().ok_or_else(|| Error::Broker(ErrorCode::UNKNOWN_SERVER_ERROR, Some("no partition in the answer".into())))?;
+        let partition = answer
+            .topics
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .next()
+            .ok_or_else(|| Error::Broker(ErrorCode::UNKNOWN_SERVER_ERROR, Some("no partition in the answer".into())))?;
         if !partition.error.is_ok() {
             return Err(Error::Broker(partition.error, partition.error_message));
         }

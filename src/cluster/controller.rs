@@ -106,7 +106,13 @@ fn elect(image: &MetadataImage, replicas: &[i32], isr: &[i32], unclean: bool) ->
     None
 }
 
-pub fn create_topics(image: &MetadataImage, topics: &[NewTopic], settings: &Settings, mut new_id: impl FnMut() -> String, check_configs: impl Fn(&BTreeMap<String, String>) -> Result<(), String>) -> (Vec<ItemResult>, Vec<MetadataRecord>) {
+pub fn create_topics(
+    image: &MetadataImage,
+    topics: &[NewTopic],
+    settings: &Settings,
+    mut new_id: impl FnMut() -> String,
+    check_configs: impl Fn(&BTreeMap<String, String>) -> Result<(), String>,
+) -> (Vec<ItemResult>, Vec<MetadataRecord>) {
     let mut records = Vec::new();
     let mut results = Vec::new();
     let brokers = rack_alternated(image);
@@ -231,7 +237,10 @@ pub fn create_partitions(image: &MetadataImage, topics: &[(String, i32, Vec<Vec<
             let t = image.topic(name).ok_or_else(|| (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist")))?;
             let current = t.partitions.len() as i32;
             if *count <= current {
-                return Err((ErrorCode::INVALID_PARTITIONS, format!("topic currently has {current} partitions, which is higher than or equal to the requested {count}")));
+                return Err((
+                    ErrorCode::INVALID_PARTITIONS,
+                    format!("topic currently has {current} partitions, which is higher than or equal to the requested {count}"),
+                ));
             }
             if *count > max_partitions {
                 return Err((ErrorCode::INVALID_PARTITIONS, format!("number of partitions must be at most {max_partitions}")));
@@ -326,7 +335,15 @@ pub fn elect_for_unfenced(image: &MetadataImage, broker: i32, unclean: bool) -> 
 /// A leader's ISR change (AlterPartition, KIP-497), checked as Kafka's controller checks it:
 /// the sender leads the partition at that leader epoch, the partition epoch is current, and
 /// every new member is an active replica.
-pub fn alter_partition(image: &MetadataImage, from: i32, topic_id: &str, partition: i32, leader_epoch: i32, partition_epoch: i32, new_isr: &[i32]) -> Result<Vec<MetadataRecord>, ErrorCode> {
+pub fn alter_partition(
+    image: &MetadataImage,
+    from: i32,
+    topic_id: &str,
+    partition: i32,
+    leader_epoch: i32,
+    partition_epoch: i32,
+    new_isr: &[i32],
+) -> Result<Vec<MetadataRecord>, ErrorCode> {
     let part = image.partition(topic_id, partition).ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
     if part.leader != from {
         return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
@@ -403,7 +420,10 @@ mod tests {
         let mut image = MetadataImage::default();
         for (i, (id, rack)) in brokers.iter().enumerate() {
             let offset = i as u64 + 1;
-            image.apply_batch(offset, &[MetadataRecord::RegisterBroker { broker_id: *id, incarnation_id: "x".into(), host: "h".into(), port: 1, rack: rack.map(str::to_string) }]);
+            image.apply_batch(
+                offset,
+                &[MetadataRecord::RegisterBroker { broker_id: *id, incarnation_id: "x".into(), host: "h".into(), port: 1, rack: rack.map(str::to_string) }],
+            );
             image.apply_batch(offset, &[MetadataRecord::UnfenceBroker { broker_id: *id, epoch: offset }]);
         }
         image
@@ -438,9 +458,24 @@ mod tests {
     #[test]
     fn topics_are_created_with_their_replicas_in_the_isr_and_checked() {
         let mut image = image_with(&[(1, None), (2, None), (3, None)]);
-        let topic = |name: &str, partitions, rf| NewTopic { name: name.into(), num_partitions: partitions, replication_factor: rf, assignments: vec![], configs: Default::default() };
+        let topic = |name: &str, partitions, rf| NewTopic {
+            name: name.into(),
+            num_partitions: partitions,
+            replication_factor: rf,
+            assignments: vec![],
+            configs: Default::default(),
+        };
         let mut n = 0;
-        let (results, records) = create_topics(&image, &[topic("a", 3, 3), topic("b", 1, 4), topic("bad/name", 1, 1)], &settings(), || { n += 1; format!("{n:032x}") }, |_| Ok(()));
+        let (results, records) = create_topics(
+            &image,
+            &[topic("a", 3, 3), topic("b", 1, 4), topic("bad/name", 1, 1)],
+            &settings(),
+            || {
+                n += 1;
+                format!("{n:032x}")
+            },
+            |_| Ok(()),
+        );
         assert!(results[0].is_ok());
         assert_eq!(results[1].as_ref().unwrap_err().0, ErrorCode::INVALID_REPLICATION_FACTOR);
         assert_eq!(results[2].as_ref().unwrap_err().0, ErrorCode::INVALID_TOPIC_EXCEPTION);
@@ -461,7 +496,8 @@ mod tests {
     #[test]
     fn fencing_moves_leadership_to_the_isr_and_the_last_member_stays() {
         let mut image = image_with(&[(1, None), (2, None), (3, None)]);
-        let t = NewTopic { name: "t".into(), num_partitions: -1, replication_factor: -1, assignments: vec![vec![1, 2], vec![1, 3]], configs: Default::default() };
+        let t =
+            NewTopic { name: "t".into(), num_partitions: -1, replication_factor: -1, assignments: vec![vec![1, 2], vec![1, 3]], configs: Default::default() };
         let (results, records) = create_topics(&image, &[t], &settings(), || "id".into(), |_| Ok(()));
         assert!(results[0].is_ok(), "{results:?}");
         apply(&mut image, &records);

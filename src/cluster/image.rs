@@ -148,7 +148,8 @@ impl MetadataImage {
                     return;
                 }
                 self.names.insert(name.clone(), topic_id.clone());
-                self.topics.insert(topic_id.clone(), TopicImage { name: name.clone(), id: topic_id.clone(), configs: BTreeMap::new(), partitions: BTreeMap::new() });
+                self.topics
+                    .insert(topic_id.clone(), TopicImage { name: name.clone(), id: topic_id.clone(), configs: BTreeMap::new(), partitions: BTreeMap::new() });
             }
             MetadataRecord::TopicConfig { topic_id, key, value } => {
                 if let Some(t) = self.topics.get_mut(topic_id) {
@@ -205,7 +206,13 @@ mod tests {
     #[test]
     fn replay_builds_brokers_topics_and_epochs() {
         let mut image = MetadataImage::default();
-        let reg = |id| MetadataRecord::RegisterBroker { broker_id: id, incarnation_id: format!("i{id}"), host: "127.0.0.1".into(), port: 9092 + id as u16, rack: None };
+        let reg = |id| MetadataRecord::RegisterBroker {
+            broker_id: id,
+            incarnation_id: format!("i{id}"),
+            host: "127.0.0.1".into(),
+            port: 9092 + id as u16,
+            rack: None,
+        };
         image.apply_batch(3, &[reg(1)]);
         image.apply_batch(4, &[reg(2)]);
         assert!(image.brokers[&1].fenced, "a broker registers fenced");

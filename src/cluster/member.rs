@@ -156,7 +156,9 @@ impl Member {
                     self.fenced.set(is_fenced);
                     self.may_shut_down.set(should_shut_down);
                 }
-                Ok(ControllerResponse::Error { code, message }) if code == crate::protocol::ErrorCode::STALE_BROKER_EPOCH.0 || code == crate::protocol::ErrorCode::BROKER_ID_NOT_REGISTERED.0 => {
+                Ok(ControllerResponse::Error { code, message })
+                    if code == crate::protocol::ErrorCode::STALE_BROKER_EPOCH.0 || code == crate::protocol::ErrorCode::BROKER_ID_NOT_REGISTERED.0 =>
+                {
                     tracing::warn!(%message, "the controller does not know this broker's epoch; registering again");
                     let _ = self.register().await;
                     continue;
@@ -165,7 +167,9 @@ impl Member {
                 // A controller lost is found again among the voters within a few tries; only a
                 // silence as long as the session is worth a warning.
                 Err(e) if self.last_answer.get().elapsed() < session || shutting_down => tracing::debug!(error = %e, "heartbeat failed"),
-                Err(e) => tracing::warn!(error = %e, silent_ms = self.last_answer.get().elapsed().as_millis() as u64, "no controller answered this broker's heartbeats for a session"),
+                Err(e) => {
+                    tracing::warn!(error = %e, silent_ms = self.last_answer.get().elapsed().as_millis() as u64, "no controller answered this broker's heartbeats for a session")
+                }
             }
             // While shutting down, ask again soon: the answer says when leadership has moved.
             compio::time::sleep(if shutting_down { Duration::from_millis(100) } else { every }).await;

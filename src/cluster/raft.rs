@@ -47,14 +47,10 @@ use compio::BufResult;
 use futures_util::future::Either;
 use futures_util::{Stream, TryStreamExt};
 use openraft::async_runtime::WatchReceiver;
-use openraft::errors::{
-    ClientWriteError, InitializeError, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Timeout, Unreachable,
-};
+use openraft::errors::{ClientWriteError, InitializeError, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Timeout, Unreachable};
 use openraft::network::v2::RaftNetworkV2;
 use openraft::network::{RPCOption, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
-};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse};
 use openraft::storage::{EntryResponder, IOFlushed, LogState, RaftLogReader, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::vote::leader_id_std;
 use openraft::{BasicNode, Config, EntryPayload, OptionalSend, RPCTypes, Raft, RaftMetrics, SnapshotPolicy};
@@ -1152,7 +1148,9 @@ pub enum ProposeError {
     /// when this node is the leader but its lease has lapsed (no quorum has answered it within
     /// the election timeout): it may be deposed already, so it takes no writes until it hears
     /// from a quorum again.
-    NotLeader { leader: Option<u64> },
+    NotLeader {
+        leader: Option<u64>,
+    },
     /// The batch was appended but its fate is unknown: leadership changed before it was known to
     /// be committed, or the wait timed out. It may still be applied: a retry must be harmless
     /// twice, or check the image first.

@@ -15,20 +15,55 @@ use super::image::MetadataImage;
 pub enum ControllerRequest {
     /// `BrokerRegistrationRequest`: a broker (re)starting. Every process start has a new
     /// incarnation id.
-    RegisterBroker { cluster_id: String, broker_id: i32, incarnation_id: String, host: String, port: u16, rack: Option<String> },
+    RegisterBroker {
+        cluster_id: String,
+        broker_id: i32,
+        incarnation_id: String,
+        host: String,
+        port: u16,
+        rack: Option<String>,
+    },
     /// `BrokerHeartbeatRequest`: alive, caught up to `metadata_offset`; `want_fence` until it
     /// has replayed the metadata it registered at; `want_shutdown` for a controlled shutdown.
-    Heartbeat { broker_id: i32, broker_epoch: u64, metadata_offset: u64, want_fence: bool, want_shutdown: bool },
+    Heartbeat {
+        broker_id: i32,
+        broker_epoch: u64,
+        metadata_offset: u64,
+        want_fence: bool,
+        want_shutdown: bool,
+    },
     /// The metadata image, once it is newer than `since`, waiting up to `max_wait_ms` for it.
-    FetchMetadata { since: u64, max_wait_ms: u64 },
+    FetchMetadata {
+        since: u64,
+        max_wait_ms: u64,
+    },
     /// `AlterPartitionRequest` (KIP-497): a leader's new ISR for one partition.
-    AlterPartition { broker_id: i32, broker_epoch: u64, topic_id: String, partition: i32, leader_epoch: i32, partition_epoch: i32, new_isr: Vec<i32> },
-    CreateTopics { topics: Vec<NewTopic>, validate_only: bool },
-    DeleteTopics { names: Vec<String> },
+    AlterPartition {
+        broker_id: i32,
+        broker_epoch: u64,
+        topic_id: String,
+        partition: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        new_isr: Vec<i32>,
+    },
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        names: Vec<String>,
+    },
     /// `(topic, new total, assignments of the new partitions)`.
-    CreatePartitions { topics: Vec<(String, i32, Vec<Vec<i32>>)>, validate_only: bool },
+    CreatePartitions {
+        topics: Vec<(String, i32, Vec<Vec<i32>>)>,
+        validate_only: bool,
+    },
     /// ElectLeaders: preferred (true) or unclean; no partitions means all.
-    ElectLeaders { preferred: bool, partitions: Vec<(String, i32)> },
+    ElectLeaders {
+        preferred: bool,
+        partitions: Vec<(String, i32)>,
+    },
     /// DescribeQuorum.
     DescribeQuorum,
 }
@@ -39,17 +74,39 @@ pub type ItemErrors = Vec<Option<(i16, String)>>;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ControllerResponse {
     /// This node is not the active controller; ask `leader` (a voter's node id) at `address`.
-    NotController { leader: Option<u64>, address: Option<String> },
+    NotController {
+        leader: Option<u64>,
+        address: Option<String>,
+    },
     /// A request that failed as a whole (a Kafka error code).
-    Error { code: i16, message: String },
-    Registered { broker_epoch: u64 },
-    Heartbeat { is_caught_up: bool, is_fenced: bool, should_shut_down: bool },
+    Error {
+        code: i16,
+        message: String,
+    },
+    Registered {
+        broker_epoch: u64,
+    },
+    Heartbeat {
+        is_caught_up: bool,
+        is_fenced: bool,
+        should_shut_down: bool,
+    },
     /// `None`: nothing newer within the wait.
-    Metadata { image: Option<Box<MetadataImage>> },
+    Metadata {
+        image: Option<Box<MetadataImage>>,
+    },
     /// The ISR change was committed; the partition's epochs are now these.
-    AlterPartition { leader_epoch: i32, partition_epoch: i32, isr: Vec<i32> },
-    Items { errors: ItemErrors },
-    Elections { results: Vec<(String, i32, Option<(i16, String)>)> },
+    AlterPartition {
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
+    Items {
+        errors: ItemErrors,
+    },
+    Elections {
+        results: Vec<(String, i32, Option<(i16, String)>)>,
+    },
     Quorum(QuorumStatus),
 }
 

@@ -171,7 +171,10 @@ impl ControllerService {
                     let session = Duration::from_millis(self.cluster().broker_session_timeout_ms);
                     let alive = self.heartbeats.borrow().get(&broker_id).is_some_and(|at| at.elapsed() < session);
                     if !b.fenced && alive {
-                        return error(ErrorCode::DUPLICATE_BROKER_REGISTRATION, format!("broker {broker_id} is registered by another process whose session is alive"));
+                        return error(
+                            ErrorCode::DUPLICATE_BROKER_REGISTRATION,
+                            format!("broker {broker_id} is registered by another process whose session is alive"),
+                        );
                     }
                 }
                 // A new incarnation: the old one is gone (it crashed and restarted), so it
@@ -187,7 +190,9 @@ impl ControllerService {
                 }
             }
             ControllerRequest::Heartbeat { broker_id, broker_epoch, metadata_offset, want_fence, want_shutdown } => {
-                let Some(b) = image.brokers.get(&broker_id) else { return error(ErrorCode::BROKER_ID_NOT_REGISTERED, format!("broker {broker_id} is not registered")) };
+                let Some(b) = image.brokers.get(&broker_id) else {
+                    return error(ErrorCode::BROKER_ID_NOT_REGISTERED, format!("broker {broker_id} is not registered"));
+                };
                 if b.epoch != broker_epoch {
                     return error(ErrorCode::STALE_BROKER_EPOCH, format!("broker {broker_id}'s epoch is {}, not {broker_epoch}", b.epoch));
                 }
@@ -235,7 +240,9 @@ impl ControllerService {
                         }
                         let image = self.quorum.image();
                         match image.partition(&topic_id, partition) {
-                            Some(p) => ControllerResponse::AlterPartition { leader_epoch: p.leader_epoch, partition_epoch: p.partition_epoch, isr: p.isr.clone() },
+                            Some(p) => {
+                                ControllerResponse::AlterPartition { leader_epoch: p.leader_epoch, partition_epoch: p.partition_epoch, isr: p.isr.clone() }
+                            }
                             // Deleted meanwhile.
                             None => error(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "the partition is gone"),
                         }
@@ -245,7 +252,8 @@ impl ControllerService {
             }
             ControllerRequest::CreateTopics { topics, validate_only } => {
                 let config = &self.config;
-                let (results, records) = controller::create_topics(&image, &topics, &self.settings, crate::storage::meta::new_topic_id, |c| config.topic_config(c).map(|_| ()));
+                let (results, records) =
+                    controller::create_topics(&image, &topics, &self.settings, crate::storage::meta::new_topic_id, |c| config.topic_config(c).map(|_| ()));
                 self.answer_items(results, records, validate_only).await
             }
             ControllerRequest::DeleteTopics { names } => {
@@ -355,7 +363,8 @@ impl ControllerService {
                 }
             }
         }
-        let partitions: Vec<(String, i32)> = preferred.into_values().filter(|(n, off)| !off.is_empty() && off.len() * 100 > pct * n).flat_map(|(_, off)| off).collect();
+        let partitions: Vec<(String, i32)> =
+            preferred.into_values().filter(|(n, off)| !off.is_empty() && off.len() * 100 > pct * n).flat_map(|(_, off)| off).collect();
         if partitions.is_empty() {
             return;
         }

@@ -120,7 +120,8 @@ pub fn start_member(config: &BrokerConfig) -> io::Result<(MetadataThread, Arc<Me
                     // not while no controller answers (the whole cluster stopping at once).
                     let asked = std::time::Instant::now();
                     let deadline = asked + Duration::from_secs(30);
-                    let silence = Duration::from_millis(2 * config.cluster.as_ref().map_or(2000, |c| c.broker_heartbeat_interval_ms)).max(Duration::from_secs(1));
+                    let silence =
+                        Duration::from_millis(2 * config.cluster.as_ref().map_or(2000, |c| c.broker_heartbeat_interval_ms)).max(Duration::from_secs(1));
                     while !m.may_shut_down.get() && std::time::Instant::now() < deadline {
                         if asked.elapsed() > silence && m.last_answer.get().elapsed() > silence {
                             break;

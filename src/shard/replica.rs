@@ -22,7 +22,10 @@ pub struct Progress {
 pub enum Role {
     Leader(LeaderState),
     /// Fetching from `leader` (-1: the partition has no leader now, nothing to fetch).
-    Follower { leader: i32, leader_epoch: i32 },
+    Follower {
+        leader: i32,
+        leader_epoch: i32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,8 +45,11 @@ impl LeaderState {
     /// A new leadership: every follower's session starts now, so none leaves the ISR before
     /// it had `replica.lag.time.max.ms` to fetch from this leader.
     pub fn new(topic_id: String, leader_epoch: i32, partition_epoch: i32, me: i32, replicas: Vec<i32>, isr: Vec<i32>, now_ms: i64) -> LeaderState {
-        let followers =
-            replicas.iter().filter(|r| **r != me).map(|r| (*r, Progress { log_end_offset: -1, last_caught_up_ms: now_ms, last_fetch_ms: now_ms, last_fetch_leader_end: -1 })).collect();
+        let followers = replicas
+            .iter()
+            .filter(|r| **r != me)
+            .map(|r| (*r, Progress { log_end_offset: -1, last_caught_up_ms: now_ms, last_fetch_ms: now_ms, last_fetch_leader_end: -1 }))
+            .collect();
         LeaderState { topic_id, leader_epoch, partition_epoch, replicas, isr, followers, pending_isr: None }
     }
 
@@ -97,8 +103,12 @@ impl LeaderState {
     /// Followers outside the ISR that have reached the high watermark and this leader's epoch
     /// (`epoch_start`: where the leader's epoch began), so may join it.
     pub fn caught_up_outside(&self, hw: i64, epoch_start: i64) -> Vec<i32> {
-        let mut out: Vec<i32> =
-            self.followers.iter().filter(|(r, p)| !self.isr.contains(r) && self.replicas.contains(r) && p.log_end_offset >= hw.max(epoch_start)).map(|(r, _)| *r).collect();
+        let mut out: Vec<i32> = self
+            .followers
+            .iter()
+            .filter(|(r, p)| !self.isr.contains(r) && self.replicas.contains(r) && p.log_end_offset >= hw.max(epoch_start))
+            .map(|(r, _)| *r)
+            .collect();
         out.sort();
         out
     }

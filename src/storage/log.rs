@@ -713,7 +713,12 @@ impl PartitionLog {
                 let base_offset = next_offset;
                 for batch in &request.batches {
                     let view = BatchView { bytes: batch };
-                    let batch_header = BatchHeader { base_offset: view.base_offset(), last_offset: view.last_offset(), max_timestamp: view.max_timestamp(), size: batch.len() as u32 };
+                    let batch_header = BatchHeader {
+                        base_offset: view.base_offset(),
+                        last_offset: view.last_offset(),
+                        max_timestamp: view.max_timestamp(),
+                        size: batch.len() as u32,
+                    };
                     headers.push((batch_header, position));
                     stamped_headers.extend_from_slice(&batch[..record_batch::HEADER_BYTES]);
                     iovecs.push(batch.slice(record_batch::HEADER_BYTES..));
@@ -723,7 +728,13 @@ impl PartitionLog {
                     // Idempotent producers' state follows the leader's, so that a follower
                     // made leader still tells a retry from a new batch.
                     if view.producer_id() >= 0 {
-                        self.producers.borrow_mut().record(view.producer_id(), view.producer_epoch(), view.base_sequence(), view.base_sequence().wrapping_add(view.last_offset_delta()), view.base_offset());
+                        self.producers.borrow_mut().record(
+                            view.producer_id(),
+                            view.producer_epoch(),
+                            view.base_sequence(),
+                            view.base_sequence().wrapping_add(view.last_offset_delta()),
+                            view.base_offset(),
+                        );
                     }
                     next_offset = batch_header.last_offset + 1;
                     position += batch.len() as u32;

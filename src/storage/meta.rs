@@ -80,7 +80,10 @@ pub fn format_log_dir(log_dir: &Path, node_id: i32, cluster_id: &str, ignore_for
         return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} is already formatted (use --ignore-formatted to skip it)", log_dir.display())));
     }
     if cluster_id.is_empty() || !cluster_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("cluster id {cluster_id:?} is not a Kafka UUID (spate storage random-uuid makes one)")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cluster id {cluster_id:?} is not a Kafka UUID (spate storage random-uuid makes one)"),
+        ));
     }
     crate::io::fs::create_dir_all(log_dir)?;
     let text = format!("#\n#Written by Spate\ncluster.id={cluster_id}\ndirectory.id={}\nnode.id={node_id}\nversion=1\n", uuid_to_kafka_string(&random_uuid()));

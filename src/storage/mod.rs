@@ -22,9 +22,9 @@
 
 pub mod checkpoint;
 pub mod compaction;
+pub mod epoch;
 pub mod index;
 pub mod log;
-pub mod epoch;
 pub mod meta;
 pub mod producer;
 pub mod recovery;

@@ -301,7 +301,8 @@ fn read_everything(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMap<i3
 
 /// The batches of a partition's segment files in one node's log dir, as (base offset, CRC).
 fn batches_on_disk(dir: &std::path::Path) -> Vec<(i64, u32)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect();
     files.sort();
     let mut out = Vec::new();
     for f in files {
@@ -325,11 +326,25 @@ fn acknowledged_records_survive_killing_the_leader_again_and_again() {
         let consumer: BaseConsumer = client_config(&b1).create().unwrap();
         consumer.fetch_metadata(None, Duration::from_secs(5)).is_ok_and(|m| m.brokers().len() == 3)
     });
-    let (ok, _, err) = spate(&["topics", "--bootstrap-server", &b1, "--create", "--topic", "kept", "--partitions", "3", "--replication-factor", "3", "--config", "min.insync.replicas=2"]);
+    let (ok, _, err) = spate(&[
+        "topics",
+        "--bootstrap-server",
+        &b1,
+        "--create",
+        "--topic",
+        "kept",
+        "--partitions",
+        "3",
+        "--replication-factor",
+        "3",
+        "--config",
+        "min.insync.replicas=2",
+    ]);
     assert!(ok, "create: {err}");
     let isr_full = |bootstrap: &str| {
         let (ok, out, _) = spate(&["topics", "--bootstrap-server", bootstrap, "--describe", "--topic", "kept"]);
-        ok && out.lines().filter(|l| l.contains("Partition:")).count() == 3 && out.lines().filter(|l| l.contains("Partition:")).all(|l| l.split("Isr: ").nth(1).is_some_and(|isr| isr.trim().split(',').count() == 3))
+        ok && out.lines().filter(|l| l.contains("Partition:")).count() == 3
+            && out.lines().filter(|l| l.contains("Partition:")).all(|l| l.split("Isr: ").nth(1).is_some_and(|isr| isr.trim().split(',').count() == 3))
     };
     wait_until("every replica in the ISR", Duration::from_secs(30), || isr_full(&b1));
 
@@ -405,7 +420,20 @@ fn replicated_cluster(topic: &str, partitions: i32) -> TestCluster {
         consumer.fetch_metadata(None, Duration::from_secs(5)).is_ok_and(|m| m.brokers().len() == 3)
     });
     let p = partitions.to_string();
-    let (ok, _, err) = spate(&["topics", "--bootstrap-server", &b1, "--create", "--topic", topic, "--partitions", &p, "--replication-factor", "3", "--config", "min.insync.replicas=2"]);
+    let (ok, _, err) = spate(&[
+        "topics",
+        "--bootstrap-server",
+        &b1,
+        "--create",
+        "--topic",
+        topic,
+        "--partitions",
+        &p,
+        "--replication-factor",
+        "3",
+        "--config",
+        "min.insync.replicas=2",
+    ]);
     assert!(ok, "create: {err}");
     wait_until("every replica in the ISR", Duration::from_secs(30), || isr_sizes(&b1, topic).iter().all(|n| *n == 3));
     cluster
@@ -571,10 +599,14 @@ fn a_consumer_group_carries_on_when_its_coordinator_is_killed() {
     // above, its LeaveGroup at close is not); its threads end with the test process.
     let _ = c.unsubscribe();
     std::mem::forget(c);
-    let total: i64 = committed.elements().iter().filter_map(|e| match e.offset() {
-        rdkafka::Offset::Offset(o) => Some(o),
-        _ => None,
-    }).sum();
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .sum();
     assert_eq!(total, 900, "the offsets committed through the new coordinator cover every record");
     // A new member of the group starts where the group is, not from the beginning.
     let survivor = cluster.nodes.iter().find(|n| n.id != coordinator).unwrap().bootstrap();
