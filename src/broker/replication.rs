@@ -165,7 +165,12 @@ pub fn appended(shard: &Rc<Shard>, topic: &str, partition: i32) {
 /// `min.insync.replicas` (NOT_ENOUGH_REPLICAS, before anything is written). `Ok(true)` when
 /// the partition is replicated, so the produce waits for the high watermark.
 pub fn check_produce(shard: &Rc<Shard>, topic: &str, partition: i32, acks: i16) -> Result<bool, ErrorCode> {
-    match shard.roles.borrow().get(&(topic.to_string(), partition)) {
+    let roles = shard.roles.borrow();
+    // A single node, or a shard with no replicated partition: no key to build per produce.
+    if roles.is_empty() {
+        return Ok(false);
+    }
+    match roles.get(&(topic.to_string(), partition)) {
         None => Ok(false),
         Some(Role::Follower { .. }) => Err(ErrorCode::NOT_LEADER_OR_FOLLOWER),
         Some(Role::Leader(l)) => {

@@ -694,18 +694,8 @@ impl PartitionLog {
                     continue;
                 }
                 if self.should_roll(&config, request_bytes, position, next_offset, now) {
-                    if !self.commit(&config, &mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await {
-                        Self::fail(request, AppendError::Storage);
-                        continue;
-                    }
-                    if self.state.borrow().deleted {
-                        Self::fail(request, AppendError::Deleted);
-                        continue;
-                    }
-                    if let Err(e) = self.roll(now) {
-                        tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "segment roll failed; log offline");
-                        self.state.borrow_mut().offline = true;
-                        Self::fail(request, AppendError::Storage);
+                    if let Err(e) = self.commit_and_roll(&config, &mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time, now).await {
+                        Self::fail(request, e);
                         continue;
                     }
                     position = 0;
@@ -770,20 +760,8 @@ impl PartitionLog {
             }
             let request_bytes: u64 = request.batches.iter().map(|b| b.len() as u64).sum();
             if self.should_roll(&config, request_bytes, position, next_offset, now) {
-                if !self.commit(&config, &mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await {
-                    Self::fail(request, AppendError::Storage);
-                    continue;
-                }
-                // The commit awaited: the partition may have been deleted meanwhile, and a roll
-                // must not create files in a folder that may now be another topic's.
-                if self.state.borrow().deleted {
-                    Self::fail(request, AppendError::Deleted);
-                    continue;
-                }
-                if let Err(e) = self.roll(now) {
-                    tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "segment roll failed; log offline");
-                    self.state.borrow_mut().offline = true;
-                    Self::fail(request, AppendError::Storage);
+                if let Err(e) = self.commit_and_roll(&config, &mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time, now).await {
+                    Self::fail(request, e);
                     continue;
                 }
                 position = 0;
@@ -811,6 +789,35 @@ impl PartitionLog {
             staged.push((request, base_offset));
         }
         self.commit(&config, &mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await;
+    }
+
+    /// Writes what is staged, then rolls: what a request that does not fit the active segment
+    /// needs first, as leader or follower.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_and_roll(
+        &self,
+        config: &LogConfig,
+        staged: &mut Vec<(PendingAppend, i64)>,
+        stamped_headers: &mut bytes::BytesMut,
+        iovecs: &mut Vec<Bytes>,
+        headers: &mut Vec<(BatchHeader, u32)>,
+        log_append_time: Option<i64>,
+        now: i64,
+    ) -> Result<(), AppendError> {
+        if !self.commit(config, staged, stamped_headers, iovecs, headers, log_append_time).await {
+            return Err(AppendError::Storage);
+        }
+        // The commit awaited: the partition may have been deleted meanwhile, and a roll must
+        // not create files in a folder that may now be another topic's.
+        if self.state.borrow().deleted {
+            return Err(AppendError::Deleted);
+        }
+        if let Err(e) = self.roll(now) {
+            tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "segment roll failed; log offline");
+            self.state.borrow_mut().offline = true;
+            return Err(AppendError::Storage);
+        }
+        Ok(())
     }
 
     fn should_roll(&self, config: &LogConfig, request_bytes: u64, position: u32, next_offset: i64, now: i64) -> bool {

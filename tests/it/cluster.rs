@@ -320,44 +320,12 @@ fn acknowledged_records_survive_killing_the_leader_again_and_again() {
     // scripts/cluster-kill-loop.sh runs 100 and more.
     let cycles: usize = std::env::var("SPATE_CLUSTER_KILL_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     const PER_CYCLE: usize = 2000;
-    let mut cluster = TestCluster::start(3);
+    let mut cluster = replicated_cluster("kept", 3);
     let b1 = cluster.nodes[0].bootstrap();
-    wait_until("three brokers", Duration::from_secs(30), || {
-        let consumer: BaseConsumer = client_config(&b1).create().unwrap();
-        consumer.fetch_metadata(None, Duration::from_secs(5)).is_ok_and(|m| m.brokers().len() == 3)
-    });
-    let (ok, _, err) = spate(&[
-        "topics",
-        "--bootstrap-server",
-        &b1,
-        "--create",
-        "--topic",
-        "kept",
-        "--partitions",
-        "3",
-        "--replication-factor",
-        "3",
-        "--config",
-        "min.insync.replicas=2",
-    ]);
-    assert!(ok, "create: {err}");
-    let isr_full = |bootstrap: &str| {
-        let (ok, out, _) = spate(&["topics", "--bootstrap-server", bootstrap, "--describe", "--topic", "kept"]);
-        ok && out.lines().filter(|l| l.contains("Partition:")).count() == 3
-            && out.lines().filter(|l| l.contains("Partition:")).all(|l| l.split("Isr: ").nth(1).is_some_and(|isr| isr.trim().split(',').count() == 3))
-    };
-    wait_until("every replica in the ISR", Duration::from_secs(30), || isr_full(&b1));
-
+    let isr_full = |bootstrap: &str| isr_sizes(bootstrap, "kept") == vec![3, 3, 3];
     let acked: Acked = Default::default();
     let bootstrap_all = cluster.nodes.iter().map(|n| n.bootstrap()).collect::<Vec<_>>().join(",");
-    let producer: BaseProducer<AckContext> = client_config(&bootstrap_all)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "2")
-        .set("message.timeout.ms", "120000")
-        .set("retry.backoff.ms", "100")
-        .create_with_context(AckContext(acked.clone()))
-        .unwrap();
+    let producer = acking_producer(&bootstrap_all, &acked);
     let mut next = 0usize;
     for cycle in 0..cycles {
         // Records flow while the leader of partition 0 is killed, then it comes back.
