@@ -39,6 +39,10 @@ enum Command {
     ConsumerGroups(cli::groups::Args),
     /// Describes the metadata quorum (kafka-metadata-quorum.sh).
     MetadataQuorum(cli::quorum::Args),
+    /// Elects preferred (or, unclean, any live) replicas as leaders (kafka-leader-election.sh).
+    LeaderElection(cli::leader_election::Args),
+    /// Moves partition replicas between brokers (kafka-reassign-partitions.sh).
+    ReassignPartitions(cli::reassign::Args),
     /// Formats log dirs for a cluster and makes cluster ids (kafka-storage.sh).
     Storage(cli::storage::Args),
     /// Load generators and this machine's ceilings (kafka-producer-perf-test.sh,
@@ -69,6 +73,8 @@ fn main() -> ExitCode {
         Command::Bench { command } => cli::bench::run(command),
         Command::Storage(args) => cli::storage::run(args),
         Command::MetadataQuorum(args) => cli::run(|| cli::quorum::run(args)),
+        Command::LeaderElection(args) => cli::run(|| cli::leader_election::run(args)),
+        Command::ReassignPartitions(args) => cli::run(|| cli::reassign::run(args)),
         Command::Broker { config, overrides } => {
             if let Err(e) = spate::io::crash::check_env() {
                 eprintln!("error: {e}");

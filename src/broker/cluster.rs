@@ -55,17 +55,13 @@ pub fn describe_quorum(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) 
         let failed = |error: ErrorCode, message: String| DescribeQuorumResponse { error, error_message: Some(message), ..Default::default() };
         let asked_metadata =
             request.topics.len() == 1 && request.topics[0].topic_name == METADATA_TOPIC && request.topics[0].partitions.iter().all(|p| p.partition_index == 0);
-        let Some(cluster) = shard.config().cluster.as_ref() else {
+        if shard.config().cluster.is_none() {
             return Some(respond(&header, &failed(ErrorCode::INVALID_REQUEST, "this broker runs without a metadata quorum (no process.roles)".to_string())));
-        };
+        }
         if !asked_metadata {
             return Some(respond(&header, &failed(ErrorCode::INVALID_REQUEST, format!("only {METADATA_TOPIC}-0 has a quorum"))));
         }
-        let client = crate::cluster::member::ControllerClient::new(
-            cluster.quorum_addresses.clone(),
-            std::time::Duration::from_millis(cluster.quorum_request_timeout_ms),
-        );
-        let response = match client.ask(&ControllerRequest::DescribeQuorum, std::time::Duration::from_secs(5)).await {
+        let response = match super::controller::ask_controller(&shard, &ControllerRequest::DescribeQuorum).await {
             Ok(ControllerResponse::Quorum(status)) => {
                 let now = crate::io::runtime::now_ms();
                 let state = |s: &ReplicaStatus| ReplicaState {

@@ -37,14 +37,22 @@ pub async fn submit(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<TopicR
     rx.recv_async().await.unwrap_or_default()
 }
 
+/// Asks the active controller of this broker's cluster, following redirects, for up to five
+/// of the quorum's request timeouts.
+pub async fn ask_controller(shard: &Rc<Shard>, request: &crate::cluster::rpc::ControllerRequest) -> std::io::Result<crate::cluster::rpc::ControllerResponse> {
+    let Some(cluster) = shard.config().cluster.as_ref() else {
+        return Err(std::io::Error::other("this broker runs without a metadata quorum (no process.roles)"));
+    };
+    let timeout = std::time::Duration::from_millis(cluster.quorum_request_timeout_ms);
+    let client = crate::cluster::member::ControllerClient::new(cluster.quorum_addresses.clone(), timeout);
+    client.ask(request, timeout * 5).await
+}
+
 /// A change in a cluster: the active controller decides and commits it to the metadata log;
 /// it is answered once this shard's catalog shows it (the metadata thread applies each new
 /// image to every shard), so that the client's next Metadata request here sees it too.
 async fn submit_to_quorum(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<TopicResult> {
     use crate::cluster::rpc::{ControllerRequest, ControllerResponse};
-    let cluster = shard.config().cluster.as_ref().expect("in a cluster");
-    let client =
-        crate::cluster::member::ControllerClient::new(cluster.quorum_addresses.clone(), std::time::Duration::from_millis(cluster.quorum_request_timeout_ms));
     let before = shard.catalog();
     let (request, names, validate_only, deleting) = match command {
         ControllerCommand::CreateTopics { topics, validate_only } => {
@@ -62,7 +70,7 @@ async fn submit_to_quorum(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<
             )
         }
     };
-    let errors = match client.ask(&request, std::time::Duration::from_millis(cluster.quorum_request_timeout_ms * 5)).await {
+    let errors = match ask_controller(shard, &request).await {
         Ok(ControllerResponse::Items { errors }) => errors,
         Ok(ControllerResponse::Error { code, message }) => names.iter().map(|_| Some((code, message.clone()))).collect(),
         Ok(other) => names.iter().map(|_| Some((ErrorCode::UNKNOWN_SERVER_ERROR.0, format!("unexpected answer {other:?}")))).collect(),

@@ -11,9 +11,12 @@ mod cluster;
 mod controller;
 mod fetch;
 mod groups;
+mod leader_epoch;
 mod list_offsets;
+mod log_dirs;
 mod metadata;
 mod produce;
+mod reassign;
 pub mod replication;
 mod route;
 
@@ -112,6 +115,11 @@ pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> Dispatched
         ApiKey::OffsetDelete => groups::offset_delete(shard, header, r),
         ApiKey::DescribeQuorum => cluster::describe_quorum(shard, header, r),
         ApiKey::DescribeCluster => cluster::describe_cluster(shard, header, r),
+        ApiKey::OffsetForLeaderEpoch => leader_epoch::dispatch(shard, header, r).await,
+        ApiKey::DescribeLogDirs => log_dirs::dispatch(shard, header, r).await,
+        ApiKey::ElectLeaders => reassign::elect_leaders(shard, header, r),
+        ApiKey::AlterPartitionReassignments => reassign::alter_partition_reassignments(shard, header, r),
+        ApiKey::ListPartitionReassignments => reassign::list_partition_reassignments(shard, header, r),
         ApiKey::InitProducerId => match decode::<InitProducerIdRequest>(&header, &mut r) {
             Ok(req) => {
                 // Idempotent producers get a fresh id; transactions need a transaction

@@ -75,6 +75,8 @@ pub fn apply_roles(shard: &Rc<Shard>, catalog: &Catalog) {
                         l.isr = state.isr.clone();
                         l.partition_epoch = state.partition_epoch;
                         l.replicas = state.replicas.clone();
+                        // A completed reassignment's removed replicas are no followers now.
+                        l.followers.retain(|r, _| state.replicas.contains(r));
                     }
                     for r in state.replicas.iter().filter(|r| **r != me) {
                         l.followers.entry(*r).or_insert(crate::shard::replica::Progress {

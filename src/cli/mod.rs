@@ -6,7 +6,9 @@
 pub mod bench;
 pub mod console;
 pub mod groups;
+pub mod leader_election;
 pub mod quorum;
+pub mod reassign;
 pub mod storage;
 pub mod topics;
 

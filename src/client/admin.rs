@@ -37,6 +37,14 @@ pub struct TopicDescription {
     pub partitions: Vec<(i32, i32, Vec<i32>, Vec<i32>)>,
 }
 
+/// A partition reassignment in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reassignment {
+    pub replicas: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
 /// One partition of a group's offsets, as `consumer-groups --describe` prints it.
 #[derive(Debug, Clone)]
 pub struct GroupOffset {
@@ -136,6 +144,91 @@ impl Admin {
             return Err(Error::Broker(partition.error, partition.error_message));
         }
         Ok(partition)
+    }
+
+    /// Leader elections (ElectLeaders): `preferred` or unclean, for `partitions` or, when
+    /// `None`, every partition. Per partition: `None` when elected, else the error.
+    pub async fn elect_leaders(&self, preferred: bool, partitions: Option<&[TopicPartition]>) -> Result<Vec<(TopicPartition, Option<(ErrorCode, String)>)>> {
+        use crate::protocol::messages::elect_leaders::{ElectLeadersRequest, ElectLeadersTopic, PREFERRED, UNCLEAN};
+        let topic_partitions = partitions.map(|ps| {
+            let mut topics: Vec<ElectLeadersTopic> = Vec::new();
+            for tp in ps {
+                match topics.iter_mut().find(|t| t.topic == tp.topic) {
+                    Some(t) => t.partitions.push(tp.partition),
+                    None => topics.push(ElectLeadersTopic { topic: tp.topic.clone(), partitions: vec![tp.partition] }),
+                }
+            }
+            topics
+        });
+        let conn = self.controller().await?;
+        let request = ElectLeadersRequest { election_type: if preferred { PREFERRED } else { UNCLEAN }, topic_partitions, timeout_ms: self.timeout_ms() };
+        let answer = conn.send(&request).await?;
+        if !answer.error.is_ok() {
+            return Err(Error::Broker(answer.error, None));
+        }
+        Ok(answer
+            .replica_election_results
+            .into_iter()
+            .flat_map(|t| {
+                let topic = t.topic;
+                t.partition_result.into_iter().map(move |p| {
+                    let error = (!p.error.is_ok()).then(|| (p.error, p.error_message.unwrap_or_default()));
+                    (TopicPartition { topic: topic.clone(), partition: p.partition_id }, error)
+                })
+            })
+            .collect())
+    }
+
+    /// Starts (`Some(replicas)`) or cancels (`None`) partition reassignments
+    /// (AlterPartitionReassignments). Per partition: `None` when accepted, else the error.
+    pub async fn alter_partition_reassignments(
+        &self,
+        moves: &[(TopicPartition, Option<Vec<i32>>)],
+    ) -> Result<Vec<(TopicPartition, Option<(ErrorCode, String)>)>> {
+        use crate::protocol::messages::alter_partition_reassignments::{AlterPartitionReassignmentsRequest, AlterReassignmentsPartition, AlterReassignmentsTopic};
+        let mut topics: Vec<AlterReassignmentsTopic> = Vec::new();
+        for (tp, replicas) in moves {
+            let partition = AlterReassignmentsPartition { partition_index: tp.partition, replicas: replicas.clone() };
+            match topics.iter_mut().find(|t| t.name == tp.topic) {
+                Some(t) => t.partitions.push(partition),
+                None => topics.push(AlterReassignmentsTopic { name: tp.topic.clone(), partitions: vec![partition] }),
+            }
+        }
+        let conn = self.controller().await?;
+        let answer = conn.send(&AlterPartitionReassignmentsRequest { timeout_ms: self.timeout_ms(), allow_replication_factor_change: true, topics }).await?;
+        if !answer.error.is_ok() {
+            return Err(Error::Broker(answer.error, answer.error_message));
+        }
+        Ok(answer
+            .responses
+            .into_iter()
+            .flat_map(|t| {
+                let topic = t.name;
+                t.partitions.into_iter().map(move |p| {
+                    let error = (!p.error.is_ok()).then(|| (p.error, p.error_message.unwrap_or_default()));
+                    (TopicPartition { topic: topic.clone(), partition: p.partition_index }, error)
+                })
+            })
+            .collect())
+    }
+
+    /// The reassignments in progress (ListPartitionReassignments): per partition, its replicas
+    /// and those being added and removed.
+    pub async fn list_partition_reassignments(&self) -> Result<BTreeMap<TopicPartition, Reassignment>> {
+        use crate::protocol::messages::list_partition_reassignments::ListPartitionReassignmentsRequest;
+        let conn = self.controller().await?;
+        let answer = conn.send(&ListPartitionReassignmentsRequest { timeout_ms: self.timeout_ms(), topics: None }).await?;
+        if !answer.error.is_ok() {
+            return Err(Error::Broker(answer.error, answer.error_message));
+        }
+        let mut out = BTreeMap::new();
+        for t in answer.topics {
+            for p in t.partitions {
+                let reassignment = Reassignment { replicas: p.replicas, adding: p.adding_replicas, removing: p.removing_replicas };
+                out.insert(TopicPartition { topic: t.name.clone(), partition: p.partition_index }, reassignment);
+            }
+        }
+        Ok(out)
     }
 
     /// Every topic's name (internal topics included when asked).

@@ -39,6 +39,13 @@ impl TopicPartition {
     }
 }
 
+/// `topic-partition`, as Kafka's `TopicPartition.toString` and its tools print it.
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
 /// What a member sends in JoinGroup.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscription {

@@ -48,9 +48,14 @@ pub const fn version_of(key: ApiKey) -> i16 {
         ApiKey::ListGroups => 2,
         ApiKey::DeleteGroups => 1,
         ApiKey::OffsetDelete => 0,
+        ApiKey::OffsetForLeaderEpoch => 3,
+        ApiKey::DescribeLogDirs => 1,
+        ApiKey::ElectLeaders => 1,
         // Flexible from their first version: the client encodes them flexibly.
         ApiKey::DescribeQuorum => 2,
         ApiKey::DescribeCluster => 1,
+        ApiKey::AlterPartitionReassignments => 0,
+        ApiKey::ListPartitionReassignments => 0,
     }
 }
 

@@ -35,9 +35,15 @@ pub struct Settings {
 /// Orders the active brokers so that consecutive ones are on different racks where possible
 /// (Kafka's rack-alternated list): brokers grouped by rack, then taken one per rack in turn.
 pub fn rack_alternated(image: &MetadataImage) -> Vec<(i32, Option<String>)> {
-    let mut by_rack: BTreeMap<Option<&str>, Vec<(i32, Option<String>)>> = BTreeMap::new();
-    for b in image.active_brokers() {
-        by_rack.entry(b.rack.as_deref()).or_default().push((b.broker_id, b.rack.clone()));
+    rack_alternated_of(image.active_brokers().map(|b| (b.broker_id, b.rack.clone())))
+}
+
+/// `rack_alternated` of any brokers (id, rack), as `kafka-reassign-partitions --generate`
+/// places replicas over the brokers it is given.
+pub fn rack_alternated_of(brokers: impl IntoIterator<Item = (i32, Option<String>)>) -> Vec<(i32, Option<String>)> {
+    let mut by_rack: BTreeMap<Option<String>, Vec<(i32, Option<String>)>> = BTreeMap::new();
+    for (id, rack) in brokers {
+        by_rack.entry(rack.clone()).or_default().push((id, rack));
     }
     let mut out = Vec::new();
     let longest = by_rack.values().map(Vec::len).max().unwrap_or(0);
@@ -309,11 +315,143 @@ pub fn remove_from_partitions(image: &MetadataImage, broker: i32, unclean: bool)
 /// Kafka's `PartitionChangeBuilder`: an empty change would still bump the partition epoch and
 /// fail the leader's next AlterPartition).
 fn change(topic_id: &str, partition: i32, part: &PartitionImage, leader: i32, isr: Vec<i32>, replicas: Option<Vec<i32>>) -> Option<MetadataRecord> {
-    let (leader, isr, replicas) = ((leader != part.leader).then_some(leader), (isr != part.isr).then_some(isr), replicas.filter(|r| *r != part.replicas));
-    if leader.is_none() && isr.is_none() && replicas.is_none() {
-        return None;
+    let target = Assignment {
+        leader,
+        isr,
+        replicas: replicas.unwrap_or_else(|| part.replicas.clone()),
+        adding: part.adding_replicas.clone(),
+        removing: part.removing_replicas.clone(),
+    };
+    change_to(topic_id, partition, part, target)
+}
+
+/// A partition's replicas, ISR and leader, and the reassignment's, as a change sets them.
+#[derive(Debug, Clone, PartialEq)]
+struct Assignment {
+    leader: i32,
+    isr: Vec<i32>,
+    replicas: Vec<i32>,
+    adding: Vec<i32>,
+    removing: Vec<i32>,
+}
+
+/// The `PartitionChange` from `part` to `to`, with only the fields that differ.
+fn change_to(topic_id: &str, partition: i32, part: &PartitionImage, to: Assignment) -> Option<MetadataRecord> {
+    let record = MetadataRecord::PartitionChange {
+        topic_id: topic_id.to_string(),
+        partition,
+        leader: (to.leader != part.leader).then_some(to.leader),
+        isr: (to.isr != part.isr).then_some(to.isr),
+        replicas: (to.replicas != part.replicas).then_some(to.replicas),
+        adding: (to.adding != part.adding_replicas).then_some(to.adding),
+        removing: (to.removing != part.removing_replicas).then_some(to.removing),
+    };
+    match &record {
+        MetadataRecord::PartitionChange { leader: None, isr: None, replicas: None, adding: None, removing: None, .. } => None,
+        _ => Some(record),
     }
-    Some(MetadataRecord::PartitionChange { topic_id: topic_id.to_string(), partition, leader, isr, replicas })
+}
+
+/// Completes a reassignment once every target replica is in `isr`, as Kafka's
+/// `PartitionReassignmentReplicas.maybeCompleteReassignment`: the replicas become the target,
+/// the removed ones leave the ISR, and a leader that is no longer in it (or not active) hands
+/// over to the first target replica in the ISR that is active. Otherwise (or when no target
+/// replica could lead) the partition keeps `leader` and `isr` as they are.
+fn maybe_complete(image: &MetadataImage, part: &PartitionImage, leader: i32, isr: Vec<i32>) -> Assignment {
+    let unchanged = Assignment { leader, isr: isr.clone(), replicas: part.replicas.clone(), adding: part.adding_replicas.clone(), removing: part.removing_replicas.clone() };
+    if !part.is_reassigning() {
+        return unchanged;
+    }
+    let target = part.target_replicas();
+    let target_isr: Vec<i32> = isr.iter().copied().filter(|r| !part.removing_replicas.contains(r)).collect();
+    if target.is_empty() || !target.iter().all(|r| target_isr.contains(r)) {
+        return unchanged;
+    }
+    let active = |id: &i32| image.brokers.get(id).is_some_and(|b| b.is_active());
+    let leader = if target_isr.contains(&leader) && active(&leader) {
+        leader
+    } else {
+        match elect(image, &target, &target_isr, false) {
+            Some((l, _)) => l,
+            None => return unchanged,
+        }
+    };
+    Assignment { leader, isr: target_isr, replicas: target, adding: Vec::new(), removing: Vec::new() }
+}
+
+/// AlterPartitionReassignments (KIP-455): for each partition, `Some(target)` starts (or
+/// changes) a reassignment to `target`, `None` cancels the one in progress. As Kafka's
+/// `ReplicationControlManager.changePartitionReassignment` and `PartitionReassignmentReplicas`:
+/// the replicas become the target followed by the current replicas it drops (`removing`), the
+/// new ones (`adding`) join as followers and catch up, and the move completes
+/// (`maybe_complete`) once every target replica is in the ISR, at once if none is new. A
+/// reassignment changed midway is computed from the replicas as they are, new ones included.
+/// Cancelling (`PartitionReassignmentRevert`) drops the replicas being added, from the ISR
+/// too; the leader stays unless it was one of them.
+pub fn alter_reassignments(image: &MetadataImage, requests: &[(String, i32, Option<Vec<i32>>)]) -> (Vec<(String, i32, ItemResult)>, Vec<MetadataRecord>) {
+    let mut records = Vec::new();
+    let mut results = Vec::new();
+    for (name, p, target) in requests {
+        let result = (|| {
+            let t = image.topic(name).ok_or((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("Unable to find a topic named {name}.")))?;
+            let part = t.partitions.get(p).ok_or((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("Unable to find partition {name}:{p}.")))?;
+            let Some(target) = target else {
+                if !part.is_reassigning() {
+                    return Err((ErrorCode::NO_REASSIGNMENT_IN_PROGRESS, format!("no reassignment of {name}-{p} is in progress")));
+                }
+                let replicas: Vec<i32> = part.replicas.iter().copied().filter(|r| !part.adding_replicas.contains(r)).collect();
+                let isr: Vec<i32> = part.isr.iter().copied().filter(|r| !part.adding_replicas.contains(r)).collect();
+                if isr.is_empty() {
+                    return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("cancelling the reassignment of {name}-{p} would require an unclean leader election")));
+                }
+                let leader = if replicas.contains(&part.leader) { part.leader } else { elect(image, &replicas, &isr, false).map_or(NO_LEADER, |(l, _)| l) };
+                records.extend(change_to(&t.id, *p, part, Assignment { leader, isr, replicas, adding: Vec::new(), removing: Vec::new() }));
+                return Ok(());
+            };
+            if target.is_empty() {
+                return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, "The manual partition assignment includes an empty replica list.".to_string()));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            if let Some(dup) = target.iter().find(|r| !seen.insert(**r)) {
+                return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("The manual partition assignment includes the broker {dup} more than once.")));
+            }
+            if let Some(unknown) = target.iter().find(|r| !image.brokers.contains_key(r)) {
+                return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("The manual partition assignment includes broker {unknown}, but no such broker is registered.")));
+            }
+            let mut removing: Vec<i32> = part.replicas.iter().copied().filter(|r| !target.contains(r)).collect();
+            removing.sort();
+            let mut adding: Vec<i32> = target.iter().copied().filter(|r| !part.replicas.contains(r)).collect();
+            adding.sort();
+            let mut replicas = target.clone();
+            replicas.extend(&removing);
+            let reassigning = PartitionImage { replicas, adding_replicas: adding, removing_replicas: removing, ..part.clone() };
+            let mut to = maybe_complete(image, &reassigning, part.leader, part.isr.clone());
+            if !reassigning.is_reassigning() {
+                // Only the order changed: the replicas are the target's, leadership stays.
+                to.replicas = target.clone();
+            }
+            records.extend(change_to(&t.id, *p, part, to));
+            Ok(())
+        })();
+        results.push((name.clone(), *p, result));
+    }
+    (results, records)
+}
+
+/// ListPartitionReassignments: the partitions being reassigned (of `partitions`, or all),
+/// with their replicas and the ones being added and removed.
+pub fn list_reassignments(image: &MetadataImage, partitions: Option<&[(String, i32)]>) -> Vec<(String, i32, PartitionImage)> {
+    let mut out = Vec::new();
+    for t in image.topics.values() {
+        for (p, part) in &t.partitions {
+            let asked = partitions.is_none_or(|ps| ps.iter().any(|(n, q)| *n == t.name && q == p));
+            if asked && part.is_reassigning() {
+                out.push((t.name.clone(), *p, part.clone()));
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    out
 }
 
 /// Leaderless partitions that `broker`, just unfenced, can lead now.
@@ -361,7 +499,8 @@ pub fn alter_partition(
     let mut isr = new_isr.to_vec();
     isr.sort_by_key(|r| part.replicas.iter().position(|x| x == r));
     isr.dedup();
-    Ok(change(topic_id, partition, part, part.leader, isr, None).into_iter().collect())
+    // The ISR that a reassignment waited for ends it.
+    Ok(change_to(topic_id, partition, part, maybe_complete(image, part, part.leader, isr)).into_iter().collect())
 }
 
 /// Elections an operator asks for (ElectLeaders): `preferred` moves leadership to the first
@@ -386,6 +525,11 @@ pub fn elect_leaders(image: &MetadataImage, preferred: bool, partitions: &[(Stri
                 Err((ErrorCode::ELECTION_NOT_NEEDED, "the preferred replica leads already".to_string()))
             } else if part.isr.contains(&want) && image.brokers.get(&want).is_some_and(|b| b.is_active()) {
                 records.extend(change(&t.id, p, part, want, part.isr.clone(), None));
+                Ok(())
+            } else if let (NO_LEADER, Some((l, _))) = (part.leader, elect(image, &part.replicas, &part.isr, false)) {
+                // As Kafka's `electPreferredLeader`: a leaderless partition gets the first
+                // valid ISR replica when the preferred one cannot lead.
+                records.extend(change(&t.id, p, part, l, part.isr.clone(), None));
                 Ok(())
             } else {
                 Err((ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE, format!("broker {want} is not in the ISR or not active")))
@@ -531,6 +675,54 @@ mod tests {
         apply(&mut image, &unclean);
         let p = image.partition("uid", 0).unwrap();
         assert_eq!((p.leader, p.isr.as_slice()), (2, &[2][..]));
+    }
+
+    #[test]
+    fn a_reassignment_adds_replicas_waits_for_them_in_the_isr_then_drops_the_old_ones() {
+        let mut image = image_with(&[(1, None), (2, None), (3, None), (4, None)]);
+        let t = NewTopic { name: "t".into(), num_partitions: -1, replication_factor: -1, assignments: vec![vec![1, 2, 3]], configs: Default::default() };
+        let (_, records) = create_topics(&image, &[t], &settings(), || "id".into(), |_| Ok(()));
+        apply(&mut image, &records);
+        let refused = |image: &MetadataImage, target: Option<Vec<i32>>| alter_reassignments(image, &[("t".into(), 0, target)]).0[0].2.clone().unwrap_err().0;
+        assert_eq!(refused(&image, None), ErrorCode::NO_REASSIGNMENT_IN_PROGRESS);
+        assert_eq!(refused(&image, Some(vec![])), ErrorCode::INVALID_REPLICA_ASSIGNMENT);
+        assert_eq!(refused(&image, Some(vec![2, 2])), ErrorCode::INVALID_REPLICA_ASSIGNMENT);
+        assert_eq!(refused(&image, Some(vec![2, 9])), ErrorCode::INVALID_REPLICA_ASSIGNMENT, "broker 9 is not registered");
+        let (results, _) = alter_reassignments(&image, &[("u".into(), 0, Some(vec![1]))]);
+        assert_eq!(results[0].2.clone().unwrap_err().0, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+
+        // 1,2,3 -> 4,2,3: 4 is added and catches up; the leader, 1, is being removed.
+        let (results, records) = alter_reassignments(&image, &[("t".into(), 0, Some(vec![4, 2, 3]))]);
+        assert!(results[0].2.is_ok());
+        apply(&mut image, &records);
+        let p = image.partition("id", 0).unwrap().clone();
+        assert_eq!((p.replicas.clone(), p.adding_replicas.clone(), p.removing_replicas.clone()), (vec![4, 2, 3, 1], vec![4], vec![1]));
+        assert_eq!((p.leader, p.isr.clone()), (1, vec![1, 2, 3]), "nothing moves before the new replica is in sync");
+        assert_eq!(list_reassignments(&image, None).len(), 1);
+        // 4 caught up: the leader's ISR change completes the move, and leadership goes to the
+        // first target replica in sync.
+        let records = alter_partition(&image, 1, "id", 0, p.leader_epoch, p.partition_epoch, &[1, 2, 3, 4]).unwrap();
+        apply(&mut image, &records);
+        let p = image.partition("id", 0).unwrap().clone();
+        assert_eq!((p.replicas.clone(), p.isr.clone(), p.leader), (vec![4, 2, 3], vec![4, 2, 3], 4));
+        assert!(!p.is_reassigning() && list_reassignments(&image, None).is_empty());
+
+        // A move cancelled before it completes goes back to the original replicas.
+        let (_, records) = alter_reassignments(&image, &[("t".into(), 0, Some(vec![1, 2]))]);
+        apply(&mut image, &records);
+        let p = image.partition("id", 0).unwrap().clone();
+        assert_eq!((p.replicas.clone(), p.adding_replicas.clone(), p.removing_replicas.clone()), (vec![1, 2, 3, 4], vec![1], vec![3, 4]));
+        let (results, records) = alter_reassignments(&image, &[("t".into(), 0, None)]);
+        assert!(results[0].2.is_ok());
+        apply(&mut image, &records);
+        let p = image.partition("id", 0).unwrap().clone();
+        assert_eq!((p.replicas.clone(), p.isr.clone(), p.leader, p.is_reassigning()), (vec![2, 3, 4], vec![4, 2, 3], 4, false));
+
+        // Shrinking to replicas already in sync completes at once.
+        let (_, records) = alter_reassignments(&image, &[("t".into(), 0, Some(vec![2, 3]))]);
+        apply(&mut image, &records);
+        let p = image.partition("id", 0).unwrap().clone();
+        assert_eq!((p.replicas.clone(), p.isr.clone(), p.leader, p.is_reassigning()), (vec![2, 3], vec![2, 3], 2, false));
     }
 
     #[test]

@@ -33,8 +33,19 @@ pub enum MetadataRecord {
     Partition { topic_id: String, partition: i32, replicas: Vec<i32>, isr: Vec<i32>, leader: i32, leader_epoch: i32 },
     /// `PartitionChangeRecord`: what changed (fields left `None` did not). The leader epoch
     /// goes up by one when the leader changes, the partition epoch with every change, as
-    /// Kafka's `PartitionChangeBuilder` does.
-    PartitionChange { topic_id: String, partition: i32, leader: Option<i32>, isr: Option<Vec<i32>>, replicas: Option<Vec<i32>> },
+    /// Kafka's `PartitionChangeBuilder` does. `adding` and `removing` are a reassignment's
+    /// replicas (`addingReplicas`, `removingReplicas`); both empty ends it.
+    PartitionChange {
+        topic_id: String,
+        partition: i32,
+        leader: Option<i32>,
+        isr: Option<Vec<i32>>,
+        replicas: Option<Vec<i32>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        adding: Option<Vec<i32>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        removing: Option<Vec<i32>>,
+    },
     /// `RemoveTopicRecord`.
     RemoveTopic { topic_id: String },
 }
@@ -69,6 +80,23 @@ pub struct PartitionImage {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// A reassignment in progress (KIP-455): the replicas being added, which are in
+    /// `replicas` and catching up, and those to drop once every target replica is in the ISR.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding_replicas: Vec<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionImage {
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas a reassignment moves to: `replicas` without the ones being removed.
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas.iter().copied().filter(|r| !self.removing_replicas.contains(r)).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,11 +189,19 @@ impl MetadataImage {
             }
             MetadataRecord::Partition { topic_id, partition, replicas, isr, leader, leader_epoch } => {
                 if let Some(t) = self.topics.get_mut(topic_id) {
-                    let p = PartitionImage { replicas: replicas.clone(), isr: isr.clone(), leader: *leader, leader_epoch: *leader_epoch, partition_epoch: 0 };
+                    let p = PartitionImage {
+                        replicas: replicas.clone(),
+                        isr: isr.clone(),
+                        leader: *leader,
+                        leader_epoch: *leader_epoch,
+                        partition_epoch: 0,
+                        adding_replicas: Vec::new(),
+                        removing_replicas: Vec::new(),
+                    };
                     t.partitions.insert(*partition, p);
                 }
             }
-            MetadataRecord::PartitionChange { topic_id, partition, leader, isr, replicas } => {
+            MetadataRecord::PartitionChange { topic_id, partition, leader, isr, replicas, adding, removing } => {
                 if let Some(p) = self.topics.get_mut(topic_id).and_then(|t| t.partitions.get_mut(partition)) {
                     if let Some(l) = leader {
                         if *l != p.leader {
@@ -178,6 +214,12 @@ impl MetadataImage {
                     }
                     if let Some(r) = replicas {
                         p.replicas = r.clone();
+                    }
+                    if let Some(a) = adding {
+                        p.adding_replicas = a.clone();
+                    }
+                    if let Some(r) = removing {
+                        p.removing_replicas = r.clone();
                     }
                     p.partition_epoch += 1;
                 }
@@ -228,7 +270,7 @@ mod tests {
                 MetadataRecord::Partition { topic_id: id.clone(), partition: 0, replicas: vec![1, 2], isr: vec![1, 2], leader: 1, leader_epoch: 0 },
             ],
         );
-        let change = |leader, isr| MetadataRecord::PartitionChange { topic_id: id.clone(), partition: 0, leader, isr, replicas: None };
+        let change = |leader, isr| MetadataRecord::PartitionChange { topic_id: id.clone(), partition: 0, leader, isr, replicas: None, adding: None, removing: None };
         image.apply_batch(7, &[change(None, Some(vec![1]))]);
         let p = image.partition(&id, 0).unwrap();
         assert_eq!((p.leader, p.leader_epoch, p.partition_epoch, p.isr.as_slice()), (1, 0, 1, &[1][..]), "an ISR change keeps the leader epoch");

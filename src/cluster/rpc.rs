@@ -64,6 +64,10 @@ pub enum ControllerRequest {
         preferred: bool,
         partitions: Vec<(String, i32)>,
     },
+    /// AlterPartitionReassignments: a target replica list per partition, `None` to cancel.
+    AlterReassignments {
+        partitions: Vec<(String, i32, Option<Vec<i32>>)>,
+    },
     /// DescribeQuorum.
     DescribeQuorum,
 }
@@ -104,7 +108,8 @@ pub enum ControllerResponse {
     Items {
         errors: ItemErrors,
     },
-    Elections {
+    /// One result per partition (ElectLeaders, AlterPartitionReassignments).
+    Partitions {
         results: Vec<(String, i32, Option<(i16, String)>)>,
     },
     Quorum(QuorumStatus),

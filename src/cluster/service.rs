@@ -45,6 +45,10 @@ fn item_errors(results: Vec<controller::ItemResult>) -> ItemErrors {
     results.into_iter().map(|r| r.err().map(|(c, m)| (c.0, m))).collect()
 }
 
+fn partition_errors(results: Vec<(String, i32, controller::ItemResult)>) -> Vec<(String, i32, Option<(i16, String)>)> {
+    results.into_iter().map(|(t, p, r)| (t, p, r.err().map(|(c, m)| (c.0, m)))).collect()
+}
+
 impl ControllerService {
     pub fn new(quorum: Rc<Quorum>, config: BrokerConfig) -> Rc<ControllerService> {
         let settings = Settings {
@@ -271,7 +275,16 @@ impl ControllerService {
                         return response;
                     }
                 }
-                ControllerResponse::Elections { results: results.into_iter().map(|(t, p, r)| (t, p, r.err().map(|(c, m)| (c.0, m)))).collect() }
+                ControllerResponse::Partitions { results: partition_errors(results) }
+            }
+            ControllerRequest::AlterReassignments { partitions } => {
+                let (results, records) = controller::alter_reassignments(&image, &partitions);
+                if !records.is_empty() {
+                    if let Err(response) = self.commit(records).await {
+                        return response;
+                    }
+                }
+                ControllerResponse::Partitions { results: partition_errors(results) }
             }
         }
     }

@@ -177,3 +177,11 @@ pub fn start_writeback(file: &std::fs::File, from: u64, len: u64) {
     // SAFETY: a plain syscall on a file descriptor the caller keeps open.
     unsafe { nix::libc::sync_file_range(file.as_raw_fd(), from as i64, len as i64, nix::libc::SYNC_FILE_RANGE_WRITE) };
 }
+
+/// The size of the file system holding `path` and the bytes an unprivileged writer may still
+/// use there (statvfs), as DescribeLogDirs reports them.
+pub fn volume_space(path: &Path) -> io::Result<(u64, u64)> {
+    let s = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
+    let block = s.fragment_size() as u64;
+    Ok((s.blocks() as u64 * block, s.blocks_available() as u64 * block))
+}

@@ -31,6 +31,11 @@ pub enum ApiKey {
     OffsetDelete = 47,
     DescribeQuorum = 55,
     DescribeCluster = 60,
+    OffsetForLeaderEpoch = 23,
+    DescribeLogDirs = 35,
+    ElectLeaders = 43,
+    AlterPartitionReassignments = 45,
+    ListPartitionReassignments = 46,
 }
 
 /// What Spate advertises for one API.
@@ -74,6 +79,26 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { key: ApiKey::OffsetDelete, min_version: 0, max_version: 0, flexible_from: offset_delete::OffsetDeleteRequest::FLEXIBLE_FROM },
     ApiRange { key: ApiKey::DescribeQuorum, min_version: 0, max_version: 2, flexible_from: describe_quorum::DescribeQuorumRequest::FLEXIBLE_FROM },
     ApiRange { key: ApiKey::DescribeCluster, min_version: 0, max_version: 1, flexible_from: describe_cluster::DescribeClusterRequest::FLEXIBLE_FROM },
+    ApiRange {
+        key: ApiKey::OffsetForLeaderEpoch,
+        min_version: 2,
+        max_version: 4,
+        flexible_from: offset_for_leader_epoch::OffsetForLeaderEpochRequest::FLEXIBLE_FROM,
+    },
+    ApiRange { key: ApiKey::DescribeLogDirs, min_version: 1, max_version: 5, flexible_from: describe_log_dirs::DescribeLogDirsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::ElectLeaders, min_version: 0, max_version: 2, flexible_from: elect_leaders::ElectLeadersRequest::FLEXIBLE_FROM },
+    ApiRange {
+        key: ApiKey::AlterPartitionReassignments,
+        min_version: 0,
+        max_version: 1,
+        flexible_from: alter_partition_reassignments::AlterPartitionReassignmentsRequest::FLEXIBLE_FROM,
+    },
+    ApiRange {
+        key: ApiKey::ListPartitionReassignments,
+        min_version: 0,
+        max_version: 0,
+        flexible_from: list_partition_reassignments::ListPartitionReassignmentsRequest::FLEXIBLE_FROM,
+    },
 ];
 
 /// The lowest version Spate decodes; it differs from the advertised minimum only for Produce.
@@ -110,6 +135,11 @@ impl ApiKey {
             47 => ApiKey::OffsetDelete,
             55 => ApiKey::DescribeQuorum,
             60 => ApiKey::DescribeCluster,
+            23 => ApiKey::OffsetForLeaderEpoch,
+            35 => ApiKey::DescribeLogDirs,
+            43 => ApiKey::ElectLeaders,
+            45 => ApiKey::AlterPartitionReassignments,
+            46 => ApiKey::ListPartitionReassignments,
             _ => return None,
         })
     }

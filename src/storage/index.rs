@@ -151,6 +151,11 @@ impl<E: Entry> Entries<E> {
         self.open_mut().push(entry);
     }
 
+    /// Brings a sealed index's entries back into memory (nothing when they are there).
+    pub fn open(&mut self) {
+        self.open_mut();
+    }
+
     pub fn truncate(&mut self, len: usize) {
         if len < self.len() {
             self.open_mut().truncate(len);

@@ -409,9 +409,9 @@ impl PartitionLog {
     /// Cuts the log back to `offset` (a batch boundary): what a follower does before it fetches
     /// from a new leader, so that its log is a prefix of the leader's. Segments that start at or
     /// after `offset` are deleted; the one that holds it is cut at the first batch at or after
-    /// it; the epoch cache, the idempotent producers' batches and the high watermark follow.
-    /// Refused (nothing changed) while appends are under way, and for a cut inside a sealed
-    /// segment (one rolled already): its memory-mapped indexes would need rebuilding.
+    /// it, and becomes the active segment again if it had been rolled (`LogSegment::unseal`);
+    /// the epoch cache, the idempotent producers' batches and the high watermark follow.
+    /// Refused (nothing changed) while appends are under way.
     pub async fn truncate_to(&self, offset: i64) -> io::Result<()> {
         self.wait_for_writer().await?;
         let end = self.log_end_offset();
@@ -421,29 +421,24 @@ impl PartitionLog {
             return self.epochs.borrow_mut().truncate_from_end(end);
         }
         let offset = offset.max(self.log_start_offset());
-        // Checked before anything changes: where the cut falls.
-        let (keep, partial) = {
+        // Where the cut falls: `keep` segments stay, the last of them cut if `partial`.
+        let (keep, count, partial) = {
             let state = self.state.borrow();
             let keep = state.segments.partition_point(|s| s.base_offset < offset);
-            let partial = keep > 0 && state.segments[keep - 1].next_offset > offset;
-            if partial && keep < state.segments.len() {
-                return Err(io::Error::other(format!("truncating to {offset} would cut the sealed segment at {}", state.segments[keep - 1].base_offset)));
-            }
-            if partial && state.segments[keep - 1].has_sealed_indexes() {
-                return Err(io::Error::other(format!("truncating to {offset} would cut the sealed segment at {}", state.segments[keep - 1].base_offset)));
-            }
-            (keep, partial)
+            (keep, state.segments.len(), keep > 0 && state.segments[keep - 1].next_offset > offset)
         };
         if partial {
-            let (file, size, base, start_position) = {
+            // Found before anything changes: the byte position of the first batch at or after
+            // `offset` in the segment that holds it.
+            let (file, size, base, next, start_position) = {
                 let state = self.state.borrow();
-                let active = state.active();
-                let relative = (offset - active.base_offset).clamp(0, u32::MAX as i64) as u32;
-                (active.log.clone(), active.size, active.base_offset, active.index.lookup(relative).position)
+                let segment = &state.segments[keep - 1];
+                let relative = (offset - segment.base_offset).clamp(0, u32::MAX as i64) as u32;
+                (segment.log.clone(), segment.size, segment.base_offset, segment.next_offset, segment.index.lookup(relative).position)
             };
             let mut cursor = HeaderCursor::new(&file, size);
             let mut position = start_position;
-            let mut cut_at = offset;
+            let mut cut_at = next;
             while let Some(header) = cursor.header_at(position).await? {
                 if header.base_offset >= offset {
                     cut_at = header.base_offset;
@@ -451,13 +446,24 @@ impl PartitionLog {
                 }
                 position += header.size;
             }
-            if self.writer_running.get() || self.state.borrow().active().base_offset != base {
+            let changed = {
+                let state = self.state.borrow();
+                self.writer_running.get() || state.segments.len() != count || state.segments[keep - 1].base_offset != base
+            };
+            if changed {
                 return Err(io::Error::other("the log changed while its cut was being found"));
             }
-            if position >= size {
-                cut_at = self.log_end_offset();
+            // From here on nothing awaits: the cut is one step for the shard.
+            self.remove_segments_from(keep)?;
+            let mut state = self.state.borrow_mut();
+            let segment = state.segments.last_mut().expect("the cut segment stays");
+            if segment.has_sealed_indexes() {
+                segment.unseal()?;
             }
-            self.state.borrow_mut().active_mut().truncate_to(position, cut_at)?;
+            segment.truncate_to(position.min(size), cut_at)?;
+            drop(state);
+            let end = self.log_end_offset();
+            self.rolled.borrow_mut().retain(|r| r.end_offset <= end);
         } else {
             self.drop_segments_from(keep, offset)?;
         }
@@ -494,16 +500,9 @@ impl PartitionLog {
     /// Deletes the segments from index `keep` on; when what is left ends with a sealed segment
     /// (or nothing), a new active segment starts at `next` (the log end offset then).
     fn drop_segments_from(&self, keep: usize, next: i64) -> io::Result<()> {
-        let mut gone = Vec::new();
+        self.remove_segments_from(keep)?;
         {
             let mut state = self.state.borrow_mut();
-            while state.segments.len() > keep {
-                let segment = state.segments.pop().expect("more than keep");
-                for path in [segment.path.clone(), segment.index_path(), segment.time_index_path()] {
-                    crate::io::fs::remove_file_if_exists(&path)?;
-                }
-                gone.push(segment);
-            }
             if state.segments.last().is_none_or(|s| s.has_sealed_indexes()) {
                 let start = state.segments.last().map_or(next, |s| s.next_offset);
                 state.segments.push(LogSegment::create(&self.dir, start, now_ms())?);
@@ -511,8 +510,26 @@ impl PartitionLog {
             let end = state.log_end_offset();
             self.rolled.borrow_mut().retain(|r| r.end_offset <= end);
         }
-        drop_off_shard(gone);
         Ok(())
+    }
+
+    /// Deletes the segments from index `keep` on, files first (a reader's open file or index
+    /// mapping stays valid on the unlinked inode); their handles close off the shard.
+    fn remove_segments_from(&self, keep: usize) -> io::Result<()> {
+        let mut gone = Vec::new();
+        let result = (|| {
+            let mut state = self.state.borrow_mut();
+            while state.segments.len() > keep {
+                let segment = state.segments.last().expect("more than keep");
+                for path in [segment.path.clone(), segment.index_path(), segment.time_index_path()] {
+                    crate::io::fs::remove_file_if_exists(&path)?;
+                }
+                gone.push(state.segments.pop().expect("more than keep"));
+            }
+            Ok(())
+        })();
+        drop_off_shard(gone);
+        result
     }
 
     /// After a cut: the recovery point, high watermark, epoch cache, producers' batches and
@@ -1933,6 +1950,43 @@ mod tests {
             assert_eq!(std::fs::metadata(&path).unwrap().len(), 9 * batch_bytes as u64);
             assert_eq!(log.append(vec![batch(1, 0)]).await.unwrap().base_offset, 18);
         });
+    }
+
+    #[test]
+    fn a_cut_inside_a_rolled_segment_makes_it_the_active_one_again() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(4096), crate::storage::RecoveryPoint::At(0)).unwrap();
+            for _ in 0..40 {
+                log.append(vec![batch(3, 5)]).await.unwrap();
+            }
+            let before = log.segment_count();
+            assert!(before >= 3, "several segments: {before}");
+            // 15 is a batch boundary inside the first, rolled segment: a follower's cut there.
+            assert!(log.state.borrow().segments[1].base_offset > 15, "offset 15 is in the first segment");
+            log.truncate_to(15).await.unwrap();
+            assert_eq!((log.log_end_offset(), log.segment_count()), (15, 1));
+            assert!(!log.state.borrow().segments[0].has_sealed_indexes(), "the cut segment takes appends again");
+            assert_eq!(batch_at(&log, 13).await, (12, 14));
+            let r = log.append(vec![batch(3, 5)]).await.unwrap();
+            assert_eq!(r.base_offset, 15);
+            for _ in 0..20 {
+                log.append(vec![batch(3, 5)]).await.unwrap();
+            }
+            assert!(log.segment_count() > 1, "it rolls again, writing its indexes anew");
+            assert_eq!(batch_at(&log, 16).await, (15, 17));
+            log.close().unwrap();
+        });
+        for clean in [true, false] {
+            run(async {
+                let start = if clean { crate::storage::RecoveryPoint::CleanShutdown } else { crate::storage::RecoveryPoint::At(0) };
+                let log = PartitionLog::open(dir.path(), "t", 0, config(4096), start).unwrap();
+                assert_eq!(log.log_end_offset(), 78);
+                assert_eq!(batch_at(&log, 13).await, (12, 14));
+                assert_eq!(batch_at(&log, 61).await, (60, 62));
+                log.close().unwrap();
+            });
+        }
     }
 
     #[test]

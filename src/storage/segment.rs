@@ -157,6 +157,19 @@ impl LogSegment {
         matches!(self.index.entries, super::index::Entries::Sealed(_))
     }
 
+    /// Makes a rolled segment the active one again (a follower's cut inside it): its index
+    /// files are unlinked, so that mappings readers still hold keep the old inodes' bytes, and
+    /// their entries are copied back into memory, to be written anew at the next roll or close
+    /// (or rebuilt from the log by recovery after a crash, as the last segment's are).
+    pub fn unseal(&mut self) -> io::Result<()> {
+        for path in [self.index_path(), self.time_index_path()] {
+            crate::io::fs::remove_file_if_exists(&path)?;
+        }
+        self.index.entries.open();
+        self.time_index.entries.open();
+        Ok(())
+    }
+
     /// Cuts the segment back to `size` bytes (a batch boundary) and drops index entries past it.
     pub fn truncate_to(&mut self, size: u32, next_offset: i64) -> io::Result<()> {
         self.log.set_len(size as u64)?;

@@ -100,3 +100,75 @@ async fn producing_to_an_unknown_topic_creates_it_when_auto_create_is_on() {
     let b = broker.bootstrap();
     assert_eq!(tokio::task::spawn_blocking(move || partition_count(&b, "created-on-use")).await.unwrap(), Ok(5));
 }
+
+/// The cluster APIs on a single node, through Spate's own client over a real socket:
+/// OffsetForLeaderEpoch (epoch 0 ends at the log end; a newer current epoch is unknown, an
+/// epoch past the last is undefined), DescribeLogDirs (the log dir and the partition's size),
+/// ElectLeaders (the only replica leads already) and the reassignment APIs (nothing can move).
+#[test]
+fn a_single_node_answers_the_cluster_apis_as_kafka_would() {
+    use spate::protocol::messages::alter_partition_reassignments::{AlterPartitionReassignmentsRequest, AlterReassignmentsPartition, AlterReassignmentsTopic};
+    use spate::protocol::messages::describe_log_dirs::DescribeLogDirsRequest;
+    use spate::protocol::messages::elect_leaders::{ElectLeadersRequest, ElectLeadersTopic, PREFERRED};
+    use spate::protocol::messages::list_partition_reassignments::ListPartitionReassignmentsRequest;
+    use spate::protocol::messages::offset_for_leader_epoch::{OffsetForLeaderEpochRequest, OffsetForLeaderPartition, OffsetForLeaderTopic};
+    use spate::protocol::ErrorCode;
+
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    let producer: rdkafka::producer::BaseProducer = client_config(&bootstrap).create().unwrap();
+    for i in 0..10 {
+        producer.send(rdkafka::producer::BaseRecord::<(), _>::to("epochs").partition(0).payload(&format!("r{i}"))).unwrap();
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
+    compio::runtime::Runtime::new().unwrap().block_on(async {
+        let admin = spate::client::Admin::new(&spate::client::ClientConfig::new().set("bootstrap.servers", &bootstrap)).unwrap();
+        let conn = admin.cluster().any().await.unwrap();
+        let ask = |current_leader_epoch: i32, leader_epoch: i32, topic: &str| OffsetForLeaderEpochRequest {
+            replica_id: -1,
+            topics: vec![OffsetForLeaderTopic { topic: topic.into(), partitions: vec![OffsetForLeaderPartition { partition: 0, current_leader_epoch, leader_epoch }] }],
+        };
+        let answer = |r: spate::protocol::messages::offset_for_leader_epoch::OffsetForLeaderEpochResponse| {
+            let p = &r.topics[0].partitions[0];
+            (p.error, p.leader_epoch, p.end_offset)
+        };
+        assert_eq!(answer(conn.send(&ask(0, 0, "epochs")).await.unwrap()), (ErrorCode::NONE, 0, 10), "epoch 0 ends at the log end");
+        assert_eq!(answer(conn.send(&ask(-1, 0, "epochs")).await.unwrap()), (ErrorCode::NONE, 0, 10), "no current epoch: no fencing");
+        assert_eq!(answer(conn.send(&ask(1, 0, "epochs")).await.unwrap()).0, ErrorCode::UNKNOWN_LEADER_EPOCH);
+        assert_eq!(answer(conn.send(&ask(0, 3, "epochs")).await.unwrap()), (ErrorCode::NONE, -1, -1), "an epoch past the last is undefined");
+        assert_eq!(answer(conn.send(&ask(0, 0, "nothing")).await.unwrap()).0, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+
+        let dirs = conn.send(&DescribeLogDirsRequest { topics: None }).await.unwrap();
+        assert_eq!(dirs.results.len(), 1);
+        let dir = &dirs.results[0];
+        assert_eq!(dir.error, ErrorCode::NONE);
+        assert_eq!(std::path::Path::new(&dir.log_dir).canonicalize().unwrap(), broker.log_dir().canonicalize().unwrap());
+        let epochs = dir.topics.iter().find(|t| t.name == "epochs").expect("the topic's replica is listed");
+        assert_eq!(epochs.partitions.len(), 1);
+        assert!(epochs.partitions[0].partition_size > 10 * 2, "the partition's segments hold its records: {:?}", epochs.partitions[0]);
+
+        let elected = conn
+            .send(&ElectLeadersRequest {
+                election_type: PREFERRED,
+                topic_partitions: Some(vec![ElectLeadersTopic { topic: "epochs".into(), partitions: vec![0, 7] }]),
+                timeout_ms: 10_000,
+            })
+            .await
+            .unwrap();
+        let results: Vec<(i32, ErrorCode)> = elected.replica_election_results[0].partition_result.iter().map(|p| (p.partition_id, p.error)).collect();
+        assert_eq!(results, vec![(0, ErrorCode::ELECTION_NOT_NEEDED), (7, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)]);
+
+        let move_to = |replicas: Option<Vec<i32>>| AlterPartitionReassignmentsRequest {
+            timeout_ms: 10_000,
+            allow_replication_factor_change: true,
+            topics: vec![AlterReassignmentsTopic { name: "epochs".into(), partitions: vec![AlterReassignmentsPartition { partition_index: 0, replicas }] }],
+        };
+        let error = |r: spate::protocol::messages::alter_partition_reassignments::AlterPartitionReassignmentsResponse| r.responses[0].partitions[0].error;
+        let me = admin.describe_cluster().await.unwrap().brokers[0].broker_id;
+        assert_eq!(error(conn.send(&move_to(Some(vec![me]))).await.unwrap()), ErrorCode::NONE, "onto itself: nothing to move");
+        assert_eq!(error(conn.send(&move_to(Some(vec![99]))).await.unwrap()), ErrorCode::INVALID_REPLICA_ASSIGNMENT);
+        assert_eq!(error(conn.send(&move_to(None)).await.unwrap()), ErrorCode::NO_REASSIGNMENT_IN_PROGRESS);
+        let listed = conn.send(&ListPartitionReassignmentsRequest { timeout_ms: 10_000, topics: None }).await.unwrap();
+        assert!(listed.topics.is_empty());
+    });
+}

@@ -1,6 +1,7 @@
 //! One module per API: its request as decoded from the wire and its response as encoded, both
 //! version-gated field by field the way Kafka's JSON schemas describe them.
 
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -9,7 +10,9 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod describe_quorum;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -18,10 +21,12 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
@@ -55,7 +60,12 @@ macro_rules! every_request {
             $crate::protocol::messages::delete_groups::DeleteGroupsRequest,
             $crate::protocol::messages::offset_delete::OffsetDeleteRequest,
             $crate::protocol::messages::describe_quorum::DescribeQuorumRequest,
-            $crate::protocol::messages::describe_cluster::DescribeClusterRequest
+            $crate::protocol::messages::describe_cluster::DescribeClusterRequest,
+            $crate::protocol::messages::offset_for_leader_epoch::OffsetForLeaderEpochRequest,
+            $crate::protocol::messages::describe_log_dirs::DescribeLogDirsRequest,
+            $crate::protocol::messages::elect_leaders::ElectLeadersRequest,
+            $crate::protocol::messages::alter_partition_reassignments::AlterPartitionReassignmentsRequest,
+            $crate::protocol::messages::list_partition_reassignments::ListPartitionReassignmentsRequest
         )
     };
 }
