@@ -358,7 +358,13 @@ fn change_to(topic_id: &str, partition: i32, part: &PartitionImage, to: Assignme
 /// over to the first target replica in the ISR that is active. Otherwise (or when no target
 /// replica could lead) the partition keeps `leader` and `isr` as they are.
 fn maybe_complete(image: &MetadataImage, part: &PartitionImage, leader: i32, isr: Vec<i32>) -> Assignment {
-    let unchanged = Assignment { leader, isr: isr.clone(), replicas: part.replicas.clone(), adding: part.adding_replicas.clone(), removing: part.removing_replicas.clone() };
+    let unchanged = Assignment {
+        leader,
+        isr: isr.clone(),
+        replicas: part.replicas.clone(),
+        adding: part.adding_replicas.clone(),
+        removing: part.removing_replicas.clone(),
+    };
     if !part.is_reassigning() {
         return unchanged;
     }
@@ -402,7 +408,10 @@ pub fn alter_reassignments(image: &MetadataImage, requests: &[(String, i32, Opti
                 let replicas: Vec<i32> = part.replicas.iter().copied().filter(|r| !part.adding_replicas.contains(r)).collect();
                 let isr: Vec<i32> = part.isr.iter().copied().filter(|r| !part.adding_replicas.contains(r)).collect();
                 if isr.is_empty() {
-                    return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("cancelling the reassignment of {name}-{p} would require an unclean leader election")));
+                    return Err((
+                        ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                        format!("cancelling the reassignment of {name}-{p} would require an unclean leader election"),
+                    ));
                 }
                 let leader = if replicas.contains(&part.leader) { part.leader } else { elect(image, &replicas, &isr, false).map_or(NO_LEADER, |(l, _)| l) };
                 records.extend(change_to(&t.id, *p, part, Assignment { leader, isr, replicas, adding: Vec::new(), removing: Vec::new() }));
@@ -416,7 +425,10 @@ pub fn alter_reassignments(image: &MetadataImage, requests: &[(String, i32, Opti
                 return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("The manual partition assignment includes the broker {dup} more than once.")));
             }
             if let Some(unknown) = target.iter().find(|r| !image.brokers.contains_key(r)) {
-                return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("The manual partition assignment includes broker {unknown}, but no such broker is registered.")));
+                return Err((
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    format!("The manual partition assignment includes broker {unknown}, but no such broker is registered."),
+                ));
             }
             let mut removing: Vec<i32> = part.replicas.iter().copied().filter(|r| !target.contains(r)).collect();
             removing.sort();

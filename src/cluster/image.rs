@@ -270,7 +270,8 @@ mod tests {
                 MetadataRecord::Partition { topic_id: id.clone(), partition: 0, replicas: vec![1, 2], isr: vec![1, 2], leader: 1, leader_epoch: 0 },
             ],
         );
-        let change = |leader, isr| MetadataRecord::PartitionChange { topic_id: id.clone(), partition: 0, leader, isr, replicas: None, adding: None, removing: None };
+        let change =
+            |leader, isr| MetadataRecord::PartitionChange { topic_id: id.clone(), partition: 0, leader, isr, replicas: None, adding: None, removing: None };
         image.apply_batch(7, &[change(None, Some(vec![1]))]);
         let p = image.partition(&id, 0).unwrap();
         assert_eq!((p.leader, p.leader_epoch, p.partition_epoch, p.isr.as_slice()), (1, 0, 1, &[1][..]), "an ISR change keeps the leader epoch");
