@@ -652,24 +652,34 @@ impl PartitionLog {
                 Ok(())
             })
             .await;
-            {
-                // Retention may have taken it off the queue meanwhile.
+            // Retention, or a follower's cut (`truncate_to`), may have taken it off the queue
+            // meanwhile.
+            let queued = {
                 let mut rolled = self.rolled.borrow_mut();
-                if rolled.front().is_some_and(|r| r.end_offset == end) {
+                let queued = rolled.front().is_some_and(|r| r.end_offset == end);
+                if queued {
                     rolled.pop_front();
                 }
-            }
+                queued
+            };
+            // A cut segment's end is past the log's now: the recovery point stays where the
+            // cut put it.
+            let deleted_by_retention = end <= self.log_start_offset();
             match flushed {
-                Ok(Ok(())) => {
+                Ok(Ok(())) if queued || deleted_by_retention => {
                     let mut state = self.state.borrow_mut();
                     state.recovery_point = state.recovery_point.max(end);
                 }
+                Ok(Ok(())) => {}
                 // Retention deleted the segment while it waited (an expired active segment is
                 // rolled and deleted in one pass): there is nothing left to make durable.
-                Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound && end <= self.log_start_offset() => {
+                Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound && deleted_by_retention => {
                     let mut state = self.state.borrow_mut();
                     state.recovery_point = state.recovery_point.max(end);
                 }
+                // A cut removed its files (or its index files, making it active again): what
+                // is left of it is the active segment's to make durable.
+                Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound && !queued => {}
                 Ok(Err(e)) => {
                     tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "flushing a rolled segment failed; log offline");
                     self.state.borrow_mut().offline = true;
