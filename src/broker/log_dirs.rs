@@ -33,7 +33,9 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
         Some(topics) => {
             for t in topics {
                 let Some(meta) = catalog.topic(&t.topic) else { continue };
-                items.extend(t.partitions.iter().filter(|p| (0..meta.partitions).contains(*p) && meta.has_replica_on(**p, me)).map(|p| (t.topic.clone(), *p, ())));
+                items.extend(
+                    t.partitions.iter().filter(|p| (0..meta.partitions).contains(*p) && meta.has_replica_on(**p, me)).map(|p| (t.topic.clone(), *p, ())),
+                );
             }
         }
     }

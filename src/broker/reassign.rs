@@ -14,7 +14,9 @@ use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::alter_partition_reassignments::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, AlterReassignmentsPartitionResponse, AlterReassignmentsTopicResponse,
 };
-use crate::protocol::messages::elect_leaders::{ElectLeadersPartitionResult, ElectLeadersRequest, ElectLeadersResponse, ElectLeadersResult, PREFERRED, UNCLEAN};
+use crate::protocol::messages::elect_leaders::{
+    ElectLeadersPartitionResult, ElectLeadersRequest, ElectLeadersResponse, ElectLeadersResult, PREFERRED, UNCLEAN,
+};
 use crate::protocol::messages::list_partition_reassignments::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, ListReassignmentsOngoingPartition, ListReassignmentsOngoingTopic,
 };
@@ -88,10 +90,11 @@ pub fn elect_leaders(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) ->
                 })
                 .collect()
         };
-        response.replica_election_results = by_topic(results, |partition_id, error, error_message| ElectLeadersPartitionResult { partition_id, error, error_message })
-            .into_iter()
-            .map(|(topic, partition_result)| ElectLeadersResult { topic, partition_result })
-            .collect();
+        response.replica_election_results =
+            by_topic(results, |partition_id, error, error_message| ElectLeadersPartitionResult { partition_id, error, error_message })
+                .into_iter()
+                .map(|(topic, partition_result)| ElectLeadersResult { topic, partition_result })
+                .collect();
         Some(respond(&header, &response))
     }))
 }
@@ -138,15 +141,13 @@ pub fn alter_partition_reassignments(shard: &Rc<Shard>, header: RequestHeader, m
             let keys: Vec<(String, i32)> = forwarded.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
             results.extend(ask_for_partitions(&shard, ControllerRequest::AlterReassignments { partitions: forwarded }, &keys).await);
         }
-        let responses = by_topic(results, |partition_index, error, error_message| AlterReassignmentsPartitionResponse { partition_index, error, error_message })
-            .into_iter()
-            .map(|(name, partitions)| AlterReassignmentsTopicResponse { name, partitions })
-            .collect();
-        let response = AlterPartitionReassignmentsResponse {
-            allow_replication_factor_change: request.allow_replication_factor_change,
-            responses,
-            ..Default::default()
-        };
+        let responses =
+            by_topic(results, |partition_index, error, error_message| AlterReassignmentsPartitionResponse { partition_index, error, error_message })
+                .into_iter()
+                .map(|(name, partitions)| AlterReassignmentsTopicResponse { name, partitions })
+                .collect();
+        let response =
+            AlterPartitionReassignmentsResponse { allow_replication_factor_change: request.allow_replication_factor_change, responses, ..Default::default() };
         Some(respond(&header, &response))
     }))
 }
@@ -157,9 +158,8 @@ pub fn list_partition_reassignments(shard: &Rc<Shard>, header: RequestHeader, mu
         Err(e) => return malformed(&header, e),
     };
     let catalog = shard.catalog();
-    let asked = |topic: &str, partition: i32| {
-        request.topics.as_ref().is_none_or(|ts| ts.iter().any(|t| t.name == topic && t.partition_indexes.contains(&partition)))
-    };
+    let asked =
+        |topic: &str, partition: i32| request.topics.as_ref().is_none_or(|ts| ts.iter().any(|t| t.name == topic && t.partition_indexes.contains(&partition)));
     let mut topics = Vec::new();
     for meta in catalog.topics.values() {
         let partitions: Vec<ListReassignmentsOngoingPartition> = meta

@@ -225,7 +225,10 @@ pub async fn run(args: Args) -> Result<(), Error> {
     // As Kafka's tool, once no reassignment is left in the cluster (there are no throttles
     // to clear, but the lines tell scripts the same thing).
     if ongoing.is_empty() && !args.preserve_throttles {
-        println!("Clearing broker-level throttles on brokers {}", ids(&admin.describe_cluster().await?.brokers.iter().map(|b| b.broker_id).collect::<Vec<_>>()));
+        println!(
+            "Clearing broker-level throttles on brokers {}",
+            ids(&admin.describe_cluster().await?.brokers.iter().map(|b| b.broker_id).collect::<Vec<_>>())
+        );
         println!("Clearing topic-level throttles on topics {}", topics.join(","));
     }
     // Exit 0 either way, as Kafka's tool: the lines above say what is done.
@@ -266,8 +269,7 @@ async fn generate(admin: &Admin, args: &Args) -> Result<(), Error> {
     if let Some(unknown) = brokers.iter().find(|b| !racks.contains_key(b)) {
         return Err(Error::Config(format!("broker {unknown} of --broker-list is not in the cluster")));
     }
-    let mut chosen: Vec<(i32, Option<String>)> =
-        brokers.iter().map(|b| (*b, if args.disable_rack_aware { None } else { racks[b].clone() })).collect();
+    let mut chosen: Vec<(i32, Option<String>)> = brokers.iter().map(|b| (*b, if args.disable_rack_aware { None } else { racks[b].clone() })).collect();
     chosen.sort();
     if chosen.iter().any(|(_, r)| r.is_some()) && chosen.iter().any(|(_, r)| r.is_none()) {
         return Err(Error::Config("not all brokers have a rack; use --disable-rack-aware".into()));

@@ -185,7 +185,9 @@ impl Admin {
         &self,
         moves: &[(TopicPartition, Option<Vec<i32>>)],
     ) -> Result<Vec<(TopicPartition, Option<(ErrorCode, String)>)>> {
-        use crate::protocol::messages::alter_partition_reassignments::{AlterPartitionReassignmentsRequest, AlterReassignmentsPartition, AlterReassignmentsTopic};
+        use crate::protocol::messages::alter_partition_reassignments::{
+            AlterPartitionReassignmentsRequest, AlterReassignmentsPartition, AlterReassignmentsTopic,
+        };
         let mut topics: Vec<AlterReassignmentsTopic> = Vec::new();
         for (tp, replicas) in moves {
             let partition = AlterReassignmentsPartition { partition_index: tp.partition, replicas: replicas.clone() };

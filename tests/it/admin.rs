@@ -126,7 +126,10 @@ fn a_single_node_answers_the_cluster_apis_as_kafka_would() {
         let conn = admin.cluster().any().await.unwrap();
         let ask = |current_leader_epoch: i32, leader_epoch: i32, topic: &str| OffsetForLeaderEpochRequest {
             replica_id: -1,
-            topics: vec![OffsetForLeaderTopic { topic: topic.into(), partitions: vec![OffsetForLeaderPartition { partition: 0, current_leader_epoch, leader_epoch }] }],
+            topics: vec![OffsetForLeaderTopic {
+                topic: topic.into(),
+                partitions: vec![OffsetForLeaderPartition { partition: 0, current_leader_epoch, leader_epoch }],
+            }],
         };
         let answer = |r: spate::protocol::messages::offset_for_leader_epoch::OffsetForLeaderEpochResponse| {
             let p = &r.topics[0].partitions[0];

@@ -549,12 +549,7 @@ fn a_consumer_group_carries_on_when_its_coordinator_is_killed() {
     };
     let committed = |c: &BaseConsumer| -> Option<BTreeMap<i32, i64>> {
         let tpl = c.committed_offsets(every_partition(&BTreeMap::new()), Duration::from_secs(10)).ok()?;
-        Some(
-            tpl.elements()
-                .iter()
-                .map(|e| (e.partition(), if let rdkafka::Offset::Offset(o) = e.offset() { o } else { 0 }))
-                .collect(),
-        )
+        Some(tpl.elements().iter().map(|e| (e.partition(), if let rdkafka::Offset::Offset(o) = e.offset() { o } else { 0 })).collect())
     };
     let c = consumer(&all);
     c.subscribe(&["grouped"]).unwrap();
@@ -597,7 +592,10 @@ fn a_consumer_group_carries_on_when_its_coordinator_is_killed() {
     };
     eprintln!("committed offsets served {:.2} s after the kill: {after_failover:?} (acknowledged before it: {before:?})", killed.elapsed().as_secs_f64());
     for (p, o) in &before {
-        assert!(after_failover.get(p).is_some_and(|a| a >= o), "partition {p}: {o} was committed before the failover, the new coordinator has {after_failover:?}");
+        assert!(
+            after_failover.get(p).is_some_and(|a| a >= o),
+            "partition {p}: {o} was committed before the failover, the new coordinator has {after_failover:?}"
+        );
     }
     let last = read_some(&c, 900);
     // The last position, committed through whichever broker coordinates the group now.
@@ -653,11 +651,24 @@ fn a_partition_moves_to_another_broker_and_its_preferred_leader_is_elected_back(
     let producer = acking_producer(&b1, &acked);
     let dir = cluster._dir.path().to_owned();
     let plan = dir.join("plan.json");
-    std::fs::write(&plan, format!(r#"{{"version":1,"partitions":[{{"topic":"moving","partition":0,"replicas":[{newcomer},{staying}],"log_dirs":["any","any"]}}]}}"#)).unwrap();
+    std::fs::write(
+        &plan,
+        format!(r#"{{"version":1,"partitions":[{{"topic":"moving","partition":0,"replicas":[{newcomer},{staying}],"log_dirs":["any","any"]}}]}}"#),
+    )
+    .unwrap();
     let plan = plan.to_str().unwrap().to_string();
     let topics = dir.join("topics.json");
     std::fs::write(&topics, r#"{"version":1,"topics":[{"topic":"moving"}]}"#).unwrap();
-    let (ok, out, err) = spate(&["reassign-partitions", "--bootstrap-server", &b1, "--generate", "--topics-to-move-json-file", topics.to_str().unwrap(), "--broker-list", "1,2,3"]);
+    let (ok, out, err) = spate(&[
+        "reassign-partitions",
+        "--bootstrap-server",
+        &b1,
+        "--generate",
+        "--topics-to-move-json-file",
+        topics.to_str().unwrap(),
+        "--broker-list",
+        "1,2,3",
+    ]);
     assert!(ok && out.contains("Current partition replica assignment") && out.contains("Proposed partition reassignment configuration"), "{out}{err}");
     let mut executed = None;
     let sent = send_while(&producer, "moving", 0, 6000, Duration::from_secs(2), || {
