@@ -955,7 +955,7 @@ fn a_leader_cut_off_by_a_network_partition_acknowledges_nothing_and_truncates_af
     let read = read_everything(&other, topic, 3);
     let total = check_acknowledged(&every_ack, &read);
     eprintln!(
-        "main producer: {acked_before_cut} acknowledged before the cut, {main_acked} of {} in the end; producer bootstrapped to the old leader only: {lone_acked} of {lone_sent} acknowledged ({lone_acked_before_new_leader} before the new leader was seen, {lone_acked_in_cut} during the cut, when {lone_open_in_cut} were still open); {total} acknowledged records read back once each",
+        "main producer: {acked_before_cut} acknowledged before the cut, {main_acked} of {} in the end; producer bootstrapped to the old leader only: {lone_acked} of {lone_sent} acknowledged ({lone_acked_before_new_leader} before the new leader was seen, {lone_acked_in_cut} during the cut, with {lone_open_in_cut} still in its out queue); {total} acknowledged records read back once each",
         main.sent
     );
     assert_eq!(main_acked, main.sent, "with retries, every record of the producer that knows all three is acknowledged in the end");
