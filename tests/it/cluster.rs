@@ -5,7 +5,9 @@
 //! one broker and reads back through another, every partition from its leader; killing the
 //! active controller with kill -9 elects another and topics can still be created; a broker
 //! killed is fenced after its session and, restarted, leads its partitions again with its
-//! records intact.
+//! records intact. One test runs each broker in its own network namespace (as root, with
+//! `ip`) and cuts the leader off from the others by routes, to check what a real partition
+//! does to acks=all writes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,24 +18,36 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::Message;
 
-use crate::support::{client_config, free_port, wait_for_port};
+use crate::support::{client_config, free_port, wait_for_addr};
 
 const SESSION_TIMEOUT_MS: u64 = 3000;
 
 struct Node {
     id: i32,
+    host: String,
     client_port: u16,
     config: PathBuf,
+    /// The command the broker runs under (`ip netns exec <ns>`, which execs): empty for none.
+    prefix: Vec<String>,
     child: Option<Child>,
 }
 
 impl Node {
     fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
+        format!("{}:{}", self.host, self.client_port)
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_spate"))
+        let spate = env!("CARGO_BIN_EXE_spate");
+        let mut command = match self.prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(spate);
+                c
+            }
+            None => Command::new(spate),
+        };
+        let child = command
             .args(["broker", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", "warn,openraft=error")
@@ -69,24 +83,46 @@ struct TestCluster {
 /// clusters at once would measure the machine's overload rather than the failover.
 static CLUSTERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Where one node listens and what it runs under.
+struct NodeHost {
+    host: String,
+    /// None: a free port on loopback, picked once the cluster holds the lock.
+    client_port: Option<u16>,
+    controller_port: Option<u16>,
+    prefix: Vec<String>,
+}
+
+impl NodeHost {
+    fn loopback() -> NodeHost {
+        NodeHost { host: "127.0.0.1".into(), client_port: None, controller_port: None, prefix: Vec::new() }
+    }
+}
+
 impl TestCluster {
-    /// `n` nodes, formatted and started; returns once every client listener accepts.
+    /// `n` nodes on loopback, formatted and started; returns once every client listener accepts.
     fn start(n: i32) -> TestCluster {
+        Self::start_with((0..n).map(|_| NodeHost::loopback()).collect())
+    }
+
+    /// One node per entry of `hosts` (node ids from 1), formatted and started.
+    fn start_with(hosts: Vec<NodeHost>) -> TestCluster {
         let one_at_a_time = CLUSTERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let n = hosts.len() as i32;
         let dir = tempfile::tempdir().unwrap();
-        let controller_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let voters: Vec<String> = (0..n).map(|i| format!("{}@127.0.0.1:{}", i + 1, controller_ports[i as usize])).collect();
+        let controller_ports: Vec<u16> = hosts.iter().map(|h| h.controller_port.unwrap_or_else(free_port)).collect();
+        let voters: Vec<String> = (0..n).map(|i| format!("{}@{}:{}", i + 1, hosts[i as usize].host, controller_ports[i as usize])).collect();
         let spate = env!("CARGO_BIN_EXE_spate");
         let cluster_id = String::from_utf8(Command::new(spate).args(["storage", "random-uuid"]).output().unwrap().stdout).unwrap().trim().to_string();
         assert!(cluster_id.len() == 22 && !cluster_id.starts_with('-'), "a Kafka UUID, never taken for a flag: {cluster_id}");
         let mut nodes = Vec::new();
         for i in 0..n {
             let id = i + 1;
-            let client_port = free_port();
+            let host = hosts[i as usize].host.clone();
+            let client_port = hosts[i as usize].client_port.unwrap_or_else(free_port);
             let config = dir.path().join(format!("node-{id}.properties"));
             let text = format!(
                 "process.roles=broker,controller\nnode.id={id}\ncontroller.quorum.voters={}\n\
-                 listeners=PLAINTEXT://127.0.0.1:{client_port},CONTROLLER://127.0.0.1:{}\ncontroller.listener.names=CONTROLLER\n\
+                 listeners=PLAINTEXT://{host}:{client_port},CONTROLLER://{host}:{}\ncontroller.listener.names=CONTROLLER\n\
                  log.dirs={}\nshards=2\nbroker.session.timeout.ms={SESSION_TIMEOUT_MS}\nbroker.heartbeat.interval.ms=500\n\
                  num.partitions=3\noffsets.topic.num.partitions=6\ngroup.initial.rebalance.delay.ms=0\n",
                 voters.join(","),
@@ -98,13 +134,13 @@ impl TestCluster {
             assert!(out.status.success(), "format: {}", String::from_utf8_lossy(&out.stderr));
             let again = Command::new(spate).args(["storage", "format", &format!("--cluster-id={cluster_id}"), "--config"]).arg(&config).output().unwrap();
             assert!(!again.status.success(), "a formatted log dir is not formatted twice");
-            nodes.push(Node { id, client_port, config, child: None });
+            nodes.push(Node { id, host, client_port, config, prefix: hosts[i as usize].prefix.clone(), child: None });
         }
         for node in &mut nodes {
             node.spawn();
         }
         for node in &nodes {
-            wait_for_port(node.client_port, Duration::from_secs(60));
+            wait_for_addr(&node.host, node.client_port, Duration::from_secs(60));
         }
         TestCluster { nodes, _dir: dir, _one_at_a_time: one_at_a_time }
     }
@@ -381,7 +417,12 @@ fn signal(node: &Node, sig: nix::sys::signal::Signal) {
 /// A three-node cluster with one topic of 3 replicas and min.insync.replicas=2, every replica in
 /// the ISR.
 fn replicated_cluster(topic: &str, partitions: i32) -> TestCluster {
-    let cluster = TestCluster::start(3);
+    replicated_cluster_on((0..3).map(|_| NodeHost::loopback()).collect(), topic, partitions)
+}
+
+/// As `replicated_cluster`, on the three nodes of `hosts`.
+fn replicated_cluster_on(hosts: Vec<NodeHost>, topic: &str, partitions: i32) -> TestCluster {
+    let cluster = TestCluster::start_with(hosts);
     let b1 = cluster.nodes[0].bootstrap();
     wait_until("three brokers", Duration::from_secs(30), || {
         let consumer: BaseConsumer = client_config(&b1).create().unwrap();
@@ -738,4 +779,326 @@ fn assert_prefixes(cluster: &TestCluster, topic: &str, partitions: i32) {
             assert_eq!(&longest[..l.len()], &l[..], "{topic}-{p}: node {}'s log is not a prefix of the longest", i + 1);
         }
     }
+}
+
+/// `ip` with `args`: its stdout, or what it said on failure.
+fn ip(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+fn ip_ok(args: &[&str]) {
+    if let Err(e) = ip(args) {
+        panic!("{e}");
+    }
+}
+
+/// One network namespace per node (`spate-<pid>-<id>`, with `lo` up), each joined by a veth
+/// pair to a bridge in the root namespace (`spbr<pid>`) on 10.77.<pid % 256>.0/24: node `id` at
+/// .id, the bridge at .254, where the test and its clients are. Everything it made is removed
+/// on drop, also on a panic; what a run that was killed left (its pid gone) at the next start.
+struct Network {
+    pid: u32,
+    n: i32,
+}
+
+impl Network {
+    /// None, said on stderr, when the machine has no network namespaces at all; any other
+    /// failure (no permission, say) panics: the test does not pass without having run.
+    fn create(n: i32) -> Option<Network> {
+        if !std::path::Path::new("/proc/self/ns/net").exists() {
+            eprintln!("SKIPPED: this kernel has no network namespaces (no /proc/self/ns/net)");
+            return None;
+        }
+        if Command::new("ip").arg("-V").output().is_err() {
+            eprintln!("SKIPPED: no `ip` (iproute2) to make network namespaces with");
+            return None;
+        }
+        Self::remove_stale();
+        let net = Network { pid: std::process::id(), n };
+        let bridge = net.bridge();
+        let root_needed = "(network namespaces, veths and bridges need root, or CAP_NET_ADMIN and CAP_SYS_ADMIN)";
+        ip(&["link", "add", &bridge, "type", "bridge"]).unwrap_or_else(|e| panic!("{e} {root_needed}"));
+        ip_ok(&["addr", "add", &format!("{}/24", net.addr(254)), "dev", &bridge]);
+        ip_ok(&["link", "set", &bridge, "up"]);
+        for id in 1..=n {
+            let (ns, outside, inside) = (net.ns(id), net.veth(id, 'v'), net.veth(id, 'n'));
+            ip(&["netns", "add", &ns]).unwrap_or_else(|e| panic!("{e} {root_needed}"));
+            ip_ok(&["link", "add", &outside, "type", "veth", "peer", "name", &inside]);
+            ip_ok(&["link", "set", &inside, "netns", &ns]);
+            ip_ok(&["link", "set", &outside, "master", &bridge]);
+            ip_ok(&["link", "set", &outside, "up"]);
+            ip_ok(&["-n", &ns, "link", "set", "lo", "up"]);
+            ip_ok(&["-n", &ns, "addr", "add", &format!("{}/24", net.addr(id)), "dev", &inside]);
+            ip_ok(&["-n", &ns, "link", "set", &inside, "up"]);
+        }
+        Some(net)
+    }
+
+    fn ns(&self, id: i32) -> String {
+        format!("spate-{}-{id}", self.pid)
+    }
+
+    fn bridge(&self) -> String {
+        format!("spbr{}", self.pid)
+    }
+
+    /// `sp<pid>v<id>` in the root namespace, `sp<pid>n<id>` in the node's: at most 11 bytes.
+    fn veth(&self, id: i32, side: char) -> String {
+        format!("sp{}{side}{id}", self.pid)
+    }
+
+    fn addr(&self, id: i32) -> String {
+        format!("10.77.{}.{id}", self.pid % 256)
+    }
+
+    /// Each node in its namespace, on its address, the client listener on 9092 and the
+    /// controller's on 19091.
+    fn hosts(&self) -> Vec<NodeHost> {
+        (1..=self.n)
+            .map(|id| NodeHost {
+                host: self.addr(id),
+                client_port: Some(9092),
+                controller_port: Some(19091),
+                prefix: vec!["ip".into(), "netns".into(), "exec".into(), self.ns(id)],
+            })
+            .collect()
+    }
+
+    /// Cuts node `island` off from the other nodes, both ways (a blackhole route for each
+    /// other's address in each namespace: packets are dropped without a word, established
+    /// connections included), leaving it reachable from the bridge, where the clients are.
+    fn cut(&self, island: i32) {
+        self.routes(island, "add");
+    }
+
+    fn heal(&self, island: i32) {
+        self.routes(island, "del");
+    }
+
+    fn routes(&self, island: i32, verb: &str) {
+        for other in (1..=self.n).filter(|o| *o != island) {
+            ip_ok(&["-n", &self.ns(island), "route", verb, "blackhole", &format!("{}/32", self.addr(other))]);
+            ip_ok(&["-n", &self.ns(other), "route", verb, "blackhole", &format!("{}/32", self.addr(island))]);
+        }
+    }
+
+    /// Kills what still runs in namespace `name` (by pid, as the namespace lists them: brokers
+    /// of a run that was killed), then removes it.
+    fn remove_namespace(name: &str) {
+        for pid in ip(&["netns", "pids", name]).unwrap_or_default().split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = ip(&["netns", "del", name]);
+    }
+
+    /// What runs of this test left whose process is gone: namespaces `spate-<pid>-<id>`,
+    /// bridges `spbr<pid>`, veths `sp<pid>v<id>`.
+    fn remove_stale() {
+        let gone = |pid: &str| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        for line in ip(&["netns", "list"]).unwrap_or_default().lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            if name.strip_prefix("spate-").and_then(|rest| rest.split_once('-')).is_some_and(|(pid, id)| gone(pid) && id.parse::<i32>().is_ok()) {
+                eprintln!("removing namespace {name}, left by an earlier run");
+                Self::remove_namespace(name);
+            }
+        }
+        for line in ip(&["-o", "link", "show"]).unwrap_or_default().lines() {
+            // "12: sp1234v1@if11: <BROADCAST,...": the name, without what follows '@'.
+            let Some(name) = line.split(": ").nth(1).map(|n| n.split('@').next().unwrap_or(n)) else { continue };
+            let stale = if let Some(pid) = name.strip_prefix("spbr") {
+                gone(pid)
+            } else if let Some((pid, id)) = name.strip_prefix("sp").and_then(|rest| rest.split_once('v')) {
+                gone(pid) && id.parse::<i32>().is_ok()
+            } else {
+                false
+            };
+            if stale {
+                eprintln!("removing link {name}, left by an earlier run");
+                let _ = ip(&["link", "del", name]);
+            }
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for id in 1..=self.n {
+            // Deleting one end of a veth pair deletes both, at once (the namespace's own
+            // clean-up is asynchronous).
+            let _ = ip(&["link", "del", &self.veth(id, 'v')]);
+            Self::remove_namespace(&self.ns(id));
+        }
+        let _ = ip(&["link", "del", &self.bridge()]);
+    }
+}
+
+/// The batches of a partition's segment files in one node's log dir while the broker runs: up
+/// to the first one not completely written.
+fn batches_on_disk_so_far(dir: &std::path::Path) -> Vec<(i64, u32)> {
+    use spate::protocol::record_batch::{batch_size, validate};
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        let mut at = 0;
+        while let Ok(size) = batch_size(&bytes[at..]) {
+            let Ok(view) = validate(&bytes[at..at + size]) else { break };
+            out.push((view.base_offset(), view.crc()));
+            at += size;
+        }
+    }
+    out
+}
+
+/// A producer's load: records `<prefix><n>`, keyed (or to one partition), one at a time.
+struct Load<'a> {
+    producer: &'a BaseProducer<AckContext>,
+    prefix: &'static str,
+    partition: Option<i32>,
+    sent: usize,
+}
+
+impl Load<'_> {
+    fn step(&mut self, topic: &str) {
+        let (key, value) = (format!("k{}", self.sent % 7), format!("{}{}", self.prefix, self.sent));
+        let mut record = BaseRecord::to(topic).key(&key).payload(&value);
+        if let Some(p) = self.partition {
+            record = record.partition(p);
+        }
+        self.producer.send(record).unwrap_or_else(|(e, _)| panic!("send: {e}"));
+        self.sent += 1;
+        self.producer.poll(Duration::ZERO);
+    }
+}
+
+/// A record from each of `loads` about every millisecond until `done` (asked every 200 ms)
+/// holds; panics after `timeout`. How long it took.
+fn pump(loads: &mut [&mut Load<'_>], topic: &str, what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    let mut asked = start;
+    loop {
+        for load in loads.iter_mut() {
+            load.step(topic);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        if asked.elapsed() >= Duration::from_millis(200) {
+            if done() {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+            asked = Instant::now();
+        }
+    }
+}
+
+fn count(acked: &Acked) -> usize {
+    acked.lock().unwrap().values().map(|v| v.len()).sum()
+}
+
+#[test]
+fn a_leader_cut_off_by_a_network_partition_acknowledges_nothing_and_truncates_after_the_heal() {
+    // Declared first, dropped last: after the brokers in the namespaces are killed.
+    let Some(net) = Network::create(3) else { return };
+    let mut cluster = replicated_cluster_on(net.hosts(), "cut", 3);
+    let topic = "cut";
+    let all = cluster.nodes.iter().map(|n| n.bootstrap()).collect::<Vec<_>>().join(",");
+    let acked: Acked = Default::default();
+    let producer = acking_producer(&all, &acked);
+    let mut main = Load { producer: &producer, prefix: "v", partition: None, sent: 0 };
+
+    // Records flow through the whole test; before the cut, all of them acknowledged.
+    let warm = Instant::now();
+    pump(&mut [&mut main], topic, "", Duration::from_secs(10), || warm.elapsed() >= Duration::from_secs(2));
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let acked_before_cut = count(&acked);
+    let leader = leaders(&cluster.nodes[0].bootstrap(), topic)[0];
+    assert!(leader > 0);
+    let other = cluster.nodes.iter().find(|n| n.id != leader).unwrap().bootstrap();
+
+    // Cut the leader of partition 0 off from the other two; a second producer knows only it.
+    net.cut(leader);
+    let cut_at = Instant::now();
+    let acked_lone: Acked = Default::default();
+    let lone_producer: BaseProducer<AckContext> = client_config(&cluster.node(leader).bootstrap())
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "6000")
+        .set("request.timeout.ms", "5000")
+        .set("socket.timeout.ms", "5000")
+        .set("retry.backoff.ms", "100")
+        .create_with_context(AckContext(acked_lone.clone()))
+        .unwrap();
+    let mut lone = Load { producer: &lone_producer, prefix: "w", partition: Some(0), sent: 0 };
+    pump(&mut [&mut main, &mut lone], topic, "a new leader of partition 0 on the majority side", Duration::from_millis(SESSION_TIMEOUT_MS + 20_000), || {
+        let l = leaders(&other, topic)[0];
+        l > 0 && l != leader
+    });
+    let new_leader_after = cut_at.elapsed();
+    let new_leader = leaders(&other, topic)[0];
+    let lone_acked_before_new_leader = count(&acked_lone);
+    eprintln!("broker {leader} cut off; partition 0 led by broker {new_leader} {new_leader_after:?} after the cut (session timeout {SESSION_TIMEOUT_MS} ms)");
+
+    // Both keep producing for a while, then the lone producer's records are given time, while
+    // the cut lasts, to be acknowledged or to time out (message.timeout.ms; librdkafka keeps
+    // an idempotent producer's records that may have been written until it can tell).
+    let t = Instant::now();
+    pump(&mut [&mut main, &mut lone], topic, "", Duration::from_secs(10), || t.elapsed() >= Duration::from_secs(2));
+    let t = Instant::now();
+    pump(&mut [&mut main], topic, "", Duration::from_secs(30), || {
+        lone_producer.poll(Duration::ZERO);
+        lone_producer.in_flight_count() == 0 || t.elapsed() >= Duration::from_secs(15)
+    });
+    let (lone_sent, lone_acked_in_cut, lone_open_in_cut) = (lone.sent, count(&acked_lone), lone_producer.in_flight_count());
+    // What the old leader wrote on its own, on its disk.
+    let island_dir = cluster._dir.path().join(format!("node-{leader}/{topic}-0"));
+    let island_log = batches_on_disk_so_far(&island_dir);
+    let cut_for = cut_at.elapsed();
+
+    // Heal: the old leader learns it no longer leads, cuts what only it had, and catches up.
+    net.heal(leader);
+    let rejoined_after = pump(&mut [&mut main], topic, "every replica back in the ISR", Duration::from_secs(90), || isr_sizes(&other, topic) == vec![3, 3, 3]);
+    eprintln!("cut for {cut_for:?}; healed, every ISR full again {rejoined_after:?} after the heal");
+    let t = Instant::now();
+    pump(&mut [&mut main], topic, "", Duration::from_secs(10), || t.elapsed() >= Duration::from_secs(1));
+    producer.flush(Duration::from_secs(120)).unwrap();
+    lone_producer.flush(Duration::from_secs(60)).unwrap();
+    let (main_acked, lone_acked) = (count(&acked), count(&acked_lone));
+
+    // Every record acknowledged to either producer is there once, at its offset.
+    let mut every_ack = acked.lock().unwrap().clone();
+    for (p, records) in acked_lone.lock().unwrap().iter() {
+        every_ack.entry(*p).or_default().extend(records.iter().cloned());
+    }
+    let read = read_everything(&other, topic, 3);
+    let total = check_acknowledged(&every_ack, &read);
+    eprintln!(
+        "main producer: {acked_before_cut} acknowledged before the cut, {main_acked} of {} in the end; producer bootstrapped to the old leader only: {lone_acked} of {lone_sent} acknowledged ({lone_acked_before_new_leader} before the new leader was seen, {lone_acked_in_cut} during the cut, with {lone_open_in_cut} still in its out queue); {total} acknowledged records read back once each",
+        main.sent
+    );
+    assert_eq!(main_acked, main.sent, "with retries, every record of the producer that knows all three is acknowledged in the end");
+    drop(lone_producer);
+    drop(producer);
+
+    // The old leader's log is a prefix of the new one's: what it wrote alone is gone.
+    stop_all(&mut cluster);
+    assert_prefixes(&cluster, topic, 3);
+    let longest = (1..=3).map(|id| batches_on_disk(&cluster._dir.path().join(format!("node-{id}/{topic}-0")))).max_by_key(|l| l.len()).unwrap();
+    let island_final = batches_on_disk(&island_dir);
+    let alone: Vec<&(i64, u32)> = island_log.iter().filter(|b| !longest.contains(b)).collect();
+    eprintln!(
+        "the old leader had {} batches of partition 0 on disk during the cut, {} of them its own; {} after the heal",
+        island_log.len(),
+        alone.len(),
+        island_final.len()
+    );
+    assert!(!alone.is_empty(), "the old leader wrote the records sent to it during the cut");
+    assert!(alone.iter().all(|b| !island_final.contains(b)), "the old leader truncated what only it had");
 }

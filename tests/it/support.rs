@@ -171,14 +171,20 @@ impl Drop for BrokerProcess {
 }
 
 pub fn wait_for_port(port: u16, timeout: Duration) {
+    wait_for_addr("127.0.0.1", port, timeout);
+}
+
+/// Waits until `host:port` accepts a connection (an IPv4 address: each attempt is bounded).
+pub fn wait_for_addr(host: &str, port: u16, timeout: Duration) {
     let deadline = Instant::now() + timeout;
+    let addr = std::net::SocketAddr::new(host.parse().expect("an IP address"), port);
     while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("broker did not listen on port {port} within {timeout:?}");
+    panic!("broker did not listen on {host}:{port} within {timeout:?}");
 }
 
 pub fn client_config(bootstrap: &str) -> ClientConfig {
