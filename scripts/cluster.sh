@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # A cluster of Spate nodes on this machine, as the seeds' quickstart starts three Kafka brokers
 # on one host: node i (1..N) is broker and controller (process.roles=broker,controller), serves
-# clients on 127.0.0.1:909(1+i) and the quorum on 127.0.0.1:1909(0+i), keeps its data in
-# $SPATE_CLUSTER_DIR/node-i (default ./spate-cluster), its log in node-i.log.
+# clients on 127.0.0.1:909(1+i) and the quorum on 127.0.0.1:1909(0+i) (base ports that can be
+# moved, see Environment), keeps its data in $SPATE_CLUSTER_DIR/node-i (default ./spate-cluster),
+# its log in node-i.log.
 #
 # Usage: scripts/cluster.sh start [N]     formats the nodes on first use (one cluster id for
 #                                         all, kept in cluster.id), starts N nodes (default 3)
 #        scripts/cluster.sh stop          SIGTERM to each node it started (a controlled shutdown)
 #        scripts/cluster.sh status        which nodes run, and the quorum as node 1 sees it
 # Environment: SPATE_BIN (default target/release/spate, built if missing),
-#              SPATE_CLUSTER_DIR, SPATE_CLUSTER_OVERRIDES ("key=value key=value" for every node).
+#              SPATE_CLUSTER_DIR, SPATE_CLUSTER_OVERRIDES ("key=value key=value" for every node),
+#              SPATE_CLUSTER_CLIENT_PORT_BASE (default 9091: node i serves clients on base+i),
+#              SPATE_CLUSTER_CONTROLLER_PORT_BASE (default 19090: node i's quorum port is base+i).
+#              (status asks node 1 on the client base port + 1, so give it the same base).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,8 +22,10 @@ DIR="${SPATE_CLUSTER_DIR:-$PWD/spate-cluster}"
 command="${1:-}"
 N="${2:-3}"
 
-client_port() { echo $((9091 + $1)); }
-controller_port() { echo $((19090 + $1)); }
+CLIENT_PORT_BASE="${SPATE_CLUSTER_CLIENT_PORT_BASE:-9091}"
+CONTROLLER_PORT_BASE="${SPATE_CLUSTER_CONTROLLER_PORT_BASE:-19090}"
+client_port() { echo $((CLIENT_PORT_BASE + $1)); }
+controller_port() { echo $((CONTROLLER_PORT_BASE + $1)); }
 
 voters() {
     local i out=""

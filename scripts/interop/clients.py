@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Python side of the cross-client interoperability test (scripts/interop.sh).
+"""Python side of the cross-client interoperability tests (scripts/interop.sh, and
+scripts/cluster-interop.sh against a 3-broker cluster).
 
 Run with the interop venv's interpreter (.venv-interop/bin/python, made by
 scripts/install-test-deps.sh). Subcommands:
@@ -38,6 +39,8 @@ produced order is preserved per partition; headers match SPEC:
   none            no headers at all
   produced:NAME   idx=<i>,client=NAME (as `produce --client NAME` sends them)
   produced        idx=<i>,client=<any one client name, the same on every message>
+  produced:NAME:F-T  idx=<i>,client=NAME for F <= i < T, no headers on the others (records
+                  of `produce --client NAME --first F -n T` among ones kcat produced)
   static:a=1,b=2  exactly these headers, in this order, on every message
 
 Every subcommand prints one summary line; on failure the line starts with "FAIL:" and
@@ -94,7 +97,13 @@ def parse_header_spec(spec):
     if spec == "none":
         return spec, None
     if spec == "produced" or spec.startswith("produced:"):
-        return "produced", spec.partition(":")[2] or None
+        name, sep, span = spec.partition(":")[2].partition(":")
+        if sep:
+            lo, dash, hi = span.partition("-")
+            if not name or not dash or not lo.isdigit() or not hi.isdigit():
+                raise SystemExit(f"bad header spec {spec!r} (expected produced:NAME:F-T)")
+            return "produced-span", (name, int(lo), int(hi))
+        return "produced", name or None
     if spec.startswith("static:"):
         pairs = []
         for item in spec[len("static:"):].split(","):
@@ -141,6 +150,9 @@ def verify(records, count, header_spec, first=0):
                 want = []
             elif mode == "static":
                 want = static
+            elif mode == "produced-span":
+                name, lo, hi = static
+                want = [("idx", str(i)), ("client", name)] if lo <= i < hi else []
             else:
                 client = static or dict(r.headers).get("client", "?")
                 want = [("idx", str(i)), ("client", client)]
