@@ -59,6 +59,9 @@ pub struct LogConfig {
     pub writeback_interval_bytes: u32,
     /// With acks=all, the fewest in-sync replicas a write needs (`min.insync.replicas`).
     pub min_insync_replicas: i32,
+    /// How long an idempotent producer's state outlives its last batch
+    /// (`producer.id.expiration.ms`, broker-wide).
+    pub producer_id_expiration_ms: i64,
 }
 
 /// The topic-level configuration names Spate understands, each with the broker property that
@@ -374,6 +377,7 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("metadata.log.dir", ""),
     ("broker.rack", ""),
     ("min.insync.replicas", "1"),
+    ("producer.id.expiration.ms", "86400000"),
     ("replica.lag.time.max.ms", "30000"),
     ("unclean.leader.election.enable", "false"),
     ("auto.leader.rebalance.enable", "true"),
@@ -564,6 +568,7 @@ impl BrokerConfig {
             write_inline_max_bytes: parse_num(&props, "log.write.inline.max.bytes")?,
             writeback_interval_bytes: parse_num(&props, "log.writeback.interval.bytes")?,
             min_insync_replicas: parse_num(&props, "min.insync.replicas")?,
+            producer_id_expiration_ms: parse_num(&props, "producer.id.expiration.ms")?,
         };
         validate_log_config(&log).map_err(ConfigError)?;
         let shards = if present(&props, "shards") {

@@ -47,6 +47,9 @@ pub fn owner_of(topic: &str, partition: i32, shard_count: usize) -> ShardId {
 
 /// What every shard shares: the configuration, each shard's mailbox, and the producer id
 /// counter (an atomic, touched only by InitProducerId).
+/// The distance between the producer ids one broker hands out: the others' fit in between.
+const PRODUCER_ID_STRIDE: i64 = 1024;
+
 pub struct Shared {
     pub config: BrokerConfig,
     pub mailboxes: Vec<flume::Sender<Job>>,
@@ -76,9 +79,12 @@ impl Shared {
         recovery_points: HashMap<(String, i32), i64>,
         checkpoint_requests: flume::Sender<bool>,
     ) -> Arc<Shared> {
-        // Producer ids must not repeat across restarts; starting from the clock in
-        // milliseconds times 1,000 leaves room for 1,000 ids a millisecond of uptime.
-        let start = crate::io::runtime::now_ms().max(1) * 1000;
+        // Producer ids must not repeat across restarts, nor between the brokers of a
+        // cluster: broker n hands out `start + k * 1024 + n mod 1024` (see
+        // `allocate_producer_id`), from the clock in milliseconds times 2^20, which leaves
+        // room for 1,024 ids per millisecond of uptime before a restarted broker could reach
+        // an id handed out before it.
+        let start = crate::io::runtime::now_ms().max(1) * (1 << 20) + (config.broker_id.rem_euclid(PRODUCER_ID_STRIDE as i32)) as i64;
         Arc::new(Shared {
             config,
             mailboxes,
@@ -104,7 +110,7 @@ impl Shared {
     }
 
     pub fn allocate_producer_id(&self) -> i64 {
-        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+        self.next_producer_id.fetch_add(PRODUCER_ID_STRIDE, Ordering::Relaxed)
     }
 }
 

@@ -193,6 +193,7 @@ pub struct OpenedLog {
     recovered: RecoveredLog,
     dir_handle: std::sync::Arc<std::fs::File>,
     epochs: super::epoch::LeaderEpochCache,
+    producers: super::producer::ProducerStates,
 }
 
 impl OpenedLog {
@@ -204,9 +205,13 @@ impl OpenedLog {
         // Epochs that began past what recovery kept are gone with their batches.
         let mut epochs = super::epoch::LeaderEpochCache::load(dir);
         epochs.truncate_from_end(recovered.segments.last().map_or(0, |s| s.next_offset))?;
-        Ok(OpenedLog { dir: dir.to_owned(), topic: topic.to_owned(), partition, config, recovered, dir_handle, epochs })
+        let producers = super::producer::load_state(dir, &recovered.segments, now_ms().saturating_sub(config.producer_id_expiration_ms))?;
+        Ok(OpenedLog { dir: dir.to_owned(), topic: topic.to_owned(), partition, config, recovered, dir_handle, epochs, producers })
     }
 }
+
+/// Producer state snapshots kept per partition (the newest ones; older ones only save replay).
+const SNAPSHOTS_KEPT: usize = 2;
 
 /// A segment closed by a roll, until its bytes and indexes are on disk.
 struct RolledSegment {
@@ -240,7 +245,8 @@ impl PartitionLog {
 
     /// Installs a log that `OpenedLog::open` opened (on any thread).
     pub fn from_opened(opened: OpenedLog) -> Rc<PartitionLog> {
-        let OpenedLog { dir, topic, partition, config, recovered: RecoveredLog { segments, recovery_point, corruption }, dir_handle, epochs } = opened;
+        let OpenedLog { dir, topic, partition, config, recovered: RecoveredLog { segments, recovery_point, corruption }, dir_handle, epochs, producers } =
+            opened;
         let log_start_offset = segments[0].base_offset;
         let log = PartitionLog {
             topic,
@@ -259,7 +265,7 @@ impl PartitionLog {
             pending: RefCell::new(VecDeque::new()),
             writer_running: Cell::new(false),
             waiters: RefCell::new(Vec::new()),
-            producers: RefCell::new(Default::default()),
+            producers: RefCell::new(producers),
             rolled: RefCell::new(VecDeque::new()),
             flusher_running: Cell::new(false),
             name_syncs: Cell::new(0),
@@ -547,6 +553,10 @@ impl PartitionLog {
             tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "could not write the leader epoch checkpoint");
         }
         self.producers.borrow_mut().truncate_from(end);
+        // A snapshot past the cut describes batches that are gone.
+        if let Err(e) = super::producer::prune_snapshots(&self.dir, self.log_start_offset(), end, SNAPSHOTS_KEPT) {
+            tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "could not remove the producer snapshots past a cut");
+        }
         self.boundaries.borrow_mut().retain(|b| b.0 <= end);
         self.written_back.set((-1, 0));
     }
@@ -751,6 +761,7 @@ impl PartitionLog {
                             view.base_sequence(),
                             view.base_sequence().wrapping_add(view.last_offset_delta()),
                             view.base_offset(),
+                            view.max_timestamp(),
                         );
                     }
                     next_offset = batch_header.last_offset + 1;
@@ -812,7 +823,7 @@ impl PartitionLog {
                 next_offset = batch_header.last_offset + 1;
                 position += batch.len() as u32;
             }
-            self.producers.borrow_mut().record(sequence.0, sequence.1, sequence.2, sequence.3, base_offset);
+            self.producers.borrow_mut().record(sequence.0, sequence.1, sequence.2, sequence.3, base_offset, log_append_time.unwrap_or(first.max_timestamp()));
             staged.push((request, base_offset));
         }
         self.commit(&config, &mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await;
@@ -1009,7 +1020,17 @@ impl PartitionLog {
         let segment = LogSegment::create(&self.dir, rolled.end_offset, now)?;
         crate::io::crash::point("roll.after_segment_create");
         self.state.borrow_mut().segments.push(segment);
+        // The producers' state as of the new segment's start, as Kafka's `takeSnapshot` at a
+        // roll: a restart replays only what follows it. Derived data, like the indexes: a
+        // failure costs a longer replay, not a record, so it is logged and the roll goes on.
+        let end = rolled.end_offset;
         self.rolled.borrow_mut().push_back(rolled);
+        self.producers.borrow_mut().expire_before(now.saturating_sub(self.config.borrow().producer_id_expiration_ms));
+        let snapshot = super::producer::write_snapshot(&self.dir, end, &self.producers.borrow(), false)
+            .and_then(|()| super::producer::prune_snapshots(&self.dir, self.log_start_offset(), end, SNAPSHOTS_KEPT));
+        if let Err(e) = snapshot {
+            tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "could not write the producer state snapshot");
+        }
         Ok(())
     }
 
@@ -1363,9 +1384,13 @@ impl PartitionLog {
         for path in [state.active().index_path(), state.active().time_index_path()] {
             crate::io::fs::sync_file(&std::fs::File::open(path)?)?;
         }
+        // The producers' state at the log end, so that the next start replays nothing.
+        let end = state.log_end_offset();
+        super::producer::write_snapshot(&self.dir, end, &self.producers.borrow(), true)?;
+        super::producer::prune_snapshots(&self.dir, state.log_start_offset, end, SNAPSHOTS_KEPT)?;
         // The segments' names, a just-rolled one's included, as durable as their bytes.
         crate::io::fs::sync_dir_handle(&self.dir_handle)?;
-        state.recovery_point = state.log_end_offset();
+        state.recovery_point = end;
         Ok(())
     }
 

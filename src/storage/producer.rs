@@ -3,11 +3,21 @@
 //! a batch that skips sequence numbers is refused.
 //!
 //! As in Kafka, the last 5 batches of a producer are remembered (a producer keeps at most 5
-//! requests in flight when idempotent). A producer the log knows nothing of (new, or from
-//! before a restart: this state is not yet rebuilt from the log at startup) may start at any
+//! requests in flight when idempotent). A producer the log knows nothing of may start at any
 //! sequence, as Kafka allows since KIP-360.
+//!
+//! The state survives restarts as Kafka's does: a snapshot, `<offset>.snapshot` in Kafka's
+//! format (`ProducerSnapshot.json`, version 1: each producer's epoch and last batch), is
+//! written when a segment rolls and when the log closes, and at start the newest snapshot at
+//! or below the log end is read and the batches after it replayed (`PartitionLog::open`).
+//! Producers whose last batch is older than `producer.id.expiration.ms` are forgotten.
 
 use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::segment::LogSegment;
+use crate::protocol::record_batch::{self, BatchView};
 
 /// Batches remembered per producer.
 const BATCHES_REMEMBERED: usize = 5;
@@ -24,14 +34,16 @@ pub enum SequenceCheck {
     Fenced,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Producer {
     epoch: i16,
     /// (first sequence, last sequence, first offset), oldest first.
     batches: VecDeque<(i32, i32, i64)>,
+    /// The last batch's largest timestamp, for expiry.
+    last_timestamp: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct ProducerStates {
     producers: HashMap<i64, Producer>,
 }
@@ -67,8 +79,8 @@ impl ProducerStates {
         });
     }
 
-    /// Remembers a batch that is being written.
-    pub fn record(&mut self, producer_id: i64, epoch: i16, first_sequence: i32, last_sequence: i32, base_offset: i64) {
+    /// Remembers a batch that is being written (`timestamp`: its largest).
+    pub fn record(&mut self, producer_id: i64, epoch: i16, first_sequence: i32, last_sequence: i32, base_offset: i64, timestamp: i64) {
         if producer_id < 0 {
             return;
         }
@@ -81,8 +93,191 @@ impl ProducerStates {
         if p.batches.len() > BATCHES_REMEMBERED {
             p.batches.pop_front();
         }
+        p.last_timestamp = p.last_timestamp.max(timestamp);
+    }
+
+    /// Forgets producers whose last batch is older than `before` (milliseconds since the
+    /// epoch), as Kafka's `removeExpiredProducers` does after `producer.id.expiration.ms`.
+    pub fn expire_before(&mut self, before: i64) {
+        self.producers.retain(|_, p| p.last_timestamp >= before);
+    }
+
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    /// The state as a Kafka producer snapshot (version 1): the version, a CRC-32C of what
+    /// follows it, and per producer its id, epoch and last batch (last sequence, last offset,
+    /// offset delta, timestamp), no transaction coordinator epoch (-1) and no open transaction
+    /// (-1). Producers in id order, so equal states write equal files.
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        let mut ids: Vec<&i64> = self.producers.keys().collect();
+        ids.sort();
+        let mut out = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + ids.len() * SNAPSHOT_ENTRY_BYTES);
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
+        out.extend_from_slice(&[0; 4]);
+        let entries: Vec<(i64, &Producer, (i32, i32, i64))> =
+            ids.into_iter().filter_map(|id| Some((*id, &self.producers[id], *self.producers[id].batches.back()?))).collect();
+        out.extend_from_slice(&(entries.len() as i32).to_be_bytes());
+        for (id, p, (first, last, base)) in entries {
+            let offset_delta = last.wrapping_sub(first);
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&p.epoch.to_be_bytes());
+            out.extend_from_slice(&last.to_be_bytes());
+            out.extend_from_slice(&(base + offset_delta as i64).to_be_bytes());
+            out.extend_from_slice(&offset_delta.to_be_bytes());
+            out.extend_from_slice(&p.last_timestamp.to_be_bytes());
+            out.extend_from_slice(&(-1i32).to_be_bytes());
+            out.extend_from_slice(&(-1i64).to_be_bytes());
+        }
+        let crc = crc32c::crc32c(&out[SNAPSHOT_CRC_END..]);
+        out[2..SNAPSHOT_CRC_END].copy_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    /// Reads a snapshot `encode_snapshot` (or Kafka) wrote, refusing one of another version,
+    /// with a wrong CRC, or whose entry count does not match its length.
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<ProducerStates, String> {
+        if bytes.len() < SNAPSHOT_HEADER_BYTES {
+            return Err(format!("a snapshot of {} bytes is too short", bytes.len()));
+        }
+        let version = i16::from_be_bytes([bytes[0], bytes[1]]);
+        if version != SNAPSHOT_VERSION {
+            return Err(format!("unknown snapshot version {version}"));
+        }
+        let crc = u32::from_be_bytes(bytes[2..SNAPSHOT_CRC_END].try_into().expect("4 bytes"));
+        if crc != crc32c::crc32c(&bytes[SNAPSHOT_CRC_END..]) {
+            return Err("the snapshot's CRC does not match".to_string());
+        }
+        let count = i32::from_be_bytes(bytes[SNAPSHOT_CRC_END..SNAPSHOT_HEADER_BYTES].try_into().expect("4 bytes"));
+        let body = &bytes[SNAPSHOT_HEADER_BYTES..];
+        if count < 0 || body.len() != count as usize * SNAPSHOT_ENTRY_BYTES {
+            return Err(format!("{count} entries do not fill a snapshot of {} bytes", bytes.len()));
+        }
+        let mut states = ProducerStates::default();
+        for e in body.chunks_exact(SNAPSHOT_ENTRY_BYTES) {
+            let i64_at = |at: usize| i64::from_be_bytes(e[at..at + 8].try_into().expect("8 bytes"));
+            let i32_at = |at: usize| i32::from_be_bytes(e[at..at + 4].try_into().expect("4 bytes"));
+            let (id, epoch, last, last_offset, offset_delta, timestamp) =
+                (i64_at(0), i16::from_be_bytes([e[8], e[9]]), i32_at(10), i64_at(14), i32_at(22), i64_at(26));
+            if id < 0 || last_offset < 0 || offset_delta < 0 {
+                continue;
+            }
+            let batches = VecDeque::from([(last.wrapping_sub(offset_delta), last, last_offset - offset_delta as i64)]);
+            states.producers.insert(id, Producer { epoch, batches, last_timestamp: timestamp });
+        }
+        Ok(states)
     }
 }
+
+/// The snapshot files in `dir`, as (offset, path), oldest first.
+pub fn snapshot_files(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
+    let mut out: Vec<(i64, PathBuf)> =
+        crate::io::fs::list_dir(dir)?.into_iter().filter_map(|name| Some((name.strip_suffix(".snapshot")?.parse::<i64>().ok()?, dir.join(&name)))).collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Writes the snapshot of `states` for the log below `offset`. `durable`: fsynced (at close);
+/// otherwise left to the page cache (at a roll): a snapshot lost or torn by a crash fails its
+/// CRC and the state is replayed from an older one, or from the log.
+pub fn write_snapshot(dir: &Path, offset: i64, states: &ProducerStates, durable: bool) -> io::Result<()> {
+    let path = dir.join(super::segment_file_name(offset, "snapshot"));
+    crate::io::fs::write_file(&path, &states.encode_snapshot())?;
+    if durable {
+        crate::io::fs::sync_file(&std::fs::File::open(&path)?)?;
+    }
+    Ok(())
+}
+
+/// Removes the snapshots past `end` (of a log cut back there) and all but the newest
+/// `keep` of the rest, and those below `log_start` (their segments are gone).
+pub fn prune_snapshots(dir: &Path, log_start: i64, end: i64, keep: usize) -> io::Result<()> {
+    let files = snapshot_files(dir)?;
+    let kept_from = files.iter().filter(|(o, _)| *o <= end).count().saturating_sub(keep);
+    for (i, (offset, path)) in files.iter().enumerate() {
+        if *offset > end || i < kept_from || (*offset < log_start && i + 1 < files.len()) {
+            crate::io::fs::remove_file_if_exists(path)?;
+        }
+    }
+    Ok(())
+}
+
+/// The producers' state of a log just recovered (`segments`): the newest snapshot at or below
+/// the log end that reads back, then every batch after it (Kafka's `loadProducerState`), less
+/// producers expired before `expired_before`. Snapshots past the log end are removed first;
+/// unreadable ones too.
+pub fn load_state(dir: &Path, segments: &[LogSegment], expired_before: i64) -> io::Result<ProducerStates> {
+    let (start, end) = (segments.first().map_or(0, |s| s.base_offset), segments.last().map_or(0, |s| s.next_offset));
+    let mut states = ProducerStates::default();
+    // Without a snapshot (a log from before they were written, or one that never rolled),
+    // the last two segments are replayed, as Kafka's `rebuildProducerState` does for a log
+    // without snapshots: older producers have mostly expired, and a long log would otherwise
+    // be read header by header at every start.
+    let mut from = segments.len().checked_sub(2).map_or(start, |i| segments[i].base_offset);
+    for (offset, path) in snapshot_files(dir)?.into_iter().rev() {
+        if offset > end {
+            crate::io::fs::remove_file_if_exists(&path)?;
+            continue;
+        }
+        let bytes = crate::io::fs::read_if_exists(&path)?.unwrap_or_default();
+        match ProducerStates::decode_snapshot(&bytes) {
+            Ok(mut loaded) => {
+                // It describes only the log below its offset.
+                loaded.truncate_from(offset);
+                states = loaded;
+                from = offset.max(start);
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "an unreadable producer snapshot; removing it");
+                crate::io::fs::remove_file_if_exists(&path)?;
+            }
+        }
+    }
+    replay(segments, from, &mut states)?;
+    states.expire_before(expired_before);
+    Ok(states)
+}
+
+/// Records every producer batch at or after `from` in `segments`, reading only batch headers.
+fn replay(segments: &[LogSegment], from: i64, states: &mut ProducerStates) -> io::Result<()> {
+    let mut header = [0u8; record_batch::HEADER_BYTES];
+    for segment in segments.iter().filter(|s| s.next_offset > from) {
+        let mut position = if segment.base_offset < from { segment.index.lookup((from - segment.base_offset) as u32).position } else { 0 };
+        while position as u64 + record_batch::HEADER_BYTES as u64 <= segment.size as u64 {
+            let n = segment.log.read_at_blocking(position as u64, &mut header)?;
+            let Some(batch) = (n == header.len()).then(|| super::segment::BatchHeader::parse(&header, segment.size - position)).flatten() else { break };
+            let view = BatchView { bytes: &header };
+            if batch.base_offset >= from && view.producer_id() >= 0 && !view.is_control() {
+                let first = view.base_sequence();
+                states.record(
+                    view.producer_id(),
+                    view.producer_epoch(),
+                    first,
+                    first.wrapping_add(view.last_offset_delta()),
+                    batch.base_offset,
+                    batch.max_timestamp,
+                );
+            }
+            position += batch.size;
+        }
+    }
+    Ok(())
+}
+
+const SNAPSHOT_VERSION: i16 = 1;
+/// The version (2 bytes) and the CRC (4) come before what the CRC covers.
+const SNAPSHOT_CRC_END: usize = 6;
+/// The version, the CRC and the entry count.
+const SNAPSHOT_HEADER_BYTES: usize = 10;
+/// Id 8, epoch 2, last sequence 4, last offset 8, offset delta 4, timestamp 8, coordinator
+/// epoch 4, open transaction's first offset 8.
+const SNAPSHOT_ENTRY_BYTES: usize = 46;
 
 #[cfg(test)]
 mod tests {
@@ -92,14 +287,42 @@ mod tests {
     fn retries_are_duplicates_and_gaps_are_refused() {
         let mut s = ProducerStates::default();
         assert_eq!(s.check(7, 0, 0, 9), SequenceCheck::Append);
-        s.record(7, 0, 0, 9, 100);
+        s.record(7, 0, 0, 9, 100, 5);
         assert_eq!(s.check(7, 0, 0, 9), SequenceCheck::Duplicate { base_offset: 100 });
         assert_eq!(s.check(7, 0, 10, 19), SequenceCheck::Append);
         assert_eq!(s.check(7, 0, 12, 19), SequenceCheck::OutOfOrder);
-        s.record(7, 1, 0, 4, 200);
+        s.record(7, 1, 0, 4, 200, 6);
         assert_eq!(s.check(7, 0, 10, 19), SequenceCheck::Fenced, "the old epoch is a zombie");
         assert_eq!(s.check(-1, 0, 5, 5), SequenceCheck::Append, "non-idempotent producers are not checked");
-        s.record(8, 0, i32::MAX - 1, i32::MAX, 300);
+        s.record(8, 0, i32::MAX - 1, i32::MAX, 300, 7);
         assert_eq!(s.check(8, 0, 0, 3), SequenceCheck::Append, "sequences wrap");
+    }
+
+    #[test]
+    fn a_snapshot_keeps_each_producers_epoch_and_last_batch_in_kafkas_format() {
+        let mut s = ProducerStates::default();
+        s.record(7, 2, 0, 9, 100, 1_000);
+        s.record(7, 2, 10, 14, 110, 2_000);
+        s.record(3, 0, 5, 5, 120, 3_000);
+        let bytes = s.encode_snapshot();
+        assert_eq!(bytes.len(), 10 + 2 * 46);
+        assert_eq!(&bytes[0..2], &[0, 1], "version 1");
+        assert_eq!(&bytes[6..10], &[0, 0, 0, 2]);
+        // Producer 3 first (id order): id, epoch, last sequence 5, last offset 120, delta 0.
+        assert_eq!(&bytes[10..18], &3i64.to_be_bytes());
+        assert_eq!(&bytes[24..32], &120i64.to_be_bytes());
+        let back = ProducerStates::decode_snapshot(&bytes).unwrap();
+        assert_eq!(back.check(7, 2, 10, 14), SequenceCheck::Duplicate { base_offset: 110 }, "the last batch is a duplicate after a restart");
+        assert_eq!(back.check(7, 2, 15, 20), SequenceCheck::Append);
+        assert_eq!(back.check(7, 2, 30, 31), SequenceCheck::OutOfOrder);
+        assert_eq!(back.check(7, 1, 15, 20), SequenceCheck::Fenced);
+        assert_eq!(back.check(3, 0, 5, 5), SequenceCheck::Duplicate { base_offset: 120 });
+        let mut flipped = bytes.clone();
+        flipped[20] ^= 1;
+        assert!(ProducerStates::decode_snapshot(&flipped).is_err(), "a flipped bit fails the CRC");
+        assert!(ProducerStates::decode_snapshot(&bytes[..bytes.len() - 1]).is_err());
+        let mut expiring = back.clone();
+        expiring.expire_before(2_500);
+        assert_eq!(expiring.len(), 1, "producer 7's last batch is older than the cut-off");
     }
 }

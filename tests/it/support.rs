@@ -162,6 +162,15 @@ impl BrokerProcess {
         self.kill9();
         self.spawn();
     }
+
+    /// A clean stop: SIGTERM, then waits (up to 30 s) for the broker to exit.
+    pub fn terminate(&mut self) {
+        if let Some(c) = self.child.as_ref() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+        let status = self.wait_exit(Duration::from_secs(30));
+        assert!(status.is_some_and(|s| s.success()), "the broker stops cleanly on SIGTERM: {status:?}");
+    }
 }
 
 impl Drop for BrokerProcess {
