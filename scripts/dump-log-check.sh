@@ -323,8 +323,9 @@ produce_all() {
     produce_run plain-b   1 600 0 0 "${SMALL[@]}"
     produce_run single-a  0 150 1 0 "${SINGLE[@]}"
     produce_run single-b  1 150 0 1 "${SINGLE[@]}"
-    produce_run plain-c   0 400 1 0 "${BIG[@]}"
-    produce_run plain-d   1 400 0 0 "${BIG[@]}"
+    # The last run on each partition is idempotent: its producer is in the snapshot below.
+    produce_run plain-c   0 400 1 0 "${BIG[@]}" enable.idempotence=true
+    produce_run plain-d   1 400 0 0 "${BIG[@]}" enable.idempotence=true
     echo "$(cat "$TMP"/expected-*.tsv | wc -l) records in 16 kcat runs:" \
         "$(wc -l <"$TMP/expected-0.tsv") to partition 0, $(wc -l <"$TMP/expected-1.tsv") to partition 1"
 }
@@ -514,6 +515,26 @@ check_sanity() {
     echo "exit 0, $nonempty non-empty files passed sanity check ($empty empty)"
 }
 
+# The producers' state a clean shutdown leaves (<log end offset>.snapshot, Kafka's
+# ProducerSnapshot format) through kafka-dump-log: one producer, the idempotent kcat run that
+# wrote last (plain-c, plain-d), its last batch ending at the log end with sequence 399; no
+# CorruptSnapshotException on stderr.
+check_producer_snapshot() {
+    local p=$1 dir="$DATA/$TOPIC-$1" prefix="$TMP/dump-$1-snapshot" end snap rc line
+    end="$(wc -l <"$TMP/expected-$p.tsv")"
+    snap="$dir/$(printf '%020d' "$end").snapshot"
+    [[ -f $snap ]] || fail "no $(basename "$snap") (there are: $(cd "$dir" && ls -- *.snapshot 2>/dev/null | paste -sd ' ' -))"
+    dump "$prefix" --files "$snap"
+    rc="$(<"$prefix.rc")"
+    ((rc == 0)) || fail "kafka-dump-log exited with status $rc: $(tail -n 1 "$prefix.err")"
+    [[ ! -s $prefix.err ]] || fail "kafka-dump-log: $(head -n 1 "$prefix.err")"
+    (($(grep -c '^producerId: ' "$prefix.out") == 1)) || fail "want one producer, got: $(grep -c '^producerId: ' "$prefix.out")"
+    line="$(grep '^producerId: ' "$prefix.out")"
+    [[ $line == *"producerEpoch: 0 "* && $line == *"lastSequence: 399 "* && $line == *"lastOffset: $((end - 1)) "* ]] ||
+        fail "unexpected entry: $line"
+    echo "$(basename "$snap"): ${line%% lastTimestamp*} ... lastSequence: 399 lastOffset: $((end - 1))"
+}
+
 # --- the log dir's own files ------------------------------------------------------------
 check_meta_properties() {
     local f="$DATA/meta.properties" v nid cid did
@@ -587,6 +608,7 @@ for ((p = 0; p < PARTITIONS; p++)); do
     run_check "p$p-index-files" check_index_files "$p"
     run_check "p$p-verify-index-only" check_verify_index "$p"
     run_check "p$p-index-sanity-check" check_sanity "$p"
+    run_check "p$p-producer-snapshot" check_producer_snapshot "$p"
 done
 run_check meta.properties check_meta_properties
 run_check recovery-point-offset-checkpoint check_checkpoint recovery-point-offset-checkpoint recovery
