@@ -62,6 +62,7 @@ impl Node {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+            crate::support::wait_for_port_closed(&self.host, self.client_port, Duration::from_secs(10));
         }
     }
 }

@@ -20,8 +20,32 @@ fn init_logging() {
     });
 }
 
+/// A loopback port free now and never handed out before in this process. Brokers bind with
+/// SO_REUSEPORT, so two tests given the same port would both bind it and share its
+/// connections: a client of one would talk to the other's broker.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+}
+
+/// Waits (up to `timeout`) until nothing accepts connections on `host:port`: a killed broker's
+/// listening sockets outlive its process by a few milliseconds (io_uring tears its rings down
+/// after the process exits), and a connection they accept then is reset. A restart that did
+/// not wait would find the old process's port open and talk to nobody.
+pub fn wait_for_port_closed(host: &str, port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let addr = std::net::SocketAddr::new(host.parse().expect("an IP address"), port);
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        assert!(Instant::now() < deadline, "{host}:{port} still accepts connections {timeout:?} after its broker was killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 pub fn properties(dir: &Path, port: u16, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -74,6 +98,7 @@ impl TestBroker {
     pub fn stop(&mut self) {
         if let Some(b) = self.broker.take() {
             b.stop().unwrap();
+            wait_for_port_closed("127.0.0.1", self.port, Duration::from_secs(10));
         }
     }
 
@@ -155,6 +180,7 @@ impl BrokerProcess {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill(); // SIGKILL
             let _ = c.wait();
+            wait_for_port_closed("127.0.0.1", self.port, Duration::from_secs(10));
         }
     }
 
