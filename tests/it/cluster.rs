@@ -336,13 +336,18 @@ fn read_everything(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMap<i3
     out
 }
 
-/// The batches of a partition's segment files in one node's log dir, as (base offset, CRC).
-fn batches_on_disk(dir: &std::path::Path) -> Vec<(i64, u32)> {
+/// A partition folder's `.log` files, in offset order.
+fn segment_files(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut files: Vec<_> =
         std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect();
     files.sort();
+    files
+}
+
+/// The batches of a partition's segment files in one node's log dir, as (base offset, CRC).
+fn batches_on_disk(dir: &std::path::Path) -> Vec<(i64, u32)> {
     let mut out = Vec::new();
-    for f in files {
+    for f in segment_files(dir) {
         let bytes = std::fs::read(&f).unwrap();
         for range in spate::protocol::record_batch::split_batches(&bytes).unwrap() {
             let view = spate::protocol::record_batch::BatchView { bytes: &bytes[range] };
@@ -942,11 +947,8 @@ impl Drop for Network {
 /// to the first one not completely written.
 fn batches_on_disk_so_far(dir: &std::path::Path) -> Vec<(i64, u32)> {
     use spate::protocol::record_batch::{batch_size, validate};
-    let mut files: Vec<_> =
-        std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect();
-    files.sort();
     let mut out = Vec::new();
-    for f in files {
+    for f in segment_files(dir) {
         let bytes = std::fs::read(&f).unwrap();
         let mut at = 0;
         while let Ok(size) = batch_size(&bytes[at..]) {
