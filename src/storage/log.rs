@@ -205,7 +205,12 @@ impl OpenedLog {
         // Epochs that began past what recovery kept are gone with their batches.
         let mut epochs = super::epoch::LeaderEpochCache::load(dir);
         epochs.truncate_from_end(recovered.segments.last().map_or(0, |s| s.next_offset))?;
-        let producers = super::producer::load_state(dir, &recovered.segments, now_ms().saturating_sub(config.producer_id_expiration_ms))?;
+        // Derived state: a snapshot folder that cannot be read costs idempotence across this
+        // restart (producers start over, as new ones may), not the partition.
+        let producers = super::producer::load_state(dir, &recovered.segments, now_ms().saturating_sub(config.producer_id_expiration_ms)).unwrap_or_else(|e| {
+            tracing::error!(topic, partition, error = %e, "could not rebuild the idempotent producers' state; it starts empty");
+            Default::default()
+        });
         Ok(OpenedLog { dir: dir.to_owned(), topic: topic.to_owned(), partition, config, recovered, dir_handle, epochs, producers })
     }
 }
