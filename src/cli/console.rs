@@ -15,6 +15,10 @@ use super::Common;
 pub struct ProducerArgs {
     #[command(flatten)]
     pub common: Common,
+    /// The brokers, as kafka-console-producer.sh's older flag names them (the seeds' quickstart
+    /// uses it); --bootstrap-server is the same.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub broker_list: Option<String>,
     #[arg(long, value_name = "TOPIC")]
     pub topic: String,
     /// Reader settings: parse.key=true, key.separator=<sep> (default a tab), ignore.error=true.
@@ -55,7 +59,11 @@ pub async fn produce(args: ProducerArgs) -> Result<(), Error> {
         extra.push(format!("compression.type={c}"));
     }
     extra.extend(args.producer_property.iter().cloned());
-    let producer = Producer::new(&args.common.config(&extra)?)?;
+    let mut common = args.common.clone();
+    if let Some(brokers) = &args.broker_list {
+        common.bootstrap_server = brokers.clone();
+    }
+    let producer = Producer::new(&common.config(&extra)?)?;
     let props = super::properties(&args.property)?;
     let prop = |k: &str| props.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let parse_key = prop("parse.key") == Some("true");

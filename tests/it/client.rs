@@ -633,6 +633,22 @@ fn the_command_line_tools_do_the_kafka_walkthrough() {
         let out = std::process::Command::new(spate).args([tool, "--help"]).output().unwrap();
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("--bootstrap-server"), "{tool} --help");
     }
+    // The seeds' own producer line, with the older flag: `kafka-console-producer.sh --broker-list
+    // host:9092 --topic first`.
+    let mut producer = std::process::Command::new(spate)
+        .args(["console-producer", "--broker-list", &b, "--topic", "first"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        producer.stdin.take().unwrap().write_all(b"hello world\n").unwrap();
+    }
+    let out = producer.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, out, _) = run(&["console-consumer", "--topic", "first", "--from-beginning", "--max-messages", "1"], None);
+    assert_eq!((code, out.as_str()), (0, "hello world\n"));
     let (code, _, _) = run(&["topics", "--delete", "--topic", "walk"], None);
     assert_eq!(code, 0);
 }
