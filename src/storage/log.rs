@@ -472,9 +472,6 @@ impl PartitionLog {
                 segment.unseal()?;
             }
             segment.truncate_to(position.min(size), cut_at)?;
-            drop(state);
-            let end = self.log_end_offset();
-            self.rolled.borrow_mut().retain(|r| r.end_offset <= end);
         } else {
             self.drop_segments_from(keep, offset)?;
         }
@@ -518,8 +515,6 @@ impl PartitionLog {
                 let start = state.segments.last().map_or(next, |s| s.next_offset);
                 state.segments.push(LogSegment::create(&self.dir, start, now_ms())?);
             }
-            let end = state.log_end_offset();
-            self.rolled.borrow_mut().retain(|r| r.end_offset <= end);
         }
         Ok(())
     }
@@ -557,6 +552,8 @@ impl PartitionLog {
         if let Err(e) = self.epochs.borrow_mut().truncate_from_end(end) {
             tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "could not write the leader epoch checkpoint");
         }
+        // Rolled segments cut away are no longer the flusher's to make durable.
+        self.rolled.borrow_mut().retain(|r| r.end_offset <= end);
         self.producers.borrow_mut().truncate_from(end);
         // A snapshot past the cut describes batches that are gone.
         if let Err(e) = super::producer::prune_snapshots(&self.dir, self.log_start_offset(), end, SNAPSHOTS_KEPT) {
