@@ -90,6 +90,23 @@ pub struct GroupConfig {
     pub max_session_timeout_ms: i32,
 }
 
+/// The transaction coordinator's settings (Kafka's `transaction.*` broker properties).
+#[derive(Debug, Clone, Copy)]
+pub struct TransactionConfig {
+    /// `transaction.state.log.num.partitions`.
+    pub state_log_num_partitions: i32,
+    /// `transaction.state.log.replication.factor` (capped by the brokers there are).
+    pub state_log_replication_factor: i16,
+    /// `transaction.state.log.segment.bytes`.
+    pub state_log_segment_bytes: u32,
+    /// `transaction.max.timeout.ms`: the longest `transaction.timeout.ms` a producer may ask.
+    pub max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: how long an idle transactional id is kept.
+    pub id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub abort_check_interval_ms: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub broker_id: i32,
@@ -123,6 +140,7 @@ pub struct BrokerConfig {
     pub offsets_topic_segment_bytes: u32,
     pub offsets_retention_ms: i64,
     pub group: GroupConfig,
+    pub transactions: TransactionConfig,
     /// The cluster's settings; `None` for a single node without a quorum.
     pub cluster: Option<ClusterConfig>,
     /// `min.insync.replicas`, the topics' default.
@@ -356,8 +374,14 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("num.recovery.threads.per.data.dir", "1"),
     // Kafka's default; capped by the brokers there are when the topic is created.
     ("offsets.topic.replication.factor", "3"),
-    ("transaction.state.log.replication.factor", "1"),
+    // Kafka's default, 3, capped by the brokers there are when the topic is created.
+    ("transaction.state.log.replication.factor", "3"),
     ("transaction.state.log.min.isr", "1"),
+    ("transaction.state.log.num.partitions", "50"),
+    ("transaction.state.log.segment.bytes", "104857600"),
+    ("transaction.max.timeout.ms", "900000"),
+    ("transactional.id.expiration.ms", "604800000"),
+    ("transaction.abort.timed.out.transaction.cleanup.interval.ms", "10000"),
     ("group.initial.rebalance.delay.ms", "3000"),
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),
@@ -636,6 +660,32 @@ impl BrokerConfig {
                 initial_rebalance_delay: std::time::Duration::from_millis(parse_num(&props, "group.initial.rebalance.delay.ms")?),
                 min_session_timeout_ms: parse_num(&props, "group.min.session.timeout.ms")?,
                 max_session_timeout_ms: parse_num(&props, "group.max.session.timeout.ms")?,
+            },
+            transactions: TransactionConfig {
+                state_log_num_partitions: {
+                    let n: i32 = parse_num(&props, "transaction.state.log.num.partitions")?;
+                    if !(1..=limits::TOPIC_PARTITIONS_MAX).contains(&n) {
+                        return Err(ConfigError("transaction.state.log.num.partitions: must be between 1 and 10000".into()));
+                    }
+                    n
+                },
+                state_log_replication_factor: {
+                    let n: i16 = parse_num(&props, "transaction.state.log.replication.factor")?;
+                    if n < 1 {
+                        return Err(ConfigError("transaction.state.log.replication.factor: must be at least 1".into()));
+                    }
+                    n
+                },
+                state_log_segment_bytes: parse_num(&props, "transaction.state.log.segment.bytes")?,
+                max_timeout_ms: {
+                    let n: i32 = parse_num(&props, "transaction.max.timeout.ms")?;
+                    if n < 1 {
+                        return Err(ConfigError("transaction.max.timeout.ms: must be at least 1".into()));
+                    }
+                    n
+                },
+                id_expiration_ms: parse_num(&props, "transactional.id.expiration.ms")?,
+                abort_check_interval_ms: parse_num::<u64>(&props, "transaction.abort.timed.out.transaction.cleanup.interval.ms")?.max(1),
             },
             cluster,
             min_insync_replicas,

@@ -11,12 +11,12 @@ use super::{malformed, Dispatched};
 use crate::net::response::ResponseWriter;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
-use crate::protocol::messages::fetch::{EpochEndOffset, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse};
+use crate::protocol::messages::fetch::{AbortedTransaction, EpochEndOffset, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse};
 use crate::protocol::wire::RecordSet;
 use crate::protocol::wire::Wire;
 use crate::protocol::ErrorCode;
 use crate::shard::{LocalBoxFuture, Shard, ShardId};
-use crate::storage::{ReadError, ReadResult};
+use crate::storage::{ReadError, ReadLimit, ReadResult};
 
 pub fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
     let request = match super::decode::<FetchRequest>(&header, &mut r) {
@@ -40,6 +40,8 @@ struct Slot {
     /// A follower's fetch: its id, and the partition's current leader epoch and last fetched
     /// epoch as it sent them.
     follower: Option<(i32, i32, i32)>,
+    /// A read_committed consumer's fetch (isolation level 1): up to the last stable offset.
+    committed: bool,
     result: Option<Result<ReadResult, ReadError>>,
     /// What the leader answered a follower beside the read (an epoch error, a divergence).
     answer: Option<super::replication::FollowerAnswer>,
@@ -65,6 +67,7 @@ async fn fetch(shard: &Rc<Shard>, header: RequestHeader, request: FetchRequest) 
                 known,
                 refusal,
                 follower: (request.replica_id >= 0).then_some((request.replica_id, p.current_leader_epoch, p.last_fetched_epoch)),
+                committed: request.isolation_level == 1 && request.replica_id < 0,
                 result: None,
                 answer: None,
             });
@@ -90,11 +93,14 @@ async fn fetch(shard: &Rc<Shard>, header: RequestHeader, request: FetchRequest) 
 }
 
 async fn read_all(shard: &Rc<Shard>, slots: &mut [Slot], response_max_bytes: u32) {
-    type Item = (i64, u32, Option<(i32, i32, i32)>);
+    type Item = (i64, u32, Option<(i32, i32, i32)>, bool);
     type Answer = (Result<ReadResult, ReadError>, Option<super::replication::FollowerAnswer>);
-    let items: Vec<(String, i32, Item)> =
-        slots.iter().filter(|s| s.known).map(|s| (s.topic.clone(), s.partition, (s.fetch_offset, s.max_bytes.min(response_max_bytes), s.follower))).collect();
-    let routed = route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, (offset, max_bytes, follower): Item| -> LocalBoxFuture<Answer> {
+    let items: Vec<(String, i32, Item)> = slots
+        .iter()
+        .filter(|s| s.known)
+        .map(|s| (s.topic.clone(), s.partition, (s.fetch_offset, s.max_bytes.min(response_max_bytes), s.follower, s.committed)))
+        .collect();
+    let routed = route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, (offset, max_bytes, follower, committed): Item| -> LocalBoxFuture<Answer> {
         if let Some((id, current_epoch, last_epoch)) = follower {
             let (s, topic) = (s.clone(), topic.to_string());
             return Box::pin(async move {
@@ -103,7 +109,10 @@ async fn read_all(shard: &Rc<Shard>, slots: &mut [Slot], response_max_bytes: u32
             });
         }
         match s.log(topic, partition) {
-            Some(log) => Box::pin(async move { (log.read(offset, max_bytes, true).await, None) }),
+            Some(log) => {
+                let limit = if committed { ReadLimit::LastStable } else { ReadLimit::HighWatermark };
+                Box::pin(async move { (log.read_to(offset, max_bytes, true, limit).await, None) })
+            }
             None => Box::pin(std::future::ready((Err(ReadError::Deleted), None))),
         }
     })
@@ -122,17 +131,23 @@ async fn read_all(shard: &Rc<Shard>, slots: &mut [Slot], response_max_bytes: u32
 
 /// Waits until any of the partitions gets data past its fetch offset, or `timeout` passes.
 async fn wait_for_any(shard: &Rc<Shard>, slots: &[Slot], timeout: Duration) {
-    let mut by_shard: BTreeMap<ShardId, Vec<(String, i32, i64, bool)>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<(String, i32, i64, ReadLimit)>> = BTreeMap::new();
     for s in slots.iter().filter(|s| s.known) {
         // Wait for data past what the last read already saw (which may be more than the fetch
         // offset, when it was just not enough for min_bytes); waiting on the fetch offset would
         // return at once and spin.
         // A follower reads to the log end, and waits for it to move.
         let seen = match &s.result {
+            Some(Ok(read)) if s.committed => read.last_stable_offset.max(s.fetch_offset),
             Some(Ok(read)) if s.follower.is_none() => read.high_watermark.max(s.fetch_offset),
             _ => s.fetch_offset,
         };
-        by_shard.entry(shard.owner_of(&s.topic, s.partition)).or_default().push((s.topic.clone(), s.partition, seen, s.follower.is_some()));
+        let limit = match (s.follower.is_some(), s.committed) {
+            (true, _) => ReadLimit::LogEnd,
+            (false, true) => ReadLimit::LastStable,
+            (false, false) => ReadLimit::HighWatermark,
+        };
+        by_shard.entry(shard.owner_of(&s.topic, s.partition)).or_default().push((s.topic.clone(), s.partition, seen, limit));
     }
     let mut waits = Vec::new();
     for (owner, partitions) in by_shard {
@@ -140,8 +155,8 @@ async fn wait_for_any(shard: &Rc<Shard>, slots: &[Slot], timeout: Duration) {
             .call(owner, move |s: &Rc<Shard>| {
                 let futures: Vec<LocalBoxFuture<()>> = partitions
                     .into_iter()
-                    .filter_map(|(t, p, offset, to_end)| s.log(&t, p).map(|log| (log, offset, to_end)))
-                    .map(|(log, offset, to_end)| Box::pin(async move { log.wait_for(offset, timeout, to_end).await }) as LocalBoxFuture<()>)
+                    .filter_map(|(t, p, offset, limit)| s.log(&t, p).map(|log| (log, offset, limit)))
+                    .map(|(log, offset, limit)| Box::pin(async move { log.wait_for(offset, timeout, limit).await }) as LocalBoxFuture<()>)
                     .collect();
                 if futures.is_empty() {
                     Box::pin(std::future::ready(())) as LocalBoxFuture<()>
@@ -200,7 +215,7 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
                             return FetchPartitionResponse {
                                 error: ErrorCode::NONE,
                                 high_watermark: read.high_watermark,
-                                last_stable_offset: read.high_watermark,
+                                last_stable_offset: read.last_stable_offset,
                                 log_start_offset: read.log_start_offset,
                                 diverging_epoch: Some(EpochEndOffset { epoch, end_offset }),
                                 ..unknown
@@ -238,8 +253,13 @@ fn encode(header: RequestHeader, slots: Vec<Slot>, layout: Vec<(String, usize)>,
                                 partition_index: slot.partition,
                                 error: ErrorCode::NONE,
                                 high_watermark: read.high_watermark,
-                                last_stable_offset: read.high_watermark,
+                                last_stable_offset: read.last_stable_offset,
                                 log_start_offset: read.log_start_offset,
+                                // What a read_committed consumer must skip (Kafka's
+                                // `FetchResponse.abortedTransactions`).
+                                aborted_transactions: Some(
+                                    read.aborted.iter().map(|&(producer_id, first_offset)| AbortedTransaction { producer_id, first_offset }).collect(),
+                                ),
                                 records: Some(records.unwrap_or_default()),
                                 ..unknown
                             }

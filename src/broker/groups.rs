@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::{malformed, ready, respond, Dispatched};
+use super::{malformed, respond, Dispatched};
 use crate::coordinator::group::{subscribed_topics, GroupState, JoinResult, SyncResult};
 use crate::coordinator::records::{self, OffsetValue, RecordKey};
 use crate::coordinator::{partition_for, records_batch, JoinRequest, RawRecord, OFFSETS_TOPIC, OFFSET_METADATA_MAX_BYTES};
@@ -30,30 +30,53 @@ pub fn offsets_partitions(shard: &Shard) -> i32 {
     shard.catalog().topic(OFFSETS_TOPIC).map_or(shard.config().offsets_topic_num_partitions, |t| t.partitions)
 }
 
-/// FindCoordinator in a cluster: a group's coordinator is the leader of its
-/// `__consumer_offsets` partition, which is created (as Kafka does) when first needed, with
-/// `offsets.topic.replication.factor` replicas at most as many as there are brokers.
-async fn find_coordinator_in_cluster(shard: &Rc<Shard>, header: &RequestHeader, request: find_coordinator::FindCoordinatorRequest) -> crate::net::Response {
-    if request.key_type == 0 && shard.catalog().topic(OFFSETS_TOPIC).is_none() {
-        let config = shard.config();
-        let brokers = shard.catalog().brokers.len().max(1);
-        let rf = (config.offsets_topic_replication_factor as usize).min(brokers);
-        let configs = [("cleanup.policy", "compact".to_string()), ("segment.bytes", config.offsets_topic_segment_bytes.to_string())]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        let topic = super::controller::NewTopic {
-            name: OFFSETS_TOPIC.to_string(),
-            num_partitions: config.offsets_topic_num_partitions,
-            replication_factor: rf as i16,
-            assignments: Vec::new(),
-            configs,
-        };
-        // A concurrent creation shows up as TOPIC_ALREADY_EXISTS: either way it exists next.
-        super::controller::submit(shard, super::controller::ControllerCommand::CreateTopics { topics: vec![topic], validate_only: false }).await;
+/// The internal topic whose partition leaders coordinate FindCoordinator's `key_type`: 0
+/// groups (`__consumer_offsets`), 1 transactional ids (`__transaction_state`). `None` for an
+/// unknown key type.
+fn coordinator_topic(shard: &Shard, key_type: i8) -> Option<super::controller::NewTopic> {
+    let config = shard.config();
+    let brokers = shard.catalog().brokers.len().max(1);
+    let (name, num_partitions, rf, segment_bytes) = match key_type {
+        0 => (OFFSETS_TOPIC, config.offsets_topic_num_partitions, config.offsets_topic_replication_factor, config.offsets_topic_segment_bytes),
+        1 => (
+            crate::coordinator::txn::TRANSACTION_STATE_TOPIC,
+            config.transactions.state_log_num_partitions,
+            config.transactions.state_log_replication_factor,
+            config.transactions.state_log_segment_bytes,
+        ),
+        _ => return None,
+    };
+    let configs =
+        [("cleanup.policy", "compact".to_string()), ("segment.bytes", segment_bytes.to_string())].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    Some(super::controller::NewTopic {
+        name: name.to_string(),
+        num_partitions,
+        replication_factor: (rf.max(1) as usize).min(brokers) as i16,
+        assignments: Vec::new(),
+        configs,
+    })
+}
+
+/// Creates the internal topic of `key_type` if it does not exist yet, as Kafka does when a
+/// coordinator is first looked for, with its replication factor at most as many as there are
+/// brokers (a single node has `__consumer_offsets` from its first start on). A concurrent creation shows up as TOPIC_ALREADY_EXISTS: either way it
+/// exists next.
+pub(super) async fn ensure_coordinator_topic(shard: &Rc<Shard>, key_type: i8) {
+    let Some(topic) = coordinator_topic(shard, key_type) else { return };
+    if shard.catalog().topic(&topic.name).is_some() {
+        return;
     }
+    super::controller::submit(shard, super::controller::ControllerCommand::CreateTopics { topics: vec![topic], validate_only: false }).await;
+}
+
+/// FindCoordinator: a group's coordinator is the leader of its `__consumer_offsets` partition,
+/// a transactional id's the leader of its `__transaction_state` partition (on a single node,
+/// this broker).
+async fn find_coordinators(shard: &Rc<Shard>, header: &RequestHeader, request: find_coordinator::FindCoordinatorRequest) -> crate::net::Response {
+    ensure_coordinator_topic(shard, request.key_type).await;
     let catalog = shard.catalog();
-    let partitions = offsets_partitions(shard);
+    let me = shard.config().broker_id;
+    let topic = coordinator_topic(shard, request.key_type).and_then(|t| catalog.topic(&t.name));
     let coordinators = request
         .keys(header.api_version)
         .iter()
@@ -66,11 +89,25 @@ async fn find_coordinator_in_cluster(shard: &Rc<Shard>, header: &RequestHeader, 
                 error,
                 error_message: Some(message.to_string()),
             };
-            if request.key_type != 0 {
-                return none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "transactions are not supported yet");
+            if request.key_type > 1 {
+                return none(ErrorCode::INVALID_REQUEST, "unknown coordinator key type");
             }
-            let Some(topic) = catalog.topic(OFFSETS_TOPIC) else { return none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "the offsets topic is being created") };
-            let (leader, _) = topic.leader_of(partition_for(key, partitions), shard.config().broker_id);
+            if request.key_type == 1 && key.is_empty() {
+                return none(ErrorCode::INVALID_REQUEST, "empty transactional id");
+            }
+            let Some(topic) = topic else { return none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "the coordinator's topic is being created") };
+            let (leader, _) = topic.leader_of(partition_for(key, topic.partitions), me);
+            if leader == me || catalog.brokers.is_empty() {
+                let config = shard.config();
+                return find_coordinator::Coordinator {
+                    key: key.clone(),
+                    node_id: me,
+                    host: config.advertised_host.clone(),
+                    port: config.advertised_port as i32,
+                    error: ErrorCode::NONE,
+                    error_message: None,
+                };
+            }
             match catalog.brokers.iter().find(|b| b.id == leader) {
                 Some(b) => find_coordinator::Coordinator {
                     key: key.clone(),
@@ -80,7 +117,7 @@ async fn find_coordinator_in_cluster(shard: &Rc<Shard>, header: &RequestHeader, 
                     error: ErrorCode::NONE,
                     error_message: None,
                 },
-                None => none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "the group's offsets partition has no leader"),
+                None => none(ErrorCode::COORDINATOR_NOT_AVAILABLE, "the coordinator's partition has no leader"),
             }
         })
         .collect();
@@ -90,18 +127,43 @@ async fn find_coordinator_in_cluster(shard: &Rc<Shard>, header: &RequestHeader, 
 /// Loads the groups and offsets of one `__consumer_offsets` partition this shard owns (at
 /// startup, and when this broker becomes its leader).
 pub fn load_group_partition(shard: &Rc<Shard>, log: &Rc<crate::storage::PartitionLog>) {
+    use crate::protocol::record_batch::{control_record, BatchView, HEADER_BYTES};
     let mut coordinator = shard.coordinator.borrow_mut();
+    let partitions = offsets_partitions(shard);
     let mut loaded = 0usize;
-    let result = log.for_each_batch_blocking(|batch| match records::batch_records(batch) {
-        Ok(recs) => {
-            for (key, value) in recs {
-                if let Ok(Some(key)) = records::decode_key(key) {
-                    coordinator.apply_record(key, value);
-                    loaded += 1;
+    let result = log.for_each_batch_blocking(|batch| {
+        let view = BatchView { bytes: batch };
+        // Offsets committed in a transaction count from its commit marker on (KIP-98).
+        if view.is_control() {
+            if let Some(marker) = batch.get(HEADER_BYTES..).and_then(control_record) {
+                coordinator.complete_txn_offsets(view.producer_id(), marker.commit, log.partition, partitions);
+            }
+            return;
+        }
+        match records::batch_records(batch) {
+            Ok(recs) => {
+                let mut in_txn = Vec::new();
+                for (key, value) in recs {
+                    match records::decode_key(key) {
+                        Ok(Some(RecordKey::Offset { group, topic, partition })) if view.is_transactional() => {
+                            if let Some(Ok(v)) = value.map(records::decode_offset_value) {
+                                in_txn.push((group, topic, partition, v));
+                            }
+                        }
+                        Ok(Some(key)) => {
+                            coordinator.apply_record(key, value);
+                            loaded += 1;
+                        }
+                        _ => {}
+                    }
+                }
+                if !in_txn.is_empty() {
+                    loaded += in_txn.len();
+                    coordinator.add_txn_offsets(view.producer_id(), in_txn);
                 }
             }
+            Err(e) => tracing::warn!(partition = log.partition, error = %e, "skipping an unreadable __consumer_offsets batch"),
         }
-        Err(e) => tracing::warn!(partition = log.partition, error = %e, "skipping an unreadable __consumer_offsets batch"),
     });
     if let Err(e) = result {
         tracing::error!(partition = log.partition, error = %e, "could not read __consumer_offsets");
@@ -112,7 +174,7 @@ pub fn load_group_partition(shard: &Rc<Shard>, log: &Rc<crate::storage::Partitio
 }
 
 /// Runs `work` on the coordinator shard of `group_id` and waits for the answer.
-async fn on_coordinator<R, F>(shard: &Rc<Shard>, group_id: &str, gone: R, work: F) -> R
+pub(super) async fn on_coordinator<R, F>(shard: &Rc<Shard>, group_id: &str, gone: R, work: F) -> R
 where
     R: Send + 'static,
     F: FnOnce(&Rc<Shard>, i32) -> LocalBoxFuture<R> + Send + 'static,
@@ -133,15 +195,24 @@ where
 /// them with acks=-1, waiting `offsets.commit.timeout.ms`, 5 s), so that a commit survives the
 /// coordinator's loss; a failure is COORDINATOR_NOT_AVAILABLE, which clients retry.
 async fn append_records(shard: &Rc<Shard>, partition: i32, records: Vec<RawRecord>) -> ErrorCode {
-    let Some(log) = shard.log(OFFSETS_TOPIC, partition) else { return ErrorCode::COORDINATOR_NOT_AVAILABLE };
-    let replicated = match super::replication::check_produce(shard, OFFSETS_TOPIC, partition, -1) {
+    let count = records.len() as i64;
+    append_internal(shard, OFFSETS_TOPIC, partition, records_batch(&records), count).await
+}
+
+/// Appends a batch of `count` records the broker built to an internal topic's partition owned
+/// by this shard (`__consumer_offsets`, `__transaction_state`), answered once the in-sync
+/// replicas have it (see `append_records`).
+pub(super) async fn append_internal(shard: &Rc<Shard>, topic: &str, partition: i32, batch: Bytes, count: i64) -> ErrorCode {
+    let Some(log) = shard.log(topic, partition) else { return ErrorCode::COORDINATOR_NOT_AVAILABLE };
+    let replicated = match super::replication::check_produce(shard, topic, partition, -1) {
         Ok(replicated) => replicated,
         Err(_) => return ErrorCode::COORDINATOR_NOT_AVAILABLE,
     };
-    let count = records.len() as i64;
-    match log.append(vec![records_batch(&records)]).await {
+    match log.append(vec![batch]).await {
+        Err(crate::storage::AppendError::InvalidProducerEpoch) => ErrorCode::INVALID_PRODUCER_EPOCH,
+        Err(crate::storage::AppendError::InvalidTxnState) => ErrorCode::INVALID_TXN_STATE,
         Ok(appended) if replicated => {
-            super::replication::appended(shard, OFFSETS_TOPIC, partition);
+            super::replication::appended(shard, topic, partition);
             match super::replication::wait_for_commit(shard, &log, appended.base_offset + count, std::time::Duration::from_secs(5)).await {
                 Ok(()) => ErrorCode::NONE,
                 Err(_) => ErrorCode::COORDINATOR_NOT_AVAILABLE,
@@ -157,32 +228,8 @@ pub fn find_coordinator(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
         Ok(req) => req,
         Err(e) => return malformed(&header, e),
     };
-    if shard.config().cluster.is_some() {
-        let shard = shard.clone();
-        return Dispatched::Respond(Box::pin(async move { Some(find_coordinator_in_cluster(&shard, &header, request).await) }));
-    }
-    let config = shard.config();
-    let coordinators: Vec<find_coordinator::Coordinator> = request
-        .keys(header.api_version)
-        .iter()
-        .map(|key| {
-            // Groups only: transactions have no coordinator yet.
-            let (error, message) = if request.key_type == 0 {
-                (ErrorCode::NONE, None)
-            } else {
-                (ErrorCode::COORDINATOR_NOT_AVAILABLE, Some("transactions are not supported yet".to_string()))
-            };
-            find_coordinator::Coordinator {
-                key: key.clone(),
-                node_id: if error.is_ok() { config.broker_id } else { -1 },
-                host: if error.is_ok() { config.advertised_host.clone() } else { String::new() },
-                port: if error.is_ok() { config.advertised_port as i32 } else { -1 },
-                error,
-                error_message: message,
-            }
-        })
-        .collect();
-    ready(respond(&header, &find_coordinator::FindCoordinatorResponse::from_coordinators(header.api_version, coordinators)))
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move { Some(find_coordinators(&shard, &header, request).await) }))
 }
 
 pub fn join_group(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader, client_host: String) -> Dispatched {
@@ -399,6 +446,9 @@ pub fn offset_fetch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> 
     let shard = shard.clone();
     Dispatched::Respond(Box::pin(async move {
         let mut groups = Vec::new();
+        // KIP-447: a consumer that asks for stable offsets is told to retry
+        // (UNSTABLE_OFFSET_COMMIT) where a transaction's commit of the offset is pending.
+        let require_stable = req.require_stable;
         for g in req.into_groups(header.api_version) {
             let group_id = g.group_id.clone();
             let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect::<Vec<_>>());
@@ -407,6 +457,15 @@ pub fn offset_fetch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> 
                 let coordinator = s.coordinator.borrow();
                 let offsets = coordinator.groups.get(&group_id).map(|g| &g.offsets);
                 let lookup = |topic: &str, partition: i32| {
+                    if require_stable && coordinator.has_pending_txn_offset(&group_id, topic, partition) {
+                        return offset_fetch::OffsetFetchResponsePartition {
+                            partition_index: partition,
+                            committed_offset: -1,
+                            committed_leader_epoch: -1,
+                            metadata: Some(String::new()),
+                            error: ErrorCode::UNSTABLE_OFFSET_COMMIT,
+                        };
+                    }
                     let v = offsets.and_then(|o| o.get(&(topic.to_owned(), partition)));
                     offset_fetch::OffsetFetchResponsePartition {
                         partition_index: partition,

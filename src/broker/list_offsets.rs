@@ -35,16 +35,18 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 _ => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
             };
             if known.is_ok() {
-                items.push((t.name.clone(), p.partition_index, p.timestamp));
+                items.push((t.name.clone(), p.partition_index, (p.timestamp, request.isolation_level == 1)));
             }
             partitions.push((p.partition_index, known));
         }
         layout.push((t.name.clone(), partitions));
     }
-    let routed = route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, timestamp: i64| -> LocalBoxFuture<Answer> {
+    let routed = route(shard, items, |s: &Rc<Shard>, topic: &str, partition: i32, (timestamp, committed): (i64, bool)| -> LocalBoxFuture<Answer> {
         let Some(log) = s.log(topic, partition) else { return Box::pin(std::future::ready((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1))) };
         Box::pin(async move {
             match timestamp {
+                // A read_committed consumer's end is the last stable offset.
+                LATEST_TIMESTAMP if committed => (ErrorCode::NONE, -1, log.last_stable_offset()),
                 LATEST_TIMESTAMP => (ErrorCode::NONE, -1, log.high_watermark()),
                 EARLIEST_TIMESTAMP => (ErrorCode::NONE, -1, log.log_start_offset()),
                 MAX_TIMESTAMP => {

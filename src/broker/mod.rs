@@ -15,10 +15,12 @@ mod leader_epoch;
 mod list_offsets;
 mod log_dirs;
 mod metadata;
+mod peer;
 mod produce;
 mod reassign;
 pub mod replication;
 mod route;
+mod txn;
 
 use std::rc::Rc;
 
@@ -26,12 +28,12 @@ use bytes::Bytes;
 
 pub use controller::{apply_catalog, remove_orphans, ControllerCommand};
 pub use groups::{load_group_partition, offsets_partitions};
+pub use txn::{expire_transactions, load_txn_partition, unload_txn_partition};
 
 use crate::net::response::{Response, ResponseWriter};
 use crate::protocol::codec::{DecodeError, Reader};
 use crate::protocol::header::{read_header_rest, read_prefix, RequestHeader};
 use crate::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
-use crate::protocol::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::protocol::wire::{Version, Wire};
 use crate::protocol::{ApiKey, ErrorCode};
 use crate::shard::Shard;
@@ -120,18 +122,11 @@ pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> Dispatched
         ApiKey::ElectLeaders => reassign::elect_leaders(shard, header, r),
         ApiKey::AlterPartitionReassignments => reassign::alter_partition_reassignments(shard, header, r),
         ApiKey::ListPartitionReassignments => reassign::list_partition_reassignments(shard, header, r),
-        ApiKey::InitProducerId => match decode::<InitProducerIdRequest>(&header, &mut r) {
-            Ok(req) => {
-                // Idempotent producers get a fresh id; transactions need a transaction
-                // coordinator, which Spate does not have yet.
-                let (error, producer_id, producer_epoch) = if req.transactional_id.is_some() {
-                    (ErrorCode::COORDINATOR_NOT_AVAILABLE, -1, -1)
-                } else {
-                    (ErrorCode::NONE, shard.shared.allocate_producer_id(), 0)
-                };
-                ready(respond(&header, &InitProducerIdResponse { error, producer_id, producer_epoch, ..Default::default() }))
-            }
-            Err(e) => malformed(&header, e),
-        },
+        ApiKey::InitProducerId => txn::init_producer_id(shard, header, r),
+        ApiKey::AddPartitionsToTxn => txn::add_partitions_to_txn(shard, header, r),
+        ApiKey::AddOffsetsToTxn => txn::add_offsets_to_txn(shard, header, r),
+        ApiKey::EndTxn => txn::end_txn(shard, header, r),
+        ApiKey::WriteTxnMarkers => txn::write_txn_markers(shard, header, r),
+        ApiKey::TxnOffsetCommit => txn::txn_offset_commit(shard, header, r),
     }
 }

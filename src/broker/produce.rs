@@ -48,10 +48,19 @@ fn partition_error(index: i32, error: ErrorCode, message: Option<String>) -> Pro
     ProducePartitionResponse { index, error, base_offset: -1, log_append_time_ms: -1, log_start_offset: -1, record_errors: Vec::new(), error_message: message }
 }
 
+/// A transactional batch's producer: (transactional id, producer id, epoch).
+type TxnProducer = Option<(std::sync::Arc<str>, i64, i16)>;
+
 /// Checks one partition's records down to every record (`record_batch::validate_produced`)
-/// and returns its batch as a zero-copy slice. As in Kafka, Produce v3+ carries exactly one
-/// batch per partition, and a compacted topic refuses records without keys.
-fn validate(records: Option<&Bytes>, max_message_bytes: u32, compacted: bool) -> Result<Vec<Bytes>, Refusal> {
+/// and returns its batch as a zero-copy slice, with its producer if it is transactional. As in
+/// Kafka, Produce v3+ carries exactly one batch per partition, a compacted topic refuses
+/// records without keys, and a transactional batch needs the request's transactional id.
+fn validate(
+    records: Option<&Bytes>,
+    max_message_bytes: u32,
+    compacted: bool,
+    transactional_id: Option<&std::sync::Arc<str>>,
+) -> Result<(Vec<Bytes>, TxnProducer), Refusal> {
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Err(Refusal::new(ErrorCode::CORRUPT_MESSAGE, "produce request carries no records".into()));
     };
@@ -63,8 +72,12 @@ fn validate(records: Option<&Bytes>, max_message_bytes: u32, compacted: bool) ->
     if size > max_message_bytes as usize {
         return Err(Refusal::new(ErrorCode::MESSAGE_TOO_LARGE, format!("batch of {size} bytes is above max.message.bytes {max_message_bytes}")));
     }
-    let summary = match record_batch::validate_produced(records) {
-        Ok((_, summary)) => summary,
+    let (summary, txn) = match record_batch::validate_produced(records) {
+        Ok((view, summary)) if view.is_transactional() => match transactional_id {
+            Some(id) => (summary, Some((id.clone(), view.producer_id(), view.producer_epoch()))),
+            None => return Err(Refusal::new(ErrorCode::INVALID_RECORD, "a transactional batch in a produce request without a transactional id".into())),
+        },
+        Ok((_, summary)) => (summary, None),
         Err(BatchError::Records(e)) => {
             return Err(Refusal {
                 code: ErrorCode::INVALID_RECORD,
@@ -81,7 +94,7 @@ fn validate(records: Option<&Bytes>, max_message_bytes: u32, compacted: bool) ->
     if compacted && summary.keyless {
         return Err(Refusal::new(ErrorCode::INVALID_RECORD, "compacted topic cannot accept a record without a key".to_string()));
     }
-    Ok(vec![records.clone()])
+    Ok((vec![records.clone()], txn))
 }
 
 pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
@@ -92,9 +105,10 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     let version_ok = header.api_version >= 3;
     let acks_ok = (-1..=1).contains(&request.acks);
     let catalog = shard.catalog();
+    let transactional_id: Option<std::sync::Arc<str>> = request.transactional_id.as_deref().map(std::sync::Arc::from);
     // Immediate answers (errors found here) and the routed appends, by (topic, partition) slot.
     let mut slots: Vec<(usize, ProducePartitionResponse)> = Vec::new();
-    let mut work: Vec<(String, i32, (Vec<Bytes>, i16, u32))> = Vec::new();
+    let mut work: Vec<(String, i32, (Vec<Bytes>, TxnProducer, i16, u32))> = Vec::new();
     let mut work_slots: Vec<usize> = Vec::new();
     let mut layout: Vec<(String, Vec<i32>)> = Vec::new();
     let mut slot = 0;
@@ -113,13 +127,13 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 Some((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None))
             } else if meta.is_some_and(|m| !m.is_led_by(p.index, shard.config().broker_id)) {
                 Some((ErrorCode::NOT_LEADER_OR_FOLLOWER, None))
-            } else if topic.name == crate::coordinator::OFFSETS_TOPIC {
+            } else if topic.name == crate::coordinator::OFFSETS_TOPIC || topic.name == crate::coordinator::txn::TRANSACTION_STATE_TOPIC {
                 // As in Kafka, only the coordinator writes its internal topic.
                 Some((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("cannot append to internal topic {}", topic.name))))
             } else {
-                match validate(p.records.as_ref(), max_message_bytes, compacted) {
-                    Ok(batches) => {
-                        work.push((topic.name.clone(), p.index, (batches, request.acks, request.timeout_ms.max(0) as u32)));
+                match validate(p.records.as_ref(), max_message_bytes, compacted, transactional_id.as_ref()) {
+                    Ok((batches, txn)) => {
+                        work.push((topic.name.clone(), p.index, (batches, txn, request.acks, request.timeout_ms.max(0) as u32)));
                         work_slots.push(slot);
                         None
                     }
@@ -141,7 +155,11 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     let routed = route(
         shard,
         work,
-        |s: &Rc<Shard>, topic: &str, partition: i32, (batches, acks, timeout_ms): (Vec<Bytes>, i16, u32)| -> LocalBoxFuture<Result<AppendResult, Failure>> {
+        |s: &Rc<Shard>,
+         topic: &str,
+         partition: i32,
+         (batches, txn, acks, timeout_ms): (Vec<Bytes>, TxnProducer, i16, u32)|
+         -> LocalBoxFuture<Result<AppendResult, Failure>> {
             let Some(log) = s.log(topic, partition) else { return Box::pin(std::future::ready(Err(Failure::Append(AppendError::Deleted)))) };
             // A replicated partition (a cluster's, of several replicas): led here, and with
             // acks=all, enough in-sync replicas, before anything is written.
@@ -149,18 +167,35 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 Ok(replicated) => replicated,
                 Err(code) => return Box::pin(std::future::ready(Err(Failure::Code(code)))),
             };
-            if !replicated {
+            if !replicated && txn.is_none() {
                 return Box::pin(async move { log.append(batches).await.map_err(Failure::Append) });
             }
             let records: i64 = batches.iter().map(|b| record_batch::BatchView { bytes: b }.last_offset_delta() as i64 + 1).sum();
             let (s, topic) = (s.clone(), topic.to_string());
             Box::pin(async move {
-                let appended = log.append(batches).await.map_err(Failure::Append)?;
-                super::replication::appended(&s, &topic, partition);
-                if acks == -1 {
-                    // acks=all: answered once every in-sync replica has the records.
-                    let end = appended.base_offset + records;
-                    super::replication::wait_for_commit(&s, &log, end, std::time::Duration::from_millis(timeout_ms as u64)).await.map_err(Failure::Code)?;
+                // KIP-890: a producer's first transactional batch in this partition is written
+                // only once its transaction coordinator confirms the partition is in the
+                // transaction, and only if no marker came in between (the guard).
+                let guard = match txn {
+                    None => None,
+                    Some((_, producer_id, epoch)) if log.has_open_transaction(producer_id, epoch) => Some(0),
+                    Some((id, producer_id, epoch)) => {
+                        let guard = log.start_verification(producer_id);
+                        let verified = super::txn::verify_in_transaction(&s, &id, producer_id, epoch, &topic, partition).await;
+                        if !verified.is_ok() {
+                            return Err(Failure::Code(verified));
+                        }
+                        Some(guard)
+                    }
+                };
+                let appended = log.append_verified(batches, guard).await.map_err(Failure::Append)?;
+                if replicated {
+                    super::replication::appended(&s, &topic, partition);
+                    if acks == -1 {
+                        // acks=all: answered once every in-sync replica has the records.
+                        let end = appended.base_offset + records;
+                        super::replication::wait_for_commit(&s, &log, end, std::time::Duration::from_millis(timeout_ms as u64)).await.map_err(Failure::Code)?;
+                    }
                 }
                 Ok(appended)
             })
@@ -189,6 +224,9 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 Some(Err(Failure::Append(AppendError::Storage))) => partition_error(index, ErrorCode::KAFKA_STORAGE_ERROR, None),
                 Some(Err(Failure::Append(AppendError::OutOfOrderSequence))) => partition_error(index, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, None),
                 Some(Err(Failure::Append(AppendError::InvalidProducerEpoch))) => partition_error(index, ErrorCode::INVALID_PRODUCER_EPOCH, None),
+                Some(Err(Failure::Append(AppendError::InvalidTxnState))) => partition_error(index, ErrorCode::INVALID_TXN_STATE, None),
+                // Only markers check the coordinator epoch.
+                Some(Err(Failure::Append(AppendError::CoordinatorFenced))) => partition_error(index, ErrorCode::UNKNOWN_SERVER_ERROR, None),
                 // Only a follower's appends check their offsets.
                 Some(Err(Failure::Append(AppendError::OffsetMismatch))) => partition_error(index, ErrorCode::UNKNOWN_SERVER_ERROR, None),
                 Some(Err(Failure::Code(code))) => partition_error(index, code, None),

@@ -104,6 +104,9 @@ pub fn apply_roles(shard: &Rc<Shard>, catalog: &Catalog) {
                         shard.coordinator.borrow_mut().unload_partition(key.1, partitions);
                         super::load_group_partition(shard, &log);
                     }
+                    if key.0 == crate::coordinator::txn::TRANSACTION_STATE_TOPIC {
+                        super::load_txn_partition(shard, &log);
+                    }
                     roles.insert(
                         key.clone(),
                         Role::Leader(LeaderState::new(topic_id, state.leader_epoch, state.partition_epoch, me, state.replicas.clone(), state.isr.clone(), now)),
@@ -122,6 +125,9 @@ pub fn apply_roles(shard: &Rc<Shard>, catalog: &Catalog) {
                 if key.0 == crate::coordinator::OFFSETS_TOPIC && matches!(current, Some(Role::Leader(_))) {
                     let partitions = super::offsets_partitions(shard);
                     shard.coordinator.borrow_mut().unload_partition(key.1, partitions);
+                }
+                if key.0 == crate::coordinator::txn::TRANSACTION_STATE_TOPIC && matches!(current, Some(Role::Leader(_))) {
+                    super::unload_txn_partition(shard, key.1);
                 }
                 roles.insert(key.clone(), role);
             }
@@ -211,7 +217,7 @@ pub async fn wait_for_commit(shard: &Rc<Shard>, log: &Rc<PartitionLog>, end: i64
         if left.is_zero() {
             return Err(ErrorCode::REQUEST_TIMED_OUT);
         }
-        log.wait_for(end - 1, left.min(Duration::from_millis(100)), false).await;
+        log.wait_for(end - 1, left.min(Duration::from_millis(100)), crate::storage::ReadLimit::HighWatermark).await;
     }
 }
 
@@ -255,7 +261,14 @@ pub async fn serve_follower(
         if last_fetched_epoch >= 0 {
             let (epoch, end) = log.end_offset_for_epoch(last_fetched_epoch);
             if epoch < last_fetched_epoch || end < fetch_offset {
-                let empty = ReadResult { records: None, first_batch_bytes: 0, high_watermark: log.high_watermark(), log_start_offset: log.log_start_offset() };
+                let empty = ReadResult {
+                    records: None,
+                    first_batch_bytes: 0,
+                    high_watermark: log.high_watermark(),
+                    log_start_offset: log.log_start_offset(),
+                    last_stable_offset: log.last_stable_offset(),
+                    aborted: Vec::new(),
+                };
                 return (Ok(empty), FollowerAnswer { error: ErrorCode::NONE, diverging: Some((epoch, end)) });
             }
         }
@@ -271,7 +284,7 @@ pub async fn serve_follower(
     }
     maybe_advance_high_watermark(&shard, &mut shard.roles.borrow_mut(), &key);
     maybe_expand_isr(&shard, &key, &log);
-    let read = log.read_to(fetch_offset, max_bytes, true, true).await;
+    let read = log.read_to(fetch_offset, max_bytes, true, crate::storage::log::ReadLimit::LogEnd).await;
     (read, FollowerAnswer { error: ErrorCode::NONE, diverging: None })
 }
 

@@ -56,6 +56,11 @@ pub const fn version_of(key: ApiKey) -> i16 {
         ApiKey::DescribeCluster => 1,
         ApiKey::AlterPartitionReassignments => 0,
         ApiKey::ListPartitionReassignments => 0,
+        ApiKey::AddPartitionsToTxn => 3,
+        ApiKey::AddOffsetsToTxn => 3,
+        ApiKey::EndTxn => 3,
+        ApiKey::WriteTxnMarkers => 1,
+        ApiKey::TxnOffsetCommit => 3,
     }
 }
 

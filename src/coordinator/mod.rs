@@ -8,6 +8,8 @@
 
 pub mod group;
 pub mod records;
+pub mod txn;
+pub mod txn_log;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -64,15 +66,49 @@ pub struct JoinRequest {
     pub require_known_member_id: bool,
 }
 
+/// An offset committed in a transaction: (group, topic, partition, value).
+pub type TxnOffset = (String, String, i32, records::OffsetValue);
+
 /// One shard's groups.
 pub struct Coordinator {
     pub groups: HashMap<String, Group>,
     pub config: GroupConfig,
+    /// Offsets committed in transactions that have not ended (TxnOffsetCommit), by producer
+    /// id: written to `__consumer_offsets` as transactional records, they count only once a
+    /// commit marker follows them there (and are dropped by an abort marker).
+    pub pending_txn_offsets: HashMap<i64, Vec<TxnOffset>>,
 }
 
 impl Coordinator {
     pub fn new(config: GroupConfig) -> Coordinator {
-        Coordinator { groups: HashMap::new(), config }
+        Coordinator { groups: HashMap::new(), config, pending_txn_offsets: HashMap::new() }
+    }
+
+    /// Offsets `producer_id` committed in its transaction.
+    pub fn add_txn_offsets(&mut self, producer_id: i64, offsets: Vec<TxnOffset>) {
+        self.pending_txn_offsets.entry(producer_id).or_default().extend(offsets);
+    }
+
+    /// A marker for `producer_id` was written to `__consumer_offsets` partition `partition`
+    /// (of `partitions`): its pending offsets of that partition's groups become the groups'
+    /// committed offsets (`commit`) or are dropped.
+    pub fn complete_txn_offsets(&mut self, producer_id: i64, commit: bool, partition: i32, partitions: i32) {
+        let Some(pending) = self.pending_txn_offsets.remove(&producer_id) else { return };
+        let (mine, others): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(group, ..)| partition_for(group, partitions) == partition);
+        if !others.is_empty() {
+            self.pending_txn_offsets.insert(producer_id, others);
+        }
+        if commit {
+            for (group, topic, p, value) in mine {
+                self.groups.entry(group.clone()).or_insert_with(|| Group::new(&group)).offsets.insert((topic, p), value);
+            }
+        }
+    }
+
+    /// Whether an offset of `group` for `topic`-`partition` waits for its transaction to end
+    /// (OffsetFetch's `require_stable`, KIP-447).
+    pub fn has_pending_txn_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.pending_txn_offsets.values().flatten().any(|(g, t, p, _)| g == group && t == topic && *p == partition)
     }
 
     fn member_id_for(client_id: &str) -> String {
@@ -329,6 +365,10 @@ impl Coordinator {
     pub fn unload_partition(&mut self, partition: i32, partitions: i32) -> usize {
         let before = self.groups.len();
         self.groups.retain(|id, _| partition_for(id, partitions) != partition);
+        for pending in self.pending_txn_offsets.values_mut() {
+            pending.retain(|(group, ..)| partition_for(group, partitions) != partition);
+        }
+        self.pending_txn_offsets.retain(|_, p| !p.is_empty());
         before - self.groups.len()
     }
 

@@ -36,6 +36,11 @@ pub enum ApiKey {
     ElectLeaders = 43,
     AlterPartitionReassignments = 45,
     ListPartitionReassignments = 46,
+    AddPartitionsToTxn = 24,
+    AddOffsetsToTxn = 25,
+    EndTxn = 26,
+    WriteTxnMarkers = 27,
+    TxnOffsetCommit = 28,
 }
 
 /// What Spate advertises for one API.
@@ -99,6 +104,18 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
         max_version: 0,
         flexible_from: list_partition_reassignments::ListPartitionReassignmentsRequest::FLEXIBLE_FROM,
     },
+    // The transaction APIs: versions 4-5 of AddPartitionsToTxn are the brokers' (KIP-890's
+    // verification); clients send 0-3.
+    ApiRange {
+        key: ApiKey::AddPartitionsToTxn,
+        min_version: 0,
+        max_version: 5,
+        flexible_from: add_partitions_to_txn::AddPartitionsToTxnRequest::FLEXIBLE_FROM,
+    },
+    ApiRange { key: ApiKey::AddOffsetsToTxn, min_version: 0, max_version: 4, flexible_from: add_offsets_to_txn::AddOffsetsToTxnRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::EndTxn, min_version: 0, max_version: 4, flexible_from: end_txn::EndTxnRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::WriteTxnMarkers, min_version: 0, max_version: 1, flexible_from: write_txn_markers::WriteTxnMarkersRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::TxnOffsetCommit, min_version: 0, max_version: 4, flexible_from: txn_offset_commit::TxnOffsetCommitRequest::FLEXIBLE_FROM },
 ];
 
 /// The lowest version Spate decodes; it differs from the advertised minimum only for Produce.
@@ -140,6 +157,11 @@ impl ApiKey {
             43 => ApiKey::ElectLeaders,
             45 => ApiKey::AlterPartitionReassignments,
             46 => ApiKey::ListPartitionReassignments,
+            24 => ApiKey::AddPartitionsToTxn,
+            25 => ApiKey::AddOffsetsToTxn,
+            26 => ApiKey::EndTxn,
+            27 => ApiKey::WriteTxnMarkers,
+            28 => ApiKey::TxnOffsetCommit,
             _ => return None,
         })
     }

@@ -74,6 +74,14 @@ impl ErrorCode {
     pub const INCONSISTENT_CLUSTER_ID: ErrorCode = ErrorCode(104);
     pub const INELIGIBLE_REPLICA: ErrorCode = ErrorCode(107);
     pub const NEW_LEADER_ELECTED: ErrorCode = ErrorCode(108);
+    pub const INVALID_PRODUCER_ID_MAPPING: ErrorCode = ErrorCode(49);
+    pub const INVALID_TRANSACTION_TIMEOUT: ErrorCode = ErrorCode(50);
+    pub const CONCURRENT_TRANSACTIONS: ErrorCode = ErrorCode(51);
+    pub const TRANSACTION_COORDINATOR_FENCED: ErrorCode = ErrorCode(52);
+    pub const OPERATION_NOT_ATTEMPTED: ErrorCode = ErrorCode(55);
+    pub const UNSTABLE_OFFSET_COMMIT: ErrorCode = ErrorCode(88);
+    pub const PRODUCER_FENCED: ErrorCode = ErrorCode(90);
+    pub const TRANSACTIONAL_ID_NOT_FOUND: ErrorCode = ErrorCode(105);
 
     pub fn is_ok(self) -> bool {
         self == ErrorCode::NONE
@@ -109,6 +117,14 @@ impl ErrorCode {
             46 => "DUPLICATE_SEQUENCE_NUMBER",
             47 => "INVALID_PRODUCER_EPOCH",
             48 => "INVALID_TXN_STATE",
+            49 => "INVALID_PRODUCER_ID_MAPPING",
+            50 => "INVALID_TRANSACTION_TIMEOUT",
+            51 => "CONCURRENT_TRANSACTIONS",
+            52 => "TRANSACTION_COORDINATOR_FENCED",
+            55 => "OPERATION_NOT_ATTEMPTED",
+            88 => "UNSTABLE_OFFSET_COMMIT",
+            90 => "PRODUCER_FENCED",
+            105 => "TRANSACTIONAL_ID_NOT_FOUND",
             53 => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
             35 => "UNSUPPORTED_VERSION",
             15 => "COORDINATOR_NOT_AVAILABLE",

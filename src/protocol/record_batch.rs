@@ -527,9 +527,69 @@ pub fn build_batch(base_offset: i64, base_timestamp: i64, records: &[RecordSpec<
     b.finish_uncompressed(&BatchFields::new(base_offset))
 }
 
+/// A transaction marker: the one record of a control batch (KIP-98). Its key is a version
+/// (0) and a type (0 abort, 1 commit); its value a version (0) and the coordinator epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlRecord {
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
+/// The marker in a control batch's records (what follows its header), if they begin with one.
+pub fn control_record(records: &[u8]) -> Option<ControlRecord> {
+    let mut r = super::codec::Reader::new(Bytes::copy_from_slice(&records[..records.len().min(64)]));
+    let mut read = || -> super::codec::DecodeResult<Option<ControlRecord>> {
+        r.varint()?; // length
+        r.i8()?; // attributes
+        r.varlong()?; // timestamp delta
+        r.varint()?; // offset delta
+        if r.varint()? < 4 {
+            return Ok(None);
+        }
+        let (_version, kind) = (r.i16()?, r.i16()?);
+        let commit = match kind {
+            0 => false,
+            1 => true,
+            _ => return Ok(None),
+        };
+        let coordinator_epoch = if r.varint()? >= 6 {
+            r.i16()?;
+            r.i32()?
+        } else {
+            -1
+        };
+        Ok(Some(ControlRecord { commit, coordinator_epoch }))
+    };
+    read().ok().flatten()
+}
+
+/// A control batch holding one transaction marker for `producer_id` at `producer_epoch`, as
+/// the transaction coordinator has partitions write it (no sequence, transactional and
+/// control bits set), built with the one batch builder.
+pub fn control_batch(producer_id: i64, producer_epoch: i16, marker: ControlRecord, timestamp: i64) -> Vec<u8> {
+    let key = [0u8, 0, 0, marker.commit as u8];
+    let mut value = vec![0u8, 0];
+    value.extend_from_slice(&marker.coordinator_epoch.to_be_bytes());
+    let mut batch = BatchBuilder::new(timestamp, 64);
+    batch.append(timestamp, Some(&key), Some(&value), &[]);
+    let fields = BatchFields { attributes: ATTR_TRANSACTIONAL | ATTR_CONTROL, ..BatchFields::producer(producer_id, producer_epoch, -1) };
+    batch.finish_uncompressed(&fields)
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
+
+    #[test]
+    fn a_control_batch_carries_its_marker() {
+        for commit in [false, true] {
+            let batch = control_batch(42, 3, ControlRecord { commit, coordinator_epoch: 7 }, 1_000);
+            let view = validate_stored(&batch).unwrap();
+            assert!(view.is_control() && view.is_transactional());
+            assert_eq!((view.producer_id(), view.producer_epoch(), view.base_sequence(), view.record_count()), (42, 3, -1, 1));
+            assert_eq!(control_record(&batch[HEADER_BYTES..]), Some(ControlRecord { commit, coordinator_epoch: 7 }));
+        }
+    }
 
     /// A batch of `count` records with `value_bytes`-byte values and null keys.
     pub fn make_batch(base_offset: i64, count: i32, timestamp: i64, value_bytes: usize) -> Vec<u8> {

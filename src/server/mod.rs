@@ -298,7 +298,8 @@ fn ensure_offsets_topic(catalog: &mut Catalog, config: &BrokerConfig) {
 }
 
 /// Rebuilds this shard's groups and committed offsets from the `__consumer_offsets` partitions
-/// it owns (in a cluster, those it leads; a partition it comes to lead later is loaded then).
+/// it owns, and its transactional ids from its `__transaction_state` partitions (in a cluster,
+/// those it leads; a partition it comes to lead later is loaded then).
 fn load_groups(shard: &Rc<Shard>) {
     let me = shard.config().broker_id;
     let catalog = shard.catalog();
@@ -311,6 +312,16 @@ fn load_groups(shard: &Rc<Shard>) {
         .collect();
     for log in logs {
         crate::broker::load_group_partition(shard, &log);
+    }
+    let txn_logs: Vec<_> = shard
+        .partitions
+        .borrow()
+        .logs()
+        .filter(|l| l.topic == crate::coordinator::txn::TRANSACTION_STATE_TOPIC && catalog.topic(&l.topic).is_some_and(|t| t.is_led_by(l.partition, me)))
+        .cloned()
+        .collect();
+    for log in txn_logs {
+        crate::broker::load_txn_partition(shard, &log);
     }
 }
 
@@ -355,7 +366,8 @@ fn close_logs(shard: &Rc<Shard>) -> io::Result<Vec<LogCheckpoint>> {
 
 /// The shard's timers, each its own task so that a long one (compaction, an fsync) never
 /// delays another: the group coordinator's 100 ms tick (rebalance and session timeouts), the
-/// log maintenance loop (time-based flush, retention, offset expiry) and the cleaner.
+/// log maintenance loop (time-based flush, retention, offset expiry), the transaction
+/// coordinator's (timeouts, id expiry) and the cleaner.
 fn spawn_periodic_tasks(shard: &Rc<Shard>) {
     const TICK: Duration = Duration::from_millis(100);
     let s = shard.clone();
@@ -384,6 +396,14 @@ fn spawn_periodic_tasks(shard: &Rc<Shard>) {
                     log.apply_retention(now);
                 }
             }
+        }
+    });
+    let s = shard.clone();
+    spawn_detached(async move {
+        let every = Duration::from_millis(s.config().transactions.abort_check_interval_ms.max(100));
+        loop {
+            crate::io::runtime::sleep(every).await;
+            crate::broker::expire_transactions(&s).await;
         }
     });
     if shard.config().cluster.is_some() {

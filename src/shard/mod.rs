@@ -130,6 +130,8 @@ pub struct Shard {
     pub pipes: Rc<PipePool>,
     /// The consumer groups this shard coordinates.
     pub coordinator: RefCell<crate::coordinator::Coordinator>,
+    /// The transactional ids this shard coordinates.
+    pub txn_coordinator: RefCell<crate::coordinator::txn::TxnCoordinator>,
     /// On the controller shard, the single token a catalog change holds while it runs.
     pub controller_token: (flume::Sender<()>, flume::Receiver<()>),
     /// This shard's request times (its connections record them; SIGUSR1 takes them).
@@ -148,10 +150,12 @@ impl Shard {
         controller_token.0.try_send(()).expect("an empty channel has room");
         let coordinator = RefCell::new(crate::coordinator::Coordinator::new(shared.config.group.clone()));
         let request_budget = budget::RequestBudget::new(shared.config.queued_max_request_bytes / shared.shard_count().max(1) as u64);
+        let txn_coordinator = RefCell::new(crate::coordinator::txn::TxnCoordinator::new(shared.config.transactions));
         Rc::new(Shard {
             id,
             shared,
             coordinator,
+            txn_coordinator,
             catalog: RefCell::new(catalog),
             partitions: RefCell::new(PartitionMap::default()),
             max_message_bytes: RefCell::new(HashMap::new()),

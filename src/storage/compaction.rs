@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::io;
 
+use super::txn_index::AbortedTxn;
 use crate::io::LogFile;
 use crate::protocol::record_batch::{self, BatchBuilder, BatchFields, BatchView, HEADER_BYTES};
 use crate::protocol::records::{Record, Records};
@@ -92,13 +93,28 @@ fn batches(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Whether `batch` belongs to an aborted transaction (`aborted`: the log's `.txnindex`
+/// entries): its records count for nothing, and the cleaner removes them, as Kafka's does.
+fn is_aborted(batch: &[u8], aborted: &[AbortedTxn]) -> bool {
+    let view = BatchView { bytes: batch };
+    if batch.len() < HEADER_BYTES || !view.is_transactional() || view.is_control() {
+        return false;
+    }
+    let (producer_id, offset) = (view.producer_id(), view.base_offset());
+    aborted.iter().any(|t| t.producer_id == producer_id && t.first_offset <= offset && offset < t.last_offset)
+}
+
 /// Cleans the first `dirty` segments of `segments`, one at a time: a first pass streams every
 /// segment (the newest ones only for their keys) to find each key's latest offset, a second
 /// rewrites each dirty segment that changes through `write(base_offset, cleaned_bytes)`.
-/// Memory holds the key map and one segment, never the whole log.
+/// Memory holds the key map and one segment, never the whole log. Records of aborted
+/// transactions shadow nothing and are removed; transaction markers are kept. The caller
+/// passes only segments below the last stable offset (an open transaction's records may still
+/// be aborted).
 pub fn clean(
     segments: &[SegmentSnapshot],
     dirty: usize,
+    aborted: &[AbortedTxn],
     now_ms: i64,
     delete_retention_ms: i64,
     mut write: impl FnMut(i64, &[u8]) -> io::Result<()>,
@@ -109,7 +125,7 @@ pub fn clean(
     let mut saw_compressed = false;
     for segment in segments {
         let bytes = read_segment(segment)?;
-        for batch in batches(&bytes) {
+        for batch in batches(&bytes).filter(|b| !is_aborted(b, aborted)) {
             match records(batch) {
                 Some(recs) => {
                     for rec in recs {
@@ -133,6 +149,10 @@ pub fn clean(
         let mut parsed = 0;
         for batch in batches(&bytes) {
             parsed += batch.len();
+            if is_aborted(batch, aborted) {
+                changed = true;
+                continue;
+            }
             let Some(recs) = records(batch) else {
                 cleaned.extend_from_slice(batch);
                 continue;

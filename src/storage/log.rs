@@ -57,6 +57,10 @@ pub enum AppendError {
     InvalidProducerEpoch,
     /// A follower's batches do not start at its log end offset.
     OffsetMismatch,
+    /// A transactional batch without its transaction open here (or a plain one inside it).
+    InvalidTxnState,
+    /// A transaction marker from an older transaction coordinator.
+    CoordinatorFenced,
 }
 
 #[derive(Debug)]
@@ -67,6 +71,23 @@ pub struct ReadResult {
     pub first_batch_bytes: u32,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    /// The last stable offset (the high watermark, or the first offset of the oldest
+    /// transaction still open below it).
+    pub last_stable_offset: i64,
+    /// For a read_committed read: the aborted transactions its records overlap, as (producer
+    /// id, first offset).
+    pub aborted: Vec<(i64, i64)>,
+}
+
+/// How far a read may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadLimit {
+    /// A consumer reading uncommitted: up to the high watermark.
+    HighWatermark,
+    /// A read_committed consumer: up to the last stable offset, told of aborted transactions.
+    LastStable,
+    /// A follower: up to the log end offset.
+    LogEnd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +107,9 @@ struct PendingAppend {
     /// A follower's append: the batches carry the leader's offsets and leader epochs, written
     /// as they are.
     replica: bool,
+    /// The KIP-890 verification guard a first transactional batch was verified under
+    /// (`producer::Producer::verified`); `None` for the broker's own writes.
+    guard: Option<u64>,
     reply: flume::Sender<Result<AppendResult, AppendError>>,
 }
 
@@ -123,8 +147,16 @@ pub struct PartitionLog {
     writer_running: Cell<bool>,
     /// Long-polling fetches waiting for the high watermark to move.
     waiters: RefCell<Vec<flume::Sender<()>>>,
-    /// Idempotent producers' last batches (only the writer task touches it).
+    /// Idempotent producers' last batches and open transactions (only the writer task
+    /// changes it).
     producers: RefCell<super::producer::ProducerStates>,
+    /// The aborted transactions, in marker order (`txn_index`).
+    aborted: RefCell<super::txn_index::AbortedTxns>,
+    /// Transactions whose marker is past the high watermark, as (marker offset, first offset):
+    /// still unstable for the last stable offset, as Kafka's `unreplicatedTxns`.
+    unreplicated_txns: RefCell<VecDeque<(i64, i64)>>,
+    /// Whether the active segment's `.txnindex` has entries not fsynced yet.
+    txn_index_dirty: Cell<bool>,
     /// Rolled segments waiting to be made durable, oldest first, and whether the task that
     /// flushes them (in order, so the recovery point never passes an unflushed segment) runs.
     rolled: RefCell<VecDeque<RolledSegment>>,
@@ -193,7 +225,7 @@ pub struct OpenedLog {
     recovered: RecoveredLog,
     dir_handle: std::sync::Arc<std::fs::File>,
     epochs: super::epoch::LeaderEpochCache,
-    producers: super::producer::ProducerStates,
+    producers: super::producer::LoadedState,
 }
 
 impl OpenedLog {
@@ -270,7 +302,10 @@ impl PartitionLog {
             pending: RefCell::new(VecDeque::new()),
             writer_running: Cell::new(false),
             waiters: RefCell::new(Vec::new()),
-            producers: RefCell::new(producers),
+            producers: RefCell::new(producers.producers),
+            aborted: RefCell::new(producers.aborted),
+            unreplicated_txns: RefCell::new(VecDeque::new()),
+            txn_index_dirty: Cell::new(false),
             rolled: RefCell::new(VecDeque::new()),
             flusher_running: Cell::new(false),
             name_syncs: Cell::new(0),
@@ -387,11 +422,22 @@ impl PartitionLog {
     /// in queue order; the future completes once they are in the page cache (and on disk, when
     /// the flush policy says so).
     pub fn append(self: &Rc<Self>, batches: Vec<Bytes>) -> impl std::future::Future<Output = Result<AppendResult, AppendError>> + 'static {
+        self.append_verified(batches, None)
+    }
+
+    /// `append`, for a producer's first transactional batch in this partition: written only if
+    /// `guard` (from `start_verification`, before the transaction coordinator was asked) is
+    /// still the producer's, i.e. no marker ended the transaction since (KIP-890).
+    pub fn append_verified(
+        self: &Rc<Self>,
+        batches: Vec<Bytes>,
+        guard: Option<u64>,
+    ) -> impl std::future::Future<Output = Result<AppendResult, AppendError>> + 'static {
         let (reply, result) = flume::bounded(1);
         if self.state.borrow().deleted {
             let _ = reply.send(Err(AppendError::Deleted));
         } else {
-            self.pending.borrow_mut().push_back(PendingAppend { batches, replica: false, reply });
+            self.pending.borrow_mut().push_back(PendingAppend { batches, replica: false, guard, reply });
             if !self.writer_running.replace(true) {
                 let log = self.clone();
                 spawn_detached(async move { log.writer_loop().await });
@@ -408,7 +454,7 @@ impl PartitionLog {
         if self.state.borrow().deleted {
             let _ = reply.send(Err(AppendError::Deleted));
         } else {
-            self.pending.borrow_mut().push_back(PendingAppend { batches, replica: true, reply });
+            self.pending.borrow_mut().push_back(PendingAppend { batches, replica: true, guard: None, reply });
             if !self.writer_running.replace(true) {
                 let log = self.clone();
                 spawn_detached(async move { log.writer_loop().await });
@@ -527,7 +573,7 @@ impl PartitionLog {
             let mut state = self.state.borrow_mut();
             while state.segments.len() > keep {
                 let segment = state.segments.last().expect("more than keep");
-                for path in [segment.path.clone(), segment.index_path(), segment.time_index_path()] {
+                for path in [segment.path.clone(), segment.index_path(), segment.time_index_path(), segment.txn_index_path()] {
                     crate::io::fs::remove_file_if_exists(&path)?;
                 }
                 gone.push(state.segments.pop().expect("more than keep"));
@@ -554,11 +600,27 @@ impl PartitionLog {
         }
         // Rolled segments cut away are no longer the flusher's to make durable.
         self.rolled.borrow_mut().retain(|r| r.end_offset <= end);
-        self.producers.borrow_mut().truncate_from(end);
         // A snapshot past the cut describes batches that are gone.
         if let Err(e) = super::producer::prune_snapshots(&self.dir, self.log_start_offset(), end, SNAPSHOTS_KEPT) {
             tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "could not remove the producer snapshots past a cut");
         }
+        // The producers' state is rebuilt from the newest snapshot left and the log after it,
+        // as Kafka's `truncateAndReload`: a transaction whose marker was cut is open again.
+        // (Blocking reads of batch headers on the shard: cuts are rare, a follower's.)
+        let expired_before = now_ms().saturating_sub(self.config.borrow().producer_id_expiration_ms);
+        let rebuilt = super::producer::load_state(&self.dir, &self.state.borrow().segments, expired_before);
+        match rebuilt {
+            Ok(loaded) => {
+                *self.producers.borrow_mut() = loaded.producers;
+                *self.aborted.borrow_mut() = loaded.aborted;
+            }
+            Err(e) => {
+                tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "could not rebuild the producers' state after a cut");
+                self.producers.borrow_mut().truncate_from(end);
+                self.aborted.borrow_mut().truncate_from(end);
+            }
+        }
+        self.unreplicated_txns.borrow_mut().retain(|u| u.0 < end);
         self.boundaries.borrow_mut().retain(|b| b.0 <= end);
         self.written_back.set((-1, 0));
     }
@@ -754,9 +816,25 @@ impl PartitionLog {
                     if let Err(e) = self.epochs.borrow_mut().assign(view.partition_leader_epoch(), view.base_offset()) {
                         tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "could not write the leader epoch checkpoint");
                     }
-                    // Idempotent producers' state follows the leader's, so that a follower
-                    // made leader still tells a retry from a new batch.
-                    if view.producer_id() >= 0 {
+                    // Idempotent producers' state and open transactions follow the leader's, so
+                    // that a follower made leader still tells a retry from a new batch, and
+                    // its consumers see the same last stable offset and aborted transactions.
+                    if view.producer_id() >= 0 && view.is_control() {
+                        if let Some(marker) = record_batch::control_record(&batch[record_batch::HEADER_BYTES..]) {
+                            let lso = self.last_stable_offset();
+                            let done = self.producers.borrow_mut().complete(
+                                view.producer_id(),
+                                view.producer_epoch(),
+                                marker.commit,
+                                marker.coordinator_epoch,
+                                view.base_offset(),
+                                view.max_timestamp(),
+                            );
+                            if let Some(t) = done {
+                                self.transaction_completed(t, lso);
+                            }
+                        }
+                    } else if view.producer_id() >= 0 {
                         self.producers.borrow_mut().record(
                             view.producer_id(),
                             view.producer_epoch(),
@@ -764,6 +842,7 @@ impl PartitionLog {
                             view.base_sequence().wrapping_add(view.last_offset_delta()),
                             view.base_offset(),
                             view.max_timestamp(),
+                            view.is_transactional(),
                         );
                     }
                     next_offset = batch_header.last_offset + 1;
@@ -776,7 +855,32 @@ impl PartitionLog {
             // fenced epoch is refused. (Produce carries one batch per partition.)
             let first = BatchView { bytes: &request.batches[0] };
             let sequence = (first.producer_id(), first.producer_epoch(), first.base_sequence(), first.base_sequence().wrapping_add(first.last_offset_delta()));
-            match self.producers.borrow().check(sequence.0, sequence.1, sequence.2, sequence.3) {
+            // A transaction marker (the broker's own write: WriteTxnMarkers), checked as
+            // Kafka's `appendEndTxnMarker` checks it.
+            let marker = first.is_control().then(|| record_batch::control_record(&request.batches[0][record_batch::HEADER_BYTES..]));
+            if let Some(marker) = marker {
+                let refusal = match marker.map(|m| self.producers.borrow().check_marker(sequence.0, sequence.1, m.coordinator_epoch)) {
+                    None => Some(AppendError::InvalidTxnState),
+                    Some(Ok(())) => None,
+                    Some(Err(super::producer::MarkerError::ProducerFenced)) => Some(AppendError::InvalidProducerEpoch),
+                    Some(Err(super::producer::MarkerError::CoordinatorFenced)) => Some(AppendError::CoordinatorFenced),
+                };
+                if let Some(e) = refusal {
+                    Self::fail(request, e);
+                    continue;
+                }
+            } else if self.producers.borrow().check_transaction(sequence.0, sequence.1, first.is_transactional(), request.guard)
+                != super::producer::SequenceCheck::Append
+            {
+                Self::fail(request, AppendError::InvalidTxnState);
+                continue;
+            }
+            let check = if marker.is_some() {
+                super::producer::SequenceCheck::Append
+            } else {
+                self.producers.borrow().check(sequence.0, sequence.1, sequence.2, sequence.3)
+            };
+            match check {
                 super::producer::SequenceCheck::Append => {}
                 // An original already written is answered now; one staged in this group is
                 // not on the file yet, so its duplicate is answered with it, after the write
@@ -795,6 +899,10 @@ impl PartitionLog {
                 }
                 super::producer::SequenceCheck::Fenced => {
                     Self::fail(request, AppendError::InvalidProducerEpoch);
+                    continue;
+                }
+                super::producer::SequenceCheck::InvalidTxnState => {
+                    Self::fail(request, AppendError::InvalidTxnState);
                     continue;
                 }
             }
@@ -825,7 +933,17 @@ impl PartitionLog {
                 next_offset = batch_header.last_offset + 1;
                 position += batch.len() as u32;
             }
-            self.producers.borrow_mut().record(sequence.0, sequence.1, sequence.2, sequence.3, base_offset, log_append_time.unwrap_or(first.max_timestamp()));
+            let timestamp = log_append_time.unwrap_or(first.max_timestamp());
+            match marker.flatten() {
+                Some(m) => {
+                    let lso = self.last_stable_offset();
+                    let done = self.producers.borrow_mut().complete(sequence.0, sequence.1, m.commit, m.coordinator_epoch, base_offset, timestamp);
+                    if let Some(t) = done {
+                        self.transaction_completed(t, lso);
+                    }
+                }
+                None => self.producers.borrow_mut().record(sequence.0, sequence.1, sequence.2, sequence.3, base_offset, timestamp, first.is_transactional()),
+            }
             staged.push((request, base_offset));
         }
         self.commit(&config, &mut staged, &mut stamped_headers, &mut iovecs, &mut headers, log_append_time).await;
@@ -1004,6 +1122,7 @@ impl PartitionLog {
         if self.state.borrow().deleted {
             return Err(io::Error::other("the partition was deleted"));
         }
+        let rolled_txn_index;
         let rolled = {
             let mut state = self.state.borrow_mut();
             let active = state.active_mut();
@@ -1012,6 +1131,7 @@ impl PartitionLog {
             crate::io::crash::point("roll.after_index_write");
             // From here on the closed segment's indexes are read from their files.
             active.seal_indexes();
+            rolled_txn_index = active.txn_index_path();
             RolledSegment {
                 log: active.log.clone(),
                 index_paths: [active.index_path(), active.time_index_path()],
@@ -1028,7 +1148,12 @@ impl PartitionLog {
         let end = rolled.end_offset;
         self.rolled.borrow_mut().push_back(rolled);
         self.producers.borrow_mut().expire_before(now.saturating_sub(self.config.borrow().producer_id_expiration_ms));
-        let snapshot = super::producer::write_snapshot(&self.dir, end, &self.producers.borrow(), false)
+        // A snapshot makes the next start trust the `.txnindex` files below it, so the rolled
+        // segment's goes to disk first (an fsync on the shard, only for a segment that had an
+        // abort since the last one); if it cannot, no snapshot: the replay covers it.
+        let txn_index = if self.txn_index_dirty.replace(false) { super::txn_index::sync(&rolled_txn_index) } else { Ok(()) };
+        let snapshot = txn_index
+            .and_then(|()| super::producer::write_snapshot(&self.dir, end, &self.producers.borrow(), false))
             .and_then(|()| super::producer::prune_snapshots(&self.dir, self.log_start_offset(), end, SNAPSHOTS_KEPT));
         if let Err(e) = snapshot {
             tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "could not write the producer state snapshot");
@@ -1044,13 +1169,17 @@ impl PartitionLog {
 
     /// Waits until the high watermark passes `offset`, or `timeout` passes.
     pub async fn wait_for_data(&self, offset: i64, timeout: std::time::Duration) {
-        self.wait_for(offset, timeout, false).await
+        self.wait_for(offset, timeout, ReadLimit::HighWatermark).await
     }
 
-    /// Waits until the high watermark (a follower's fetch: the log end offset) passes
-    /// `offset`, or `timeout` passes.
-    pub async fn wait_for(&self, offset: i64, timeout: std::time::Duration, to_log_end: bool) {
-        let limit = if to_log_end { self.log_end_offset() } else { self.high_watermark() };
+    /// Waits until the high watermark (a follower's fetch: the log end offset; a
+    /// read_committed consumer's: the last stable offset) passes `offset`, or `timeout` passes.
+    pub async fn wait_for(&self, offset: i64, timeout: std::time::Duration, read_limit: ReadLimit) {
+        let limit = match read_limit {
+            ReadLimit::LogEnd => self.log_end_offset(),
+            ReadLimit::HighWatermark => self.high_watermark(),
+            ReadLimit::LastStable => self.last_stable_offset(),
+        };
         if limit > offset || self.state.borrow().deleted {
             return;
         }
@@ -1071,12 +1200,12 @@ impl PartitionLog {
     /// `max_bytes` (never past the high watermark or the segment's end). With `min_one_batch`
     /// the first batch is returned whole even if it is larger than `max_bytes` (KIP-74).
     pub async fn read(&self, offset: i64, max_bytes: u32, min_one_batch: bool) -> Result<ReadResult, ReadError> {
-        self.read_to(offset, max_bytes, min_one_batch, false).await
+        self.read_to(offset, max_bytes, min_one_batch, ReadLimit::HighWatermark).await
     }
 
     /// `read`, up to the high watermark (a consumer) or, `to_log_end`, to the log end offset
     /// (a follower, which fetches what is not committed yet).
-    pub async fn read_to(&self, offset: i64, max_bytes: u32, min_one_batch: bool, to_log_end: bool) -> Result<ReadResult, ReadError> {
+    pub async fn read_to(&self, offset: i64, max_bytes: u32, min_one_batch: bool, read_limit: ReadLimit) -> Result<ReadResult, ReadError> {
         let (log_end, log_start_offset) = {
             let state = self.state.borrow();
             if state.deleted {
@@ -1088,11 +1217,16 @@ impl PartitionLog {
             (state.log_end_offset(), state.log_start_offset)
         };
         let high_watermark = self.high_watermark();
-        let limit = if to_log_end { log_end } else { high_watermark };
+        let last_stable_offset = self.last_stable_offset();
+        let limit = match read_limit {
+            ReadLimit::LogEnd => log_end,
+            ReadLimit::HighWatermark => high_watermark,
+            ReadLimit::LastStable => last_stable_offset,
+        };
         if offset < log_start_offset || offset > log_end {
             return Err(ReadError::OffsetOutOfRange { log_start_offset, high_watermark });
         }
-        let empty = ReadResult { records: None, first_batch_bytes: 0, high_watermark, log_start_offset };
+        let empty = ReadResult { records: None, first_batch_bytes: 0, high_watermark, log_start_offset, last_stable_offset, aborted: Vec::new() };
         if offset >= limit {
             return Ok(empty);
         }
@@ -1131,7 +1265,8 @@ impl PartitionLog {
                     let mut cursor = HeaderCursor::new(&file, size);
                     let mut at = position;
                     while let Some(header) = cursor.header_at(at).await.map_err(|_| ReadError::Storage)? {
-                        if header.last_offset >= limit {
+                        // Past what the read may return anyway: no need to find the limit.
+                        if header.last_offset >= limit || (at > position && at - position >= max_bytes) {
                             break;
                         }
                         at += header.size;
@@ -1166,13 +1301,97 @@ impl PartitionLog {
                 }
             }
         }
-        let active_segment = self.state.borrow().active().base_offset == base;
+        let (active_segment, next_base) = {
+            let state = self.state.borrow();
+            let i = state.segments.partition_point(|s| s.base_offset <= base);
+            (state.active().base_offset == base, state.segments.get(i).map(|s| s.base_offset))
+        };
+        // A read_committed consumer is told of the aborted transactions its records may hold:
+        // up to the first offset past the bytes it gets (an index entry past them, or the next
+        // segment), as Kafka's `fetchUpperBoundOffset`.
+        let aborted = if read_limit == ReadLimit::LastStable && !self.aborted.borrow().is_empty() {
+            let upper = self.offset_after_position(base, position + len).or(next_base).unwrap_or(limit).min(limit);
+            self.aborted.borrow().overlapping(offset, upper)
+        } else {
+            Vec::new()
+        };
         Ok(ReadResult {
             records: Some(FileSlice { file, position: position as u64, len, active_segment }),
             first_batch_bytes: first.size,
             high_watermark,
             log_start_offset,
+            last_stable_offset,
+            aborted,
         })
+    }
+
+    /// The offset of the first offset index entry of segment `base` at or past byte `position`:
+    /// every batch before `position` ends at or below it.
+    fn offset_after_position(&self, base: i64, position: u32) -> Option<i64> {
+        let state = self.state.borrow();
+        let segment = state.segments.iter().find(|s| s.base_offset == base)?;
+        let entries = &segment.index.entries;
+        let i = entries.partition_point(|e| e.position < position);
+        (i < entries.len()).then(|| base + entries.get(i).relative_offset as i64 + 1)
+    }
+
+    /// The last stable offset: the high watermark, or the first offset of the oldest
+    /// transaction below it that is open, or whose marker is not replicated yet.
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        let mut unreplicated = self.unreplicated_txns.borrow_mut();
+        while unreplicated.front().is_some_and(|(marker, _)| *marker < hw) {
+            unreplicated.pop_front();
+        }
+        let first_unstable = [self.producers.borrow().first_unstable_offset(), unreplicated.iter().map(|u| u.1).min()].into_iter().flatten().min();
+        first_unstable.map_or(hw, |f| f.min(hw))
+    }
+
+    /// A marker ended transaction `t`; `lso` was the last stable offset before it. An abort is
+    /// remembered and appended to the active segment's `.txnindex`.
+    fn transaction_completed(&self, t: super::producer::CompletedTxn, lso: i64) {
+        if self.replicated_high_watermark.get().is_some() {
+            self.unreplicated_txns.borrow_mut().push_back((t.last_offset, t.first_offset));
+        }
+        if t.committed {
+            return;
+        }
+        let entry =
+            super::txn_index::AbortedTxn { producer_id: t.producer_id, first_offset: t.first_offset, last_offset: t.last_offset, last_stable_offset: lso };
+        self.aborted.borrow_mut().push(entry);
+        // Derived data, as the indexes are: a failure here is rebuilt from the log at start.
+        let path = self.state.borrow().active().txn_index_path();
+        if let Err(e) = super::txn_index::append(&path, &entry) {
+            tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "could not write the transaction index");
+        }
+        self.txn_index_dirty.set(true);
+    }
+
+    /// Whether `producer_id` at `epoch` has a transaction open in this partition (a
+    /// transactional batch then needs no verification with the coordinator).
+    pub fn has_open_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.producers.borrow().has_open_transaction(producer_id, epoch)
+    }
+
+    /// Starts a KIP-890 verification for `producer_id`'s first transactional batch here: the
+    /// guard to append it with, if no marker comes first.
+    pub fn start_verification(&self, producer_id: i64) -> u64 {
+        thread_local! {
+            static NEXT_GUARD: Cell<u64> = const { Cell::new(1) };
+        }
+        let guard = NEXT_GUARD.with(|g| g.replace(g.get() + 1));
+        self.producers.borrow_mut().start_verification(producer_id, guard);
+        guard
+    }
+
+    /// The transactions open here, as (producer id, epoch, first offset).
+    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.producers.borrow().open_transactions()
+    }
+
+    /// Every producer's state here (DescribeProducers).
+    pub fn describe_producers(&self) -> Vec<(i64, i16, i32, i64, i32, i64)> {
+        self.producers.borrow().describe()
     }
 
     /// Where in segment `base` the batches below `offset` (the high watermark) end, from the
@@ -1314,6 +1533,9 @@ impl PartitionLog {
                 tracing::warn!(path = %segment.path.display(), error = %e, "could not delete a segment file");
             }
             crate::io::crash::point("retention.after_segment_rename");
+            if let Err(e) = crate::io::fs::remove_file_if_exists(&segment.txn_index_path()) {
+                tracing::warn!(path = %segment.txn_index_path().display(), error = %e, "could not delete a segment file");
+            }
             for path in [segment.index_path(), segment.time_index_path(), doomed] {
                 if let Err(e) = crate::io::fs::remove_file_if_exists(&path) {
                     tracing::warn!(path = %path.display(), error = %e, "could not delete a segment file");
@@ -1325,6 +1547,7 @@ impl PartitionLog {
         }
         drop_off_shard(gone);
         if deleted > 0 {
+            self.aborted.borrow_mut().drop_before(state.log_start_offset);
             tracing::info!(topic = %self.topic, partition = self.partition, deleted, log_start_offset = state.log_start_offset, "retention deleted segments");
         }
         deleted
@@ -1386,6 +1609,7 @@ impl PartitionLog {
         for path in [state.active().index_path(), state.active().time_index_path()] {
             crate::io::fs::sync_file(&std::fs::File::open(path)?)?;
         }
+        super::txn_index::sync(&state.active().txn_index_path())?;
         // The producers' state at the log end, so that the next start replays nothing.
         let end = state.log_end_offset();
         super::producer::write_snapshot(&self.dir, end, &self.producers.borrow(), true)?;
@@ -1464,17 +1688,22 @@ impl PartitionLog {
         };
         let mut snapshot = snapshot;
         let mut dirty = snapshot.len() - 1;
-        if self.is_replicated() {
-            // A replicated log is cleaned only below its high watermark, and only by what is
-            // committed: a newer key above it may still be cut by a truncation.
-            let hw = self.high_watermark();
-            dirty = bounds[..dirty].iter().take_while(|b| b.2 <= hw).count();
+        // A log is cleaned only below its last stable offset: a replicated one's high
+        // watermark (a newer key above it may still be cut by a truncation), and never past a
+        // transaction still open (its records may yet be aborted), as Kafka's cleaner stops at
+        // the first unstable offset.
+        let stable = self.last_stable_offset();
+        if self.is_replicated() || stable < self.log_end_offset() {
+            dirty = bounds[..dirty].iter().take_while(|b| b.2 <= stable).count();
             snapshot.truncate(dirty);
             if dirty == 0 {
                 return Ok(0);
             }
-            self.boundaries.borrow_mut().retain(|b| b.1 >= active_base);
+            if self.is_replicated() {
+                self.boundaries.borrow_mut().retain(|b| b.1 >= active_base);
+            }
         }
+        let aborted: Vec<super::txn_index::AbortedTxn> = self.aborted.borrow().entries().to_vec();
         let config = self.config();
         let dir = self.dir.clone();
         let now = now_ms();
@@ -1484,7 +1713,7 @@ impl PartitionLog {
         // blocking pool; the shard only swaps the files in.
         let written = compio::runtime::spawn_blocking(move || -> io::Result<Vec<(i64, PathBuf, LogSegment)>> {
             let mut written = Vec::new();
-            compaction::clean(&snapshot, dirty, now, config.delete_retention_ms, |base, bytes| {
+            compaction::clean(&snapshot, dirty, &aborted, now, config.delete_retention_ms, |base, bytes| {
                 // Written through the folder's handle: a folder renamed away by a topic
                 // deletion never receives a file meant for its successor.
                 let name = format!("{}.cleaned", super::segment_file_name(base, "log"));

@@ -30,8 +30,9 @@ pub mod producer;
 pub mod recovery;
 pub mod scrub;
 pub mod segment;
+pub mod txn_index;
 
-pub use log::{AppendError, AppendResult, FileSlice, PartitionLog, ReadError, ReadResult};
+pub use log::{AppendError, AppendResult, FileSlice, PartitionLog, ReadError, ReadLimit, ReadResult};
 
 #[cfg(test)]
 mod tests {

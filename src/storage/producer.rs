@@ -17,6 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::segment::LogSegment;
+use super::txn_index::{self, AbortedTxn, AbortedTxns};
 use crate::protocol::record_batch::{self, BatchView};
 
 /// Batches remembered per producer.
@@ -32,20 +33,61 @@ pub enum SequenceCheck {
     OutOfOrder,
     /// An older epoch of a producer that has moved on (a zombie).
     Fenced,
+    /// A transactional batch where the producer has no transaction open (nor a verification
+    /// by the transaction coordinator pending), or a plain batch from a producer whose
+    /// transaction is open here.
+    InvalidTxnState,
 }
 
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Producer {
     epoch: i16,
     /// (first sequence, last sequence, first offset), oldest first.
     batches: VecDeque<(i32, i32, i64)>,
     /// The last batch's largest timestamp, for expiry.
     last_timestamp: i64,
+    /// The epoch of the transaction coordinator that wrote this producer's last marker (-1:
+    /// none yet): a marker from an older coordinator is refused.
+    coordinator_epoch: i32,
+    /// The first offset of the producer's transaction open in this partition.
+    txn_first_offset: Option<i64>,
+    /// KIP-890's verification guard: set when the broker asks the transaction coordinator
+    /// whether this partition is in the producer's transaction, cleared by a marker. A first
+    /// transactional batch is written only under the guard it was verified with, so that a
+    /// batch verified before its transaction ended cannot open a transaction no marker closes.
+    verified: Option<u64>,
+}
+
+impl Default for Producer {
+    fn default() -> Producer {
+        Producer { epoch: 0, batches: VecDeque::new(), last_timestamp: 0, coordinator_epoch: -1, txn_first_offset: None, verified: None }
+    }
+}
+
+/// A transaction a marker ended in this partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub committed: bool,
+}
+
+/// Why a marker was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerError {
+    /// The marker's producer epoch is older than the producer's.
+    ProducerFenced,
+    /// The marker comes from an older transaction coordinator than the last one's.
+    CoordinatorFenced,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ProducerStates {
     producers: HashMap<i64, Producer>,
+    /// The transactions open in this partition, as (first offset, producer id).
+    ongoing: std::collections::BTreeSet<(i64, i64)>,
 }
 
 impl ProducerStates {
@@ -57,7 +99,8 @@ impl ProducerStates {
         if epoch < p.epoch {
             return SequenceCheck::Fenced;
         }
-        if epoch > p.epoch {
+        // The broker's own transactional writes (offsets in a transaction) carry no sequence.
+        if epoch > p.epoch || first_sequence < 0 {
             return SequenceCheck::Append;
         }
         if let Some(&(_, _, base_offset)) = p.batches.iter().find(|(f, l, _)| *f == first_sequence && *l == last_sequence) {
@@ -70,17 +113,75 @@ impl ProducerStates {
         }
     }
 
+    /// Whether a batch that passed `check` may be written as far as transactions go: a
+    /// transactional batch needs its producer's transaction open here (same epoch) or, to
+    /// open it, the verification guard it was verified under (`guard`; `None` for the
+    /// broker's own writes, which need none); a plain batch needs no transaction open.
+    pub fn check_transaction(&self, producer_id: i64, epoch: i16, transactional: bool, guard: Option<u64>) -> SequenceCheck {
+        if producer_id < 0 {
+            return SequenceCheck::Append;
+        }
+        let p = self.producers.get(&producer_id);
+        let open = p.is_some_and(|p| p.txn_first_offset.is_some() && p.epoch == epoch);
+        match (transactional, guard) {
+            (false, _) if p.is_some_and(|p| p.txn_first_offset.is_some()) => SequenceCheck::InvalidTxnState,
+            (true, Some(g)) if !open && p.and_then(|p| p.verified) != Some(g) => SequenceCheck::InvalidTxnState,
+            _ => SequenceCheck::Append,
+        }
+    }
+
+    /// Whether `producer_id` (at `epoch`) has a transaction open in this partition.
+    pub fn has_open_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.producers.get(&producer_id).is_some_and(|p| p.txn_first_offset.is_some() && p.epoch == epoch)
+    }
+
+    /// Sets a new verification guard for `producer_id` (see `Producer::verified`).
+    pub fn start_verification(&mut self, producer_id: i64, guard: u64) {
+        self.producers.entry(producer_id).or_default().verified = Some(guard);
+    }
+
+    /// The first offset of the oldest transaction open here.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.first().map(|(offset, _)| *offset)
+    }
+
+    /// The open transactions, as (producer id, epoch, first offset), oldest first.
+    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.ongoing.iter().map(|&(first, id)| (id, self.producers[&id].epoch, first)).collect()
+    }
+
+    /// Every producer, as (id, epoch, last sequence, last timestamp, coordinator epoch, open
+    /// transaction's first offset): DescribeProducers' answer.
+    pub fn describe(&self) -> Vec<(i64, i16, i32, i64, i32, i64)> {
+        let mut out: Vec<_> = self
+            .producers
+            .iter()
+            .map(|(id, p)| (*id, p.epoch, p.batches.back().map_or(-1, |b| b.1), p.last_timestamp, p.coordinator_epoch, p.txn_first_offset.unwrap_or(-1)))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Forgets the batches at or after `offset` (the log was cut there): a retry of one of
-    /// them must be written again, not answered with an offset that is gone.
+    /// them must be written again, not answered with an offset that is gone. (A transaction
+    /// whose marker was cut is open again only once the state is rebuilt from the log, which
+    /// `PartitionLog::after_cut` does.)
     pub fn truncate_from(&mut self, offset: i64) {
         self.producers.retain(|_, p| {
             p.batches.retain(|(_, _, base)| *base < offset);
-            !p.batches.is_empty()
+            if p.txn_first_offset.is_some_and(|f| f >= offset) {
+                p.txn_first_offset = None;
+            }
+            !p.batches.is_empty() || p.txn_first_offset.is_some()
         });
+        let producers = &self.producers;
+        self.ongoing.retain(|&(first, id)| first < offset && producers.get(&id).is_some_and(|p| p.txn_first_offset == Some(first)));
     }
 
-    /// Remembers a batch that is being written (`timestamp`: its largest).
-    pub fn record(&mut self, producer_id: i64, epoch: i16, first_sequence: i32, last_sequence: i32, base_offset: i64, timestamp: i64) {
+    /// Remembers a batch that is being written (`timestamp`: its largest); a transactional
+    /// one opens its producer's transaction here if none is open.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(&mut self, producer_id: i64, epoch: i16, first_sequence: i32, last_sequence: i32, base_offset: i64, timestamp: i64, transactional: bool) {
         if producer_id < 0 {
             return;
         }
@@ -89,17 +190,51 @@ impl ProducerStates {
             p.epoch = epoch;
             p.batches.clear();
         }
-        p.batches.push_back((first_sequence, last_sequence, base_offset));
-        if p.batches.len() > BATCHES_REMEMBERED {
-            p.batches.pop_front();
+        if first_sequence >= 0 {
+            p.batches.push_back((first_sequence, last_sequence, base_offset));
+            if p.batches.len() > BATCHES_REMEMBERED {
+                p.batches.pop_front();
+            }
         }
         p.last_timestamp = p.last_timestamp.max(timestamp);
+        if transactional && p.txn_first_offset.is_none() {
+            p.txn_first_offset = Some(base_offset);
+            p.verified = None;
+            self.ongoing.insert((base_offset, producer_id));
+        }
+    }
+
+    /// Checks a transaction marker (a control batch) from `producer_id` at `epoch`, written by
+    /// coordinator epoch `coordinator_epoch`, as Kafka's `appendEndTxnMarker` does.
+    pub fn check_marker(&self, producer_id: i64, epoch: i16, coordinator_epoch: i32) -> Result<(), MarkerError> {
+        match self.producers.get(&producer_id) {
+            Some(p) if epoch < p.epoch => Err(MarkerError::ProducerFenced),
+            Some(p) if coordinator_epoch < p.coordinator_epoch => Err(MarkerError::CoordinatorFenced),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a marker written at `offset`: the producer's transaction here ends. Returns the
+    /// transaction it ended, if one was open.
+    pub fn complete(&mut self, producer_id: i64, epoch: i16, committed: bool, coordinator_epoch: i32, offset: i64, timestamp: i64) -> Option<CompletedTxn> {
+        let p = self.producers.entry(producer_id).or_default();
+        if epoch != p.epoch {
+            p.epoch = epoch;
+            p.batches.clear();
+        }
+        p.coordinator_epoch = coordinator_epoch;
+        p.last_timestamp = p.last_timestamp.max(timestamp);
+        p.verified = None;
+        let first = p.txn_first_offset.take()?;
+        self.ongoing.remove(&(first, producer_id));
+        Some(CompletedTxn { producer_id, first_offset: first, last_offset: offset, committed })
     }
 
     /// Forgets producers whose last batch is older than `before` (milliseconds since the
     /// epoch), as Kafka's `removeExpiredProducers` does after `producer.id.expiration.ms`.
     pub fn expire_before(&mut self, before: i64) {
-        self.producers.retain(|_, p| p.last_timestamp >= before);
+        // A producer with a transaction open stays until the transaction ends, as in Kafka.
+        self.producers.retain(|_, p| p.last_timestamp >= before || p.txn_first_offset.is_some());
     }
 
     pub fn len(&self) -> usize {
@@ -112,27 +247,30 @@ impl ProducerStates {
 
     /// The state as a Kafka producer snapshot (version 1): the version, a CRC-32C of what
     /// follows it, and per producer its id, epoch and last batch (last sequence, last offset,
-    /// offset delta, timestamp), no transaction coordinator epoch (-1) and no open transaction
-    /// (-1). Producers in id order, so equal states write equal files.
+    /// offset delta, timestamp), the coordinator epoch of its last marker and its open
+    /// transaction's first offset (-1 for none). Producers in id order, so equal states write
+    /// equal files.
     pub fn encode_snapshot(&self) -> Vec<u8> {
         let mut ids: Vec<&i64> = self.producers.keys().collect();
         ids.sort();
         let mut out = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + ids.len() * SNAPSHOT_ENTRY_BYTES);
         out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
         out.extend_from_slice(&[0; 4]);
-        let entries: Vec<(i64, &Producer, (i32, i32, i64))> =
-            ids.into_iter().filter_map(|id| Some((*id, &self.producers[id], *self.producers[id].batches.back()?))).collect();
-        out.extend_from_slice(&(entries.len() as i32).to_be_bytes());
-        for (id, p, (first, last, base)) in entries {
-            let offset_delta = last.wrapping_sub(first);
+        out.extend_from_slice(&(ids.len() as i32).to_be_bytes());
+        for id in ids {
+            let p = &self.producers[id];
+            // A producer without a batch with a sequence (its transactional offset commits,
+            // written by the broker) has last sequence and offset -1, as in Kafka.
+            let (first, last, base) = p.batches.back().copied().unwrap_or((-1, -1, -1));
+            let offset_delta = if base < 0 { 0 } else { last.wrapping_sub(first) };
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&p.epoch.to_be_bytes());
             out.extend_from_slice(&last.to_be_bytes());
-            out.extend_from_slice(&(base + offset_delta as i64).to_be_bytes());
+            out.extend_from_slice(&(if base < 0 { -1 } else { base + offset_delta as i64 }).to_be_bytes());
             out.extend_from_slice(&offset_delta.to_be_bytes());
             out.extend_from_slice(&p.last_timestamp.to_be_bytes());
-            out.extend_from_slice(&(-1i32).to_be_bytes());
-            out.extend_from_slice(&(-1i64).to_be_bytes());
+            out.extend_from_slice(&p.coordinator_epoch.to_be_bytes());
+            out.extend_from_slice(&p.txn_first_offset.unwrap_or(-1).to_be_bytes());
         }
         let crc = crc32c::crc32c(&out[SNAPSHOT_CRC_END..]);
         out[2..SNAPSHOT_CRC_END].copy_from_slice(&crc.to_be_bytes());
@@ -164,11 +302,22 @@ impl ProducerStates {
             let i32_at = |at: usize| i32::from_be_bytes(e[at..at + 4].try_into().expect("4 bytes"));
             let (id, epoch, last, last_offset, offset_delta, timestamp) =
                 (i64_at(0), i16::from_be_bytes([e[8], e[9]]), i32_at(10), i64_at(14), i32_at(22), i64_at(26));
-            if id < 0 || last_offset < 0 || offset_delta < 0 {
+            let (coordinator_epoch, txn_first) = (i32_at(34), i64_at(38));
+            if id < 0 || offset_delta < 0 {
                 continue;
             }
-            let batches = VecDeque::from([(last.wrapping_sub(offset_delta), last, last_offset - offset_delta as i64)]);
-            states.producers.insert(id, Producer { epoch, batches, last_timestamp: timestamp });
+            // A producer whose last batch carried no sequence (the broker's transactional
+            // offset commits) is kept for its transaction, without a batch.
+            let batches = if last >= 0 && last_offset >= 0 {
+                VecDeque::from([(last.wrapping_sub(offset_delta), last, last_offset - offset_delta as i64)])
+            } else {
+                VecDeque::new()
+            };
+            let txn_first_offset = (txn_first >= 0).then_some(txn_first);
+            if let Some(first) = txn_first_offset {
+                states.ongoing.insert((first, id));
+            }
+            states.producers.insert(id, Producer { epoch, batches, last_timestamp: timestamp, coordinator_epoch, txn_first_offset, verified: None });
         }
         Ok(states)
     }
@@ -207,11 +356,20 @@ pub fn prune_snapshots(dir: &Path, log_start: i64, end: i64, keep: usize) -> io:
     Ok(())
 }
 
+/// What a log's transactional state is rebuilt into at start and after a cut.
+#[derive(Debug, Default)]
+pub struct LoadedState {
+    pub producers: ProducerStates,
+    pub aborted: AbortedTxns,
+}
+
 /// The producers' state of a log just recovered (`segments`): the newest snapshot at or below
 /// the log end that reads back, then every batch after it (Kafka's `loadProducerState`), less
 /// producers expired before `expired_before`. Snapshots past the log end are removed first;
-/// unreadable ones too.
-pub fn load_state(dir: &Path, segments: &[LogSegment], expired_before: i64) -> io::Result<ProducerStates> {
+/// unreadable ones too. The aborted transactions come from the `.txnindex` files below where
+/// the replay starts and from the replayed markers after it; the files of the replayed
+/// segments are rewritten to match.
+pub fn load_state(dir: &Path, segments: &[LogSegment], expired_before: i64) -> io::Result<LoadedState> {
     let (start, end) = (segments.first().map_or(0, |s| s.base_offset), segments.last().map_or(0, |s| s.next_offset));
     let mut states = ProducerStates::default();
     // Without a snapshot (a log from before they were written, or one that never rolled),
@@ -239,36 +397,91 @@ pub fn load_state(dir: &Path, segments: &[LogSegment], expired_before: i64) -> i
             }
         }
     }
-    replay(segments, from, &mut states)?;
+    // The aborted transactions the files hold below the replay (a roll fsyncs its segment's
+    // file before the snapshot that makes the replay start past it is written).
+    let mut aborted = Vec::new();
+    for segment in segments.iter().filter(|s| s.base_offset < from) {
+        let bytes = crate::io::fs::read_if_exists(&segment.txn_index_path())?.unwrap_or_default();
+        aborted.extend(txn_index::decode(&bytes).into_iter().filter(|t| t.last_offset < from));
+    }
+    let mut replayed = Vec::new();
+    replay(segments, from, &mut states, &mut replayed)?;
+    aborted.extend(replayed.iter().copied());
+    // The files of the replayed segments now say what the log says.
+    for segment in segments.iter().filter(|s| s.next_offset > from || s.base_offset >= from) {
+        let mine: Vec<_> = aborted
+            .iter()
+            .filter(|t| t.last_offset >= segment.base_offset && t.last_offset < segment.next_offset.max(segment.base_offset + 1))
+            .copied()
+            .collect();
+        let path = segment.txn_index_path();
+        let on_file = txn_index::decode(&crate::io::fs::read_if_exists(&path)?.unwrap_or_default());
+        if on_file != mine {
+            txn_index::rewrite(&path, &mine)?;
+        }
+    }
     states.expire_before(expired_before);
-    Ok(states)
+    Ok(LoadedState { producers: states, aborted: AbortedTxns::from_vec(aborted) })
 }
 
-/// Records every producer batch at or after `from` in `segments`, reading only batch headers.
-fn replay(segments: &[LogSegment], from: i64, states: &mut ProducerStates) -> io::Result<()> {
-    let mut header = [0u8; record_batch::HEADER_BYTES];
+/// Records every producer batch and marker at or after `from` in `segments`, reading only batch
+/// headers (and a marker's one record); the aborted transactions the markers end go to
+/// `aborted`.
+fn replay(segments: &[LogSegment], from: i64, states: &mut ProducerStates, aborted: &mut Vec<AbortedTxn>) -> io::Result<()> {
+    // A header and, for a control batch, its record (a marker's is about 20 bytes).
+    let mut header = [0u8; record_batch::HEADER_BYTES + CONTROL_RECORD_BYTES_MAX];
     for segment in segments.iter().filter(|s| s.next_offset > from) {
         let mut position = if segment.base_offset < from { segment.index.lookup((from - segment.base_offset) as u32).position } else { 0 };
         while position as u64 + record_batch::HEADER_BYTES as u64 <= segment.size as u64 {
             let n = segment.log.read_at_blocking(position as u64, &mut header)?;
-            let Some(batch) = (n == header.len()).then(|| super::segment::BatchHeader::parse(&header, segment.size - position)).flatten() else { break };
-            let view = BatchView { bytes: &header };
-            if batch.base_offset >= from && view.producer_id() >= 0 && !view.is_control() {
-                let first = view.base_sequence();
-                states.record(
-                    view.producer_id(),
-                    view.producer_epoch(),
-                    first,
-                    first.wrapping_add(view.last_offset_delta()),
-                    batch.base_offset,
-                    batch.max_timestamp,
-                );
+            if n < record_batch::HEADER_BYTES {
+                break;
+            }
+            let Some(batch) = super::segment::BatchHeader::parse(&header[..record_batch::HEADER_BYTES], segment.size - position) else { break };
+            let view = BatchView { bytes: &header[..n] };
+            if batch.base_offset >= from && view.producer_id() >= 0 {
+                if view.is_control() {
+                    let record_end = (batch.size as usize).min(n);
+                    if let Some(marker) = record_batch::control_record(&header[record_batch::HEADER_BYTES..record_end]) {
+                        let lso = states.first_unstable_offset().unwrap_or(batch.base_offset);
+                        let done = states.complete(
+                            view.producer_id(),
+                            view.producer_epoch(),
+                            marker.commit,
+                            marker.coordinator_epoch,
+                            batch.base_offset,
+                            batch.max_timestamp,
+                        );
+                        if let Some(t) = done.filter(|t| !t.committed) {
+                            aborted.push(AbortedTxn {
+                                producer_id: t.producer_id,
+                                first_offset: t.first_offset,
+                                last_offset: t.last_offset,
+                                last_stable_offset: lso,
+                            });
+                        }
+                    }
+                } else {
+                    let first = view.base_sequence();
+                    states.record(
+                        view.producer_id(),
+                        view.producer_epoch(),
+                        first,
+                        first.wrapping_add(view.last_offset_delta()),
+                        batch.base_offset,
+                        batch.max_timestamp,
+                        view.is_transactional(),
+                    );
+                }
             }
             position += batch.size;
         }
     }
     Ok(())
 }
+
+/// What replay reads of a control batch's record beyond its header.
+const CONTROL_RECORD_BYTES_MAX: usize = 32;
 
 const SNAPSHOT_VERSION: i16 = 1;
 /// The version (2 bytes) and the CRC (4) come before what the CRC covers.
@@ -287,23 +500,23 @@ mod tests {
     fn retries_are_duplicates_and_gaps_are_refused() {
         let mut s = ProducerStates::default();
         assert_eq!(s.check(7, 0, 0, 9), SequenceCheck::Append);
-        s.record(7, 0, 0, 9, 100, 5);
+        s.record(7, 0, 0, 9, 100, 5, false);
         assert_eq!(s.check(7, 0, 0, 9), SequenceCheck::Duplicate { base_offset: 100 });
         assert_eq!(s.check(7, 0, 10, 19), SequenceCheck::Append);
         assert_eq!(s.check(7, 0, 12, 19), SequenceCheck::OutOfOrder);
-        s.record(7, 1, 0, 4, 200, 6);
+        s.record(7, 1, 0, 4, 200, 6, false);
         assert_eq!(s.check(7, 0, 10, 19), SequenceCheck::Fenced, "the old epoch is a zombie");
         assert_eq!(s.check(-1, 0, 5, 5), SequenceCheck::Append, "non-idempotent producers are not checked");
-        s.record(8, 0, i32::MAX - 1, i32::MAX, 300, 7);
+        s.record(8, 0, i32::MAX - 1, i32::MAX, 300, 7, false);
         assert_eq!(s.check(8, 0, 0, 3), SequenceCheck::Append, "sequences wrap");
     }
 
     #[test]
     fn a_snapshot_keeps_each_producers_epoch_and_last_batch_in_kafkas_format() {
         let mut s = ProducerStates::default();
-        s.record(7, 2, 0, 9, 100, 1_000);
-        s.record(7, 2, 10, 14, 110, 2_000);
-        s.record(3, 0, 5, 5, 120, 3_000);
+        s.record(7, 2, 0, 9, 100, 1_000, false);
+        s.record(7, 2, 10, 14, 110, 2_000, false);
+        s.record(3, 0, 5, 5, 120, 3_000, false);
         let bytes = s.encode_snapshot();
         assert_eq!(bytes.len(), 10 + 2 * 46);
         assert_eq!(&bytes[0..2], &[0, 1], "version 1");

@@ -78,6 +78,11 @@ impl LogSegment {
         self.path.with_extension("timeindex")
     }
 
+    /// The segment's aborted transactions (`storage::txn_index`), when it has any.
+    pub fn txn_index_path(&self) -> PathBuf {
+        self.path.with_extension("txnindex")
+    }
+
     /// Records a batch that now sits at `position` in this segment: the indexes and the
     /// segment's counters. The batch's bytes must already be in the file.
     ///

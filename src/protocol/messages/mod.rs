@@ -1,6 +1,8 @@
 //! One module per API: its request as decoded from the wire and its response as encoded, both
 //! version-gated field by field the way Kafka's JSON schemas describe them.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
@@ -13,6 +15,7 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -29,6 +32,8 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use super::codec::{DecodeResult, Reader};
 use super::wire::{Request, Version, Wire};
@@ -65,7 +70,12 @@ macro_rules! every_request {
             $crate::protocol::messages::describe_log_dirs::DescribeLogDirsRequest,
             $crate::protocol::messages::elect_leaders::ElectLeadersRequest,
             $crate::protocol::messages::alter_partition_reassignments::AlterPartitionReassignmentsRequest,
-            $crate::protocol::messages::list_partition_reassignments::ListPartitionReassignmentsRequest
+            $crate::protocol::messages::list_partition_reassignments::ListPartitionReassignmentsRequest,
+            $crate::protocol::messages::add_partitions_to_txn::AddPartitionsToTxnRequest,
+            $crate::protocol::messages::add_offsets_to_txn::AddOffsetsToTxnRequest,
+            $crate::protocol::messages::end_txn::EndTxnRequest,
+            $crate::protocol::messages::write_txn_markers::WriteTxnMarkersRequest,
+            $crate::protocol::messages::txn_offset_commit::TxnOffsetCommitRequest
         )
     };
 }
