@@ -14,4 +14,5 @@ mod offsets;
 mod produce_consume;
 mod recovery;
 mod support;
+mod transactions;
 mod zero_copy;

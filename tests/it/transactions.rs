@@ -1,0 +1,383 @@
+//! Transactions with librdkafka's transactional producer: what read_committed and
+//! read_uncommitted consumers see of committed, aborted, open, fenced and timed-out
+//! transactions; offsets committed in a transaction; and a consume-transform-produce loop that
+//! stays exactly-once while its broker is killed with kill -9 and restarted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::support::{client_config, free_port, BrokerProcess, TestBroker};
+
+/// A small `__transaction_state`, so that the tests' brokers create it quickly.
+const TXN_SETTINGS: &[(&str, &str)] = &[("transaction.state.log.num.partitions", "4"), ("offsets.topic.num.partitions", "4")];
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+fn transactional_producer(bootstrap: &str, id: &str, extra: &[(&str, &str)]) -> BaseProducer {
+    let mut config = client_config(bootstrap);
+    config.set("transactional.id", id).set("linger.ms", "5");
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    let producer: BaseProducer = config.create().unwrap();
+    producer.init_transactions(Duration::from_secs(30)).unwrap();
+    producer
+}
+
+fn send(producer: &BaseProducer, topic: &str, partition: i32, value: &str) {
+    loop {
+        match producer.send(BaseRecord::<str, str>::to(topic).partition(partition).key(value).payload(value)) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(5));
+            }
+            Err((e, _)) => panic!("send {value}: {e}"),
+        }
+    }
+}
+
+/// Every record of `topic` a consumer with `isolation` reads, up to its end (the high
+/// watermark, or for read_committed the last stable offset), as partition -> values.
+fn read_to_end(bootstrap: &str, topic: &str, partitions: i32, isolation: &str) -> BTreeMap<i32, Vec<String>> {
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", "spate-txn-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out: BTreeMap<i32, Vec<String>> = (0..partitions).map(|p| (p, Vec::new())).collect();
+    let mut at_end = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while at_end.len() < partitions as usize {
+        assert!(Instant::now() < deadline, "{isolation} reader of {topic} did not reach the end: {at_end:?}");
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.get_mut(&m.partition()).unwrap().push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap()),
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => panic!("{isolation} reader: {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
+fn values(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// The end offset a consumer with `isolation` is given for partition 0 (ListOffsets latest).
+fn end_offset(bootstrap: &str, topic: &str, isolation: &str) -> i64 {
+    let consumer: BaseConsumer = client_config(bootstrap).set("group.id", "spate-txn-watermarks").set("isolation.level", isolation).create().unwrap();
+    consumer.fetch_watermarks(topic, 0, Duration::from_secs(10)).unwrap().1
+}
+
+#[test]
+fn read_committed_consumers_see_committed_transactions_only() {
+    let broker = TestBroker::start(TXN_SETTINGS);
+    let b = broker.bootstrap();
+    block_on(crate::support::create_topic(&b, "txn", 2));
+    let producer = transactional_producer(&b, "committer", &[]);
+    // Committed, aborted (after its records reached the broker), committed.
+    for (name, commit) in [("a", true), ("b", false), ("c", true)] {
+        producer.begin_transaction().unwrap();
+        for (i, v) in values(name, 20).iter().enumerate() {
+            send(&producer, "txn", i as i32 % 2, v);
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+        if commit {
+            producer.commit_transaction(Duration::from_secs(10)).unwrap();
+        } else {
+            producer.abort_transaction(Duration::from_secs(10)).unwrap();
+        }
+    }
+    // And one left open, its records written.
+    producer.begin_transaction().unwrap();
+    for v in values("d", 10) {
+        send(&producer, "txn", 0, &v);
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let expect =
+        |names: &[&str], partition: usize| -> Vec<String> { names.iter().flat_map(|n| values(n, 20).into_iter().skip(partition).step_by(2)).collect() };
+    let committed = read_to_end(&b, "txn", 2, "read_committed");
+    assert_eq!(committed[&0], expect(&["a", "c"], 0));
+    assert_eq!(committed[&1], expect(&["a", "c"], 1));
+    let everything = read_to_end(&b, "txn", 2, "read_uncommitted");
+    let mut p0 = expect(&["a", "b", "c"], 0);
+    p0.extend(values("d", 10));
+    assert_eq!(everything[&0], p0, "read_uncommitted sees aborted and open records too");
+    assert_eq!(everything[&1], expect(&["a", "b", "c"], 1));
+    // 10 + 10 + 10 records and 3 markers, then the open transaction's 10: the last stable
+    // offset stops at its first record.
+    assert_eq!(end_offset(&b, "txn", "read_committed"), 33);
+    assert_eq!(end_offset(&b, "txn", "read_uncommitted"), 43);
+
+    producer.commit_transaction(Duration::from_secs(10)).unwrap();
+    let committed = read_to_end(&b, "txn", 2, "read_committed");
+    let mut p0 = expect(&["a", "c"], 0);
+    p0.extend(values("d", 10));
+    assert_eq!(committed[&0], p0, "the open transaction, once committed");
+    assert_eq!(end_offset(&b, "txn", "read_committed"), 44);
+
+    // The aborted transaction is in partition 0's transaction index, as Kafka writes it.
+    let index = broker.log_dir().join("txn-0").join("00000000000000000000.txnindex");
+    assert_eq!(std::fs::metadata(&index).map(|m| m.len()).unwrap_or(0), 34, "one aborted transaction in {}", index.display());
+}
+
+#[test]
+fn a_new_producer_with_the_same_transactional_id_fences_the_old_one() {
+    let broker = TestBroker::start(TXN_SETTINGS);
+    let b = broker.bootstrap();
+    block_on(crate::support::create_topic(&b, "fenced", 1));
+    let zombie = transactional_producer(&b, "same-id", &[]);
+    zombie.begin_transaction().unwrap();
+    for v in values("zombie", 5) {
+        send(&zombie, "fenced", 0, &v);
+    }
+    zombie.flush(Duration::from_secs(10)).unwrap();
+    // The new instance's InitProducerId aborts the zombie's transaction and bumps the epoch.
+    let fresh = transactional_producer(&b, "same-id", &[]);
+    fresh.begin_transaction().unwrap();
+    for v in values("fresh", 5) {
+        send(&fresh, "fenced", 0, &v);
+    }
+    fresh.commit_transaction(Duration::from_secs(10)).unwrap();
+    // The zombie can neither write nor commit any more.
+    send(&zombie, "fenced", 0, "late");
+    let _ = zombie.flush(Duration::from_secs(5));
+    match zombie.commit_transaction(Duration::from_secs(10)) {
+        Err(KafkaError::Transaction(e)) => assert!(e.is_fatal(), "the zombie's commit fails fatally: {e}"),
+        other => panic!("the zombie's commit must fail: {other:?}"),
+    }
+    let committed = read_to_end(&b, "fenced", 1, "read_committed");
+    assert_eq!(committed[&0], values("fresh", 5));
+}
+
+#[test]
+fn an_abandoned_transaction_is_aborted_after_its_timeout() {
+    let mut settings = TXN_SETTINGS.to_vec();
+    settings.push(("transaction.abort.timed.out.transaction.cleanup.interval.ms", "200"));
+    let broker = TestBroker::start(&settings);
+    let b = broker.bootstrap();
+    block_on(crate::support::create_topic(&b, "abandoned", 1));
+    let abandoned = transactional_producer(&b, "abandoned", &[("transaction.timeout.ms", "1500")]);
+    abandoned.begin_transaction().unwrap();
+    for v in values("lost", 5) {
+        send(&abandoned, "abandoned", 0, &v);
+    }
+    abandoned.flush(Duration::from_secs(10)).unwrap();
+    // The producer hangs (its process stopped, say): it never ends the transaction.
+    let other = transactional_producer(&b, "other", &[]);
+    other.begin_transaction().unwrap();
+    send(&other, "abandoned", 0, "after");
+    other.commit_transaction(Duration::from_secs(10)).unwrap();
+    assert_eq!(end_offset(&b, "abandoned", "read_committed"), 0, "the open transaction holds the last stable offset");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while end_offset(&b, "abandoned", "read_committed") == 0 {
+        assert!(Instant::now() < deadline, "the transaction was not aborted after its timeout");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(read_to_end(&b, "abandoned", 1, "read_committed")[&0], vec!["after".to_string()]);
+    // Its producer was fenced by the abort's epoch bump.
+    match abandoned.commit_transaction(Duration::from_secs(10)) {
+        Err(_) => {}
+        Ok(()) => panic!("a commit after the coordinator aborted the transaction must fail"),
+    }
+}
+
+/// Copies every record of `input` to `output` in transactions that also commit the copier's
+/// consumer offsets (`send_offsets_to_transaction`). On an error the producer and consumer are
+/// rebuilt (as an application restarts), and go on from the last committed offsets.
+struct Copier {
+    consumer: BaseConsumer,
+    producer: BaseProducer,
+}
+
+impl Copier {
+    fn new(bootstrap: &str) -> Result<Copier, KafkaError> {
+        // The producer first: its InitProducerId fences a previous copier and aborts its
+        // transaction, whose pending offsets would otherwise hold back the committed offsets
+        // a read_committed consumer asks for (KIP-447's require_stable).
+        let producer: BaseProducer = client_config(bootstrap)
+            .set("transactional.id", "copier-txn")
+            .set("linger.ms", "5")
+            .set("transaction.timeout.ms", "10000")
+            .set("message.timeout.ms", "10000")
+            .create()?;
+        producer.init_transactions(Duration::from_secs(15))?;
+        let consumer: BaseConsumer = client_config(bootstrap)
+            .set("group.id", "copier")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "50")
+            .set("session.timeout.ms", "6000")
+            .create()?;
+        // A fixed assignment with the group's committed offsets: the copier is alone.
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..2 {
+            tpl.add_partition("copy-in", p);
+        }
+        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
+        let mut assignment = TopicPartitionList::new();
+        for e in committed.elements() {
+            let offset = if e.offset() == Offset::Invalid { Offset::Beginning } else { e.offset() };
+            assignment.add_partition_offset("copy-in", e.partition(), offset)?;
+        }
+        consumer.assign(&assignment)?;
+        Ok(Copier { consumer, producer })
+    }
+
+    /// One transaction of up to `max` records; how many it copied. With `crash`, the
+    /// application dies after its records and offsets reached the broker, before the commit.
+    fn copy_once(&self, max: usize, crash: bool) -> Result<usize, KafkaError> {
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut batch = Vec::new();
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while batch.len() < max && Instant::now() < deadline {
+            match self.consumer.poll(Duration::from_millis(50)) {
+                Some(Ok(m)) => {
+                    next.insert(m.partition(), m.offset() + 1);
+                    batch.push((m.partition(), String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap()));
+                }
+                Some(Err(e)) => return Err(e),
+                None => {}
+            }
+        }
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        self.producer.begin_transaction()?;
+        for (partition, value) in &batch {
+            if let Err((e, _)) = self.producer.send(BaseRecord::<str, str>::to("copy-out").partition(*partition).key(value).payload(value)) {
+                return Err(e);
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (p, o) in &next {
+            offsets.add_partition_offset("copy-in", *p, Offset::Offset(*o))?;
+        }
+        let metadata = self.consumer.group_metadata().expect("a consumer with a group id has group metadata");
+        self.producer.send_offsets_to_transaction(&offsets, &metadata, Duration::from_secs(10))?;
+        if crash {
+            self.producer.flush(Duration::from_secs(10))?;
+            return Ok(0);
+        }
+        self.producer.commit_transaction(Duration::from_secs(10))?;
+        Ok(batch.len())
+    }
+}
+
+#[test]
+fn consume_transform_produce_stays_exactly_once_across_kill_9() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const RECORDS: usize = 6_000;
+    const KILLS: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut broker = BrokerProcess::start(dir.path(), port, TXN_SETTINGS);
+    let b = broker.bootstrap();
+    block_on(crate::support::create_topic(&b, "copy-in", 2));
+    block_on(crate::support::create_topic(&b, "copy-out", 2));
+    {
+        let producer: BaseProducer = client_config(&b).set("enable.idempotence", "true").create().unwrap();
+        for i in 0..RECORDS {
+            send(&producer, "copy-in", (i % 2) as i32, &format!("r{i:05}"));
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+    // The killer: kill -9 and a restart each time another fifth of the records went through,
+    // at whatever point the copier is then (mid-transaction, mid-commit, between two).
+    let copied = Arc::new(AtomicUsize::new(0));
+    let killer = {
+        let copied = copied.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            for k in 1..=KILLS {
+                while copied.load(Ordering::Relaxed) < k * RECORDS / (KILLS + 2) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                std::thread::sleep(Duration::from_millis(7 * k as u64));
+                broker.kill9();
+                broker.restart();
+            }
+            broker
+        })
+    };
+    let started = Instant::now();
+    let mut copier: Option<Copier> = None;
+    let (mut starts, mut failures, mut crashes, mut transactions) = (0, 0, 0, 0usize);
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(240), "the copy did not finish: {starts} copier starts, {failures} failures");
+        if copier.is_none() {
+            match Copier::new(&b) {
+                Ok(c) => copier = Some(c),
+                Err(e) => {
+                    eprintln!("copier start failed ({e}); retrying");
+                    std::thread::sleep(Duration::from_millis(300));
+                    continue;
+                }
+            }
+            starts += 1;
+        }
+        transactions += 1;
+        // Every 9th transaction, the copier itself dies before its commit: the next one's
+        // InitProducerId fences it and aborts its transaction.
+        if transactions % 9 == 0 {
+            if copier.as_ref().unwrap().copy_once(100, true).is_ok() {
+                crashes += 1;
+            }
+            copier = None;
+            continue;
+        }
+        match copier.as_ref().unwrap().copy_once(100, false) {
+            Ok(0) if killer.is_finished() => {
+                // Nothing left to read from the committed offsets on: done, if it is all there.
+                let total: usize = read_to_end(&b, "copy-out", 2, "read_committed").values().map(Vec::len).sum();
+                if total >= RECORDS {
+                    break;
+                }
+            }
+            Ok(n) => {
+                copied.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // As an application restarts: a new producer (which fences the old one and
+                // aborts its transaction) and a consumer from the committed offsets.
+                failures += 1;
+                eprintln!("copier failed ({e}); starting a new one");
+                copier = None;
+            }
+        }
+    }
+    let mut broker = killer.join().unwrap();
+    let out = read_to_end(&b, "copy-out", 2, "read_committed");
+    for p in 0..2 {
+        let expected: Vec<String> = (0..RECORDS).filter(|i| i % 2 == p as usize).map(|i| format!("r{i:05}")).collect();
+        assert_eq!(out[&p].len(), expected.len(), "partition {p}: every record copied once ({starts} copier starts, {failures} failures)");
+        assert_eq!(out[&p], expected, "partition {p}: in order, no duplicate, none missing");
+    }
+    // read_uncommitted sees the aborted copies too: the crashed copiers' at least.
+    let everything: usize = read_to_end(&b, "copy-out", 2, "read_uncommitted").values().map(Vec::len).sum();
+    eprintln!("{KILLS} kills, {crashes} copier crashes, {starts} copier starts, {failures} failures, {} aborted copies", everything - RECORDS);
+    assert!(crashes >= 3 && everything > RECORDS, "the crashed copiers' transactions were written, then aborted");
+    drop(copier);
+    broker.terminate();
+}
