@@ -171,8 +171,14 @@ impl Cluster {
 
     /// The connection to the coordinator of `group`.
     pub async fn coordinator(&self, group: &str) -> Result<Connection> {
+        self.coordinator_of(group, 0).await
+    }
+
+    /// The connection to the coordinator of `key`: a group's (`key_type` 0) or a
+    /// transactional id's (1).
+    pub async fn coordinator_of(&self, key: &str, key_type: i8) -> Result<Connection> {
         let conn = self.any().await?;
-        let answer = conn.send(&FindCoordinatorRequest { key: group.to_string(), ..Default::default() }).await?;
+        let answer = conn.send(&FindCoordinatorRequest { key: key.to_string(), key_type, ..Default::default() }).await?;
         super::check(answer.error)?;
         let addr = format!("{}:{}", answer.host, answer.port);
         self.brokers.borrow_mut().insert(answer.node_id, addr.clone());

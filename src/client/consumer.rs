@@ -811,7 +811,9 @@ async fn fetch(inner: Rc<Inner>, leader: i32, partitions: Vec<(TopicPartition, i
                     }
                     p.high_watermark = r.high_watermark;
                     let mut records = Vec::new();
-                    let next = match records::read_records(fetched_bytes(r.records), p.fetch_offset, &mut records) {
+                    let aborted: Option<Vec<(i64, i64)>> =
+                        (config.isolation_level == 1).then(|| r.aborted_transactions.iter().flatten().map(|a| (a.producer_id, a.first_offset)).collect());
+                    let next = match records::read_records_isolated(fetched_bytes(r.records), p.fetch_offset, aborted.as_deref(), &mut records) {
                         Ok(next) => next,
                         Err(e) => {
                             s.fetch_error = Some(e);

@@ -133,6 +133,10 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     pub idempotence: bool,
     pub compression: Compression,
+    /// `transactional.id`: a transactional producer (`init_transactions` first).
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long the coordinator lets a transaction stay open.
+    pub transaction_timeout: Duration,
 }
 
 const KNOWN: &[&str] = &[
@@ -150,6 +154,8 @@ const KNOWN: &[&str] = &[
     "partitioner.class",
     "key.serializer",
     "value.serializer",
+    "transactional.id",
+    "transaction.timeout.ms",
 ];
 
 impl ProducerConfig {
@@ -170,6 +176,10 @@ impl ProducerConfig {
         let explicit = c.get("enable.idempotence").is_some();
         let mut idempotence = c.bool("enable.idempotence", true)?;
         let conflicts = acks != -1 || max_in_flight > 5;
+        let transactional_id = c.get("transactional.id").filter(|id| !id.is_empty()).map(str::to_string);
+        if transactional_id.is_some() && (!idempotence || conflicts) {
+            return Err(Error::Config("transactional.id requires idempotence (acks=all, max.in.flight.requests.per.connection <= 5)".into()));
+        }
         if idempotence && conflicts {
             if explicit {
                 return Err(Error::Config("enable.idempotence=true requires acks=all and max.in.flight.requests.per.connection <= 5".into()));
@@ -190,6 +200,8 @@ impl ProducerConfig {
             max_request_size: c.parse("max.request.size", 1 << 20)?,
             idempotence,
             compression,
+            transactional_id,
+            transaction_timeout: c.millis("transaction.timeout.ms", 60_000)?,
         };
         if config.delivery_timeout < config.linger + config.request_timeout {
             return Err(Error::Config("delivery.timeout.ms must be at least linger.ms + request.timeout.ms".into()));
@@ -308,8 +320,22 @@ struct State {
     metrics: ProducerMetrics,
 }
 
+/// A transactional producer's side of its transaction (Kafka's `TransactionManager`).
+#[derive(Default)]
+struct Txn {
+    /// `init_transactions` succeeded.
+    ready: bool,
+    /// Between `begin_transaction` and its commit or abort.
+    open: bool,
+    /// The partitions added to the open transaction (AddPartitionsToTxn).
+    partitions: std::collections::HashSet<(Rc<str>, i32)>,
+    /// Why the open transaction can only be aborted (a batch of it failed).
+    failed: Option<Error>,
+}
+
 struct Inner {
     cluster: Rc<Cluster>,
+    txn: RefCell<Txn>,
     config: ProducerConfig,
     partitioner: Box<dyn Partitioner>,
     interceptors: Vec<Box<dyn ProducerInterceptor>>,
@@ -345,6 +371,7 @@ impl Producer {
         let cluster = Cluster::new(config, "spate-producer")?;
         let inner = Rc::new(Inner {
             cluster,
+            txn: RefCell::new(Txn::default()),
             partitioner,
             interceptors,
             state: RefCell::new(State {
@@ -355,7 +382,8 @@ impl Producer {
                 outstanding: 0,
                 producer_id: -1,
                 producer_epoch: -1,
-                need_producer_id: producer_config.idempotence,
+                // A transactional producer gets its id from init_transactions.
+                need_producer_id: producer_config.idempotence && producer_config.transactional_id.is_none(),
                 in_flight: HashMap::new(),
                 flushing: 0,
                 metadata_pending: Default::default(),
@@ -445,6 +473,10 @@ impl Producer {
                 None => inner.state.borrow_mut().sticky.partition(&record.topic, partitions),
             },
         };
+        if inner.config.transactional_id.is_some() {
+            // The partition joins the open transaction before its first record is queued.
+            self.add_to_transaction(&record.topic, partition).await?;
+        }
         let (future, ready) = inner.state.borrow_mut().add(&inner.config, record, partition, partitions, timestamp, size, callback);
         // The sender sends a ready batch, or learns of a new batch's linger deadline.
         if ready || future.delta == 0 {
@@ -472,6 +504,222 @@ impl Producer {
         while self.inner.sender_running.get() {
             self.inner.sender_done.notified().await;
         }
+    }
+}
+
+/// Transactions (KIP-98), on the Java client's model: `init_transactions` once, then per
+/// transaction `begin_transaction`, sends (each partition is added to the transaction with
+/// AddPartitionsToTxn before its first record is queued), optionally
+/// `send_offsets_to_transaction`, and `commit_transaction` or `abort_transaction`. Requests
+/// to the transaction coordinator are retried while their error is retriable (the coordinator
+/// moving, CONCURRENT_TRANSACTIONS while a previous transaction's markers are written), up to
+/// `max.block.ms`. A fencing error (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH) is final: the
+/// producer must be closed.
+impl Producer {
+    fn transactional_id(&self) -> Result<&str> {
+        self.inner.config.transactional_id.as_deref().ok_or_else(|| Error::Invalid("not a transactional producer (no transactional.id)".into()))
+    }
+
+    /// Sends a request built by `request` to the transaction coordinator, found again on each
+    /// attempt, until it succeeds or fails for good; `error` picks the answer's error code.
+    async fn to_coordinator<R: crate::protocol::wire::Request>(
+        &self,
+        key: &str,
+        key_type: i8,
+        request: impl Fn() -> R,
+        error: impl Fn(&R::Response) -> ErrorCode,
+    ) -> Result<R::Response>
+    where
+        R::Response: crate::protocol::wire::Wire,
+    {
+        let inner = &self.inner;
+        let deadline = Instant::now() + inner.config.max_block;
+        super::cluster::retry(deadline, inner.cluster.retry_backoff, || async {
+            let conn = inner.cluster.coordinator_of(key, key_type).await?;
+            let answer = conn.send(&request()).await?;
+            super::check(error(&answer))?;
+            Ok(answer)
+        })
+        .await
+    }
+
+    fn ids(&self) -> (i64, i16) {
+        let s = self.inner.state.borrow();
+        (s.producer_id, s.producer_epoch)
+    }
+
+    /// Gets the producer id and epoch for `transactional.id` (fencing any older producer with
+    /// it, whose open transaction the coordinator aborts).
+    pub async fn init_transactions(&self) -> Result<()> {
+        use crate::protocol::messages::init_producer_id::InitProducerIdResponse;
+        let id = self.transactional_id()?.to_string();
+        let timeout_ms = self.inner.config.transaction_timeout.as_millis().min(i32::MAX as u128) as i32;
+        let answer = self
+            .to_coordinator(
+                &id,
+                1,
+                || InitProducerIdRequest { transactional_id: Some(id.clone()), transaction_timeout_ms: timeout_ms, ..Default::default() },
+                |r: &InitProducerIdResponse| r.error,
+            )
+            .await?;
+        let mut state = self.inner.state.borrow_mut();
+        state.producer_id = answer.producer_id;
+        state.producer_epoch = answer.producer_epoch;
+        state.need_producer_id = false;
+        for q in state.queues.values_mut() {
+            q.next_sequence = 0;
+        }
+        *self.inner.txn.borrow_mut() = Txn { ready: true, ..Txn::default() };
+        Ok(())
+    }
+
+    pub fn begin_transaction(&self) -> Result<()> {
+        self.transactional_id()?;
+        let mut txn = self.inner.txn.borrow_mut();
+        if !txn.ready {
+            return Err(Error::Invalid("init_transactions must come first".into()));
+        }
+        if txn.open {
+            return Err(Error::Invalid("a transaction is open already".into()));
+        }
+        txn.open = true;
+        Ok(())
+    }
+
+    async fn add_to_transaction(&self, topic: &str, partition: i32) -> Result<()> {
+        use crate::protocol::messages::add_partitions_to_txn::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, AddPartitionsToTxnTopic};
+        {
+            let txn = self.inner.txn.borrow();
+            if !txn.open {
+                return Err(Error::Invalid("a transactional producer sends inside a transaction (begin_transaction)".into()));
+            }
+            if let Some(e) = &txn.failed {
+                return Err(e.clone());
+            }
+            if txn.partitions.contains(&(Rc::from(topic), partition)) {
+                return Ok(());
+            }
+        }
+        let id = self.transactional_id()?.to_string();
+        let (producer_id, epoch) = self.ids();
+        self.to_coordinator(
+            &id,
+            1,
+            || AddPartitionsToTxnRequest {
+                v3_and_below_transactional_id: id.clone(),
+                v3_and_below_producer_id: producer_id,
+                v3_and_below_producer_epoch: epoch,
+                v3_and_below_topics: vec![AddPartitionsToTxnTopic { name: topic.to_string(), partitions: vec![partition] }],
+                ..Default::default()
+            },
+            |r: &AddPartitionsToTxnResponse| {
+                r.results_by_topic_v3_and_below.iter().flat_map(|t| &t.results_by_partition).map(|p| p.error).find(|e| !e.is_ok()).unwrap_or(ErrorCode::NONE)
+            },
+        )
+        .await?;
+        self.inner.txn.borrow_mut().partitions.insert((Rc::from(topic), partition));
+        Ok(())
+    }
+
+    /// Commits consumer offsets in the open transaction (`offsets`: topic, partition, next
+    /// offset to read) for `group_id`, as the member `member_id` of `generation` (a consumer's
+    /// `group_metadata()`; -1 and "" outside a group): they count only if the transaction
+    /// commits.
+    pub async fn send_offsets_to_transaction(&self, offsets: &[(String, i32, i64)], group_id: &str, generation: i32, member_id: &str) -> Result<()> {
+        use crate::protocol::messages::add_offsets_to_txn::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+        use crate::protocol::messages::txn_offset_commit::{
+            TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic, TxnOffsetCommitResponse,
+        };
+        if !self.inner.txn.borrow().open {
+            return Err(Error::Invalid("send_offsets_to_transaction outside a transaction".into()));
+        }
+        let id = self.transactional_id()?.to_string();
+        let (producer_id, epoch) = self.ids();
+        self.to_coordinator(
+            &id,
+            1,
+            || AddOffsetsToTxnRequest { transactional_id: id.clone(), producer_id, producer_epoch: epoch, group_id: group_id.to_string() },
+            |r: &AddOffsetsToTxnResponse| r.error,
+        )
+        .await?;
+        let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
+        for (topic, partition, offset) in offsets {
+            let p = TxnOffsetCommitRequestPartition {
+                partition_index: *partition,
+                committed_offset: *offset,
+                committed_leader_epoch: -1,
+                committed_metadata: Some(String::new()),
+            };
+            match topics.iter_mut().find(|t| t.name == *topic) {
+                Some(t) => t.partitions.push(p),
+                None => topics.push(TxnOffsetCommitRequestTopic { name: topic.clone(), partitions: vec![p] }),
+            }
+        }
+        self.to_coordinator(
+            group_id,
+            0,
+            || TxnOffsetCommitRequest {
+                transactional_id: id.clone(),
+                group_id: group_id.to_string(),
+                producer_id,
+                producer_epoch: epoch,
+                generation_id: generation,
+                member_id: member_id.to_string(),
+                group_instance_id: None,
+                topics: topics.clone(),
+            },
+            |r: &TxnOffsetCommitResponse| r.topics.iter().flat_map(|t| &t.partitions).map(|p| p.error).find(|e| !e.is_ok()).unwrap_or(ErrorCode::NONE),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sends what is queued, then commits the transaction. Fails (and the transaction must be
+    /// aborted) if any of its records failed.
+    pub async fn commit_transaction(&self) -> Result<()> {
+        self.flush().await;
+        if let Some(e) = self.inner.txn.borrow().failed.clone() {
+            return Err(e);
+        }
+        self.end_transaction(true).await
+    }
+
+    /// Aborts the transaction: its records (sent ones included) are never read by
+    /// read_committed consumers.
+    pub async fn abort_transaction(&self) -> Result<()> {
+        self.flush().await;
+        let failed = self.inner.txn.borrow().failed.is_some();
+        self.end_transaction(false).await?;
+        if failed {
+            // A lost batch left a gap in a partition's sequence: a new epoch starts every
+            // sequence over (KIP-360), as the Java client bumps it.
+            self.init_transactions().await?;
+        }
+        Ok(())
+    }
+
+    async fn end_transaction(&self, commit: bool) -> Result<()> {
+        use crate::protocol::messages::end_txn::{EndTxnRequest, EndTxnResponse};
+        let id = self.transactional_id()?.to_string();
+        if !self.inner.txn.borrow().open {
+            return Err(Error::Invalid("no transaction is open".into()));
+        }
+        let (producer_id, epoch) = self.ids();
+        // A transaction that added no partition has nothing to end at the coordinator.
+        if !self.inner.txn.borrow().partitions.is_empty() {
+            self.to_coordinator(
+                &id,
+                1,
+                || EndTxnRequest { transactional_id: id.clone(), producer_id, producer_epoch: epoch, committed: commit },
+                |r: &EndTxnResponse| r.error,
+            )
+            .await?;
+        }
+        let mut txn = self.inner.txn.borrow_mut();
+        txn.open = false;
+        txn.partitions.clear();
+        txn.failed = None;
+        Ok(())
     }
 }
 
@@ -705,7 +953,9 @@ fn expire(inner: &Inner, now: Instant) -> (Vec<Batch>, Option<Instant>) {
     for queue in state.queues.values_mut() {
         while queue.batches.front().is_some_and(|b| b.created + timeout <= now) {
             let batch = queue.batches.pop_front().expect("front exists");
-            if batch.base_sequence.is_some() && inner.config.idempotence {
+            if inner.config.transactional_id.is_some() {
+                inner.txn.borrow_mut().failed.get_or_insert_with(|| Error::Timeout("a batch of the transaction expired".into()));
+            } else if batch.base_sequence.is_some() && inner.config.idempotence {
                 // A sequenced batch given up leaves a gap: start over with a new producer id.
                 state.need_producer_id = true;
             }
@@ -767,7 +1017,7 @@ async fn send_request(inner: Rc<Inner>, node: i32, mut batches: Vec<Batch>) {
             None => (-1, -1, -1),
         };
         match &b.encoded {
-            None => match b.builder.build(config.compression, id, ep, seq) {
+            None => match b.builder.build_with(config.compression, id, ep, seq, config.transactional_id.is_some()) {
                 Ok(bytes) => b.encoded = Some(bytes),
                 Err(e) => encode_error = Some(e),
             },
@@ -785,8 +1035,12 @@ async fn send_request(inner: Rc<Inner>, node: i32, mut batches: Vec<Batch>) {
         }
     }
     let bytes: usize = batches.iter().filter_map(|b| b.encoded.as_ref()).map(Bytes::len).sum();
-    let request =
-        ProduceRequest { acks: config.acks, timeout_ms: config.request_timeout.as_millis().min(i32::MAX as u128) as i32, topics, transactional_id: None };
+    let request = ProduceRequest {
+        acks: config.acks,
+        timeout_ms: config.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+        topics,
+        transactional_id: config.transactional_id.clone(),
+    };
     let outcome: Result<Vec<ProduceTopicResponse>> = match encode_error {
         Some(e) => Err(e),
         None => match inner.cluster.node(node).await {
@@ -854,7 +1108,10 @@ fn complete_or_retry(inner: &Inner, mut batch: Batch, result: Result<(i64, i64)>
             queue.batches.insert(at.unwrap_or(queue.batches.len()), batch);
             return;
         }
-        if config.idempotence && batch.base_sequence.is_some() {
+        if config.transactional_id.is_some() {
+            // The transaction lost a batch: it can only be aborted now.
+            inner.txn.borrow_mut().failed.get_or_insert_with(|| e.clone());
+        } else if config.idempotence && batch.base_sequence.is_some() {
             // The partition's sequence has a gap now: start over with a new producer id.
             state.need_producer_id = true;
         }

@@ -21,7 +21,13 @@ impl BatchBuilder {
     /// (compressed into a new buffer, or in place), CRC-32C. Called once: nothing can be
     /// appended afterwards.
     pub fn build(&mut self, codec: Compression, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Result<Bytes> {
-        self.finish(codec, &BatchFields::producer(producer_id, producer_epoch, base_sequence))
+        self.build_with(codec, producer_id, producer_epoch, base_sequence, false)
+    }
+
+    /// `build`, with the transactional bit set for a transactional producer's batch.
+    pub fn build_with(&mut self, codec: Compression, producer_id: i64, producer_epoch: i16, base_sequence: i32, transactional: bool) -> Result<Bytes> {
+        let attributes = if transactional { rb::ATTR_TRANSACTIONAL } else { 0 };
+        self.finish(codec, &BatchFields { attributes, ..BatchFields::producer(producer_id, producer_epoch, base_sequence) })
             .map(Bytes::from)
             .map_err(|e| Error::Invalid(format!("{} compression failed: {e}", codec.name())))
     }
@@ -60,6 +66,17 @@ pub const MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
 /// past the last complete batch, even when it returned no record (a control batch, or a
 /// batch that compaction emptied at its end).
 pub fn read_records(data: Bytes, from_offset: i64, out: &mut Vec<Record>) -> Result<i64> {
+    read_records_isolated(data, from_offset, None, out)
+}
+
+/// `read_records` for a read_committed consumer: the records of the aborted transactions the
+/// fetch response lists (`aborted`: producer id and first offset of each) are left out too,
+/// as Kafka's consumer does: a producer's transactional batches from the transaction's first
+/// offset on are dropped until its abort marker.
+pub fn read_records_isolated(data: Bytes, from_offset: i64, aborted: Option<&[(i64, i64)]>, out: &mut Vec<Record>) -> Result<i64> {
+    let mut upcoming: Vec<(i64, i64)> = aborted.map(<[_]>::to_vec).unwrap_or_default();
+    upcoming.sort_by_key(|&(_, first)| std::cmp::Reverse(first));
+    let mut aborting: Vec<i64> = Vec::new();
     let mut next = from_offset;
     let mut at = 0;
     while at < data.len() {
@@ -72,7 +89,18 @@ pub fn read_records(data: Bytes, from_offset: i64, out: &mut Vec<Record>) -> Res
         at += size;
         let view = rb::validate_stored(&batch).map_err(|e| Error::Protocol(format!("record batch: {e:?}")))?;
         next = next.max(view.last_offset().saturating_add(1));
-        if view.is_control() || view.last_offset() < from_offset {
+        while upcoming.last().is_some_and(|&(_, first)| first <= view.last_offset()) {
+            aborting.push(upcoming.pop().expect("just checked").0);
+        }
+        if view.is_control() {
+            // An abort marker ends its producer's aborted transaction.
+            let abort = batch.get(rb::HEADER_BYTES..).and_then(rb::control_record).is_some_and(|m| !m.commit);
+            if abort {
+                aborting.retain(|&id| id != view.producer_id());
+            }
+            continue;
+        }
+        if view.last_offset() < from_offset || (view.is_transactional() && aborting.contains(&view.producer_id())) {
             continue;
         }
         read_batch(view, &batch, from_offset, out)?;

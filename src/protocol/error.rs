@@ -82,6 +82,7 @@ impl ErrorCode {
     pub const UNSTABLE_OFFSET_COMMIT: ErrorCode = ErrorCode(88);
     pub const PRODUCER_FENCED: ErrorCode = ErrorCode(90);
     pub const TRANSACTIONAL_ID_NOT_FOUND: ErrorCode = ErrorCode(105);
+    pub const INVALID_REGULAR_EXPRESSION: ErrorCode = ErrorCode(128);
 
     pub fn is_ok(self) -> bool {
         self == ErrorCode::NONE
@@ -167,6 +168,7 @@ impl ErrorCode {
             104 => "INCONSISTENT_CLUSTER_ID",
             107 => "INELIGIBLE_REPLICA",
             108 => "NEW_LEADER_ELECTED",
+            128 => "INVALID_REGULAR_EXPRESSION",
             _ => "UNKNOWN",
         }
     }
@@ -174,7 +176,7 @@ impl ErrorCode {
     /// Whether a client should retry the request that got this error (Kafka's
     /// RetriableException subclasses).
     pub fn is_retriable(self) -> bool {
-        matches!(self.0, 2 | 3 | 5 | 6 | 7 | 9 | 13 | 14 | 15 | 16 | 19 | 20 | 41 | 56 | 45 | 74 | 75 | 78 | 80 | 83)
+        matches!(self.0, 2 | 3 | 5 | 6 | 7 | 9 | 13 | 14 | 15 | 16 | 19 | 20 | 41 | 51 | 56 | 45 | 74 | 75 | 78 | 80 | 83 | 88)
     }
 }
 

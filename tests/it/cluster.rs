@@ -125,7 +125,8 @@ impl TestCluster {
                 "process.roles=broker,controller\nnode.id={id}\ncontroller.quorum.voters={}\n\
                  listeners=PLAINTEXT://{host}:{client_port},CONTROLLER://{host}:{}\ncontroller.listener.names=CONTROLLER\n\
                  log.dirs={}\nshards=2\nbroker.session.timeout.ms={SESSION_TIMEOUT_MS}\nbroker.heartbeat.interval.ms=500\n\
-                 num.partitions=3\noffsets.topic.num.partitions=6\ngroup.initial.rebalance.delay.ms=0\n",
+                 num.partitions=3\noffsets.topic.num.partitions=6\ngroup.initial.rebalance.delay.ms=0\n\
+                 transaction.state.log.num.partitions=6\n",
                 voters.join(","),
                 controller_ports[i as usize],
                 dir.path().join(format!("node-{id}")).display()
@@ -1104,4 +1105,187 @@ fn a_leader_cut_off_by_a_network_partition_acknowledges_nothing_and_truncates_af
     );
     assert!(!alone.is_empty(), "the old leader wrote the records sent to it during the cut");
     assert!(alone.iter().all(|b| !island_final.contains(b)), "the old leader truncated what only it had");
+}
+
+/// What a read_committed (or read_uncommitted) consumer reads of `topic`, up to its end, as
+/// partition -> values.
+fn read_isolated(bootstrap: &str, topic: &str, partitions: i32, isolation: &str) -> BTreeMap<i32, Vec<String>> {
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", "spate-cluster-txn-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out: BTreeMap<i32, Vec<String>> = (0..partitions).map(|p| (p, Vec::new())).collect();
+    let mut at_end = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while at_end.len() < partitions as usize {
+        assert!(Instant::now() < deadline, "{isolation} reader of {topic} did not reach the end: {at_end:?}");
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.get_mut(&m.partition()).unwrap().push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap()),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => eprintln!("{isolation} reader: {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn transactions_stay_atomic_when_the_coordinator_and_a_leader_are_killed() {
+    const PARTITIONS: i32 = 3;
+    const ID: &str = "cluster-txn";
+    let mut cluster = replicated_cluster("txc", PARTITIONS);
+    let all = cluster.nodes.iter().map(|n| n.bootstrap()).collect::<Vec<_>>().join(",");
+    let new_producer = || -> Option<BaseProducer> {
+        let p: BaseProducer = client_config(&all)
+            .set("transactional.id", ID)
+            .set("linger.ms", "2")
+            .set("transaction.timeout.ms", "20000")
+            .set("message.timeout.ms", "20000")
+            .set("socket.timeout.ms", "5000")
+            .create()
+            .unwrap();
+        match p.init_transactions(Duration::from_secs(30)) {
+            Ok(()) => Some(p),
+            Err(e) => {
+                eprintln!("init_transactions: {e}");
+                None
+            }
+        }
+    };
+    let mut producer = None;
+    // Transaction i writes "t{i}" to every partition. Outcomes as the producer saw them.
+    let (mut committed, mut aborted, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    // The kills: the coordinator of ID after 15 transactions, a leader of txc after 40.
+    let mut killed: Vec<i32> = Vec::new();
+    let mut i = 0usize;
+    while i < 70 {
+        assert!(started.elapsed() < Duration::from_secs(240), "70 transactions not done: {} committed", committed.len());
+        if producer.is_none() {
+            producer = new_producer();
+            if producer.is_none() {
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            }
+        }
+        let survivor = cluster.nodes.iter().find(|n| n.child.is_some()).unwrap().bootstrap();
+        if (i == 15 || i == 40) && killed.len() < 2 {
+            let victim = if i == 15 {
+                let partition = spate::coordinator::partition_for(ID, 6) as usize;
+                leaders(&survivor, "__transaction_state")[partition]
+            } else {
+                leaders(&survivor, "txc")[1]
+            };
+            // Killed in the middle of the transaction: after its records are sent.
+            let p = producer.as_ref().unwrap();
+            if p.begin_transaction().is_ok() {
+                for partition in 0..PARTITIONS {
+                    let _ = p.send(BaseRecord::<str, str>::to("txc").partition(partition).payload(&format!("t{i}")));
+                }
+                p.poll(Duration::from_millis(20));
+            }
+            eprintln!("transaction {i}: killing broker {victim}");
+            cluster.node(victim).kill9();
+            killed.push(victim);
+            let outcome = p.commit_transaction(Duration::from_secs(30));
+            match outcome {
+                Ok(()) => committed.push(i),
+                Err(e) => {
+                    eprintln!("transaction {i} (during the kill): {e}");
+                    unknown.push(i);
+                    if p.abort_transaction(Duration::from_secs(30)).is_err() {
+                        producer = None;
+                    }
+                }
+            }
+            i += 1;
+            continue;
+        }
+        if i == 28 || i == 55 {
+            // The killed broker comes back.
+            let back = *killed.last().unwrap();
+            if cluster.node(back).child.is_none() {
+                cluster.node(back).spawn();
+            }
+        }
+        let p = producer.as_ref().unwrap();
+        let result = p.begin_transaction().and_then(|()| {
+            for partition in 0..PARTITIONS {
+                let value = format!("t{i}");
+                while let Err((e, _)) = p.send(BaseRecord::<str, str>::to("txc").partition(partition).payload(&value)) {
+                    eprintln!("send: {e}");
+                    p.poll(Duration::from_millis(10));
+                }
+            }
+            // Every 10th transaction is aborted on purpose.
+            if i % 10 == 7 {
+                p.flush(Duration::from_secs(30))?;
+                p.abort_transaction(Duration::from_secs(30))
+            } else {
+                p.commit_transaction(Duration::from_secs(30))
+            }
+        });
+        match result {
+            Ok(()) if i % 10 == 7 => aborted.push(i),
+            Ok(()) => committed.push(i),
+            Err(e) => {
+                eprintln!("transaction {i}: {e}");
+                unknown.push(i);
+                if p.abort_transaction(Duration::from_secs(30)).is_err() {
+                    producer = None;
+                }
+            }
+        }
+        i += 1;
+    }
+    drop(producer);
+    for id in killed {
+        if cluster.node(id).child.is_none() {
+            cluster.node(id).spawn();
+        }
+    }
+    let b1 = cluster.nodes[0].bootstrap();
+    wait_until("every replica back in every ISR", Duration::from_secs(60), || isr_sizes(&b1, "txc").iter().all(|n| *n == 3));
+    let read = read_isolated(&all, "txc", PARTITIONS, "read_committed");
+    // Per transaction, the partitions it is visible in.
+    let mut seen: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
+    for (p, values) in &read {
+        let mut last = None;
+        for v in values {
+            let t: usize = v[1..].parse().unwrap();
+            assert!(last < Some(t), "partition {p}: t{t} after {last:?}: a transaction twice, or out of order");
+            last = Some(t);
+            seen.entry(t).or_default().push(*p);
+        }
+    }
+    for t in &committed {
+        assert_eq!(seen.get(t).map(Vec::len), Some(PARTITIONS as usize), "committed transaction {t} is visible in every partition");
+    }
+    for t in &aborted {
+        assert!(!seen.contains_key(t), "aborted transaction {t} is not visible");
+    }
+    for (t, partitions) in &seen {
+        assert_eq!(partitions.len(), PARTITIONS as usize, "transaction {t}: all or nothing, not {partitions:?}");
+    }
+    let uncommitted: usize = read_isolated(&all, "txc", PARTITIONS, "read_uncommitted").values().map(Vec::len).sum();
+    eprintln!(
+        "{} committed, {} aborted, {} unknown ({:?}) of 70 transactions; {} visible; read_uncommitted sees {uncommitted} records",
+        committed.len(),
+        aborted.len(),
+        unknown.len(),
+        unknown,
+        seen.len()
+    );
+    assert!(uncommitted >= 3 * (committed.len() + aborted.len()), "read_uncommitted sees the aborted records too");
+    assert!(committed.len() >= 50, "most transactions commit despite the kills");
 }

@@ -381,3 +381,170 @@ fn consume_transform_produce_stays_exactly_once_across_kill_9() {
     drop(copier);
     broker.terminate();
 }
+
+/// Spate's own client: a transactional copier (the Rust producer's transactions, the Rust
+/// consumer reading read_committed from the offsets committed in them) through kill -9s of
+/// the broker and crashes of its own; then aborted records stay out of a Rust read_committed
+/// reader and show to a read_uncommitted one.
+#[test]
+fn the_rust_client_copies_exactly_once_with_transactions() {
+    use spate::client::{ClientConfig, Consumer as RustConsumer, Producer as RustProducer, ProducerRecord, TopicPartition};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const RECORDS: usize = 3_000;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut broker = BrokerProcess::start(dir.path(), port, TXN_SETTINGS);
+    let b = broker.bootstrap();
+    block_on(crate::support::create_topic(&b, "rust-in", 2));
+    block_on(crate::support::create_topic(&b, "rust-out", 2));
+    {
+        let producer: BaseProducer = client_config(&b).set("enable.idempotence", "true").create().unwrap();
+        for i in 0..RECORDS {
+            send(&producer, "rust-in", (i % 2) as i32, &format!("r{i:05}"));
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+    let copied = Arc::new(AtomicUsize::new(0));
+    let killer = {
+        let copied = copied.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            for k in 1..=2 {
+                while copied.load(Ordering::Relaxed) < k * RECORDS / 4 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                broker.kill9();
+                broker.restart();
+            }
+            broker
+        })
+    };
+    let config = |extra: &[(&str, &str)]| {
+        let mut c = ClientConfig::new().set("bootstrap.servers", &b).set("request.timeout.ms", "5000").set("max.block.ms", "30000");
+        for (k, v) in extra {
+            c = c.set(k, v);
+        }
+        c
+    };
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition { topic: "rust-in".into(), partition: p }).collect();
+    let rt = compio::runtime::Runtime::new().unwrap();
+    let (starts, failures, crashes) = rt.block_on(async {
+        let (mut starts, mut failures, mut crashes, mut transactions) = (0, 0, 0, 0usize);
+        let started = Instant::now();
+        'copier: loop {
+            assert!(started.elapsed() < Duration::from_secs(240), "the Rust copier did not finish");
+            // A new copier: the producer first (it fences the previous one), then the consumer
+            // from the committed offsets.
+            let producer = match RustProducer::new(&config(&[("transactional.id", "rust-copier"), ("linger.ms", "5"), ("transaction.timeout.ms", "10000")])) {
+                Ok(p) => p,
+                Err(e) => panic!("producer: {e}"),
+            };
+            if let Err(e) = producer.init_transactions().await {
+                eprintln!("init_transactions: {e}");
+                continue;
+            }
+            let consumer = RustConsumer::new(&config(&[
+                ("group.id", "rust-copier"),
+                ("isolation.level", "read_committed"),
+                ("enable.auto.commit", "false"),
+                ("fetch.max.wait.ms", "50"),
+                ("max.poll.records", "100"),
+            ]))
+            .unwrap();
+            consumer.assign(&tps);
+            let committed = match consumer.committed(&tps).await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("committed: {e}");
+                    continue;
+                }
+            };
+            for (tp, offset) in committed {
+                let _ = consumer.seek(&tp, offset.unwrap_or(0));
+            }
+            starts += 1;
+            loop {
+                let records = match consumer.poll(Duration::from_millis(200)).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("poll: {e}");
+                        failures += 1;
+                        continue 'copier;
+                    }
+                };
+                if records.is_empty() {
+                    if killer.is_finished() && read_to_end(&b, "rust-out", 2, "read_committed").values().map(Vec::len).sum::<usize>() >= RECORDS {
+                        break 'copier;
+                    }
+                    continue;
+                }
+                transactions += 1;
+                let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+                let result = async {
+                    producer.begin_transaction()?;
+                    for r in &records {
+                        next.insert(r.partition, r.offset + 1);
+                        producer.enqueue(ProducerRecord::new("rust-out", r.value.clone().unwrap()).partition(r.partition)).await?;
+                    }
+                    let offsets: Vec<(String, i32, i64)> = next.iter().map(|(p, o)| ("rust-in".to_string(), *p, *o)).collect();
+                    producer.send_offsets_to_transaction(&offsets, "rust-copier", -1, "").await?;
+                    if transactions % 7 == 0 {
+                        // The copier dies here: records and offsets written, no commit.
+                        producer.flush().await;
+                        return Ok(false);
+                    }
+                    producer.commit_transaction().await.map(|()| true)
+                }
+                .await;
+                match result {
+                    Ok(true) => {
+                        copied.fetch_add(records.len(), Ordering::Relaxed);
+                    }
+                    Ok(false) => {
+                        crashes += 1;
+                        continue 'copier;
+                    }
+                    Err(e) => {
+                        eprintln!("transaction: {e}");
+                        failures += 1;
+                        continue 'copier;
+                    }
+                }
+            }
+        }
+        (starts, failures, crashes)
+    });
+    let mut broker = killer.join().unwrap();
+    let out = read_to_end(&b, "rust-out", 2, "read_committed");
+    for p in 0..2 {
+        let expected: Vec<String> = (0..RECORDS).filter(|i| i % 2 == p as usize).map(|i| format!("r{i:05}")).collect();
+        assert_eq!(out[&p], expected, "partition {p}: every record once, in order ({starts} starts, {failures} failures, {crashes} crashes)");
+    }
+    let everything: usize = read_to_end(&b, "rust-out", 2, "read_uncommitted").values().map(Vec::len).sum();
+    eprintln!("Rust copier: 2 kills, {crashes} crashes, {starts} starts, {failures} failures, {} aborted copies", everything - RECORDS);
+    assert!(crashes >= 2 && everything > RECORDS);
+
+    // The Rust consumer, read_committed, leaves the aborted copies out; read_uncommitted not.
+    rt.block_on(async {
+        for (isolation, expected) in [("read_committed", RECORDS), ("read_uncommitted", everything)] {
+            let consumer = RustConsumer::new(&config(&[("isolation.level", isolation), ("fetch.max.wait.ms", "50")])).unwrap();
+            let out: Vec<TopicPartition> = (0..2).map(|p| TopicPartition { topic: "rust-out".into(), partition: p }).collect();
+            consumer.assign(&out);
+            consumer.seek_to_beginning(&out).await.unwrap();
+            let mut seen = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while seen.len() < expected && Instant::now() < deadline {
+                seen.extend(consumer.poll(Duration::from_millis(200)).await.unwrap().into_iter().map(|r| r.value.unwrap()));
+            }
+            // Nothing more comes.
+            seen.extend(consumer.poll(Duration::from_millis(500)).await.unwrap().into_iter().map(|r| r.value.unwrap()));
+            assert_eq!(seen.len(), expected, "the Rust {isolation} consumer");
+            if isolation == "read_committed" {
+                let distinct: BTreeSet<_> = seen.iter().collect();
+                assert_eq!(distinct.len(), RECORDS, "no aborted copy among what read_committed returns");
+            }
+        }
+    });
+    broker.terminate();
+}
