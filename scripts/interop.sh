@@ -5,7 +5,9 @@
 # clients, with headers and per-partition order intact; and that their consumer groups
 # (subscribe, join, sync, heartbeat, commit, leave) work: records shared out exactly once
 # between the members of a group, a group's next run resuming from its committed
-# offsets, and different groups each reading everything.
+# offsets, and different groups each reading everything; and that confluent-kafka's
+# transactions (KIP-98) stay exactly once in a consume-transform-produce copier while a
+# broker of its own is killed (kill -9) and restarted and the copier itself crashes.
 #
 # Usage:  scripts/interop.sh [path-to-spate-binary]     (default: target/release/spate)
 # Installs its own dependencies first (scripts/install-test-deps.sh: kcat, .venv-interop/).
@@ -68,10 +70,21 @@ summary() { echo "$PASSED passed, $FAILED failed"; }
 FINISHED=0
 finish() {
     stop_broker
+    local txn_pid
+    if [[ -s $TMP/txn-broker.pid ]]; then # a transactions check was cut short
+        txn_pid="$(<"$TMP/txn-broker.pid")"
+        kill -KILL "$txn_pid" 2>/dev/null || true
+        rm -f "$TMP/txn-broker.pid"
+    fi
     if ((FAILED > 0)) && [[ -f $LOG ]]; then
         echo "---- broker log (last 80 lines of $LOG) ----"
         if [[ -s $LOG ]]; then tail -n 80 "$LOG" || true; else echo "(empty)"; fi
         echo "---- end of broker log ----"
+    fi
+    if [[ -f $TMP/txn.failed && -f $TMP/txn-broker.log ]]; then
+        echo "---- transactions broker log (last 60 lines of $TMP/txn-broker.log) ----"
+        tail -n 60 "$TMP/txn-broker.log" || true
+        echo "---- end of transactions broker log ----"
     fi
     if [[ ${INTEROP_KEEP_TMP:-0} == 1 ]]; then
         echo "interop: kept $TMP"
@@ -98,36 +111,59 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- start the broker ---------------------------------------------------------
-PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# spawn_broker DATA PORT LOG [OVERRIDE]...: starts a broker in the background (its log
+# appended to LOG), its pid in SPAWNED_PID.
+spawn_broker() {
+    local data=$1 port=$2 log=$3 o overrides=()
+    shift 3
+    for o in "$@"; do overrides+=(--override "$o"); done
+    "$BIN" broker \
+        --override "log.dirs=$data" \
+        --override "listeners=PLAINTEXT://127.0.0.1:$port" \
+        "${overrides[@]}" \
+        >>"$log" 2>&1 </dev/null &
+    SPAWNED_PID=$!
+}
+
+port_open_at() { (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { port_open_at "$PORT"; }
+
+# await_listening PID PORT SECS: until the broker PID accepts connections on PORT; on
+# failure the reason in START_ERROR (and a broker that exited is reaped).
+await_listening() {
+    local pid=$1 port=$2 deadline=$((SECONDS + $3)) rc
+    START_ERROR=""
+    until port_open_at "$port"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" && rc=0 || rc=$?
+            START_ERROR="broker exited with status $rc before accepting connections"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            START_ERROR="broker did not accept connections on 127.0.0.1:$port within $3 s"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'; }
+
+PORT="$(free_port)"
 BOOTSTRAP="127.0.0.1:$PORT"
 echo "interop: starting $BIN on $BOOTSTRAP (data in $TMP/data, log in $LOG)"
 # group.initial.rebalance.delay.ms=0 (default 3000, as in Kafka): a new consumer group's
 # first rebalance completes at once instead of waiting 3 s for more members, which only
 # slows the group checks down (they never depend on that wait).
-"$BIN" broker \
-    --override "log.dirs=$TMP/data" \
-    --override "listeners=PLAINTEXT://$BOOTSTRAP" \
-    --override "num.partitions=$PARTITIONS" \
-    --override "group.initial.rebalance.delay.ms=0" \
-    >"$LOG" 2>&1 </dev/null &
-BROKER_PID=$!
-
-port_open() { (: <>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+spawn_broker "$TMP/data" "$PORT" "$LOG" "num.partitions=$PARTITIONS" \
+    "group.initial.rebalance.delay.ms=0"
+BROKER_PID=$SPAWNED_PID
 start_error=""
-deadline=$((SECONDS + 30))
-until port_open; do
-    if ! kill -0 "$BROKER_PID" 2>/dev/null; then
-        wait "$BROKER_PID" && rc=0 || rc=$?
-        BROKER_PID=""
-        start_error="broker exited with status $rc before accepting connections"
-        break
-    fi
-    if ((SECONDS >= deadline)); then
-        start_error="broker did not accept connections on $BOOTSTRAP within 30 s"
-        break
-    fi
-    sleep 0.1
-done
+if ! await_listening "$BROKER_PID" "$PORT" 30; then
+    start_error=$START_ERROR
+    kill -0 "$BROKER_PID" 2>/dev/null || BROKER_PID=""
+fi
 if [[ -n $start_error ]]; then
     echo "FAIL broker-start: $start_error"
     FAILED=1
@@ -542,6 +578,188 @@ check_pubsub_groups() {
     echo "group $g1: ${r1%%,*}; group $g2: ${r2%%,*}"
 }
 
+# --- transactions -----------------------------------------------------------------
+#
+# A consume-transform-produce application with confluent-kafka's transactional producer
+# (clients.py txn-copy) copies a topic exactly once while its broker is killed with
+# kill -9 and restarted, and while the copier itself crashes before a commit. The check
+# has a broker of its own (fresh data, its own port), which it kills; the other checks'
+# broker is never touched.
+TXN_COUNT=4000         # input records (3 partitions, produced without a transaction)
+TXN_KILLS=3            # kill -9 of the broker during the copy
+TXN_CRASHES=3          # copier processes that crash on purpose, uncommitted
+TXN_COPY_TIMEOUT=60    # seconds: bound for the whole copy (all copier processes)
+TXN_DATA="$TMP/txn-data"
+TXN_LOG="$TMP/txn-broker.log"
+TXN_PID_FILE="$TMP/txn-broker.pid" # the running one, for finish() should a check be cut
+TXN_PORT="$(free_port)"
+TXN_BROKER=""
+TXN_VERIFIED="$TMP/txn.verified"   # check 1's verification summary, for check 2
+
+# txn_broker_start: (re)starts the transactions broker on TXN_PORT with TXN_DATA.
+txn_broker_start() {
+    spawn_broker "$TXN_DATA" "$TXN_PORT" "$TXN_LOG" "num.partitions=$PARTITIONS" \
+        "transaction.state.log.num.partitions=4" "offsets.topic.num.partitions=4" \
+        "group.initial.rebalance.delay.ms=0"
+    TXN_BROKER=$SPAWNED_PID
+    echo "$TXN_BROKER" >"$TXN_PID_FILE"
+    if ! await_listening "$TXN_BROKER" "$TXN_PORT" 30; then
+        kill -0 "$TXN_BROKER" 2>/dev/null || TXN_BROKER=""
+        tail -n 15 "$TXN_LOG" >&2
+        fail "transactions broker (re)start: $START_ERROR"
+    fi
+}
+
+# txn_broker_kill9: kill -9, then waits until the port is closed: a killed broker's
+# listening socket outlives its process by a few milliseconds, and a restart that found
+# it open would not know whether it is up.
+txn_broker_kill9() {
+    local deadline=$((SECONDS + 10))
+    echo "==== interop: kill -9 $TXN_BROKER ====" >>"$TXN_LOG"
+    kill -KILL "$TXN_BROKER"
+    wait "$TXN_BROKER" 2>/dev/null || true
+    TXN_BROKER=""
+    while port_open_at "$TXN_PORT"; do
+        ((SECONDS < deadline)) || fail "127.0.0.1:$TXN_PORT still open 10 s after kill -9"
+        sleep 0.005
+    done
+}
+
+# txn_broker_stop: SIGTERM; fails unless the broker exits with status 0 within 20 s.
+txn_broker_stop() {
+    local pid=$TXN_BROKER rc i
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        TXN_BROKER=""
+        rm -f "$TXN_PID_FILE"
+        fail "the transactions broker ignored SIGTERM for 20 s (killed)"
+    fi
+    wait "$pid" 2>/dev/null && rc=0 || rc=$?
+    TXN_BROKER=""
+    rm -f "$TXN_PID_FILE"
+    ((rc == 0)) || fail "the transactions broker exited with status $rc on SIGTERM"
+}
+
+# EXIT trap of the transactions checks: stops what they started, by pid.
+TXN_COPIER=""
+txn_cleanup() {
+    local rc=$?
+    ((rc == 0)) || : >"$TMP/txn.failed" # finish() shows the broker log
+    if [[ -n $TXN_COPIER ]]; then
+        kill -TERM "$TXN_COPIER" 2>/dev/null || true
+        wait "$TXN_COPIER" 2>/dev/null || true
+    fi
+    if [[ -n $TXN_BROKER ]]; then
+        kill -KILL "$TXN_BROKER" 2>/dev/null || true
+        wait "$TXN_BROKER" 2>/dev/null || true
+    fi
+    rm -f "$TXN_PID_FILE"
+}
+
+txn_progress() { # records the copier has committed so far
+    local n=0
+    [[ -s $TMP/txn.progress ]] && n="$(<"$TMP/txn.progress")"
+    echo "${n:-0}"
+}
+
+# A fresh broker; TXN_COUNT records produced to interop-txn-in; clients.py txn-copy copies
+# them to interop-txn-out in transactions of up to 100 records with their offsets
+# (send_offsets_to_transaction), its first TXN_CRASHES processes each crashing in a random
+# transaction after writing it (fenced and aborted by the next one's init_transactions),
+# and rebuilding its clients on any error. Meanwhile the broker is killed (kill -9) and
+# restarted TXN_KILLS times, each time at a random moment once another part of the
+# records is committed. Then a read_committed consumer must find every input record in
+# the output exactly once, in its partition, in order, and a read_uncommitted one the
+# aborted copies too; the group's offsets must be at the input's ends; and the broker
+# must stop cleanly.
+check_txn_copy_kill9() {
+    local in=interop-txn-in out=interop-txn-out g=interop-txn-copier b k target n
+    local started=$SECONDS deadline kills_at=() copy_rc copy_out verified
+    local kills_log="$TMP/txn-kills.log" # when each kill came, for a failure's post-mortem
+    trap txn_cleanup EXIT
+    rm -f "$TXN_VERIFIED"
+    b="127.0.0.1:$TXN_PORT"
+    txn_broker_start
+    py_step "produce" produce --client confluent -b "$b" -t "$in" -n "$TXN_COUNT" >/dev/null
+    timeout $((TXN_COPY_TIMEOUT + 15)) "$PY" "$CLIENTS" txn-copy -b "$b" --input "$in" \
+        --output "$out" -g "$g" --txn-id interop-txn-copier --crashes "$TXN_CRASHES" \
+        --work-ms 20 --seed "$RANDOM" --progress "$TMP/txn.progress" \
+        --stop-file "$TMP/txn.stop" --timeout "$TXN_COPY_TIMEOUT" \
+        >"$TMP/txn-copy.stdout" 2>"$TMP/txn-copy.stderr" </dev/null &
+    TXN_COPIER=$!
+    deadline=$((SECONDS + TXN_COPY_TIMEOUT))
+    for ((k = 1; k <= TXN_KILLS; k++)); do
+        # Once about k / (TXN_KILLS + 1) of the records are committed (give or take a
+        # twentieth)...
+        target=$((k * TXN_COUNT / (TXN_KILLS + 1) - TXN_COUNT / 20))
+        target=$((target + RANDOM % (TXN_COUNT / 10)))
+        until (($(txn_progress) >= target)); do
+            if ! kill -0 "$TXN_COPIER" 2>/dev/null; then
+                tail -n 15 "$TMP/txn-copy.stderr" >&2
+                fail "the copier exited after $(txn_progress) records committed, before" \
+                    "kill $k: $(tail -n 1 "$TMP/txn-copy.stdout" | sed 's/^FAIL: //')"
+            fi
+            if ((SECONDS >= deadline)); then
+                tail -n 15 "$TMP/txn-copy.stderr" >&2
+                fail "kill $k: the copier committed only $(txn_progress) of $target" \
+                    "records within ${TXN_COPY_TIMEOUT}s"
+            fi
+            sleep 0.02
+        done
+        # ...a random moment later (a transaction takes some 30 ms, 20 of them with its
+        # records written and not committed): mid-transaction, mid-commit or between two.
+        sleep "0.$(printf '%03d' $((RANDOM % 100)))"
+        n="$(txn_progress)"
+        ((n < TXN_COUNT)) || fail "the copy was over before kill $k (raise TXN_COUNT)"
+        echo "$(date +%T.%N) kill $k: $n records committed (target $target)" >>"$kills_log"
+        txn_broker_kill9
+        txn_broker_start
+        echo "$(date +%T.%N) kill $k: restarted, $(txn_progress) committed" >>"$kills_log"
+        kills_at+=("$n")
+    done
+    : >"$TMP/txn.stop" # the copier may finish now (once all is committed)
+    wait "$TXN_COPIER" && copy_rc=0 || copy_rc=$?
+    TXN_COPIER=""
+    copy_out="$(sed '/^[[:space:]]*$/d' "$TMP/txn-copy.stdout" | tail -n 1)"
+    if ((copy_rc != 0)); then
+        tail -n 15 "$TMP/txn-copy.stderr" >&2
+        ((copy_rc != 124)) || fail "the copier was killed after $((TXN_COPY_TIMEOUT + 15))s"
+        fail "copier: ${copy_out#FAIL: }"
+    fi
+    verified="$(ctx_step "after the copy" py_step "verify" txn-verify -b "$b" \
+        --input "$in" --output "$out" -g "$g" -n "$TXN_COUNT" --min-aborted 1)"
+    txn_broker_stop
+    echo "$verified" >"$TXN_VERIFIED"
+    echo "$TXN_KILLS kill -9 (at ${kills_at[*]} records committed); copier: $copy_out;" \
+        "$verified; broker stopped cleanly; $((SECONDS - started))s in all"
+}
+
+# The same broker's data, after a clean restart: the same records, read_committed and
+# read_uncommitted, as check_txn_copy_kill9 verified (aborted transactions are still
+# known, from the partitions' transaction indexes).
+check_txn_after_restart() {
+    local b before verified
+    trap txn_cleanup EXIT
+    [[ -s $TXN_VERIFIED ]] || fail "nothing to verify: the copy check did not get that far"
+    before="$(<"$TXN_VERIFIED")"
+    b="127.0.0.1:$TXN_PORT"
+    txn_broker_start
+    verified="$(ctx_step "after a clean restart" py_step "verify" txn-verify -b "$b" \
+        --input interop-txn-in --output interop-txn-out -g interop-txn-copier \
+        -n "$TXN_COUNT" --min-aborted 1)"
+    [[ $verified == "$before" ]] || fail "after a clean restart: $verified;" \
+        "before it: $before"
+    txn_broker_stop
+    echo "$verified"
+}
+
 CHECKS_START=$SECONDS
 run_check "kcat-metadata-broker" check_metadata_broker
 run_check "kcat-produce-consume" check_kcat_roundtrip
@@ -559,6 +777,8 @@ run_check "group-kcat-resume" check_kcat_group
 run_check "group-confluent-kafka-2-members-resume" check_confluent_group
 run_check "group-kafka-python-resume" check_kafka_python_group
 run_check "group-pubsub-confluent-kafka-python" check_pubsub_groups
+run_check "txn-confluent-copy-kill-9" check_txn_copy_kill9
+run_check "txn-confluent-after-clean-restart" check_txn_after_restart
 
 # The broker must have survived all of the above.
 if broker_alive; then

@@ -31,6 +31,23 @@ scripts/install-test-deps.sh). Subcommands:
   verify-records --file F [--file F2]... -n COUNT [--first F] --headers SPEC
            [--each-nonempty]
            Verifies the union of group-consume --out files (exactly once between them).
+  txn-copy -b HOST:PORT --input IN --output OUT -g GROUP --txn-id ID [--crashes C]
+           [--seed S] [--work-ms MS] [--progress FILE] [--stop-file FILE] [--debug CTX]
+           A consume-transform-produce application, exactly once: copies every record of
+           IN to the same partition of OUT (created here) in transactions of up to 100
+           records that also commit GROUP's offsets (send_offsets_to_transaction). Each
+           copier process (txn-copy-worker, run one after the other) makes a
+           transactional producer first (init_transactions fences its predecessor), then
+           a read_committed consumer assigned IN's partitions from GROUP's committed
+           offsets; rebuilds both on any KafkaException; the first C processes crash on
+           purpose in a random transaction (records and offsets flushed, not
+           committed). --progress holds the number of records committed so far; the
+           copy ends once all of IN is committed and --stop-file exists.
+  txn-verify -b HOST:PORT --input IN --output OUT -g GROUP -n COUNT [--min-aborted M]
+           Verifies a txn-copy: read_committed, OUT holds every record of IN (COUNT of
+           them) exactly once, in its partition, in IN's order; read_uncommitted it holds
+           at least M aborted copies more, all of them records of IN; GROUP's committed
+           offsets are IN's end offsets.
 
 Verification: exactly the keys/values key-<i>/value-<i> for i in F..COUNT-1 (F: --first,
 default 0), each once;
@@ -48,9 +65,12 @@ the exit status is 1 (2 for usage errors).
 """
 
 import argparse
+import faulthandler
 import json
 import logging
+import os
 import re
+import signal
 import sys
 import time
 from collections import Counter, defaultdict
@@ -597,6 +617,442 @@ def verify_records(args):
     return f"{summary}; per member {'+'.join(map(str, per_file))}"
 
 
+# --------------------------------------------------------------------------- transactions
+#
+# txn-copy: a consume-transform-produce application, exactly once (KIP-98): it copies every
+# record of an input topic to the same partition of an output topic in transactions of up
+# to TXN_MAX records, each of which also commits the input offsets it read up to
+# (send_offsets_to_transaction). Each copier process ("worker") builds a transactional
+# producer and a read_committed consumer; on any KafkaException it drops both and builds
+# them anew, as a restarted application would; a worker told to --crash-at its K-th
+# transaction writes that transaction's records and offsets, flushes them to the broker and
+# exits without committing (os._exit), and the supervisor starts the next worker, whose
+# init_transactions fences the crashed one and aborts its transaction.
+
+TXN_MAX = 100  # records per transaction, at most
+TXN_GATHER = 0.3  # seconds to gather a transaction's records
+TXN_CRASH_EXIT = 3  # a worker's exit status when it crashed on purpose
+
+
+def op_timeout(deadline, most):
+    """A client call's timeout: at most MOST seconds, and never past the deadline."""
+    return max(0.5, min(most, deadline - time.monotonic()))
+
+
+def write_atomically(path, text):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def topic_partitions(client, topic, deadline):
+    """The partition ids of TOPIC, from metadata, retried until the deadline."""
+    last_err = None
+    while True:
+        try:
+            md = client.list_topics(topic, timeout=op_timeout(deadline, 5))
+            tmd = md.topics.get(topic)
+            if tmd is not None and tmd.error is None and tmd.partitions:
+                return sorted(tmd.partitions)
+            last_err = tmd.error if tmd is not None else "topic not in metadata"
+        except Exception as e:  # KafkaException on timeout
+            last_err = e
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"no metadata for {topic}: {last_err}")
+        time.sleep(0.2)
+
+
+class TxnCopier:
+    """One incarnation of the copier's clients. The producer comes first: its
+    init_transactions fences the previous incarnation and aborts its open transaction,
+    whose pending offsets would otherwise hold back the committed offsets a read_committed
+    consumer asks for (librdkafka's OffsetFetch sets require_stable: UNSTABLE_OFFSET_COMMIT
+    until that transaction ends). Then the consumer is assigned every input partition from
+    the group's committed offsets (the beginning where there are none)."""
+
+    def __init__(self, args, partitions, deadline):
+        from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaException, Producer,
+                                     TopicPartition)
+
+        self.args = args
+        self.producer = None
+        self.consumer = None
+        # metadata.recovery.strategy=none: with the one broker killed, librdkafka (2.10 and
+        # later) would re-bootstrap and decommission its broker handles, and a
+        # send_offsets_to_transaction then waits for ever, past its timeout, on the
+        # decommissioned group coordinator (librdkafka issues #5511 and #5456).
+        self.producer = Producer({
+            "bootstrap.servers": args.bootstrap,
+            "metadata.recovery.strategy": "none",
+            "transactional.id": args.txn_id,
+            "linger.ms": 5,
+            "transaction.timeout.ms": 10000,
+            "message.timeout.ms": 10000,
+            **({"debug": args.debug} if args.debug else {}),
+        })
+        self.producer.init_transactions(op_timeout(deadline, 15))
+        self.consumer = Consumer({
+            "bootstrap.servers": args.bootstrap,
+            "metadata.recovery.strategy": "none",
+            "group.id": args.group,
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 50,
+            **({"debug": args.debug} if args.debug else {}),
+        })
+        committed = self.consumer.committed(
+            [TopicPartition(args.input, p) for p in partitions],
+            timeout=op_timeout(deadline, 10))
+        self.position = {}  # partition -> the next offset to copy (as committed)
+        assignment = []
+        for tp in committed:
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+            start = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self.position[tp.partition] = max(tp.offset, 0)
+            assignment.append(TopicPartition(args.input, tp.partition, start))
+        self.consumer.assign(assignment)
+
+    def copy_once(self, deadline, crash=False):
+        """One transaction of up to TXN_MAX records; how many it copied (0: none to read).
+        With CRASH, the transaction's records and offsets are written and flushed, and
+        not committed."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        batch = []
+        gather_end = time.monotonic() + TXN_GATHER
+        while len(batch) < TXN_MAX:
+            left = gather_end - time.monotonic()
+            if left <= 0:
+                break
+            for m in self.consumer.consume(TXN_MAX - len(batch), timeout=left):
+                if m.error() is not None:
+                    raise KafkaException(m.error())
+                batch.append(m)
+        if not batch:
+            return 0
+        nxt = dict(self.position)
+        for m in batch:  # the input is not transactional: its offsets have no gaps
+            if m.offset() != nxt[m.partition()]:
+                raise CheckFailed(
+                    f"the consumer read {self.args.input} partition {m.partition()} at "
+                    f"offset {m.offset()}, where offset {nxt[m.partition()]} was next "
+                    f"(positions as committed: {self.position})")
+            nxt[m.partition()] = m.offset() + 1
+        p = self.producer
+        p.begin_transaction()
+        for m in batch:
+            while True:
+                try:
+                    p.produce(self.args.output, key=m.key(), value=m.value(),
+                              headers=m.headers(), partition=m.partition())
+                    break
+                except BufferError:
+                    p.poll(0.05)
+        if self.args.work_ms:
+            # The application's own work on the records, while the transaction is open
+            # and its records are on their way.
+            time.sleep(self.args.work_ms / 1000)
+        offsets = [TopicPartition(self.args.input, part, off)
+                   for part, off in sorted(nxt.items()) if off != self.position[part]]
+        p.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(),
+                                      op_timeout(deadline, 10))
+        if crash:
+            left = p.flush(op_timeout(deadline, 10))
+            if left:
+                raise KafkaException(f"{left} records not delivered before the crash")
+            return len(batch)
+        p.commit_transaction(op_timeout(deadline, 10))
+        self.position = nxt
+        return len(batch)
+
+    def close(self):
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except Exception as e:
+                log(f"txn-copy: consumer close: {e}")
+        self.consumer = None
+        self.producer = None  # destroyed by the garbage collector
+
+
+def txn_copy_worker(args):
+    """One copier process; prints its statistics as a JSON line. Copies until every input
+    partition's committed offset is at its end (--ends) and --stop-file exists; exits with
+    TXN_CRASH_EXIT (not committing) in its --crash-at-th transaction."""
+    from confluent_kafka import KafkaException
+
+    # A worker stuck in a client call past its bound shows where, on stderr (as it does
+    # on kill -USR1 at any time).
+    faulthandler.dump_traceback_later(args.timeout + 0.5, exit=True)
+    faulthandler.register(signal.SIGUSR1)
+    deadline = time.monotonic() + args.timeout
+    ends = {int(p): int(o) for p, o in (item.split(":") for item in args.ends.split(","))}
+    partitions = sorted(ends)
+    stats = {"starts": 0, "failures": 0, "transactions": 0, "copied": 0, "crashed": 0,
+             "errors": []}
+
+    def note_error(what, e):
+        stats["failures"] += 1
+        text = f"{what}: {e}"
+        log(f"txn-copy worker {os.getpid()}: {text}")
+        if len(stats["errors"]) < 5:
+            stats["errors"].append(text)
+
+    copier = None
+    attempts = 0  # transactions begun by this worker (the crash comes at --crash-at)
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"the copy did not finish within {args.timeout}s "
+                                  f"({json.dumps(stats)})")
+            if copier is None:
+                try:
+                    copier = TxnCopier(args, partitions, deadline)
+                except KafkaException as e:  # e.g. the broker is down just now
+                    note_error("start", e)
+                    time.sleep(0.3)
+                    continue
+                stats["starts"] += 1
+                if args.progress:
+                    write_atomically(args.progress, f"{sum(copier.position.values())}\n")
+            if (all(copier.position[p] >= ends[p] for p in partitions)
+                    and (not args.stop_file or os.path.exists(args.stop_file))):
+                break
+            crash = args.crash_at > 0 and attempts + 1 >= args.crash_at
+            try:
+                n = copier.copy_once(deadline, crash)
+            except KafkaException as e:
+                # As an application restarts: a new producer (which fences this one and
+                # aborts its transaction) and a consumer from the committed offsets.
+                note_error("copy", e)
+                copier.close()
+                copier = None
+                continue
+            if n == 0:
+                continue
+            attempts += 1
+            if crash:
+                stats["crashed"] = n
+                print(json.dumps(stats), flush=True)
+                os._exit(TXN_CRASH_EXIT)
+            stats["transactions"] += 1
+            stats["copied"] += n
+            if args.progress:
+                write_atomically(args.progress, f"{sum(copier.position.values())}\n")
+    finally:
+        if copier is not None:
+            copier.close()
+    return json.dumps(stats)
+
+
+def txn_copy(args):
+    """The copier's supervisor: runs workers one after the other (the first --crashes of
+    them crash on purpose, each in a random transaction) until one finishes the copy."""
+    import random
+    import subprocess
+
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    started = time.monotonic()
+    deadline = started + args.timeout
+    rng = random.Random(args.seed)
+    c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "spate-interop-unused",
+                  "enable.auto.commit": False})
+    try:
+        partitions = topic_partitions(c, args.input, deadline)
+        ends = {}
+        for p in partitions:
+            _, hi = c.get_watermark_offsets(TopicPartition(args.input, p),
+                                             timeout=op_timeout(deadline, 10))
+            ends[p] = hi
+    finally:
+        c.close()
+    admin = AdminClient({"bootstrap.servers": args.bootstrap})
+    fut = admin.create_topics([NewTopic(args.output, len(partitions), 1)],
+                              operation_timeout=10)[args.output]
+    try:
+        fut.result(timeout=op_timeout(deadline, 15))
+    except Exception as e:
+        if "TOPIC_ALREADY_EXISTS" not in str(e):
+            raise CheckFailed(f"create topic {args.output}: {e}")
+    log(f"txn-copy: {args.input} ends {ends}; {args.output} created")
+
+    proc = None
+
+    def on_term(signum, frame):
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    totals = Counter()
+    errors = []
+    workers = crashes = 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 1:
+            raise CheckFailed(f"the copy did not finish within {args.timeout}s "
+                              f"({workers} workers, {crashes} crashes)")
+        crash_at = rng.randint(3, 8) if crashes < args.crashes else 0
+        cmd = [sys.executable, os.path.abspath(__file__), "txn-copy-worker",
+               "-b", args.bootstrap, "--input", args.input, "--output", args.output,
+               "-g", args.group, "--txn-id", args.txn_id,
+               "--ends", ",".join(f"{p}:{o}" for p, o in sorted(ends.items())),
+               "--crash-at", str(crash_at), "--timeout", f"{left - 1:.1f}"]
+        if args.progress:
+            cmd += ["--progress", args.progress]
+        if args.stop_file:
+            cmd += ["--stop-file", args.stop_file]
+        if args.debug:
+            cmd += ["--debug", args.debug]
+        if args.work_ms:
+            cmd += ["--work-ms", str(args.work_ms)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        workers += 1
+        try:
+            out, _ = proc.communicate(timeout=left)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise CheckFailed(f"copier worker {workers} did not finish within the "
+                              f"{args.timeout}s bound")
+        last = (out.strip().splitlines() or [""])[-1]
+        try:
+            stats = json.loads(last)
+        except ValueError:
+            stats = None
+        if stats is None or proc.returncode not in (0, TXN_CRASH_EXIT):
+            raise CheckFailed(f"copier worker {workers} exited with status "
+                              f"{proc.returncode}: {last.removeprefix('FAIL: ') or '-'}")
+        for k in ("starts", "failures", "transactions", "copied"):
+            totals[k] += stats[k]
+        errors.extend(stats["errors"])
+        if proc.returncode == TXN_CRASH_EXIT:
+            crashes += 1
+            totals["crash_records"] += stats["crashed"]
+            log(f"txn-copy: worker {workers} crashed in its transaction {crash_at} "
+                f"(with {stats['crashed']} records); starting another")
+            continue
+        break
+    # (What the output holds is for txn-verify to say: a commit that failed here may
+    # have gone through at the broker, so these counts are the copiers' own view.)
+    kinds = Counter(re.sub(r"^(\w+): (?:KafkaError\{code=)?([\w.]+).*", r"\1 \2", e)
+                    for e in errors)
+    kinds_text = ", ".join(f"{k} x{n}" for k, n in kinds.most_common(4)) or "none"
+    return (f"{totals['copied']} records committed in {totals['transactions']} "
+            f"transactions; {workers} copier processes ({crashes} crashed with "
+            f"{totals['crash_records']} records uncommitted), {totals['starts']} client "
+            f"builds, {totals['failures']} rebuilds after errors ({kinds_text}); "
+            f"{time.monotonic() - started:.1f}s")
+
+
+def read_partitions(bootstrap, topic, isolation, deadline):
+    """Every record of TOPIC a consumer with ISOLATION reads up to the end of each partition
+    (the high watermark; for read_committed the last stable offset): partition -> list."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    c = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "spate-interop-unused",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "isolation.level": isolation,
+        "fetch.wait.max.ms": 100,
+    })
+    try:
+        partitions = topic_partitions(c, topic, deadline)
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        out = {p: [] for p in partitions}
+        at_end = set()
+        while len(at_end) < len(partitions):
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"a {isolation} reader of {topic} did not reach the end "
+                                  f"of partitions {sorted(set(partitions) - at_end)}")
+            for m in c.consume(500, timeout=0.2):
+                if m.error() is not None:
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        at_end.add(m.partition())
+                        continue
+                    raise CheckFailed(f"{isolation} reader of {topic}: {m.error()}")
+                at_end.discard(m.partition())
+                hdrs = [(k, as_text(v)) for k, v in (m.headers() or [])]
+                out[m.partition()].append(Record(m.partition(), m.offset(), as_text(m.key()),
+                                                 as_text(m.value()), hdrs))
+        return out
+    finally:
+        c.close()
+
+
+def txn_verify(args):
+    """The output holds, read_committed, exactly the input records, each once, in the
+    input's order, in the same partition; read_uncommitted it holds more (the aborted
+    copies), all of them input records; the group's offsets are at the input's ends."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    deadline = time.monotonic() + args.timeout
+    ident = lambda r: (r.key, r.value, tuple(r.headers))  # noqa: E731
+    inp = read_partitions(args.bootstrap, args.input, "read_uncommitted", deadline)
+    total_in = sum(len(v) for v in inp.values())
+    if total_in != args.count:
+        raise CheckFailed(f"the input {args.input} holds {total_in} records, not {args.count}")
+    committed = read_partitions(args.bootstrap, args.output, "read_committed", deadline)
+    everything = read_partitions(args.bootstrap, args.output, "read_uncommitted", deadline)
+    problems = []
+    if sorted(committed) != sorted(inp):
+        problems.append(f"output partitions {sorted(committed)}, input {sorted(inp)}")
+    for p in sorted(inp):
+        want = [ident(r) for r in inp[p]]
+        got = [ident(r) for r in committed.get(p, [])]
+        if got == want:
+            continue
+        counts, wanted = Counter(got), set(want)
+        dups = sum(1 for n in counts.values() if n > 1)
+        missing = sum(1 for w in want if w not in counts)
+        foreign = sum(1 for g in counts if g not in wanted)
+        first = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w),
+                     min(len(got), len(want)))
+        problems.append(
+            f"partition {p}: {len(got)} records read_committed, {len(want)} in the input "
+            f"({missing} missing, {dups} duplicated, {foreign} not from the input "
+            f"partition); first difference at position {first}: "
+            f"{got[first][0] if first < len(got) else 'end'} where "
+            f"{want[first][0] if first < len(want) else 'end'} was expected")
+    total_all = sum(len(v) for v in everything.values())
+    for p, recs in sorted(everything.items()):
+        known = {ident(r) for r in inp.get(p, [])}
+        strangers = [r for r in recs if ident(r) not in known]
+        if strangers:
+            problems.append(f"partition {p}: {len(strangers)} records read_uncommitted "
+                            f"that are no input record of it (first {strangers[0].key} at "
+                            f"offset {strangers[0].offset})")
+    aborted = total_all - total_in
+    if aborted < args.min_aborted:
+        problems.append(f"read_uncommitted sees {total_all} records: {aborted} aborted "
+                        f"copies, expected at least {args.min_aborted}")
+    c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": args.group,
+                  "enable.auto.commit": False, "isolation.level": "read_committed"})
+    try:
+        offs = c.committed([TopicPartition(args.input, p) for p in sorted(inp)],
+                           timeout=op_timeout(deadline, 10))
+    finally:
+        c.close()
+    at = {tp.partition: tp.offset for tp in offs}
+    want_at = {p: (recs[-1].offset + 1 if recs else 0) for p, recs in inp.items()}
+    if at != want_at:
+        problems.append(f"group {args.group} committed offsets {at}, expected the input's "
+                        f"ends {want_at}")
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    dist = ", ".join(f"p{p}={len(v)}" for p, v in sorted(committed.items()))
+    return (f"read_committed: {total_in} records exactly once, in order per partition "
+            f"({dist}); read_uncommitted: {total_all} ({aborted} aborted copies); group "
+            f"offsets at the input's ends")
+
+
 # --------------------------------------------------------------------------- kcat output
 
 
@@ -750,6 +1206,44 @@ def main(argv=None):
     sp.add_argument("--each-nonempty", action="store_true",
                     help="every file must hold at least one record")
 
+    def txn_common(sp):
+        sp.add_argument("-b", "--bootstrap", required=True)
+        sp.add_argument("--input", required=True, help="the topic to copy from")
+        sp.add_argument("--output", required=True, help="the topic to copy to")
+        sp.add_argument("-g", "--group", required=True, help="the copier's consumer group")
+        sp.add_argument("--timeout", type=float, default=30.0,
+                        help="overall bound in seconds (default 30)")
+
+    for name in ("txn-copy", "txn-copy-worker"):
+        sp = sub.add_parser(name)
+        txn_common(sp)
+        sp.add_argument("--txn-id", required=True, help="the producer's transactional.id")
+        sp.add_argument("--progress",
+                        help="file that holds the number of records committed so far")
+        sp.add_argument("--stop-file",
+                        help="finish only once this file exists (and all is copied)")
+        sp.add_argument("--debug", default="",
+                        help="librdkafka debug contexts for the copier's clients, e.g. eos")
+        sp.add_argument("--work-ms", type=int, default=0,
+                        help="milliseconds each transaction spends between writing its "
+                             "records and committing (default 0)")
+        if name == "txn-copy":
+            sp.add_argument("--crashes", type=int, default=3,
+                            help="how many copier processes crash on purpose (default 3)")
+            sp.add_argument("--seed", type=int, help="seed of the crash moments")
+        else:
+            sp.add_argument("--ends", required=True,
+                            help="P:OFFSET,...: the input partitions' end offsets")
+            sp.add_argument("--crash-at", type=int, default=0,
+                            help="crash in this transaction (1-based; 0: never)")
+
+    sp = sub.add_parser("txn-verify")
+    txn_common(sp)
+    sp.add_argument("-n", "--count", type=int, required=True,
+                    help="how many records the input holds")
+    sp.add_argument("--min-aborted", type=int, default=1,
+                    help="at least this many aborted copies read_uncommitted (default 1)")
+
     sp = sub.add_parser("metadata")
     sp.add_argument("--file", required=True)
     sp.add_argument("--broker", required=True)
@@ -780,6 +1274,12 @@ def main(argv=None):
             summary = verify_records(args)
         elif args.cmd == "verify-kcat":
             summary = verify_kcat(args)
+        elif args.cmd == "txn-copy":
+            summary = txn_copy(args)
+        elif args.cmd == "txn-copy-worker":
+            summary = txn_copy_worker(args)
+        elif args.cmd == "txn-verify":
+            summary = txn_verify(args)
         else:
             summary = check_metadata(args)
     except CheckFailed as e:
