@@ -89,6 +89,13 @@ pub struct ProduceArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Produce in transactions of this many milliseconds each (kafka-producer-perf-test's
+    /// flag): a commit when a transaction is this old; the summary adds the commit latency.
+    #[arg(long)]
+    pub transaction_duration_ms: Option<u64>,
+    /// The transactional id (each producer thread adds "-<n>").
+    #[arg(long, default_value = "performance-producer-default-transactional-id")]
+    pub transactional_id: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -320,8 +327,12 @@ async fn produce(args: ProduceArgs) -> Result<(), Error> {
     let threads: Vec<_> = (0..n)
         .map(|i| {
             let (config, payloads, progress, args) = (config.clone(), payloads.clone(), progress.clone(), args.clone());
-            std::thread::spawn(move || -> Result<Histogram<u64>, Error> {
+            std::thread::spawn(move || -> Result<(Histogram<u64>, Histogram<u64>), Error> {
                 let runtime = compio::runtime::Runtime::new().map_err(|e| Error::Invalid(e.to_string()))?;
+                let config = match args.transaction_duration_ms {
+                    Some(_) => config.set("transactional.id", format!("{}-{i}", args.transactional_id)),
+                    None => config,
+                };
                 runtime.block_on(produce_one(i, n, config, payloads, progress, args))
             })
         })
@@ -344,10 +355,14 @@ async fn produce(args: ProduceArgs) -> Result<(), Error> {
         })
     };
     let mut total = histogram();
+    let mut commits = histogram();
     let mut failure = None;
     for t in threads {
         match t.join().map_err(|_| Error::Invalid("a producer thread panicked".into()))? {
-            Ok(h) => total.add(h).expect("same bounds"),
+            Ok((h, c)) => {
+                total.add(h).expect("same bounds");
+                commits.add(c).expect("same bounds");
+            }
             Err(e) => failure = Some(e),
         }
     }
@@ -363,6 +378,16 @@ async fn produce(args: ProduceArgs) -> Result<(), Error> {
     let bytes = progress.bytes.load(Ordering::Relaxed);
     let errors = progress.errors.load(Ordering::Relaxed);
     summary(args.json, "produce", records, bytes, errors, secs, cpu, Some(&total));
+    if args.transaction_duration_ms.is_some() && !args.json {
+        println!(
+            "{} transactions, commit latency ms: p50 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}.",
+            commits.len(),
+            ms(commits.value_at_quantile(0.50)),
+            ms(commits.value_at_quantile(0.99)),
+            ms(commits.value_at_quantile(0.999)),
+            ms(commits.max())
+        );
+    }
     Ok(())
 }
 
@@ -377,9 +402,17 @@ async fn produce_one(
     payloads: Vec<Bytes>,
     progress: Arc<Progress>,
     args: ProduceArgs,
-) -> Result<Histogram<u64>, Error> {
+) -> Result<(Histogram<u64>, Histogram<u64>), Error> {
     let producer = Producer::new(&config)?;
     let hist = Rc::new(RefCell::new(histogram()));
+    // With --transaction-duration-ms: each transaction's start, and the commit latencies.
+    let transaction = args.transaction_duration_ms.map(Duration::from_millis);
+    let mut commits = histogram();
+    let mut txn_start = Instant::now();
+    if transaction.is_some() {
+        producer.init_transactions().await?;
+        producer.begin_transaction()?;
+    }
     let quota = args.num_records.map(|n| n / of as u64 + u64::from((index as u64) < n % of as u64));
     let deadline = args.duration.map(|d| Instant::now() + Duration::from_secs(d));
     let rate = (args.throughput > 0).then(|| args.throughput as f64 / of as f64);
@@ -420,10 +453,22 @@ async fn produce_one(
             })
             .await?;
         sent += 1;
+        if transaction.is_some_and(|d| txn_start.elapsed() >= d) {
+            let at = Instant::now();
+            producer.commit_transaction().await?;
+            let _ = commits.record(at.elapsed().as_micros() as u64);
+            producer.begin_transaction()?;
+            txn_start = Instant::now();
+        }
+    }
+    if transaction.is_some() {
+        let at = Instant::now();
+        producer.commit_transaction().await?;
+        let _ = commits.record(at.elapsed().as_micros() as u64);
     }
     producer.close().await;
     let h = hist.borrow().clone();
-    Ok(h)
+    Ok((h, commits))
 }
 
 #[allow(clippy::too_many_arguments)]
