@@ -716,3 +716,46 @@ async fn the_scrubber_finds_a_flipped_bit_in_a_sealed_segment_and_stops_serving_
     let (error, records) = fetch_at(&mut s, "rot", last_offset + 1);
     assert_eq!((error, records.is_empty()), (0, false), "the batches after the damage are served");
 }
+
+/// Transactional bits a client sets without a transaction are refused, not stored: a
+/// transactional batch in a request without a transactional id (INVALID_RECORD), or from a
+/// producer whose transaction coordinator has no such transaction (INVALID_TXN_STATE, after
+/// the KIP-890 verification); a control batch from a client (INVALID_RECORD). Nothing of them
+/// is in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_and_control_bits_from_a_client_without_a_transaction_are_refused() {
+    use spate::protocol::record_batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL, CRC_START, OFFSET_ATTRIBUTES, OFFSET_CRC};
+    let broker = TestBroker::start(&[("transaction.state.log.num.partitions", "2")]);
+    create_topic(&broker.bootstrap(), "no-txn", 1).await;
+    let mut s = connect(&broker);
+    let with_attributes = |bits: i16| {
+        let mut b = idempotent_batch(777, 0, 0);
+        b[OFFSET_ATTRIBUTES..OFFSET_ATTRIBUTES + 2].copy_from_slice(&bits.to_be_bytes());
+        let crc = crc32c::crc32c(&b[CRC_START..]);
+        b[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        b
+    };
+    let with_transactional_id = |records: &[u8]| {
+        let mut w = Writer::new();
+        header(&mut w, 0, 7, 42);
+        w.nullable_string(false, Some("nobody's"));
+        w.i16(-1);
+        w.i32(5000);
+        w.i32(1);
+        w.string(false, "no-txn");
+        w.i32(1);
+        w.i32(0);
+        w.nullable_bytes(false, Some(records));
+        w.finish().to_vec()
+    };
+    let transactional = with_attributes(ATTR_TRANSACTIONAL);
+    assert_eq!(produce_error(round_trip(&mut s, &produce_request("no-txn", &transactional)).unwrap()), 87, "INVALID_RECORD without a transactional id");
+    assert_eq!(produce_error(round_trip(&mut s, &with_transactional_id(&transactional)).unwrap()), 48, "INVALID_TXN_STATE: no such transaction");
+    let control = with_attributes(ATTR_TRANSACTIONAL | ATTR_CONTROL);
+    assert_eq!(produce_error(round_trip(&mut s, &with_transactional_id(&control)).unwrap()), 87, "INVALID_RECORD: a client's control batch");
+    // The same producer's plain idempotent batch still goes in, first in the log.
+    assert_eq!(produce_error(round_trip(&mut s, &produce_request("no-txn", &idempotent_batch(777, 0, 0))).unwrap()), 0);
+    let consumer = crate::support::assigning_consumer(&broker.bootstrap());
+    let (low, high) = rdkafka::consumer::Consumer::fetch_watermarks(&consumer, "no-txn", 0, Duration::from_secs(10)).unwrap();
+    assert_eq!((low, high), (0, 1), "only the plain batch was stored");
+}
