@@ -21,16 +21,14 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::cluster::image::NO_LEADER;
 use crate::cluster::rpc::{ControllerRequest, ControllerResponse};
 use crate::io::runtime::{now_ms, spawn_detached};
-use crate::protocol::codec::{Reader, Writer};
-use crate::protocol::header::write_request_header;
 use crate::protocol::messages::fetch::{EpochEndOffset, FetchPartition, FetchRequest, FetchResponse, FetchTopic};
-use crate::protocol::wire::{RecordSet, Request, Version, Wire};
-use crate::protocol::{ApiKey, ErrorCode};
+use crate::protocol::wire::RecordSet;
+use crate::protocol::ErrorCode;
 use crate::shard::replica::{LeaderState, Role};
 use crate::shard::{Catalog, Shard};
 use crate::storage::log::{ReadError, ReadResult};
@@ -546,7 +544,6 @@ async fn exchange(
     correlation: i32,
     timeout: Duration,
 ) -> std::io::Result<FetchResponse> {
-    use compio::io::{AsyncReadExt, AsyncWriteExt};
     let fut = async {
         if conn.is_none() {
             let stream = compio::net::TcpStream::connect(address).await?;
@@ -554,31 +551,9 @@ async fn exchange(
             *conn = Some(stream);
         }
         let stream = conn.as_mut().expect("opened above");
-        let v = Version::new(12, 12 >= FetchRequest::FLEXIBLE_FROM);
-        let mut w = Writer::with_capacity(256);
-        w.i32(0);
-        write_request_header(&mut w, ApiKey::Fetch, v, correlation, "spate-replica-fetcher");
-        request.encode(&mut w, v);
-        let mut frame: BytesMut = w.finish();
-        let size = (frame.len() - 4) as i32;
-        frame[..4].copy_from_slice(&size.to_be_bytes());
-        let compio::BufResult(written, _) = stream.write_all(frame.to_vec()).await;
-        written?;
-        let compio::BufResult(read, prefix) = stream.read_exact(Vec::with_capacity(4)).await;
-        read?;
-        let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
         // A response never exceeds what was asked for by much; bound it before allocating.
-        if size < 4 || size as i64 > request.max_bytes as i64 + (16 << 20) {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("response of {size} bytes")));
-        }
-        let compio::BufResult(read, body) = stream.read_exact(Vec::with_capacity(size as usize)).await;
-        read?;
-        let mut r = Reader::unbudgeted(Bytes::from(body));
-        let got = r.i32().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
-        if got != correlation {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("correlation id {got}, not {correlation}")));
-        }
-        r.tagged_fields(true).and_then(|()| FetchResponse::decode(&mut r, v)).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+        let max = (request.max_bytes as i64 + (16 << 20)).min(i32::MAX as i64) as i32;
+        super::peer::round_trip(stream, request, 12, correlation, "spate-replica-fetcher", max).await
     };
     match compio::time::timeout(timeout, fut).await {
         Ok(result) => result,
