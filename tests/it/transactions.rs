@@ -284,43 +284,57 @@ impl Copier {
     }
 }
 
+/// A broker (a child process, for kill -9) with `input` holding `records` records "r00000",
+/// "r00001", ... spread over its 2 partitions (record i in partition i % 2), and an empty
+/// `output` of 2 partitions.
+fn broker_with_input(input: &str, output: &str, records: usize) -> (tempfile::TempDir, BrokerProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), free_port(), TXN_SETTINGS);
+    let b = broker.bootstrap();
+    block_on(crate::support::create_topic(&b, input, 2));
+    block_on(crate::support::create_topic(&b, output, 2));
+    let producer: BaseProducer = client_config(&b).set("enable.idempotence", "true").create().unwrap();
+    for i in 0..records {
+        send(&producer, input, (i % 2) as i32, &format!("r{i:05}"));
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    (dir, broker)
+}
+
+/// The killer: `kills` times, once `copied` reaches the next `records / parts`, a kill -9 of
+/// the broker and a restart, at whatever point the copier is then (mid-transaction,
+/// mid-commit, between two). Gives the broker back when done.
+fn spawn_killer(
+    mut broker: BrokerProcess,
+    copied: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    kills: usize,
+    records: usize,
+    parts: usize,
+) -> std::thread::JoinHandle<BrokerProcess> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        for k in 1..=kills {
+            while copied.load(std::sync::atomic::Ordering::Relaxed) < k * records / parts && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(7 * k as u64));
+            broker.kill9();
+            broker.restart();
+        }
+        broker
+    })
+}
+
 #[test]
 fn consume_transform_produce_stays_exactly_once_across_kill_9() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     const RECORDS: usize = 6_000;
     const KILLS: usize = 3;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut broker = BrokerProcess::start(dir.path(), port, TXN_SETTINGS);
+    let (_dir, broker) = broker_with_input("copy-in", "copy-out", RECORDS);
     let b = broker.bootstrap();
-    block_on(crate::support::create_topic(&b, "copy-in", 2));
-    block_on(crate::support::create_topic(&b, "copy-out", 2));
-    {
-        let producer: BaseProducer = client_config(&b).set("enable.idempotence", "true").create().unwrap();
-        for i in 0..RECORDS {
-            send(&producer, "copy-in", (i % 2) as i32, &format!("r{i:05}"));
-        }
-        producer.flush(Duration::from_secs(30)).unwrap();
-    }
-    // The killer: kill -9 and a restart each time another fifth of the records went through,
-    // at whatever point the copier is then (mid-transaction, mid-commit, between two).
     let copied = Arc::new(AtomicUsize::new(0));
-    let killer = {
-        let copied = copied.clone();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            for k in 1..=KILLS {
-                while copied.load(Ordering::Relaxed) < k * RECORDS / (KILLS + 2) && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                std::thread::sleep(Duration::from_millis(7 * k as u64));
-                broker.kill9();
-                broker.restart();
-            }
-            broker
-        })
-    };
+    let killer = spawn_killer(broker, copied.clone(), KILLS, RECORDS, KILLS + 2);
     let started = Instant::now();
     let mut copier: Option<Copier> = None;
     let (mut starts, mut failures, mut crashes, mut transactions) = (0, 0, 0, 0usize);
@@ -392,34 +406,10 @@ fn the_rust_client_copies_exactly_once_with_transactions() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     const RECORDS: usize = 3_000;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut broker = BrokerProcess::start(dir.path(), port, TXN_SETTINGS);
+    let (_dir, broker) = broker_with_input("rust-in", "rust-out", RECORDS);
     let b = broker.bootstrap();
-    block_on(crate::support::create_topic(&b, "rust-in", 2));
-    block_on(crate::support::create_topic(&b, "rust-out", 2));
-    {
-        let producer: BaseProducer = client_config(&b).set("enable.idempotence", "true").create().unwrap();
-        for i in 0..RECORDS {
-            send(&producer, "rust-in", (i % 2) as i32, &format!("r{i:05}"));
-        }
-        producer.flush(Duration::from_secs(30)).unwrap();
-    }
     let copied = Arc::new(AtomicUsize::new(0));
-    let killer = {
-        let copied = copied.clone();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            for k in 1..=2 {
-                while copied.load(Ordering::Relaxed) < k * RECORDS / 4 && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                broker.kill9();
-                broker.restart();
-            }
-            broker
-        })
-    };
+    let killer = spawn_killer(broker, copied.clone(), 2, RECORDS, 4);
     let config = |extra: &[(&str, &str)]| {
         let mut c = ClientConfig::new().set("bootstrap.servers", &b).set("request.timeout.ms", "5000").set("max.block.ms", "30000");
         for (k, v) in extra {
