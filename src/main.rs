@@ -43,6 +43,9 @@ enum Command {
     LeaderElection(cli::leader_election::Args),
     /// Moves partition replicas between brokers (kafka-reassign-partitions.sh).
     ReassignPartitions(cli::reassign::Args),
+    /// Lists and describes transactions and producers, finds hanging transactions and aborts
+    /// them (kafka-transactions.sh).
+    Transactions(cli::transactions::Args),
     /// Formats log dirs for a cluster and makes cluster ids (kafka-storage.sh).
     Storage(cli::storage::Args),
     /// Load generators and this machine's ceilings (kafka-producer-perf-test.sh,
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::MetadataQuorum(args) => cli::run(|| cli::quorum::run(args)),
         Command::LeaderElection(args) => cli::run(|| cli::leader_election::run(args)),
         Command::ReassignPartitions(args) => cli::run(|| cli::reassign::run(args)),
+        Command::Transactions(args) => cli::run(|| cli::transactions::run(args)),
         Command::Broker { config, overrides } => {
             if let Err(e) = spate::io::crash::check_env() {
                 eprintln!("error: {e}");

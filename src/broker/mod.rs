@@ -21,6 +21,7 @@ mod reassign;
 pub mod replication;
 mod route;
 mod txn;
+mod txn_admin;
 
 use std::rc::Rc;
 
@@ -128,5 +129,8 @@ pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> Dispatched
         ApiKey::EndTxn => txn::end_txn(shard, header, r),
         ApiKey::WriteTxnMarkers => txn::write_txn_markers(shard, header, r),
         ApiKey::TxnOffsetCommit => txn::txn_offset_commit(shard, header, r),
+        ApiKey::DescribeProducers => txn_admin::describe_producers(shard, header, r),
+        ApiKey::DescribeTransactions => txn_admin::describe_transactions(shard, header, r),
+        ApiKey::ListTransactions => txn_admin::list_transactions(shard, header, r),
     }
 }

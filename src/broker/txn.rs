@@ -67,7 +67,7 @@ fn coordinated_here(shard: &Shard, id: &str) -> Result<(ShardId, i32), ErrorCode
 
 /// Runs `work` on the shard that coordinates `id` (with its `__transaction_state` partition)
 /// and waits for its answer; `gone` makes the answer for an error found before.
-async fn on_txn_coordinator<R, F>(shard: &Rc<Shard>, id: &str, gone: impl Fn(ErrorCode) -> R, work: F) -> R
+pub(super) async fn on_txn_coordinator<R, F>(shard: &Rc<Shard>, id: &str, gone: impl Fn(ErrorCode) -> R, work: F) -> R
 where
     R: Send + 'static,
     F: FnOnce(&Rc<Shard>, i32) -> LocalBoxFuture<R> + Send + 'static,

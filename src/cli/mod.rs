@@ -11,6 +11,7 @@ pub mod quorum;
 pub mod reassign;
 pub mod storage;
 pub mod topics;
+pub mod transactions;
 
 use std::process::ExitCode;
 

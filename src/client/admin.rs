@@ -396,3 +396,372 @@ impl Admin {
         }
     }
 }
+
+// The transaction admin calls (KIP-664), as Kafka's `Admin` makes them for
+// kafka-transactions.sh: listTransactions, describeTransactions, describeProducers and
+// abortTransaction.
+
+pub use crate::protocol::messages::describe_producers::ProducerState;
+
+/// A transaction as ListTransactions lists it, with the broker that coordinates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionListing {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    /// Kafka's name of the state ("Ongoing", "CompleteCommit", ...).
+    pub state: String,
+    pub coordinator_id: i32,
+}
+
+/// Which transactions `list_transactions` asks for (Kafka's `ListTransactionsOptions`); the
+/// default asks for all.
+#[derive(Debug, Clone, Default)]
+pub struct TransactionFilter {
+    /// Only these states (by Kafka's names); all when empty.
+    pub states: Vec<String>,
+    /// Only these producer ids; all when empty.
+    pub producer_ids: Vec<i64>,
+    /// Only transactions started more than this many milliseconds ago.
+    pub duration_ms: Option<i64>,
+}
+
+/// A transactional id's state on its coordinator (Kafka's `TransactionDescription`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionDescription {
+    pub coordinator_id: i32,
+    pub transactional_id: String,
+    pub state: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub timeout_ms: i32,
+    /// When the open (or last) transaction began; `None` when none has.
+    pub start_time_ms: Option<i64>,
+    /// The partitions in the transaction, sorted.
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// The transaction to abort in one partition (Kafka's `AbortTransactionSpec`): its producer,
+/// and the coordinator epoch to write the marker under (at least the partition's last one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbortTransactionSpec {
+    pub partition: TopicPartition,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+}
+
+/// Partitions per DescribeProducers request in `describe_producers` (Kafka's tool sends 500).
+const DESCRIBE_PRODUCERS_BATCH: usize = 500;
+
+impl Admin {
+    /// The transactions every broker coordinates that pass `filter` (ListTransactions to each
+    /// broker, Kafka's `listTransactions().allByBrokerId()`), by broker, then by id.
+    pub async fn list_transactions(&self, filter: &TransactionFilter) -> Result<Vec<TransactionListing>> {
+        use crate::protocol::messages::list_transactions::ListTransactionsRequest;
+        let meta = self.cluster.refresh(Some(Vec::new()), false).await?;
+        let mut brokers: Vec<i32> = meta.brokers.iter().map(|b| b.node_id).collect();
+        brokers.sort();
+        let request = ListTransactionsRequest {
+            state_filters: filter.states.clone(),
+            producer_id_filters: filter.producer_ids.clone(),
+            duration_filter: filter.duration_ms.unwrap_or(-1),
+            transactional_id_pattern: None,
+        };
+        let deadline = Instant::now() + self.timeout;
+        let mut out = Vec::new();
+        for broker in brokers {
+            // A coordinator still loading its partitions answers COORDINATOR_LOAD_IN_PROGRESS:
+            // retried, as Kafka's admin does.
+            let listed = super::cluster::retry(deadline, self.cluster.retry_backoff, || async {
+                let answer = self.cluster.node(broker).await?.send(&request).await?;
+                super::check(answer.error).map_err(|e| Error::Broker(answer.error, Some(format!("{e} (broker {broker})"))))?;
+                Ok(answer.transaction_states)
+            })
+            .await?;
+            let mut listed: Vec<TransactionListing> = listed
+                .into_iter()
+                .map(|t| TransactionListing {
+                    transactional_id: t.transactional_id,
+                    producer_id: t.producer_id,
+                    state: t.transaction_state,
+                    coordinator_id: broker,
+                })
+                .collect();
+            listed.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+            out.extend(listed);
+        }
+        Ok(out)
+    }
+
+    /// Each id's state on its coordinator (FindCoordinator, then DescribeTransactions to each
+    /// coordinator for its ids), in the order of `ids`: an id no coordinator knows is
+    /// `Err(Broker(TRANSACTIONAL_ID_NOT_FOUND))`. A coordinator that moved or is loading is
+    /// looked up again until the API timeout.
+    pub async fn describe_transactions(&self, ids: &[String]) -> Result<Vec<(String, Result<TransactionDescription>)>> {
+        use crate::protocol::messages::describe_transactions::DescribeTransactionsRequest;
+        let deadline = Instant::now() + self.timeout;
+        let mut results: BTreeMap<String, Result<TransactionDescription>> = BTreeMap::new();
+        let mut pending: Vec<String> = Vec::new();
+        for id in ids {
+            if !pending.contains(id) {
+                pending.push(id.clone());
+            }
+        }
+        while !pending.is_empty() {
+            let mut again: Vec<(String, Error)> = Vec::new();
+            // Coordinator (node id, address) -> its ids.
+            let mut by_coordinator: BTreeMap<(i32, String), Vec<String>> = BTreeMap::new();
+            for id in pending {
+                match self.transaction_coordinator(&id).await {
+                    Ok(found) => by_coordinator.entry(found).or_default().push(id),
+                    Err(e) if e.is_retriable() => again.push((id, e)),
+                    Err(e) => {
+                        results.insert(id, Err(e));
+                    }
+                }
+            }
+            for ((node, addr), ids) in by_coordinator {
+                let answer = match self.cluster.connect(&addr).await {
+                    Ok(conn) => conn.send(&DescribeTransactionsRequest { transactional_ids: ids.clone() }).await,
+                    Err(e) => Err(e),
+                };
+                let states = match answer {
+                    Ok(answer) => answer.transaction_states,
+                    Err(e) => {
+                        for id in ids {
+                            if e.is_retriable() {
+                                again.push((id, e.clone()));
+                            } else {
+                                results.insert(id, Err(e.clone()));
+                            }
+                        }
+                        continue;
+                    }
+                };
+                for id in ids {
+                    let Some(s) = states.iter().find(|s| s.transactional_id == id) else {
+                        results.insert(id.clone(), Err(Error::Protocol(format!("DescribeTransactions answered nothing for {id}"))));
+                        continue;
+                    };
+                    match s.error {
+                        ErrorCode::NONE => {
+                            let mut partitions: Vec<TopicPartition> =
+                                s.topics.iter().flat_map(|t| t.partitions.iter().map(|&p| TopicPartition::new(t.topic.clone(), p))).collect();
+                            partitions.sort();
+                            let description = TransactionDescription {
+                                coordinator_id: node,
+                                transactional_id: id.clone(),
+                                state: s.transaction_state.clone(),
+                                producer_id: s.producer_id,
+                                producer_epoch: s.producer_epoch,
+                                timeout_ms: s.transaction_timeout_ms,
+                                start_time_ms: (s.transaction_start_time_ms >= 0).then_some(s.transaction_start_time_ms),
+                                partitions,
+                            };
+                            results.insert(id, Ok(description));
+                        }
+                        // The coordinator moved, or is not ready: look it up again.
+                        ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
+                            again.push((id, Error::Broker(s.error, None)));
+                        }
+                        error => {
+                            results.insert(id.clone(), Err(Error::Broker(error, Some(format!("transactional id {id}")))));
+                        }
+                    }
+                }
+            }
+            if !again.is_empty() && Instant::now() + self.cluster.retry_backoff >= deadline {
+                for (id, e) in again {
+                    results.insert(id, Err(e));
+                }
+                break;
+            }
+            if !again.is_empty() {
+                compio::time::sleep(self.cluster.retry_backoff).await;
+            }
+            pending = again.into_iter().map(|(id, _)| id).collect();
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(result) = results.get(id) {
+                if !out.iter().any(|(seen, _): &(String, _)| seen == id) {
+                    out.push((id.clone(), result.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The coordinator of transactional id `id`: its node id and address (FindCoordinator with
+    /// the transaction key type).
+    async fn transaction_coordinator(&self, id: &str) -> Result<(i32, String)> {
+        use crate::protocol::messages::find_coordinator::{FindCoordinatorRequest, KEY_TYPE_TRANSACTION};
+        let conn = self.cluster.any().await?;
+        let answer = conn.send(&FindCoordinatorRequest { key: id.to_string(), key_type: KEY_TYPE_TRANSACTION, ..Default::default() }).await?;
+        if !answer.error.is_ok() {
+            return Err(Error::Broker(answer.error, answer.error_message));
+        }
+        Ok((answer.node_id, format!("{}:{}", answer.host, answer.port)))
+    }
+
+    /// The producers of each partition (DescribeProducers), from its leader or, with
+    /// `broker_id`, from that broker's replica; in the order of `partitions`, each with its own
+    /// result. A leader that moved is looked up again until the API timeout.
+    pub async fn describe_producers(&self, partitions: &[TopicPartition], broker_id: Option<i32>) -> Result<Vec<(TopicPartition, Result<Vec<ProducerState>>)>> {
+        use crate::protocol::messages::describe_producers::{DescribeProducersRequest, DescribeProducersTopic};
+        let deadline = Instant::now() + self.timeout;
+        let mut results: BTreeMap<TopicPartition, Result<Vec<ProducerState>>> = BTreeMap::new();
+        let mut pending: Vec<TopicPartition> = partitions.to_vec();
+        pending.sort();
+        pending.dedup();
+        while !pending.is_empty() {
+            let mut topics: Vec<String> = pending.iter().map(|tp| tp.topic.clone()).collect();
+            topics.dedup();
+            let meta = self.cluster.refresh(Some(topics), false).await?;
+            if let Some(broker) = broker_id.filter(|b| !meta.brokers.iter().any(|m| m.node_id == *b)) {
+                return Err(Error::Invalid(format!("broker {broker} is not in the cluster")));
+            }
+            let mut again: Vec<(TopicPartition, Error)> = Vec::new();
+            // Target broker -> its partitions.
+            let mut by_broker: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+            for tp in pending {
+                let topic = meta.topics.iter().find(|t| t.name.as_deref() == Some(tp.topic.as_str()));
+                let leader = match topic {
+                    None => Err(Error::Broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some(format!("topic {}", tp.topic)))),
+                    Some(t) if !t.error.is_ok() => Err(Error::Broker(t.error, Some(format!("topic {}", tp.topic)))),
+                    Some(t) => match t.partitions.iter().find(|p| p.partition_index == tp.partition) {
+                        None => Err(Error::Broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some(format!("partition {tp}")))),
+                        Some(p) => Ok(p.leader_id),
+                    },
+                };
+                match (leader, broker_id) {
+                    (Err(e), _) => {
+                        results.insert(tp, Err(e));
+                    }
+                    (Ok(_), Some(broker)) => by_broker.entry(broker).or_default().push(tp),
+                    (Ok(leader), None) if leader < 0 => again.push((tp, Error::Broker(ErrorCode::LEADER_NOT_AVAILABLE, None))),
+                    (Ok(leader), None) => by_broker.entry(leader).or_default().push(tp),
+                }
+            }
+            for (broker, tps) in by_broker {
+                for batch in tps.chunks(DESCRIBE_PRODUCERS_BATCH) {
+                    let mut request = DescribeProducersRequest::default();
+                    for tp in batch {
+                        match request.topics.iter_mut().find(|t| t.name == tp.topic) {
+                            Some(t) => t.partition_indexes.push(tp.partition),
+                            None => request.topics.push(DescribeProducersTopic { name: tp.topic.clone(), partition_indexes: vec![tp.partition] }),
+                        }
+                    }
+                    let answer = match self.cluster.node(broker).await {
+                        Ok(conn) => conn.send(&request).await,
+                        Err(e) => Err(e),
+                    };
+                    let answer = match answer {
+                        Ok(answer) => answer,
+                        Err(e) => {
+                            for tp in batch {
+                                if e.is_retriable() {
+                                    again.push((tp.clone(), e.clone()));
+                                } else {
+                                    results.insert(tp.clone(), Err(e.clone()));
+                                }
+                            }
+                            continue;
+                        }
+                    };
+                    for tp in batch {
+                        let found = answer.topics.iter().filter(|t| t.name == tp.topic).flat_map(|t| &t.partitions).find(|p| p.partition_index == tp.partition);
+                        let Some(p) = found else {
+                            results.insert(tp.clone(), Err(Error::Protocol(format!("DescribeProducers answered nothing for {tp}"))));
+                            continue;
+                        };
+                        match p.error {
+                            ErrorCode::NONE => {
+                                results.insert(tp.clone(), Ok(p.active_producers.clone()));
+                            }
+                            // The leader moved: asked again, unless a given broker was asked.
+                            ErrorCode::NOT_LEADER_OR_FOLLOWER if broker_id.is_none() => {
+                                self.cluster.invalidate(&tp.topic);
+                                again.push((tp.clone(), Error::Broker(p.error, p.error_message.clone())));
+                            }
+                            error => {
+                                let message = p.error_message.clone().unwrap_or_else(|| format!("partition {tp} on broker {broker}"));
+                                results.insert(tp.clone(), Err(Error::Broker(error, Some(message))));
+                            }
+                        }
+                    }
+                }
+            }
+            if !again.is_empty() && Instant::now() + self.cluster.retry_backoff >= deadline {
+                for (tp, e) in again {
+                    results.insert(tp, Err(e));
+                }
+                break;
+            }
+            if !again.is_empty() {
+                compio::time::sleep(self.cluster.retry_backoff).await;
+            }
+            pending = again.into_iter().map(|(tp, _)| tp).collect();
+        }
+        let mut out: Vec<(TopicPartition, Result<Vec<ProducerState>>)> = Vec::new();
+        for tp in partitions {
+            if let Some(result) = results.get(tp) {
+                if !out.iter().any(|(seen, _)| seen == tp) {
+                    out.push((tp.clone(), result.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Aborts a transaction left open in one partition (Kafka's `abortTransaction`): an abort
+    /// marker for its producer, written by the partition's leader (WriteTxnMarkers, as a
+    /// transaction coordinator would send it). For a transaction its coordinator has
+    /// forgotten; one the coordinator still holds is ended by the coordinator, whose own
+    /// marker later finds nothing open there.
+    pub async fn abort_transaction(&self, spec: &AbortTransactionSpec) -> Result<()> {
+        use crate::protocol::messages::write_txn_markers::{WritableTxnMarker, WritableTxnMarkerTopic, WriteTxnMarkersRequest};
+        let tp = &spec.partition;
+        let request = WriteTxnMarkersRequest {
+            markers: vec![WritableTxnMarker {
+                producer_id: spec.producer_id,
+                producer_epoch: spec.producer_epoch,
+                transaction_result: false,
+                topics: vec![WritableTxnMarkerTopic { name: tp.topic.clone(), partition_indexes: vec![tp.partition] }],
+                coordinator_epoch: spec.coordinator_epoch,
+            }],
+        };
+        let deadline = Instant::now() + self.timeout;
+        super::cluster::retry(deadline, self.cluster.retry_backoff, || async {
+            let info = self.cluster.topic(&tp.topic, false).await?;
+            // Not retried: the topic has no such partition.
+            let leader = usize::try_from(tp.partition).ok().and_then(|i| info.leaders.get(i).copied());
+            let leader = leader.ok_or_else(|| Error::Invalid(format!("partition {tp} does not exist")))?;
+            if leader < 0 {
+                return Err(Error::Broker(ErrorCode::LEADER_NOT_AVAILABLE, Some(format!("partition {tp}"))));
+            }
+            let answer = self.cluster.node(leader).await?.send(&request).await?;
+            let error = answer
+                .markers
+                .iter()
+                .flat_map(|m| &m.topics)
+                .filter(|t| t.name == tp.topic)
+                .flat_map(|t| &t.partitions)
+                .find(|p| p.partition_index == tp.partition)
+                .map(|p| p.error)
+                .ok_or_else(|| Error::Protocol(format!("WriteTxnMarkers answered nothing for {tp}")))?;
+            match error {
+                ErrorCode::NONE => Ok(()),
+                // The leader moved (or does not know the partition yet): found again, retried.
+                ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
+                    self.cluster.invalidate(&tp.topic);
+                    Err(Error::Broker(error, Some(format!("partition {tp}"))))
+                }
+                // INVALID_PRODUCER_EPOCH: the producer has moved past the epoch given;
+                // TRANSACTION_COORDINATOR_FENCED: a newer coordinator epoch wrote there.
+                error => Err(Error::Broker(error, Some(format!("the abort marker for producer {} in {tp}", spec.producer_id)))),
+            }
+        })
+        .await
+    }
+}

@@ -61,6 +61,11 @@ pub const fn version_of(key: ApiKey) -> i16 {
         ApiKey::EndTxn => 3,
         ApiKey::WriteTxnMarkers => 1,
         ApiKey::TxnOffsetCommit => 3,
+        ApiKey::DescribeProducers => 0,
+        ApiKey::DescribeTransactions => 0,
+        // Version 1 (DurationFilter) reaches Kafka 3.8 and later; version 2 only adds the id
+        // pattern, which `spate transactions list` applies itself.
+        ApiKey::ListTransactions => 1,
     }
 }
 

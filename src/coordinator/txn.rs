@@ -50,6 +50,12 @@ impl TxnState {
         })
     }
 
+    /// The state named `name` (Kafka's `TransactionState.fromName`, case-sensitive), as
+    /// ListTransactions' state filters name them.
+    pub fn from_name(name: &str) -> Option<TxnState> {
+        (0..=TxnState::PrepareEpochFence as i8).filter_map(TxnState::from_id).find(|s| s.name() == name)
+    }
+
     /// Kafka's name of the state (`TransactionState.stateName`), as DescribeTransactions and
     /// ListTransactions give it.
     pub fn name(self) -> &'static str {

@@ -41,6 +41,9 @@ pub enum ApiKey {
     EndTxn = 26,
     WriteTxnMarkers = 27,
     TxnOffsetCommit = 28,
+    DescribeProducers = 61,
+    DescribeTransactions = 65,
+    ListTransactions = 66,
 }
 
 /// What Spate advertises for one API.
@@ -114,8 +117,17 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     },
     ApiRange { key: ApiKey::AddOffsetsToTxn, min_version: 0, max_version: 4, flexible_from: add_offsets_to_txn::AddOffsetsToTxnRequest::FLEXIBLE_FROM },
     ApiRange { key: ApiKey::EndTxn, min_version: 0, max_version: 4, flexible_from: end_txn::EndTxnRequest::FLEXIBLE_FROM },
-    ApiRange { key: ApiKey::WriteTxnMarkers, min_version: 0, max_version: 1, flexible_from: write_txn_markers::WriteTxnMarkersRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::WriteTxnMarkers, min_version: 1, max_version: 1, flexible_from: write_txn_markers::WriteTxnMarkersRequest::FLEXIBLE_FROM },
     ApiRange { key: ApiKey::TxnOffsetCommit, min_version: 0, max_version: 4, flexible_from: txn_offset_commit::TxnOffsetCommitRequest::FLEXIBLE_FROM },
+    // The transaction admin APIs (KIP-664), as kafka-transactions.sh uses them.
+    ApiRange { key: ApiKey::DescribeProducers, min_version: 0, max_version: 0, flexible_from: describe_producers::DescribeProducersRequest::FLEXIBLE_FROM },
+    ApiRange {
+        key: ApiKey::DescribeTransactions,
+        min_version: 0,
+        max_version: 0,
+        flexible_from: describe_transactions::DescribeTransactionsRequest::FLEXIBLE_FROM,
+    },
+    ApiRange { key: ApiKey::ListTransactions, min_version: 0, max_version: 2, flexible_from: list_transactions::ListTransactionsRequest::FLEXIBLE_FROM },
 ];
 
 /// The lowest version Spate decodes; it differs from the advertised minimum only for Produce.
@@ -162,6 +174,9 @@ impl ApiKey {
             26 => ApiKey::EndTxn,
             27 => ApiKey::WriteTxnMarkers,
             28 => ApiKey::TxnOffsetCommit,
+            61 => ApiKey::DescribeProducers,
+            65 => ApiKey::DescribeTransactions,
+            66 => ApiKey::ListTransactions,
             _ => return None,
         })
     }

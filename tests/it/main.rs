@@ -15,4 +15,5 @@ mod produce_consume;
 mod recovery;
 mod support;
 mod transactions;
+mod txn_admin;
 mod zero_copy;

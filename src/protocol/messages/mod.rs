@@ -13,7 +13,9 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_transactions;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
@@ -25,6 +27,7 @@ pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -75,6 +78,9 @@ macro_rules! every_request {
             $crate::protocol::messages::add_offsets_to_txn::AddOffsetsToTxnRequest,
             $crate::protocol::messages::end_txn::EndTxnRequest,
             $crate::protocol::messages::write_txn_markers::WriteTxnMarkersRequest,
+            $crate::protocol::messages::describe_producers::DescribeProducersRequest,
+            $crate::protocol::messages::describe_transactions::DescribeTransactionsRequest,
+            $crate::protocol::messages::list_transactions::ListTransactionsRequest,
             $crate::protocol::messages::txn_offset_commit::TxnOffsetCommitRequest
         )
     };

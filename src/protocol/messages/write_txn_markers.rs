@@ -1,6 +1,8 @@
-//! WriteTxnMarkers (key 27), versions 0-1; flexible from 1 (WriteTxnMarkersRequest.json,
+//! WriteTxnMarkers (key 27), version 1; flexible from 1 (WriteTxnMarkersRequest.json,
 //! WriteTxnMarkersResponse.json). A broker's request: the transaction coordinator asks each
-//! partition leader to write the commit or abort markers of transactions.
+//! partition leader to write the commit or abort markers of transactions (and so does
+//! `kafka-transactions.sh abort`). Kafka 4 removed version 0 (KIP-896); version 2 (KIP-1228's
+//! `TransactionVersion`) is not served.
 
 use crate::message;
 use crate::protocol::error::ErrorCode;
@@ -50,7 +52,7 @@ message! {
 
 impl Request for WriteTxnMarkersRequest {
     const KEY: ApiKey = ApiKey::WriteTxnMarkers;
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (1, 1);
     const FLEXIBLE_FROM: i16 = 1;
     type Response = WriteTxnMarkersResponse;
 }
