@@ -1380,8 +1380,7 @@ impl PartitionLog {
             static NEXT_GUARD: Cell<u64> = const { Cell::new(1) };
         }
         let guard = NEXT_GUARD.with(|g| g.replace(g.get() + 1));
-        self.producers.borrow_mut().start_verification(producer_id, guard);
-        guard
+        self.producers.borrow_mut().start_verification(producer_id, guard)
     }
 
     /// The transactions open here, as (producer id, epoch, first offset).

@@ -135,9 +135,11 @@ impl ProducerStates {
         self.producers.get(&producer_id).is_some_and(|p| p.txn_first_offset.is_some() && p.epoch == epoch)
     }
 
-    /// Sets a new verification guard for `producer_id` (see `Producer::verified`).
-    pub fn start_verification(&mut self, producer_id: i64, guard: u64) {
-        self.producers.entry(producer_id).or_default().verified = Some(guard);
+    /// The verification guard of `producer_id` (see `Producer::verified`): the one already
+    /// set, so that pipelined first batches all verify under one guard (as Kafka's
+    /// `maybeCreateVerificationStateEntry` keeps its entry), or else `new`.
+    pub fn start_verification(&mut self, producer_id: i64, new: u64) -> u64 {
+        *self.producers.entry(producer_id).or_default().verified.get_or_insert(new)
     }
 
     /// The first offset of the oldest transaction open here.
@@ -509,6 +511,28 @@ mod tests {
         assert_eq!(s.check(-1, 0, 5, 5), SequenceCheck::Append, "non-idempotent producers are not checked");
         s.record(8, 0, i32::MAX - 1, i32::MAX, 300, 7, false);
         assert_eq!(s.check(8, 0, 0, 3), SequenceCheck::Append, "sequences wrap");
+    }
+
+    #[test]
+    fn a_first_transactional_batch_needs_its_verification_guard_and_a_marker_voids_it() {
+        let mut s = ProducerStates::default();
+        assert_eq!(s.check_transaction(7, 0, true, Some(0)), SequenceCheck::InvalidTxnState, "no transaction, no verification");
+        let guard = s.start_verification(7, 11);
+        assert_eq!(s.start_verification(7, 12), guard, "pipelined first batches share the guard");
+        assert_eq!(s.check_transaction(7, 0, true, Some(guard)), SequenceCheck::Append);
+        // The transaction ends (an abort marker) before the verified batch is written.
+        assert_eq!(s.complete(7, 0, false, 0, 50, 1), None);
+        assert_eq!(s.check_transaction(7, 0, true, Some(guard)), SequenceCheck::InvalidTxnState, "a late batch opens no transaction");
+        let guard = s.start_verification(7, 13);
+        s.record(7, 0, 0, 4, 60, 2, true);
+        assert!(s.has_open_transaction(7, 0));
+        assert_eq!(s.check_transaction(7, 0, true, Some(0)), SequenceCheck::Append, "open: no verification needed");
+        assert_eq!(s.check_transaction(7, 0, false, None), SequenceCheck::InvalidTxnState, "a plain batch while its transaction is open");
+        assert_eq!(s.first_unstable_offset(), Some(60));
+        let done = s.complete(7, 0, true, 0, 65, 3).unwrap();
+        assert_eq!((done.first_offset, done.last_offset, done.committed), (60, 65, true));
+        assert_eq!(s.first_unstable_offset(), None);
+        assert_ne!(guard, 0);
     }
 
     #[test]
