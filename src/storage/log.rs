@@ -821,7 +821,6 @@ impl PartitionLog {
                     // its consumers see the same last stable offset and aborted transactions.
                     if view.producer_id() >= 0 && view.is_control() {
                         if let Some(marker) = record_batch::control_record(&batch[record_batch::HEADER_BYTES..]) {
-                            let lso = self.last_stable_offset();
                             let done = self.producers.borrow_mut().complete(
                                 view.producer_id(),
                                 view.producer_epoch(),
@@ -831,7 +830,7 @@ impl PartitionLog {
                                 view.max_timestamp(),
                             );
                             if let Some(t) = done {
-                                self.transaction_completed(t, lso);
+                                self.transaction_completed(t);
                             }
                         }
                     } else if view.producer_id() >= 0 {
@@ -936,10 +935,9 @@ impl PartitionLog {
             let timestamp = log_append_time.unwrap_or(first.max_timestamp());
             match marker.flatten() {
                 Some(m) => {
-                    let lso = self.last_stable_offset();
                     let done = self.producers.borrow_mut().complete(sequence.0, sequence.1, m.commit, m.coordinator_epoch, base_offset, timestamp);
                     if let Some(t) = done {
-                        self.transaction_completed(t, lso);
+                        self.transaction_completed(t);
                     }
                 }
                 None => self.producers.borrow_mut().record(sequence.0, sequence.1, sequence.2, sequence.3, base_offset, timestamp, first.is_transactional()),
@@ -1347,17 +1345,16 @@ impl PartitionLog {
         first_unstable.map_or(hw, |f| f.min(hw))
     }
 
-    /// A marker ended transaction `t`; `lso` was the last stable offset before it. An abort is
-    /// remembered and appended to the active segment's `.txnindex`.
-    fn transaction_completed(&self, t: super::producer::CompletedTxn, lso: i64) {
+    /// A marker ended transaction `t`. An abort is remembered and appended to the active
+    /// segment's `.txnindex`.
+    fn transaction_completed(&self, t: super::producer::CompletedTxn) {
         if self.replicated_high_watermark.get().is_some() {
             self.unreplicated_txns.borrow_mut().push_back((t.last_offset, t.first_offset));
         }
         if t.committed {
             return;
         }
-        let entry =
-            super::txn_index::AbortedTxn { producer_id: t.producer_id, first_offset: t.first_offset, last_offset: t.last_offset, last_stable_offset: lso };
+        let entry = self.producers.borrow().aborted_entry(&t);
         self.aborted.borrow_mut().push(entry);
         // Derived data, as the indexes are: a failure here is rebuilt from the log at start.
         let path = self.state.borrow().active().txn_index_path();

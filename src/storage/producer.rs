@@ -142,6 +142,14 @@ impl ProducerStates {
         *self.producers.entry(producer_id).or_default().verified.get_or_insert(new)
     }
 
+    /// The `.txnindex` entry of `t`, an abort just completed: its last stable offset is Kafka's
+    /// (`ProducerStateManager.lastStableOffset(completedTxn)`), the first offset of the oldest
+    /// transaction still open, or the offset after the marker.
+    pub fn aborted_entry(&self, t: &CompletedTxn) -> AbortedTxn {
+        let last_stable_offset = self.first_unstable_offset().unwrap_or(t.last_offset + 1);
+        AbortedTxn { producer_id: t.producer_id, first_offset: t.first_offset, last_offset: t.last_offset, last_stable_offset }
+    }
+
     /// The first offset of the oldest transaction open here.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.ongoing.first().map(|(offset, _)| *offset)
@@ -445,7 +453,6 @@ fn replay(segments: &[LogSegment], from: i64, states: &mut ProducerStates, abort
                 if view.is_control() {
                     let record_end = (batch.size as usize).min(n);
                     if let Some(marker) = record_batch::control_record(&header[record_batch::HEADER_BYTES..record_end]) {
-                        let lso = states.first_unstable_offset().unwrap_or(batch.base_offset);
                         let done = states.complete(
                             view.producer_id(),
                             view.producer_epoch(),
@@ -455,12 +462,7 @@ fn replay(segments: &[LogSegment], from: i64, states: &mut ProducerStates, abort
                             batch.max_timestamp,
                         );
                         if let Some(t) = done.filter(|t| !t.committed) {
-                            aborted.push(AbortedTxn {
-                                producer_id: t.producer_id,
-                                first_offset: t.first_offset,
-                                last_offset: t.last_offset,
-                                last_stable_offset: lso,
-                            });
+                            aborted.push(states.aborted_entry(&t));
                         }
                     }
                 } else {
@@ -532,6 +534,9 @@ mod tests {
         let done = s.complete(7, 0, true, 0, 65, 3).unwrap();
         assert_eq!((done.first_offset, done.last_offset, done.committed), (60, 65, true));
         assert_eq!(s.first_unstable_offset(), None);
+        assert_eq!(s.aborted_entry(&done).last_stable_offset, 66, "Kafka's: after the marker, with no other transaction open");
+        s.record(9, 0, 0, 0, 62, 2, true);
+        assert_eq!(s.aborted_entry(&done).last_stable_offset, 62, "Kafka's: another producer's open transaction");
         assert_ne!(guard, 0);
     }
 
