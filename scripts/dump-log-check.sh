@@ -18,13 +18,36 @@
 #   - kafka-dump-log --index-sanity-check on them: exit 0, "passed sanity check." per file;
 # and the log dir's own files: meta.properties, recovery-point-offset-checkpoint,
 # log-start-offset-checkpoint and each partition's partition.metadata, in Kafka's formats.
+# Transactions (KIP-98): before the stop, one transactional producer (confluent-kafka,
+# `scripts/interop/clients.py txn-produce`) runs committed and aborted transactions on a second
+# topic (dump-log-txn: 1 partition, segment.bytes=10000, each transaction 8 records in 2
+# flushed batches, so that aborted records are in the log and some transactions span a roll;
+# the sizes put aborts in rolled segments and in the active one, and the last roll inside a
+# transaction); then on its partition folder:
+#   - kafka-dump-log --print-data-log on the .log files: exit 0, every batch valid, every
+#     record of a control batch shown as `endTxnMarker: COMMIT|ABORT`, as many COMMIT and
+#     ABORT markers as transactions committed and aborted, each transaction's records (at the
+#     offsets the producer's delivery reports gave) followed by its marker, nothing else;
+#   - kafka-dump-log on the .txnindex files: exit 0, one `version: 0 producerId: ...
+#     firstOffset: ... lastOffset: ...` entry per ABORT marker, in the .txnindex of the
+#     segment holding the marker, firstOffset its transaction's first record and lastOffset
+#     the marker; lastStableOffset as Kafka computes it (ProducerStateManager
+#     .lastStableOffset(CompletedTxn): the first offset of another producer's transaction
+#     still open, else lastOffset + 1), a check of its own;
+#   - kafka-dump-log on the .snapshot files: exit 0, nothing on stderr (where a
+#     CorruptSnapshotException goes), one at the log end, and each entry as Kafka's
+#     ProducerStateManager would have it at that offset: epoch, coordinatorEpoch of the last
+#     marker, currentTxnFirstOffset of the transaction open there, last data batch
+#     (lastSequence, lastOffset, offsetDelta) and lastTimestamp (of the last batch, a marker's
+#     too).
 #
 # Usage:  scripts/dump-log-check.sh [path-to-spate-binary]     (default: target/release/spate)
-# Installs its dependencies first (scripts/install-test-deps.sh: kcat); the Kafka jars are
+# Installs its dependencies first (scripts/install-test-deps.sh: kcat, and confluent-kafka in
+# .venv-interop/ for the transactional producer); the Kafka jars are
 # resolved by scripts/kafka-tool.sh (once, with Maven; later runs reuse them). Needs java 17+.
 # Prints PASS/FAIL per check and ends with "N passed, M failed"; exits 1 if any failed.
-# Each kafka-dump-log call is one JVM (~1 s); there are 3 per partition, files batched with
-# `--files a,b,c`.
+# Each kafka-dump-log call is one JVM (~1 s); there are 3 per partition and 3 for the
+# transactional topic, files batched with `--files a,b,c`.
 # Environment: DUMPLOG_KEEP_TMP=1 keeps the temp dir (broker data and log, produced inputs,
 #              kafka-dump-log outputs);
 #              DUMPLOG_BUDGET=seconds bounds the whole run of checks (default 600);
@@ -39,7 +62,20 @@ TOPIC=dump-log-check
 PARTITIONS=2
 SEGMENT_BYTES=65536
 INDEX_INTERVAL=512
-STEP_TIMEOUT=30        # seconds: bound for each kcat run
+STEP_TIMEOUT=30        # seconds: bound for each kcat run (and the transactional producer)
+# The transactional topic: one letter per transaction, c commits and a aborts; the record and
+# segment sizes (TXN_SEGMENT_BYTES) are chosen so that, with these 8-record transactions in 2
+# batches of ~1.7 KB, aborted transactions end in rolled segments (two of them spanning a roll)
+# and in the active one, and the last roll (whose .snapshot is kept) falls inside a transaction.
+TXN_TOPIC=dump-log-txn
+TXN_PLAN=ccacaccacccaca
+TXN_RECORDS=8
+TXN_BATCHES=2
+TXN_VALUE_BYTES=400
+TXN_SEGMENT_BYTES=10000
+TXN_STATE_PARTITIONS=2 # transaction.state.log.num.partitions: fewer to create than Kafka's 50
+PY="${INTEROP_VENV:-$REPO_ROOT/.venv-interop}/bin/python"
+CLIENTS="$REPO_ROOT/scripts/interop/clients.py"
 TOOL_TIMEOUT=180       # seconds: bound for each kafka-dump-log run
 RESOLVE_TIMEOUT=900    # seconds: bound for resolving the Kafka jars (first run only)
 BUDGET=${DUMPLOG_BUDGET:-600} # seconds for all checks; checks not started by then fail
@@ -224,6 +260,7 @@ echo "dump-log-check: starting $BIN on $BOOTSTRAP (data in $DATA, log in $LOG)"
     --override "num.partitions=$PARTITIONS" \
     --override "log.segment.bytes=$SEGMENT_BYTES" \
     --override "log.index.interval.bytes=$INDEX_INTERVAL" \
+    --override "transaction.state.log.num.partitions=$TXN_STATE_PARTITIONS" \
     >"$LOG" 2>&1 </dev/null &
 BROKER_PID=$!
 
@@ -330,6 +367,32 @@ produce_all() {
         "$(wc -l <"$TMP/expected-0.tsv") to partition 0, $(wc -l <"$TMP/expected-1.tsv") to partition 1"
 }
 run_check produce produce_all
+
+# The transactional topic: clients.py txn-produce creates it and runs TXN_PLAN, then waits
+# for the last marker. $TMP/txns.tsv: one line per transaction (index, commit|abort, the
+# offsets of its first and last records, from the delivery reports).
+produce_txn() {
+    local out="$TMP/txn-produce.out" rc
+    [[ -x $PY ]] || fail "no $PY (scripts/install-test-deps.sh makes it)"
+    timeout "$STEP_TIMEOUT" "$PY" "$CLIENTS" txn-produce -b "$BOOTSTRAP" -t "$TXN_TOPIC" \
+        --txn-id dump-log-check-txn --plan "$TXN_PLAN" --records "$TXN_RECORDS" \
+        --batches "$TXN_BATCHES" --value-bytes "$TXN_VALUE_BYTES" \
+        --segment-bytes "$TXN_SEGMENT_BYTES" --out "$TMP/txns.jsonl" \
+        --timeout $((STEP_TIMEOUT - 5)) >"$out" 2>&1 </dev/null && rc=0 || rc=$?
+    if ((rc != 0)); then
+        head -n -1 "$out" | tail -n 15 >&2
+        ((rc == 124)) && fail "clients.py txn-produce timed out after ${STEP_TIMEOUT}s"
+        fail "clients.py txn-produce exited with status $rc: $(tail -n 1 "$out")"
+    fi
+    awk '{ gsub(/[{}",:]/, " "); $0 = $0
+           for (i = 1; i < NF; i++) v[$i] = $(i + 1)
+           print v["txn"] "\t" v["outcome"] "\t" v["first"] "\t" v["last"] }' \
+        "$TMP/txns.jsonl" >"$TMP/txns.tsv"
+    (($(wc -l <"$TMP/txns.tsv") == ${#TXN_PLAN})) ||
+        fail "txn-produce reported $(wc -l <"$TMP/txns.tsv") transactions, not ${#TXN_PLAN}"
+    tail -n 1 "$out"
+}
+run_check produce-txn produce_txn
 
 # --- clean shutdown ---------------------------------------------------------------
 if stop_broker 30; then
@@ -616,6 +679,312 @@ run_check log-start-offset-checkpoint check_checkpoint log-start-offset-checkpoi
 for ((p = 0; p < PARTITIONS; p++)); do
     run_check "p$p-partition.metadata" check_partition_metadata "$p"
 done
+
+# --- the transactional topic ------------------------------------------------------------
+TXN_DIR="$DATA/$TXN_TOPIC-0"
+TXN_DUMP="$TMP/dump-txn-log" # .batches.tsv, .records.tsv, .txns.tsv: the .log dump, parsed
+
+# files_in DIR EXT: DIR's files with that suffix, in offset order, comma-separated.
+files_in() {
+    local f list=()
+    for f in "$1"/*."$2"; do [[ -e $f ]] && list+=("$f"); done
+    local IFS=,
+    echo "${list[*]}"
+}
+
+check_txn_dir() {
+    local n
+    [[ -d $TXN_DIR ]] || fail "no partition folder $TXN_DIR (log dir holds: $(ls "$DATA" 2>/dev/null | tr '\n' ' '))"
+    n="$(find "$TXN_DIR" -maxdepth 1 -name '*.log' | wc -l)"
+    ((n >= 2)) || fail "$n segment(s) in $TXN_DIR: segment.bytes=$TXN_SEGMENT_BYTES did not roll it"
+    echo "$n segments, base offsets $(cd "$TXN_DIR" && ls -- *.log | sed 's/\.log$//; s/^0*\([0-9]\)/\1/' | paste -sd ' ' -);" \
+        "other files: $(cd "$TXN_DIR" && ls -A | grep -Ev '\.(log|index|timeindex)$' | sed 's/^0*\([0-9]\)/\1/' | paste -sd ' ' - || true)"
+}
+
+# The .log files through kafka-dump-log --print-data-log, parsed into
+#   .batches.tsv  segment, baseOffset, lastOffset, lastSequence, producerId, producerEpoch,
+#                 isTransactional (0/1), isControl (0/1), maxTimestamp
+#   .records.tsv  segment, offset, data|COMMIT|ABORT, key (- for a marker), producerId,
+#                 producerEpoch, coordinatorEpoch (- for data)
+#   .txns.tsv     per marker, in offset order: producerId, first offset of its transaction
+#                 (the producer's first data record after its previous marker; - if none),
+#                 marker offset, COMMIT|ABORT, segment of the first record, of the marker
+check_txn_print_data_log() {
+    local files rc bad=0 stats
+    files="$(files_in "$TXN_DIR" log)"
+    [[ -n $files ]] || fail "no .log files in $TXN_DIR"
+    dump "$TXN_DUMP" --files "$files" --print-data-log
+    rc="$(<"$TXN_DUMP.rc")"
+    awk -v stats="$TXN_DUMP.stats" -v batches="$TXN_DUMP.batches.tsv" -v recs="$TXN_DUMP.records.tsv" '
+        function fld(name,   s) {
+            if (!match($0, "(^| )" name ": -?[0-9]+")) return "?"
+            s = substr($0, RSTART, RLENGTH); sub(/.*: /, "", s); return s
+        }
+        BEGIN { printf "" > batches; printf "" > recs }
+        /^Dumping / { files++; seg = $2; sub(/.*\//, "", seg); sub(/\.log$/, "", seg); seg += 0; next }
+        /^baseOffset: / {
+            nb++
+            if ($0 !~ / isvalid: true$/) { invalid++; if (invalid <= 10) print "invalid batch: " $0 }
+            ctl = ($0 ~ / isControl: true /); txn = ($0 ~ / isTransactional: true /)
+            nctl += ctl
+            pid = fld("producerId"); ep = fld("producerEpoch")
+            ts = "?"
+            if (match($0, / position: [0-9]+ [A-Za-z]+: -?[0-9]+/)) { ts = substr($0, RSTART, RLENGTH); sub(/.* /, "", ts) }
+            printf "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", seg, fld("baseOffset"), fld("lastOffset"),
+                fld("lastSequence"), pid, ep, txn, ctl, ts > batches
+            next
+        }
+        /^\| offset: / {
+            nr++
+            key = "-"; ce = "-"
+            if (ctl) {
+                if (match($0, / endTxnMarker: [A-Z]+ coordinatorEpoch: -?[0-9]+/)) {
+                    split(substr($0, RSTART + 1, RLENGTH - 1), m, " ")
+                    type = m[2]; ce = m[4]
+                    if (type != "COMMIT" && type != "ABORT") { odd++; print "unexpected marker type: " $0 }
+                    marker[type]++
+                } else { odd++; type = "control"; print "control record shown without endTxnMarker: " $0 }
+            } else {
+                type = "data"
+                if ($0 ~ / endTxnMarker: /) { odd++; print "endTxnMarker in a data batch: " $0 }
+                key = "(null)"; if (match($0, / key: [^ ]+/)) key = substr($0, RSTART + 6, RLENGTH - 6)
+            }
+            printf "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", seg, $3, type, key, pid, ep, ce > recs
+            next
+        }
+        /invalid bytes at the end of/ { trailing++; print; next }
+        END {
+            printf "files=%d batches=%d (control %d) records=%d (COMMIT %d, ABORT %d) invalid=%d trailing=%d odd=%d\n",
+                files, nb, nctl, nr, marker["COMMIT"], marker["ABORT"], invalid, trailing, odd > stats
+            exit (invalid + trailing + odd > 0)
+        }' "$TXN_DUMP.out" || bad=1
+    sort -t $'\t' -k2,2n -s "$TXN_DUMP.records.tsv" | awk -F'\t' '
+        $3 == "data" { if (!($5 in first)) { first[$5] = $2; fseg[$5] = $1 }; next }
+        { f = ($5 in first) ? first[$5] : "-"; s = ($5 in fseg) ? fseg[$5] : "-"
+          printf "%s\t%s\t%s\t%s\t%s\t%s\n", $5, f, $2, $3, s, $1; delete first[$5]; delete fseg[$5] }
+    ' >"$TXN_DUMP.txns.tsv"
+    problems "$TXN_DUMP.err" >"$TXN_DUMP.problems"
+    if ((rc != 0)) || [[ -s $TXN_DUMP.problems ]]; then
+        summarize <"$TXN_DUMP.problems" >&2
+        ((rc == 0)) && fail "kafka-dump-log --print-data-log exited 0 but reported problems on stderr"
+        fail "kafka-dump-log --print-data-log exited with status $rc: $(grep -m1 -E 'Exception' "$TXN_DUMP.err" || tail -n 1 "$TXN_DUMP.err")"
+    fi
+    stats="$(<"$TXN_DUMP.stats")"
+    ((bad == 0)) || fail "kafka-dump-log: $stats"
+    [[ $stats == files=0\ * ]] && fail "kafka-dump-log dumped no file: $stats"
+    echo "exit 0, every batch isvalid: true, control records shown as endTxnMarker, no stderr reports: $stats"
+}
+
+need_txn_dump() {
+    [[ -s $TXN_DUMP.records.tsv ]] || fail "no kafka-dump-log output for $TXN_DIR"
+    [[ -s $TMP/txns.tsv ]] || fail "no report from the transactional producer ($TMP/txns.tsv)"
+}
+
+check_txn_markers() {
+    local want_c want_a got_c got_a epochs
+    need_txn_dump
+    want_c="$(tr -cd c <<<"$TXN_PLAN" | wc -c)" want_a="$(tr -cd a <<<"$TXN_PLAN" | wc -c)"
+    got_c="$(awk -F'\t' '$3 == "COMMIT"' "$TXN_DUMP.records.tsv" | wc -l)"
+    got_a="$(awk -F'\t' '$3 == "ABORT"' "$TXN_DUMP.records.tsv" | wc -l)"
+    ((got_c == want_c && got_a == want_a)) ||
+        fail "$got_c endTxnMarker: COMMIT and $got_a endTxnMarker: ABORT in the dump; $want_c transactions were committed and $want_a aborted"
+    epochs="$(awk -F'\t' '$3 != "data" { print $7 }' "$TXN_DUMP.records.tsv" | sort -u | paste -sd ' ' -)"
+    echo "$got_c endTxnMarker: COMMIT and $got_a endTxnMarker: ABORT, as committed and aborted (coordinatorEpoch: $epochs)"
+}
+
+# Offsets 0..end-1 hold exactly: per transaction (in the producer's order) its records, with
+# their keys, at the offsets of the delivery reports, then its marker; every batch is
+# transactional and of the one producer (id and epoch).
+check_txn_layout() {
+    local got="$TMP/txn-layout-dump.tsv" want="$TMP/txn-layout-produced.tsv" ids
+    need_txn_dump
+    sort -t $'\t' -k2,2n -s "$TXN_DUMP.records.tsv" | cut -f2-4 >"$got"
+    awk -F'\t' '{
+        for (o = $3; o <= $4; o++) printf "%d\tdata\ttxn-%03d-%03d\n", o, $1, o - $3
+        printf "%d\t%s\t-\n", $4 + 1, ($2 == "commit" ? "COMMIT" : "ABORT")
+    }' "$TMP/txns.tsv" >"$want"
+    if ! cmp -s "$got" "$want"; then
+        diff "$got" "$want" | head -n 20 | sed 's/^/diff (< dump, > produced): /' >&2
+        fail "the log (offset, data|COMMIT|ABORT, key) differs from the transactions produced"
+    fi
+    awk -F'\t' '$1 != NR - 1 { exit 1 }' "$got" || fail "the offsets are not 0..N-1 (the first transaction's first record is not at 0, or a gap)"
+    awk -F'\t' '$7 != 1 { n++ } END { exit n > 0 }' "$TXN_DUMP.batches.tsv" ||
+        fail "$(awk -F'\t' '$7 != 1' "$TXN_DUMP.batches.tsv" | wc -l) batches with isTransactional: false"
+    ids="$(cut -f5,6 "$TXN_DUMP.batches.tsv" | sort -u)"
+    (($(wc -l <<<"$ids") == 1)) || fail "batches of more than one producer id/epoch: $(tr '\t\n' '/ ' <<<"$ids")"
+    echo "offsets 0..$(($(wc -l <"$got") - 1)): each transaction's $TXN_RECORDS records (keys and offsets as delivered)" \
+        "then its marker; all $(wc -l <"$TXN_DUMP.batches.tsv") batches isTransactional: true, producerId ${ids%%$'\t'*} producerEpoch ${ids##*$'\t'}"
+}
+
+# Where the aborts are: at least one ABORT marker in a rolled segment and one in the active
+# (last) segment; reports the aborted transactions that span a roll.
+check_txn_abort_placement() {
+    local last rolled active spans
+    need_txn_dump
+    last="$(cut -f1 "$TXN_DUMP.batches.tsv" | sort -n | tail -n 1)"
+    rolled="$(awk -F'\t' -v l="$last" '$4 == "ABORT" && $6 != l { print $3 }' "$TXN_DUMP.txns.tsv" | paste -sd ' ' -)"
+    active="$(awk -F'\t' -v l="$last" '$4 == "ABORT" && $6 == l { print $3 }' "$TXN_DUMP.txns.tsv" | paste -sd ' ' -)"
+    spans="$(awk -F'\t' '$4 == "ABORT" && $5 != $6 { printf "%s%s..%s (segments %s, %s)", sep, $2, $3, $5, $6; sep = ", " }' "$TXN_DUMP.txns.tsv")"
+    [[ -n $rolled ]] || fail "no ABORT marker in a rolled segment (the active one starts at $last): the sizes no longer lay the log out as meant"
+    [[ -n $active ]] || fail "no ABORT marker in the active segment (base offset $last): the sizes no longer lay the log out as meant"
+    echo "ABORT markers at offsets $rolled in rolled segments, $active in the active one (base $last);" \
+        "aborted transactions across a roll: ${spans:-none}"
+}
+
+# The .txnindex files through kafka-dump-log, parsed into $TMP/dump-txn-index.tsv: file's base
+# offset, version, producerId, firstOffset, lastOffset, lastStableOffset.
+TXN_INDEX="$TMP/dump-txn-index"
+check_txn_index_dump() {
+    local files rc f n bytes base per=""
+    files="$(files_in "$TXN_DIR" txnindex)"
+    [[ -n $files ]] || fail "no .txnindex file in $TXN_DIR (there are $(cd "$TXN_DIR" && ls | paste -sd ' ' -))"
+    dump "$TXN_INDEX" --files "$files"
+    rc="$(<"$TXN_INDEX.rc")"
+    if ((rc != 0)) || [[ -s $TXN_INDEX.err ]]; then
+        grep -v $'^\tat ' "$TXN_INDEX.err" | head -n 10 >&2
+        fail "kafka-dump-log on the .txnindex files exited with status $rc: $(grep -m1 -E 'Exception' "$TXN_INDEX.err" || tail -n 1 "$TXN_INDEX.err")"
+    fi
+    awk -v tsv="$TXN_INDEX.tsv" '
+        BEGIN { printf "" > tsv }
+        /^Dumping / { base = $2; sub(/.*\//, "", base); sub(/\.txnindex$/, "", base); base += 0; next }
+        /^version: -?[0-9]+ producerId: -?[0-9]+ firstOffset: -?[0-9]+ lastOffset: -?[0-9]+ lastStableOffset: -?[0-9]+$/ {
+            printf "%d\t%s\t%s\t%s\t%s\t%s\n", base, $2, $4, $6, $8, $10 > tsv; next
+        }
+        { bad++; print "unexpected line: " $0 }
+        END { exit bad > 0 }' "$TXN_INDEX.out" >&2 || fail "kafka-dump-log printed lines that are not aborted transactions"
+    for f in $(tr ',' ' ' <<<"$files"); do
+        base="$(basename "$f" .txnindex)"; base=$((10#$base))
+        n="$(awk -F'\t' -v b="$base" '$1 == b' "$TXN_INDEX.tsv" | wc -l)"
+        bytes="$(stat -c %s "$f")"
+        ((bytes == n * 34)) || fail "$(basename "$f"): $bytes bytes, but kafka-dump-log printed $n entries (34 bytes each)"
+        per+="${per:+, }$base: $n"
+    done
+    awk -F'\t' '$2 != 0 { exit 1 }' "$TXN_INDEX.tsv" || fail "an entry with version other than 0: $(awk -F'\t' '$2 != 0' "$TXN_INDEX.tsv" | head -n 1)"
+    echo "exit 0, $(wc -l <"$TXN_INDEX.tsv") entries, all version: 0, in $(tr ',' '\n' <<<"$files" | wc -l) files (base offset: entries: $per), 34 bytes an entry"
+}
+
+# One entry per ABORT marker, in marker order, in the .txnindex of the marker's segment:
+# producerId of the marker, firstOffset its transaction's first record, lastOffset the marker
+# (and those agree with the producer's delivery reports).
+check_txn_index_entries() {
+    local got="$TMP/txn-index-got.tsv" want="$TMP/txn-index-want.tsv" rep
+    need_txn_dump
+    [[ -f $TXN_INDEX.tsv ]] || fail "no kafka-dump-log output for the .txnindex files"
+    cut -f1,3-5 "$TXN_INDEX.tsv" >"$got"
+    awk -F'\t' -v OFS='\t' '$4 == "ABORT" { print $6, $1, $2, $3 }' "$TXN_DUMP.txns.tsv" >"$want"
+    if ! cmp -s "$got" "$want"; then
+        diff "$got" "$want" | head -n 20 | sed 's/^/diff (< .txnindex: segment, producerId, firstOffset, lastOffset; > the .log dump): /' >&2
+        fail "the .txnindex entries are not one per ABORT marker, in its segment, with its transaction's first offset and the marker's offset"
+    fi
+    rep="$(awk -F'\t' -v OFS='\t' '$2 == "abort" { print $3, $4 + 1 }' "$TMP/txns.tsv")"
+    [[ "$(cut -f3,4 "$got")" == "$rep" ]] ||
+        fail "the entries' firstOffset/lastOffset ($(cut -f3,4 "$got" | tr '\t\n' '/ ')) are not the aborted transactions' first records and markers per the delivery reports ($(tr '\t\n' '/ ' <<<"$rep"))"
+    echo "$(wc -l <"$got") entries, one per ABORT marker, each in its marker's segment; firstOffset/lastOffset" \
+        "$(awk -F'\t' '{ printf "%s%s/%s", sep, $3, $4; sep = " " }' "$got") = the aborted transaction's first record/its marker"
+}
+
+# lastStableOffset as Kafka writes it (UnifiedLog.append: ProducerStateManager
+# .lastStableOffset(completedTxn), after the marker): the first offset of the earliest
+# transaction of another producer still open at the marker, else lastOffset + 1.
+check_txn_index_lso() {
+    local out
+    need_txn_dump
+    [[ -f $TXN_INDEX.tsv ]] || fail "no kafka-dump-log output for the .txnindex files"
+    out="$(awk -F'\t' '
+        FNR == NR { n++; pid[n] = $1; first[n] = $2; mark[n] = $3; next }
+        {
+            want = $5 + 1
+            for (i = 1; i <= n; i++)
+                if (pid[i] != $3 && first[i] != "-" && first[i] < $5 && mark[i] > $5 && first[i] < want) want = first[i]
+            total++
+            if ($6 != want) { bad++; printf "firstOffset: %s lastOffset: %s lastStableOffset: %s (Kafka: %d)\n", $4, $5, $6, want }
+        }
+        END { if (bad) { printf "%d of %d entries\n", bad, total; exit 1 } printf "%d entries\n", total }
+    ' "$TXN_DUMP.txns.tsv" "$TXN_INDEX.tsv")" || {
+        head -n -1 <<<"$out" | sed 's/^/entry: /' >&2
+        fail "lastStableOffset differs from Kafka's in $(tail -n 1 <<<"$out"): Kafka writes the last stable offset after the" \
+            "marker (here lastOffset + 1: no other producer has a transaction open)"
+    }
+    echo "lastStableOffset as Kafka computes it in all $(tail -n 1 <<<"$out")"
+}
+
+# The .snapshot files through kafka-dump-log: exit 0, nothing on stderr, one at the log end;
+# each entry what Kafka's producer state holds at the snapshot's offset S, from the batches
+# below S: producerEpoch, coordinatorEpoch (of the last marker, else -1),
+# currentTxnFirstOffset (the open transaction's first offset, else OptionalLong.empty),
+# lastTimestamp (the last batch's, data or marker), and the last data batch's lastSequence,
+# lastOffset, offsetDelta and firstSequence (lastSequence - offsetDelta).
+check_txn_snapshots() {
+    local files prefix="$TMP/dump-txn-snapshot" rc end snaps out
+    need_txn_dump
+    files="$(files_in "$TXN_DIR" snapshot)"
+    end="$(($(sort -t $'\t' -k3,3n "$TXN_DUMP.batches.tsv" | tail -n 1 | cut -f3) + 1))"
+    [[ -f $TXN_DIR/$(printf '%020d' "$end").snapshot ]] ||
+        fail "no $(printf '%020d' "$end").snapshot at the log end (there are: $(cd "$TXN_DIR" && ls -- *.snapshot 2>/dev/null | paste -sd ' ' -))"
+    dump "$prefix" --files "$files"
+    rc="$(<"$prefix.rc")"
+    ((rc == 0)) || fail "kafka-dump-log exited with status $rc: $(grep -m1 -E 'Exception' "$prefix.err" || tail -n 1 "$prefix.err")"
+    [[ ! -s $prefix.err ]] || fail "kafka-dump-log: $(head -n 1 "$prefix.err")"
+    awk -v tsv="$prefix.tsv" '
+        BEGIN { printf "" > tsv }
+        /^Dumping / { s = $2; sub(/.*\//, "", s); sub(/\.snapshot$/, "", s); s += 0; files++; next }
+        /^producerId: / {
+            for (i = 1; i < NF; i += 2) v[$i] = $(i + 1)
+            t = v["currentTxnFirstOffset:"]
+            if (t == "OptionalLong.empty") t = -1
+            else if (t ~ /^OptionalLong\[[0-9]+\]$/) { gsub(/[^0-9]/, "", t) }
+            printf "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s, v["producerId:"], v["producerEpoch:"],
+                v["coordinatorEpoch:"], t, v["lastTimestamp:"], v["firstSequence:"], v["lastSequence:"],
+                v["lastOffset:"], v["offsetDelta:"], v["timestamp:"] > tsv
+            delete v; next
+        }
+        { print "unexpected line: " $0; bad++ }
+        END { exit bad > 0 }' "$prefix.out" >&2 || fail "kafka-dump-log printed lines that are not producer entries"
+    out="$(awk -F'\t' '
+        FILENAME ~ /records/ { if ($3 != "data") ce[$2] = $7; next }
+        FILENAME ~ /batches/ { nb++; bo[nb] = $2; lo[nb] = $3; ls[nb] = $4; pid[nb] = $5; ep[nb] = $6; ctl[nb] = $8; ts[nb] = $9; next }
+        {
+            s = $1; p = $2; seen[s "/" p] = 1; snaps[s] = 1
+            e = ""; c = -1; open = -1; lts = "-"; dls = "-"; dlo = "-"; dd = "-"
+            for (i = 1; i <= nb; i++) {
+                if (pid[i] != p || bo[i] >= s) continue
+                e = ep[i]; lts = ts[i]
+                if (ctl[i]) { c = ce[bo[i]]; open = -1 }
+                else { if (open < 0) open = bo[i]; dls = ls[i]; dlo = lo[i]; dd = lo[i] - bo[i]; dts = ts[i] }
+            }
+            want = sprintf("producerEpoch: %s coordinatorEpoch: %s currentTxnFirstOffset: %s lastTimestamp: %s firstSequence: %s lastSequence: %s lastOffset: %s offsetDelta: %s timestamp: %s",
+                e, c, open, lts, dls - dd, dls, dlo, dd, lts)
+            got = sprintf("producerEpoch: %s coordinatorEpoch: %s currentTxnFirstOffset: %s lastTimestamp: %s firstSequence: %s lastSequence: %s lastOffset: %s offsetDelta: %s timestamp: %s",
+                $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            if (e == "") { bad++; printf "%d.snapshot: producerId %s, which has no batch below %d\n", s, p, s }
+            else if (got != want) { bad++; printf "%d.snapshot: producerId %s: %s\n    want (Kafka): %s\n", s, p, got, want }
+            else summary = summary sprintf("%s%d: currentTxnFirstOffset %s coordinatorEpoch %s lastOffset %s", sep, s, (open < 0 ? "empty" : open), c, dlo)
+            sep = "; "
+        }
+        END {
+            for (i = 1; i <= nb; i++) for (s in snaps) if (bo[i] < s + 0 && !((s "/" pid[i]) in seen)) { missing[s "/" pid[i]] = 1 }
+            for (k in missing) { bad++; split(k, m, "/"); printf "%d.snapshot: no entry for producerId %s, which has batches below %d\n", m[1], m[2], m[1] }
+            if (bad) exit 1
+            print summary
+        }' "$TXN_DUMP.records.tsv" "$TXN_DUMP.batches.tsv" "$prefix.tsv")" || {
+        printf '%s\n' "$out" >&2
+        fail "the producer entries differ from Kafka's producer state at the snapshots' offsets"
+    }
+    snaps="$(cd "$TXN_DIR" && ls -- *.snapshot | sed 's/\.snapshot$//; s/^0*\([0-9]\)/\1/' | paste -sd ' ' -)"
+    (($(wc -l <"$prefix.tsv") == $(tr ',' '\n' <<<"$files" | wc -l))) ||
+        fail "$(wc -l <"$prefix.tsv") producer entries in $(tr ',' '\n' <<<"$files" | wc -l) snapshots ($snaps): want one each (one producer)"
+    echo "exit 0, snapshots at $snaps (log end $end), one producer entry each, as Kafka's state there: $out"
+}
+
+run_check txn-segments check_txn_dir
+run_check txn-dump-log-print-data-log check_txn_print_data_log
+run_check txn-markers check_txn_markers
+run_check txn-records-and-markers check_txn_layout
+run_check txn-abort-placement check_txn_abort_placement
+run_check txn-index-dump check_txn_index_dump
+run_check txn-index-entries check_txn_index_entries
+run_check txn-index-last-stable-offset check_txn_index_lso
+run_check txn-producer-snapshots check_txn_snapshots
 
 echo "dump-log-check: checks took $((SECONDS - CHECKS_START)) s"
 finish

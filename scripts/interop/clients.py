@@ -48,6 +48,13 @@ scripts/install-test-deps.sh). Subcommands:
            them) exactly once, in its partition, in IN's order; read_uncommitted it holds
            at least M aborted copies more, all of them records of IN; GROUP's committed
            offsets are IN's end offsets.
+  txn-produce -b HOST:PORT -t TOPIC --txn-id ID --plan PLAN [--records R]
+           [--batches K] [--value-bytes B] [--segment-bytes S] [--out FILE]
+           Creates TOPIC (1 partition; segment.bytes S), then one transactional producer
+           runs a transaction per letter of PLAN (c: commit, a: abort), each of R records
+           (key txn-<t>-<i>) in K flushed batches, so that even an aborted one's records
+           are in the log; waits for the last marker (the read_committed end offset at the
+           log end). --out: a JSON line per transaction (outcome, first and last offsets).
 
 Verification: exactly the keys/values key-<i>/value-<i> for i in F..COUNT-1 (F: --first,
 default 0), each once;
@@ -1053,6 +1060,106 @@ def txn_verify(args):
             f"offsets at the input's ends")
 
 
+# --------------------------------------------------------------------------- txn produce
+
+
+def txn_produce(args):
+    """Creates TOPIC (1 partition, --segment-bytes), then runs one transaction per letter of
+    --plan (c: commit, a: abort) with one transactional producer: each writes --records
+    records in --batches flushed parts (one batch each; an aborted transaction's records
+    are in the log too) and commits or aborts. Then waits for the last marker: the
+    read_committed end offset (ListOffsets, the last stable offset) at the log end.
+    --out gets one JSON line per transaction: its outcome and its records' offsets."""
+    from confluent_kafka import IsolationLevel, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+
+    if not args.plan or set(args.plan) - {"c", "a"}:
+        raise SystemExit(f"bad --plan {args.plan!r}: want letters c (commit) and a (abort)")
+    if args.batches < 1 or args.records % args.batches:
+        raise SystemExit(f"--records {args.records} is not a multiple of --batches")
+    deadline = time.monotonic() + args.timeout
+    admin = AdminClient({"bootstrap.servers": args.bootstrap})
+    conf = {"segment.bytes": str(args.segment_bytes)} if args.segment_bytes else {}
+    fut = admin.create_topics([NewTopic(args.topic, 1, 1, config=conf)],
+                              operation_timeout=10)[args.topic]
+    try:
+        fut.result(timeout=op_timeout(deadline, 15))
+    except Exception as e:
+        raise CheckFailed(f"create topic {args.topic}: {e}")
+    p = Producer({
+        "bootstrap.servers": args.bootstrap,
+        "transactional.id": args.txn_id,
+        # Each flushed part is one batch: flush() sends at once, and nothing goes before it.
+        "linger.ms": 1000,
+        "transaction.timeout.ms": 30000,
+        "message.timeout.ms": 10000,
+    })
+    topic_partitions(p, args.topic, deadline)
+    p.init_transactions(op_timeout(deadline, 15))
+    pad = "abcdefghijklmnopqrstuvwxyz0123456789" * (args.value_bytes // 36 + 1)
+    per_batch = args.records // args.batches
+    errors, offsets, lines = [], [], []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(f"{as_text(msg.key())}: {err}")
+        else:
+            offsets.append(msg.offset())
+
+    for t, letter in enumerate(args.plan):
+        outcome = "commit" if letter == "c" else "abort"
+        offsets.clear()
+        p.begin_transaction()
+        for i in range(args.records):
+            key = f"txn-{t:03d}-{i:03d}"
+            value = f"{outcome}-{t:03d}-{i:03d}-"
+            value += pad[:max(0, args.value_bytes - len(value))]
+            while True:
+                try:
+                    p.produce(args.topic, key=key, value=value, partition=0,
+                              on_delivery=on_delivery)
+                    break
+                except BufferError:
+                    p.poll(0.05)
+            if (i + 1) % per_batch == 0:
+                left = p.flush(op_timeout(deadline, 10))
+                if errors or left:
+                    raise CheckFailed(f"transaction {t}: {left} records not delivered; "
+                                      f"errors: {errors[:3]}")
+        if sorted(offsets) != list(range(offsets[0], offsets[0] + args.records)):
+            raise CheckFailed(f"transaction {t}: its records got offsets {sorted(offsets)}, "
+                              f"not {args.records} consecutive ones")
+        if letter == "c":
+            p.commit_transaction(op_timeout(deadline, 10))
+        else:
+            p.abort_transaction(op_timeout(deadline, 10))
+        lines.append({"txn": t, "outcome": outcome, "first": min(offsets),
+                      "last": max(offsets), "records": args.records})
+    # The coordinator writes the markers after it answered EndTxn: wait for the last one.
+    end = lines[-1]["last"] + 2  # the last transaction's records, then its marker
+    tp = TopicPartition(args.topic, 0)
+    while True:
+        try:
+            res = admin.list_offsets({tp: OffsetSpec.latest()},
+                                     isolation_level=IsolationLevel.READ_COMMITTED,
+                                     request_timeout=op_timeout(deadline, 5))
+            lso = res[tp].result(timeout=op_timeout(deadline, 6)).offset
+        except Exception as e:  # KafkaException
+            lso = f"unknown ({e})"
+        if lso == end:
+            break
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"the read_committed end offset stayed at {lso}; the last "
+                              f"marker should end the log at {end}")
+        time.sleep(0.1)
+    if args.out:
+        write_atomically(args.out, "".join(json.dumps(x) + "\n" for x in lines))
+    n_abort = args.plan.count("a")
+    return (f"{len(args.plan)} transactions of {args.records} records in {args.batches} "
+            f"batches ({len(args.plan) - n_abort} committed, {n_abort} aborted); "
+            f"read_committed end offset {end}")
+
+
 # --------------------------------------------------------------------------- kcat output
 
 
@@ -1244,6 +1351,21 @@ def main(argv=None):
     sp.add_argument("--min-aborted", type=int, default=1,
                     help="at least this many aborted copies read_uncommitted (default 1)")
 
+    sp = sub.add_parser("txn-produce")
+    sp.add_argument("-b", "--bootstrap", required=True)
+    sp.add_argument("-t", "--topic", required=True, help="created here, with 1 partition")
+    sp.add_argument("--txn-id", required=True, help="the producer's transactional.id")
+    sp.add_argument("--plan", required=True,
+                    help="one letter per transaction, in order: c commits, a aborts")
+    sp.add_argument("--records", type=int, default=8, help="records per transaction")
+    sp.add_argument("--batches", type=int, default=1,
+                    help="flushed parts (batches) per transaction; divides --records")
+    sp.add_argument("--value-bytes", type=int, default=200, help="bytes per record value")
+    sp.add_argument("--segment-bytes", type=int, help="the topic's segment.bytes")
+    sp.add_argument("--out", help="one JSON line per transaction: outcome, first, last")
+    sp.add_argument("--timeout", type=float, default=30.0,
+                    help="overall bound in seconds (default 30)")
+
     sp = sub.add_parser("metadata")
     sp.add_argument("--file", required=True)
     sp.add_argument("--broker", required=True)
@@ -1280,6 +1402,8 @@ def main(argv=None):
             summary = txn_copy_worker(args)
         elif args.cmd == "txn-verify":
             summary = txn_verify(args)
+        elif args.cmd == "txn-produce":
+            summary = txn_produce(args)
         else:
             summary = check_metadata(args)
     except CheckFailed as e:
