@@ -196,19 +196,21 @@ where
 /// coordinator's loss; a failure is COORDINATOR_NOT_AVAILABLE, which clients retry.
 async fn append_records(shard: &Rc<Shard>, partition: i32, records: Vec<RawRecord>) -> ErrorCode {
     let count = records.len() as i64;
-    append_internal(shard, OFFSETS_TOPIC, partition, records_batch(&records), count).await
+    append_internal(shard, OFFSETS_TOPIC, partition, records_batch(&records), count, None).await
 }
 
 /// Appends a batch of `count` records the broker built to an internal topic's partition owned
 /// by this shard (`__consumer_offsets`, `__transaction_state`), answered once the in-sync
 /// replicas have it (see `append_records`).
-pub(super) async fn append_internal(shard: &Rc<Shard>, topic: &str, partition: i32, batch: Bytes, count: i64) -> ErrorCode {
+/// `guard`: for a producer's transactional batch (offsets in a transaction), the KIP-890
+/// verification guard it was verified under (see `PartitionLog::append_verified`).
+pub(super) async fn append_internal(shard: &Rc<Shard>, topic: &str, partition: i32, batch: Bytes, count: i64, guard: Option<u64>) -> ErrorCode {
     let Some(log) = shard.log(topic, partition) else { return ErrorCode::COORDINATOR_NOT_AVAILABLE };
     let replicated = match super::replication::check_produce(shard, topic, partition, -1) {
         Ok(replicated) => replicated,
         Err(_) => return ErrorCode::COORDINATOR_NOT_AVAILABLE,
     };
-    match log.append(vec![batch]).await {
+    match log.append_verified(vec![batch], guard).await {
         Err(crate::storage::AppendError::InvalidProducerEpoch) => ErrorCode::INVALID_PRODUCER_EPOCH,
         Err(crate::storage::AppendError::InvalidTxnState) => ErrorCode::INVALID_TXN_STATE,
         Ok(appended) if replicated => {

@@ -172,23 +172,28 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
             }
             let records: i64 = batches.iter().map(|b| record_batch::BatchView { bytes: b }.last_offset_delta() as i64 + 1).sum();
             let (s, topic) = (s.clone(), topic.to_string());
+            // KIP-890: a producer's first transactional batch in this partition is written only
+            // once its transaction coordinator confirms the partition is in the transaction, and
+            // only if no marker came in between (the guard). It is queued now, in request order,
+            // and waits there for the answer.
+            let appending: LocalBoxFuture<Result<AppendResult, AppendError>> = match txn {
+                None => Box::pin(log.append(batches)),
+                Some((_, producer_id, epoch)) if log.has_open_transaction(producer_id, epoch) => Box::pin(log.append_verified(batches, Some(0))),
+                Some((id, producer_id, epoch)) => {
+                    let guard = log.start_verification(producer_id);
+                    let (answer, verified) = flume::bounded(1);
+                    let (s, topic) = (s.clone(), topic.to_string());
+                    crate::io::runtime::spawn_detached(async move {
+                        let _ = answer.send(super::txn::verify_in_transaction(&s, &id, producer_id, epoch, &topic, partition).await);
+                    });
+                    Box::pin(log.append_after_verification(batches, guard, verified))
+                }
+            };
             Box::pin(async move {
-                // KIP-890: a producer's first transactional batch in this partition is written
-                // only once its transaction coordinator confirms the partition is in the
-                // transaction, and only if no marker came in between (the guard).
-                let guard = match txn {
-                    None => None,
-                    Some((_, producer_id, epoch)) if log.has_open_transaction(producer_id, epoch) => Some(0),
-                    Some((id, producer_id, epoch)) => {
-                        let guard = log.start_verification(producer_id);
-                        let verified = super::txn::verify_in_transaction(&s, &id, producer_id, epoch, &topic, partition).await;
-                        if !verified.is_ok() {
-                            return Err(Failure::Code(verified));
-                        }
-                        Some(guard)
-                    }
-                };
-                let appended = log.append_verified(batches, guard).await.map_err(Failure::Append)?;
+                let appended = appending.await.map_err(|e| match e {
+                    AppendError::Unverified(code) => Failure::Code(code),
+                    e => Failure::Append(e),
+                })?;
                 if replicated {
                     super::replication::appended(&s, &topic, partition);
                     if acks == -1 {
@@ -225,6 +230,7 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 Some(Err(Failure::Append(AppendError::OutOfOrderSequence))) => partition_error(index, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, None),
                 Some(Err(Failure::Append(AppendError::InvalidProducerEpoch))) => partition_error(index, ErrorCode::INVALID_PRODUCER_EPOCH, None),
                 Some(Err(Failure::Append(AppendError::InvalidTxnState))) => partition_error(index, ErrorCode::INVALID_TXN_STATE, None),
+                Some(Err(Failure::Append(AppendError::Unverified(code)))) => partition_error(index, code, None),
                 // Only markers check the coordinator epoch.
                 Some(Err(Failure::Append(AppendError::CoordinatorFenced))) => partition_error(index, ErrorCode::UNKNOWN_SERVER_ERROR, None),
                 // Only a follower's appends check their offsets.

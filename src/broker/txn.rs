@@ -93,9 +93,11 @@ fn coordinator_epoch(shard: &Shard, partition: i32) -> i32 {
 /// Appends `next` to the id's `__transaction_state` partition and, once written, makes it the
 /// id's state; meanwhile the id is pending (CONCURRENT_TRANSACTIONS to other requests).
 async fn write_state(shard: &Rc<Shard>, partition: i32, next: TxnMetadata) -> ErrorCode {
-    shard.txn_coordinator.borrow_mut().begin(&next);
+    if !shard.txn_coordinator.borrow_mut().begin(&next) {
+        return ErrorCode::CONCURRENT_TRANSACTIONS;
+    }
     let record = (txn_log::encode_key(&next.transactional_id), Some(txn_log::encode_value(&next)));
-    let error = append_internal(shard, TRANSACTION_STATE_TOPIC, partition, records_batch(&[record]), 1).await;
+    let error = append_internal(shard, TRANSACTION_STATE_TOPIC, partition, records_batch(&[record]), 1, None).await;
     let mut coordinator = shard.txn_coordinator.borrow_mut();
     if error.is_ok() {
         coordinator.commit(next);
@@ -349,6 +351,16 @@ pub async fn verify_in_transaction(shard: &Rc<Shard>, id: &str, producer_id: i64
     }
 }
 
+/// PRODUCER_FENCED as a request of `version` knows it: versions before `since` (the one that
+/// added the error) get INVALID_PRODUCER_EPOCH, as Kafka's `KafkaApis` answers them.
+fn fenced_for(version: i16, since: i16, error: ErrorCode) -> ErrorCode {
+    if error == ErrorCode::PRODUCER_FENCED && version < since {
+        ErrorCode::INVALID_PRODUCER_EPOCH
+    } else {
+        error
+    }
+}
+
 pub fn init_producer_id(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
     let req = match super::decode::<InitProducerIdRequest>(&header, &mut r) {
         Ok(req) => req,
@@ -394,7 +406,7 @@ pub fn init_producer_id(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
             },
         )
         .await;
-        Some(respond(&header, &answer(error, producer_id, producer_epoch)))
+        Some(respond(&header, &answer(fenced_for(header.api_version, 4, error), producer_id, producer_epoch)))
     }))
 }
 
@@ -484,7 +496,11 @@ pub fn add_partitions_to_txn(shard: &Rc<Shard>, header: RequestHeader, mut r: Re
                 verify_only: false,
                 topics: req.v3_and_below_topics,
             };
-            AddPartitionsToTxnResponse { results_by_topic_v3_and_below: add_or_verify(&shard, t).await, ..Default::default() }
+            let mut results = add_or_verify(&shard, t).await;
+            for p in results.iter_mut().flat_map(|t| t.results_by_partition.iter_mut()) {
+                p.error = fenced_for(header.api_version, 2, p.error);
+            }
+            AddPartitionsToTxnResponse { results_by_topic_v3_and_below: results, ..Default::default() }
         } else {
             let mut results_by_transaction = Vec::new();
             for t in req.transactions {
@@ -508,7 +524,7 @@ pub fn add_offsets_to_txn(shard: &Rc<Shard>, header: RequestHeader, mut r: Reade
         // The group's offsets partition joins the transaction: its marker ends the commit.
         let partition = partition_for(&req.group_id, super::offsets_partitions(&shard));
         let error = add_partitions(&shard, req.transactional_id, req.producer_id, req.producer_epoch, vec![(OFFSETS_TOPIC.to_string(), partition)]).await;
-        Some(respond(&header, &AddOffsetsToTxnResponse { throttle_time_ms: 0, error }))
+        Some(respond(&header, &AddOffsetsToTxnResponse { throttle_time_ms: 0, error: fenced_for(header.api_version, 2, error) }))
     }))
 }
 
@@ -543,7 +559,7 @@ pub fn end_txn(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispa
             },
         )
         .await;
-        Some(respond(&header, &EndTxnResponse { throttle_time_ms: 0, error }))
+        Some(respond(&header, &EndTxnResponse { throttle_time_ms: 0, error: fenced_for(header.api_version, 2, error) }))
     }))
 }
 
@@ -599,9 +615,6 @@ pub fn txn_offset_commit(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader
     };
     let shard = shard.clone();
     Dispatched::Respond(Box::pin(async move {
-        let offsets_partition = partition_for(&req.group_id, super::offsets_partitions(&shard));
-        // The offsets partition must be in the transaction (AddOffsetsToTxn came first).
-        let verified = verify_in_transaction(&shard, &req.transactional_id, req.producer_id, req.producer_epoch, OFFSETS_TOPIC, offsets_partition).await;
         let now = now_ms();
         let mut commits: Vec<(String, i32, Result<records::OffsetValue, ErrorCode>)> = Vec::new();
         for t in &req.topics {
@@ -615,21 +628,17 @@ pub fn txn_offset_commit(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader
                 commits.push((t.name.clone(), p.partition_index, value));
             }
         }
-        let errors: Vec<ErrorCode> = if !verified.is_ok() {
-            // A fenced producer learns it as PRODUCER_FENCED here (v2+), as in Kafka.
-            let e = if verified == ErrorCode::INVALID_PRODUCER_EPOCH && header.api_version >= 2 { ErrorCode::PRODUCER_FENCED } else { verified };
-            vec![e; commits.len()]
-        } else {
-            let (group_id, pid, epoch) = (req.group_id.clone(), req.producer_id, req.producer_epoch);
-            let (generation, member_id, instance) = (req.generation_id, req.member_id.clone(), req.group_instance_id.clone());
-            let gone = vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; commits.len()];
-            super::groups::on_coordinator(&shard, &req.group_id, gone, move |s, partition| {
-                let s = s.clone();
-                Box::pin(async move { commit_in_transaction(&s, partition, group_id, pid, epoch, (generation, member_id, instance), commits).await })
-            })
-            .await
-        };
-        let mut errors = errors.into_iter();
+        let (txn_id, group_id, pid, epoch) = (req.transactional_id.clone(), req.group_id.clone(), req.producer_id, req.producer_epoch);
+        let (generation, member_id, instance) = (req.generation_id, req.member_id.clone(), req.group_instance_id.clone());
+        let gone = vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; commits.len()];
+        let errors = super::groups::on_coordinator(&shard, &req.group_id, gone, move |s, partition| {
+            let s = s.clone();
+            Box::pin(async move { commit_in_transaction(&s, partition, (txn_id, group_id, pid, epoch), (generation, member_id, instance), commits).await })
+        })
+        .await;
+        // A fenced producer learns it as PRODUCER_FENCED here (v2+), as in Kafka.
+        let fenced = |e: ErrorCode| if e == ErrorCode::INVALID_PRODUCER_EPOCH && header.api_version >= 2 { ErrorCode::PRODUCER_FENCED } else { e };
+        let mut errors = errors.into_iter().map(fenced);
         let topics = req
             .topics
             .iter()
@@ -655,9 +664,7 @@ pub fn txn_offset_commit(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader
 async fn commit_in_transaction(
     shard: &Rc<Shard>,
     partition: i32,
-    group_id: String,
-    producer_id: i64,
-    producer_epoch: i16,
+    (txn_id, group_id, producer_id, producer_epoch): (String, String, i64, i16),
     (generation, member_id, instance): (i32, String, Option<String>),
     commits: Vec<(String, i32, Result<records::OffsetValue, ErrorCode>)>,
 ) -> Vec<ErrorCode> {
@@ -667,6 +674,20 @@ async fn commit_in_transaction(
             return commits.iter().map(|_| check).collect();
         }
     }
+    // The offsets partition must be in the transaction (AddOffsetsToTxn came first), verified
+    // here, on the partition's shard, under a guard a marker voids (KIP-890), as a produced
+    // batch is.
+    let Some(log) = shard.log(OFFSETS_TOPIC, partition) else { return commits.iter().map(|_| ErrorCode::COORDINATOR_NOT_AVAILABLE).collect() };
+    let guard = if log.has_open_transaction(producer_id, producer_epoch) {
+        0
+    } else {
+        let guard = log.start_verification(producer_id);
+        let verified = verify_in_transaction(shard, &txn_id, producer_id, producer_epoch, OFFSETS_TOPIC, partition).await;
+        if !verified.is_ok() {
+            return commits.iter().map(|_| verified).collect();
+        }
+        guard
+    };
     let now = now_ms();
     let mut batch = record_batch::BatchBuilder::new(now, 0);
     let mut count = 0i64;
@@ -682,10 +703,7 @@ async fn commit_in_transaction(
     } else {
         let fields =
             record_batch::BatchFields { attributes: record_batch::ATTR_TRANSACTIONAL, ..record_batch::BatchFields::producer(producer_id, producer_epoch, -1) };
-        match append_internal(shard, OFFSETS_TOPIC, partition, batch.finish_uncompressed(&fields).into(), count).await {
-            ErrorCode::INVALID_PRODUCER_EPOCH => ErrorCode::PRODUCER_FENCED,
-            e => e,
-        }
+        append_internal(shard, OFFSETS_TOPIC, partition, batch.finish_uncompressed(&fields).into(), count, Some(guard)).await
     };
     let mut pending = Vec::new();
     let errors = commits
@@ -757,24 +775,35 @@ pub fn unload_txn_partition(shard: &Rc<Shard>, partition: i32) {
 /// bumped epoch, as Kafka does), and tombstones the ids idle past
 /// `transactional.id.expiration.ms`.
 pub async fn expire_transactions(shard: &Rc<Shard>) {
-    let now = now_ms();
     let partitions = txn_partitions(shard);
     let (timed_out, expired) = {
         let c = shard.txn_coordinator.borrow();
+        let now = now_ms();
         (c.timed_out(now), c.expired(now))
     };
-    for abort in timed_out {
-        let partition = partition_for(&abort.transactional_id, partitions);
-        tracing::info!(transactional_id = %abort.transactional_id, producer_id = abort.producer_id, "aborting a transaction past its timeout");
+    // Each id is checked again right before its write: the writes before it took time, and its
+    // producer may have ended the transaction (or reused the id) meanwhile.
+    for id in timed_out.into_iter().map(|m| m.transactional_id) {
+        let Some(abort) = shard.txn_coordinator.borrow().timed_out_one(&id, now_ms()) else { continue };
+        let partition = partition_for(&id, partitions);
+        tracing::info!(transactional_id = %id, producer_id = abort.producer_id, "aborting a transaction past its timeout");
         if write_state(shard, partition, abort.clone()).await.is_ok() {
             complete_in_background(shard, partition, abort);
         }
     }
     for id in expired {
         let partition = partition_for(&id, partitions);
-        let Some(m) = shard.txn_coordinator.borrow().txns.get(&id).cloned() else { continue };
-        shard.txn_coordinator.borrow_mut().begin(&m);
-        let error = append_internal(shard, TRANSACTION_STATE_TOPIC, partition, records_batch(&[(txn_log::encode_key(&id), None)]), 1).await;
+        let m = {
+            let c = shard.txn_coordinator.borrow();
+            if !c.is_expired(&id, now_ms()) {
+                continue;
+            }
+            c.txns[&id].clone()
+        };
+        if !shard.txn_coordinator.borrow_mut().begin(&m) {
+            continue;
+        }
+        let error = append_internal(shard, TRANSACTION_STATE_TOPIC, partition, records_batch(&[(txn_log::encode_key(&id), None)]), 1, None).await;
         let mut c = shard.txn_coordinator.borrow_mut();
         if error.is_ok() {
             c.apply_record(id, None);

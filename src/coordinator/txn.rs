@@ -259,11 +259,14 @@ impl TxnCoordinator {
     /// The open transactions that outlived their timeout at `now`, each as the PrepareAbort
     /// (under a bumped epoch) to write, as Kafka's `abortTimedOutTransactions`.
     pub fn timed_out(&self, now: i64) -> Vec<TxnMetadata> {
-        self.txns
-            .values()
-            .filter(|m| !m.pending && m.state == TxnState::Ongoing && m.start_ms >= 0 && now - m.start_ms > m.timeout_ms as i64)
-            .map(|m| self.fenced_abort(m, now))
-            .collect()
+        self.txns.keys().filter_map(|id| self.timed_out_one(id, now)).collect()
+    }
+
+    /// `timed_out` for one id, as it stands now: the timer checks each id again right before
+    /// its write, since the ids before it were written meanwhile.
+    pub fn timed_out_one(&self, id: &str, now: i64) -> Option<TxnMetadata> {
+        let m = self.txns.get(id)?;
+        (!m.pending && m.state == TxnState::Ongoing && m.start_ms >= 0 && now - m.start_ms > m.timeout_ms as i64).then(|| self.fenced_abort(m, now))
     }
 
     /// Transactions left half-ended (PrepareCommit or PrepareAbort, as loaded after a restart
@@ -274,22 +277,24 @@ impl TxnCoordinator {
 
     /// Ids idle in a final state for `transactional.id.expiration.ms`: to be tombstoned.
     pub fn expired(&self, now: i64) -> Vec<String> {
-        self.txns
-            .values()
-            .filter(|m| {
-                !m.pending
-                    && matches!(m.state, TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort)
-                    && now - m.last_update_ms > self.config.id_expiration_ms
-            })
-            .map(|m| m.transactional_id.clone())
-            .collect()
+        self.txns.keys().filter(|id| self.is_expired(id, now)).cloned().collect()
+    }
+
+    /// Whether `id` is idle past `transactional.id.expiration.ms` now.
+    pub fn is_expired(&self, id: &str, now: i64) -> bool {
+        self.txns.get(id).is_some_and(|m| {
+            !m.pending
+                && matches!(m.state, TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort)
+                && now - m.last_update_ms > self.config.id_expiration_ms
+        })
     }
 
     /// Marks `id` as being written (a placeholder for a new id), so that other requests for it
-    /// wait.
-    pub fn begin(&mut self, next: &TxnMetadata) {
+    /// wait. False, and nothing changes, if a write of it is under way already.
+    #[must_use]
+    pub fn begin(&mut self, next: &TxnMetadata) -> bool {
         let entry = self.txns.entry(next.transactional_id.clone()).or_insert_with(|| TxnMetadata { state: TxnState::Dead, ..next.clone() });
-        entry.pending = true;
+        !std::mem::replace(&mut entry.pending, true)
     }
 
     /// The write of `next` succeeded: it is the id's state now.
@@ -345,7 +350,7 @@ mod tests {
     }
 
     fn apply(c: &mut TxnCoordinator, m: TxnMetadata) -> TxnMetadata {
-        c.begin(&m);
+        assert!(c.begin(&m));
         c.commit(m.clone());
         m
     }
@@ -368,7 +373,8 @@ mod tests {
         assert_eq!(c.verify("t", 7, 0, &("other".to_string(), 0)), ErrorCode::INVALID_TXN_STATE);
         let prepare = c.end_txn("t", 7, 0, true, 3).unwrap().unwrap();
         assert_eq!(prepare.state, TxnState::PrepareCommit);
-        c.begin(&prepare);
+        assert!(c.begin(&prepare));
+        assert!(!c.begin(&prepare), "one write at a time");
         assert_eq!(c.end_txn("t", 7, 0, true, 3), Err(ErrorCode::CONCURRENT_TRANSACTIONS), "pending");
         c.commit(prepare.clone());
         assert_eq!(c.end_txn("t", 7, 0, true, 3), Err(ErrorCode::CONCURRENT_TRANSACTIONS), "markers under way");

@@ -61,6 +61,9 @@ pub enum AppendError {
     InvalidTxnState,
     /// A transaction marker from an older transaction coordinator.
     CoordinatorFenced,
+    /// The transaction coordinator did not confirm a first transactional batch (KIP-890):
+    /// its answer, as the producer is to get it.
+    Unverified(crate::protocol::ErrorCode),
 }
 
 #[derive(Debug)]
@@ -110,6 +113,9 @@ struct PendingAppend {
     /// The KIP-890 verification guard a first transactional batch was verified under
     /// (`producer::Producer::verified`); `None` for the broker's own writes.
     guard: Option<u64>,
+    /// The transaction coordinator's answer this append waits for, at its place in the
+    /// queue, before it is written (`append_after_verification`).
+    gate: Option<flume::Receiver<crate::protocol::ErrorCode>>,
     reply: flume::Sender<Result<AppendResult, AppendError>>,
 }
 
@@ -433,11 +439,33 @@ impl PartitionLog {
         batches: Vec<Bytes>,
         guard: Option<u64>,
     ) -> impl std::future::Future<Output = Result<AppendResult, AppendError>> + 'static {
+        self.queue_append(batches, guard, None)
+    }
+
+    /// `append_verified`, queued now and written once `verified` brings the transaction
+    /// coordinator's NONE (failing with its error otherwise): the append keeps its place in the
+    /// partition's queue while the coordinator is asked, so a producer's pipelined batches
+    /// (the first ones verified, the later ones not needing it) are written in their order.
+    pub fn append_after_verification(
+        self: &Rc<Self>,
+        batches: Vec<Bytes>,
+        guard: u64,
+        verified: flume::Receiver<crate::protocol::ErrorCode>,
+    ) -> impl std::future::Future<Output = Result<AppendResult, AppendError>> + 'static {
+        self.queue_append(batches, Some(guard), Some(verified))
+    }
+
+    fn queue_append(
+        self: &Rc<Self>,
+        batches: Vec<Bytes>,
+        guard: Option<u64>,
+        gate: Option<flume::Receiver<crate::protocol::ErrorCode>>,
+    ) -> impl std::future::Future<Output = Result<AppendResult, AppendError>> + 'static {
         let (reply, result) = flume::bounded(1);
         if self.state.borrow().deleted {
             let _ = reply.send(Err(AppendError::Deleted));
         } else {
-            self.pending.borrow_mut().push_back(PendingAppend { batches, replica: false, guard, reply });
+            self.pending.borrow_mut().push_back(PendingAppend { batches, replica: false, guard, gate, reply });
             if !self.writer_running.replace(true) {
                 let log = self.clone();
                 spawn_detached(async move { log.writer_loop().await });
@@ -454,7 +482,7 @@ impl PartitionLog {
         if self.state.borrow().deleted {
             let _ = reply.send(Err(AppendError::Deleted));
         } else {
-            self.pending.borrow_mut().push_back(PendingAppend { batches, replica: true, guard: None, reply });
+            self.pending.borrow_mut().push_back(PendingAppend { batches, replica: true, guard: None, gate: None, reply });
             if !self.writer_running.replace(true) {
                 let log = self.clone();
                 spawn_detached(async move { log.writer_loop().await });
@@ -627,22 +655,34 @@ impl PartitionLog {
 
     async fn writer_loop(self: Rc<Self>) {
         loop {
-            let group = {
+            let mut group = {
                 let mut pending = self.pending.borrow_mut();
                 let mut group = Vec::new();
                 let mut batch_count = 0;
                 while let Some(next) = pending.front() {
-                    if !group.is_empty() && batch_count + next.batches.len() > limits::APPEND_BATCHES_PER_WRITE_MAX {
+                    // An append waiting for its verification goes alone, once those before it
+                    // are written.
+                    if !group.is_empty() && (next.gate.is_some() || batch_count + next.batches.len() > limits::APPEND_BATCHES_PER_WRITE_MAX) {
                         break;
                     }
                     batch_count += next.batches.len();
                     group.push(pending.pop_front().expect("front exists"));
+                    if group[0].gate.is_some() {
+                        break;
+                    }
                 }
                 group
             };
             if group.is_empty() {
                 self.writer_running.set(false);
                 return;
+            }
+            if let Some(gate) = group[0].gate.take() {
+                let answer = gate.recv_async().await.unwrap_or(crate::protocol::ErrorCode::NOT_ENOUGH_REPLICAS);
+                if !answer.is_ok() {
+                    let _ = group[0].reply.send(Err(AppendError::Unverified(answer)));
+                    continue;
+                }
             }
             self.write_group(group).await;
             self.start_flusher();
