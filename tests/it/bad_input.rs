@@ -12,7 +12,11 @@ use spate::protocol::record_batch::{build_batch, RecordSpec};
 use crate::support::{create_topic, TestBroker};
 
 fn connect(broker: &TestBroker) -> TcpStream {
-    let s = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+    connect_to(broker.port)
+}
+
+fn connect_to(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s
 }
@@ -330,8 +334,9 @@ async fn clients_that_stop_reading_do_not_stall_other_fetches() {
 }
 
 /// The resident memory of this process, in bytes.
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+/// The resident memory of process `pid`.
+fn resident_bytes(pid: u32) -> u64 {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap();
     statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096
 }
 
@@ -365,7 +370,7 @@ async fn two_thousand_stalled_size_prefixes_cost_little_and_harm_no_one() {
     let request = produce_request("steady", &good);
     assert_eq!(produce_error(round_trip(&mut producer, &request).unwrap()), 0);
     let baseline = produce_latencies(&mut producer, &request, 400);
-    let before = resident_bytes();
+    let before = resident_bytes(std::process::id());
     // Each claims a request just under socket.request.max.bytes (100 MiB), sends 10 bytes of
     // it, and stalls.
     let mut stalled = Vec::new();
@@ -378,7 +383,7 @@ async fn two_thousand_stalled_size_prefixes_cost_little_and_harm_no_one() {
     }
     // Let every connection be accepted and read.
     std::thread::sleep(Duration::from_secs(2));
-    let grown = resident_bytes().saturating_sub(before);
+    let grown = resident_bytes(std::process::id()).saturating_sub(before);
     let per_connection = grown / 2000;
     eprintln!("resident memory grew {grown} bytes for 2000 stalled connections: {per_connection} bytes each");
     assert!(per_connection < 64 * 1024, "{per_connection} bytes per stalled connection");
@@ -389,20 +394,23 @@ async fn two_thousand_stalled_size_prefixes_cost_little_and_harm_no_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_writers_are_served_in_the_end_and_harm_no_one() {
-    let broker = TestBroker::start(&[]);
+    // A broker of its own process: its resident memory is not the test process's, which the
+    // other tests running beside it grow too.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = crate::support::BrokerProcess::start(dir.path(), crate::support::free_port(), &[]);
     create_topic(&broker.bootstrap(), "steady", 1).await;
     let request = produce_request("steady", &valid_batch(100));
     let mut frame = (request.len() as i32).to_be_bytes().to_vec();
     frame.extend_from_slice(&request);
-    let mut producer = connect(&broker);
+    let mut producer = connect_to(broker.port);
     assert_eq!(produce_error(round_trip(&mut producer, &request).unwrap()), 0);
     let baseline = produce_latencies(&mut producer, &request, 400);
-    let before = resident_bytes();
+    let before = resident_bytes(broker.pid());
 
     // 500 clients send a Produce request's size prefix, then dribble its body, one byte a
     // second each, for four seconds; one more sends its whole request a byte every 2 ms and
     // must get its answer.
-    let mut slow: Vec<TcpStream> = (0..500).map(|_| connect(&broker)).collect();
+    let mut slow: Vec<TcpStream> = (0..500).map(|_| connect_to(broker.port)).collect();
     for s in &mut slow {
         s.write_all(&frame[..5]).unwrap();
     }
@@ -434,7 +442,7 @@ async fn slow_writers_are_served_in_the_end_and_harm_no_one() {
     };
     std::thread::sleep(Duration::from_millis(500));
     let loaded = produce_latencies(&mut producer, &request, 400);
-    let grown = resident_bytes().saturating_sub(before);
+    let grown = resident_bytes(broker.pid()).saturating_sub(before);
     assert_eq!(fast_dribbler.join().unwrap(), Some(0), "a request sent a byte at a time is answered");
     let mut slow = dribbling.join().unwrap();
     eprintln!("resident memory grew {grown} bytes for 500 slow writers: {} bytes each", grown / 500);

@@ -176,6 +176,11 @@ impl BrokerProcess {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The running broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the broker is running").id()
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill(); // SIGKILL
