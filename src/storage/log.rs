@@ -1420,11 +1420,6 @@ impl PartitionLog {
         self.producers.borrow_mut().start_verification(producer_id, guard)
     }
 
-    /// The transactions open here, as (producer id, epoch, first offset).
-    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
-        self.producers.borrow().open_transactions()
-    }
-
     /// Every producer's state here (DescribeProducers).
     pub fn describe_producers(&self) -> Vec<(i64, i16, i32, i64, i32, i64)> {
         self.producers.borrow().describe()

@@ -155,11 +155,6 @@ impl ProducerStates {
         self.ongoing.first().map(|(offset, _)| *offset)
     }
 
-    /// The open transactions, as (producer id, epoch, first offset), oldest first.
-    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
-        self.ongoing.iter().map(|&(first, id)| (id, self.producers[&id].epoch, first)).collect()
-    }
-
     /// Every producer, as (id, epoch, last sequence, last timestamp, coordinator epoch, open
     /// transaction's first offset): DescribeProducers' answer.
     pub fn describe(&self) -> Vec<(i64, i16, i32, i64, i32, i64)> {

@@ -151,11 +151,6 @@ impl AbortedTxns {
     pub fn drop_before(&mut self, log_start: i64) {
         self.txns.retain(|t| t.last_offset >= log_start);
     }
-
-    /// The entries whose marker lies in `[from, to)`: one segment's.
-    pub fn in_range(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
-        self.txns.iter().filter(|t| t.last_offset >= from && t.last_offset < to).copied().collect()
-    }
 }
 
 #[cfg(test)]
