@@ -272,6 +272,7 @@ fn run_shard(
                 futures_util::future::Either::Right(_) => break,
             }
         }
+        crate::io::net::stop_listening(&listener);
         close_logs(&shard)
     })
 }

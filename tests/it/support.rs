@@ -201,6 +201,7 @@ impl BrokerProcess {
         }
         let status = self.wait_exit(Duration::from_secs(30));
         assert!(status.is_some_and(|s| s.success()), "the broker stops cleanly on SIGTERM: {status:?}");
+        wait_for_port_closed("127.0.0.1", self.port, Duration::from_secs(10));
     }
 }
 
