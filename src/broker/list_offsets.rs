@@ -49,10 +49,10 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
                 LATEST_TIMESTAMP if committed => (ErrorCode::NONE, -1, log.last_stable_offset()),
                 LATEST_TIMESTAMP => (ErrorCode::NONE, -1, log.high_watermark()),
                 EARLIEST_TIMESTAMP => (ErrorCode::NONE, -1, log.log_start_offset()),
-                MAX_TIMESTAMP => {
-                    let (ts, offset) = log.max_timestamp();
-                    (ErrorCode::NONE, ts, offset)
-                }
+                MAX_TIMESTAMP => match log.offset_of_max_timestamp().await {
+                    Ok((ts, offset)) => (ErrorCode::NONE, ts, offset),
+                    Err(_) => (ErrorCode::KAFKA_STORAGE_ERROR, -1, -1),
+                },
                 t if t < 0 => (ErrorCode::INVALID_REQUEST, -1, -1),
                 t => match log.offset_for_timestamp(t).await {
                     Ok((ts, offset)) => (ErrorCode::NONE, ts, offset),

@@ -1465,7 +1465,7 @@ impl PartitionLog {
 
     /// The first offset whose batch has a timestamp at or after `timestamp`, with that
     /// timestamp: (-1, -1) when there is none. The time index narrows the search to a few
-    /// batches; inside an uncompressed batch the exact record is found.
+    /// batches; inside the batch (decompressed if need be) the exact record is found.
     pub async fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<(i64, i64)> {
         let candidates: Vec<(LogFile, u32, u32)> = {
             let state = self.state.borrow();
@@ -1485,7 +1485,7 @@ impl PartitionLog {
             while let Some(header) = cursor.header_at(position).await? {
                 if header.max_timestamp >= timestamp {
                     let bytes = file.read_at(position as u64, header.size as usize).await?;
-                    return Ok(recovery::first_record_at_or_after(&bytes, timestamp).unwrap_or((header.max_timestamp, header.base_offset)));
+                    return Ok(recovery::first_record_where(&bytes, |t| t >= timestamp).unwrap_or((header.max_timestamp, header.base_offset)));
                 }
                 position += header.size;
             }
@@ -1493,17 +1493,35 @@ impl PartitionLog {
         Ok((-1, -1))
     }
 
-    /// The largest timestamp in the log and the last offset of the first batch that holds it
-    /// (as Kafka answers ListOffsets for MAX_TIMESTAMP).
-    pub fn max_timestamp(&self) -> (i64, i64) {
-        let state = self.state.borrow();
-        let mut best = (-1, -1);
-        for s in &state.segments {
-            if s.max_timestamp > best.0 {
-                best = (s.max_timestamp, s.offset_of_max_timestamp);
+    /// The largest timestamp in the log and the offset of the first record that has it, as
+    /// Kafka answers ListOffsets for MAX_TIMESTAMP (KIP-734): the segment with the largest
+    /// timestamp knows the batch (its `offset_of_max_timestamp` is that batch's last offset);
+    /// the batch's records are searched for the first with that timestamp. (-1, -1) for an
+    /// empty log.
+    pub async fn offset_of_max_timestamp(&self) -> io::Result<(i64, i64)> {
+        let found = {
+            let state = self.state.borrow();
+            let mut best: Option<&LogSegment> = None;
+            for s in &state.segments {
+                if s.max_timestamp > best.map_or(-1, |b| b.max_timestamp) {
+                    best = Some(s);
+                }
             }
+            best.map(|s| {
+                let relative = (s.offset_of_max_timestamp - s.base_offset).clamp(0, u32::MAX as i64) as u32;
+                (s.log.clone(), s.size, s.index.lookup(relative).position, s.max_timestamp)
+            })
+        };
+        let Some((file, size, mut position, max_timestamp)) = found else { return Ok((-1, -1)) };
+        let mut cursor = HeaderCursor::new(&file, size);
+        while let Some(header) = cursor.header_at(position).await? {
+            if header.max_timestamp == max_timestamp {
+                let bytes = file.read_at(position as u64, header.size as usize).await?;
+                return Ok(recovery::first_record_where(&bytes, |t| t == max_timestamp).unwrap_or((max_timestamp, header.last_offset)));
+            }
+            position += header.size;
         }
-        best
+        Ok((-1, -1))
     }
 
     /// Deletes whole segments that retention no longer keeps and moves the log start offset.
@@ -2019,6 +2037,35 @@ mod tests {
         });
     }
 
+    /// KIP-734 as Kafka answers it: the offset of the record with the largest timestamp, not
+    /// its batch's first or last offset, in compressed batches too; the first of equal ones.
+    #[test]
+    fn max_timestamp_names_the_record_that_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let log = PartitionLog::open(dir.path(), "t", 0, config(1 << 20), crate::storage::RecoveryPoint::At(0)).unwrap();
+            assert_eq!(log.offset_of_max_timestamp().await.unwrap(), (-1, -1), "an empty log");
+            log.append(vec![batch(3, 1_000)]).await.unwrap();
+            // 20 records; the largest timestamp on the 8th (offset 3 + 7) and again on the 12th.
+            let deltas = |i: i64| if i == 7 || i == 11 { 5_000 } else { i };
+            let codecs = [(crate::protocol::compression::Compression::None, 2_000), (crate::protocol::compression::Compression::Zstd, 3_000)];
+            for (codec, base_timestamp) in codecs {
+                let base = log.log_end_offset();
+                let mut b = record_batch::BatchBuilder::new(base_timestamp, 0);
+                for i in 0..20 {
+                    b.append_record(i as i32, deltas(i), None, Some(b"v"), std::iter::empty());
+                }
+                let bytes = b.finish(codec, &record_batch::BatchFields::new(0)).unwrap();
+                log.append(vec![Bytes::from(bytes)]).await.unwrap();
+                let expected = (base_timestamp + 5_000, base + 7);
+                assert_eq!(log.offset_of_max_timestamp().await.unwrap(), expected, "{codec:?}");
+                // A later batch with smaller timestamps changes nothing.
+                log.append(vec![batch(2, 1_500)]).await.unwrap();
+                assert_eq!(log.offset_of_max_timestamp().await.unwrap(), expected, "{codec:?}: the first batch holding it");
+            }
+        });
+    }
+
     #[test]
     fn offsets_are_found_by_timestamp() {
         let dir = tempfile::tempdir().unwrap();
@@ -2032,7 +2079,7 @@ mod tests {
             assert_eq!(log.offset_for_timestamp(10_000 * 7 + 3).await.unwrap(), (70_003, 7 * 5 + 3));
             assert_eq!(log.offset_for_timestamp(10_000 * 7 + 5).await.unwrap(), (80_000, 40), "between batches: the next batch's first record");
             assert_eq!(log.offset_for_timestamp(10_000 * 60).await.unwrap(), (-1, -1));
-            assert_eq!(log.max_timestamp(), (490_004, 249), "the last offset of the batch holding the largest timestamp");
+            assert_eq!(log.offset_of_max_timestamp().await.unwrap(), (490_004, 249), "the record holding the largest timestamp");
         });
     }
 
@@ -2405,7 +2452,7 @@ mod tests {
                 let e = active.index.entries.last().unwrap();
                 assert_eq!(batch_header_at(&active.log, e.position).await.last_offset, e.relative_offset as i64);
             }
-            assert_eq!(log.max_timestamp(), (1_999, 999));
+            assert_eq!(log.offset_of_max_timestamp().await.unwrap(), (1_999, 999));
             drop(log);
 
             // 96 bytes of index: room for 12 offset entries but only 8 time entries. Every

@@ -344,17 +344,17 @@ impl Read for FileReader<'_> {
     }
 }
 
-/// In an uncompressed batch, the first record whose timestamp is at or after `target`:
-/// (timestamp, offset). `None` for compressed batches, when no record qualifies, or when a
-/// record up to it is malformed.
-pub fn first_record_at_or_after(batch: &[u8], target: i64) -> Option<(i64, i64)> {
+/// The timestamp and offset of the first record in a stored batch whose timestamp `found`
+/// accepts, whatever the batch's codec (a compressed one is decompressed). A LogAppendTime
+/// batch's records all have the batch's timestamp, as Kafka's `Record.timestamp()` says.
+pub fn first_record_where(batch: &[u8], found: impl Fn(i64) -> bool) -> Option<(i64, i64)> {
     let view = BatchView { bytes: batch };
-    let records = Records::of_batch(view)?;
+    let bytes = crate::protocol::records::record_bytes(view, crate::protocol::records::DECOMPRESSED_BATCH_BYTES_MAX).ok()?;
     let log_append_time = view.attributes() & record_batch::ATTR_LOG_APPEND_TIME != 0;
-    for record in records {
+    for record in Records::new(&bytes, view.record_count()) {
         let record = record.ok()?;
         let timestamp = if log_append_time { view.max_timestamp() } else { view.base_timestamp().wrapping_add(record.timestamp_delta) };
-        if timestamp >= target {
+        if found(timestamp) {
             return Some((timestamp, view.base_offset().wrapping_add(record.offset_delta as i64)));
         }
     }
