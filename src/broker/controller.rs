@@ -339,7 +339,13 @@ pub async fn apply_catalog(shard: &Rc<Shard>, catalog: Arc<Catalog>, startup: bo
         Ok(opened) => {
             for (dir, result) in opened {
                 match result {
-                    Ok(log) => shard.partitions.borrow_mut().insert(PartitionLog::from_opened(log)),
+                    Ok(log) => {
+                        let log = PartitionLog::from_opened(log);
+                        if let Some(start) = shard.shared.log_starts.get(&(log.topic.clone(), log.partition)).filter(|_| startup) {
+                            log.advance_log_start(*start);
+                        }
+                        shard.partitions.borrow_mut().insert(log)
+                    }
                     Err(e) => tracing::error!(dir = %dir.display(), error = %e, "could not open a partition"),
                 }
             }

@@ -9,6 +9,7 @@
 mod admin;
 mod cluster;
 mod controller;
+mod delete_records;
 mod fetch;
 mod groups;
 mod leader_epoch;
@@ -132,5 +133,6 @@ pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> Dispatched
         ApiKey::DescribeProducers => txn_admin::describe_producers(shard, header, r),
         ApiKey::DescribeTransactions => txn_admin::describe_transactions(shard, header, r),
         ApiKey::ListTransactions => txn_admin::list_transactions(shard, header, r),
+        ApiKey::DeleteRecords => delete_records::dispatch(shard, header, r).await,
     }
 }

@@ -508,6 +508,11 @@ async fn run_fetcher(shard: Rc<Shard>, leader: i32) {
                     }
                 }
                 log.set_high_watermark(p.high_watermark.min(log.log_end_offset()));
+                // As Kafka's follower does: the leader's log start (moved by retention or
+                // DeleteRecords) becomes this replica's too, as far as its own log reaches.
+                if p.log_start_offset > log.log_start_offset() {
+                    log.advance_log_start(p.log_start_offset);
+                }
             }
         }
         if back_off {

@@ -66,6 +66,7 @@ pub const fn version_of(key: ApiKey) -> i16 {
         // Version 1 (DurationFilter) reaches Kafka 3.8 and later; version 2 only adds the id
         // pattern, which `spate transactions list` applies itself.
         ApiKey::ListTransactions => 1,
+        ApiKey::DeleteRecords => 2,
     }
 }
 

@@ -44,6 +44,7 @@ pub enum ApiKey {
     DescribeProducers = 61,
     DescribeTransactions = 65,
     ListTransactions = 66,
+    DeleteRecords = 21,
 }
 
 /// What Spate advertises for one API.
@@ -128,6 +129,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
         flexible_from: describe_transactions::DescribeTransactionsRequest::FLEXIBLE_FROM,
     },
     ApiRange { key: ApiKey::ListTransactions, min_version: 0, max_version: 2, flexible_from: list_transactions::ListTransactionsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::DeleteRecords, min_version: 0, max_version: 2, flexible_from: delete_records::DeleteRecordsRequest::FLEXIBLE_FROM },
 ];
 
 /// The lowest version Spate decodes; it differs from the advertised minimum only for Produce.
@@ -177,6 +179,7 @@ impl ApiKey {
             61 => ApiKey::DescribeProducers,
             65 => ApiKey::DescribeTransactions,
             66 => ApiKey::ListTransactions,
+            21 => ApiKey::DeleteRecords,
             _ => return None,
         })
     }

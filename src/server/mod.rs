@@ -40,8 +40,6 @@ impl Broker {
         crate::io::fs::create_dir_all(&log_dir)?;
         let cluster_id = crate::storage::meta::prepare_log_dir(&log_dir, config.broker_id, config.cluster.is_some())?;
         config.cluster_id = cluster_id;
-        let recovery_points: HashMap<(String, i32), i64> =
-            checkpoint::read(&log_dir.join(RECOVERY_POINT_FILE)).into_iter().map(|(topic, partition, offset)| ((topic, partition), offset)).collect();
         let marker = log_dir.join(CLEAN_SHUTDOWN_FILE);
         let clean_shutdown = crate::io::fs::exists(&marker);
         // From here until a clean stop, a crash must lead to recovery.
@@ -68,11 +66,14 @@ impl Broker {
         let shard_count = config.shards;
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count).map(|_| shard::mailbox()).unzip();
         let (checkpoint_requests, checkpoint_asked) = flume::bounded(1);
+        let by_partition = |file: &str| -> HashMap<(String, i32), i64> {
+            checkpoint::read(&log_dir.join(file)).into_iter().map(|(topic, partition, offset)| ((topic, partition), offset)).collect()
+        };
+        let recovery_points = by_partition(RECOVERY_POINT_FILE);
         let mut shared = Shared::new(config, senders, clean_shutdown, recovery_points, checkpoint_requests);
-        Arc::get_mut(&mut shared).expect("not shared yet").high_watermarks = checkpoint::read(&log_dir.join(crate::storage::REPLICATION_OFFSET_FILE))
-            .into_iter()
-            .map(|(topic, partition, offset)| ((topic, partition), offset))
-            .collect();
+        let unshared = Arc::get_mut(&mut shared).expect("not shared yet");
+        unshared.high_watermarks = by_partition(crate::storage::REPLICATION_OFFSET_FILE);
+        unshared.log_starts = by_partition(crate::storage::LOG_START_OFFSET_FILE);
         let ready = Arc::new(Barrier::new(shard_count + 1));
         let mut threads = Vec::new();
         let mut stops = Vec::new();

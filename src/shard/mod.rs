@@ -60,6 +60,9 @@ pub struct Shared {
     /// The high watermarks of the log dir's `replication-offset-checkpoint` at startup: where a
     /// replicated partition's starts (used only then).
     pub high_watermarks: HashMap<(String, i32), i64>,
+    /// The log dir's `log-start-offset-checkpoint` at start: log starts that DeleteRecords (or
+    /// a leader's log start) moved past a partition's first segment.
+    pub log_starts: HashMap<(String, i32), i64>,
     /// Asks the broker's checkpointer to write the log dir's checkpoints now (`false`), or to
     /// stop (`true`, from the broker only).
     pub checkpoint_requests: flume::Sender<bool>,
@@ -92,6 +95,7 @@ impl Shared {
             clean_shutdown,
             recovery_points,
             high_watermarks: Default::default(),
+            log_starts: Default::default(),
             checkpoint_requests,
             metrics: Default::default(),
             connections: Default::default(),

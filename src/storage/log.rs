@@ -1568,30 +1568,10 @@ impl PartitionLog {
             }
             let segment = state.segments.remove(0);
             total -= segment.size as i64;
-            state.log_start_offset = state.segments[0].base_offset;
-            // A rolled segment still waiting for its fsync needs none now.
-            let start = state.log_start_offset;
-            self.rolled.borrow_mut().retain(|r| r.end_offset > start);
+            // A log start that DeleteRecords moved further stays where it is.
+            state.log_start_offset = state.log_start_offset.max(state.segments[0].base_offset);
+            self.forget_deleted_segment(&segment, state.log_start_offset);
             deleted += 1;
-            // Open fetches keep the file itself readable; the names go now. The log file is
-            // renamed first, atomically taking the segment out of what recovery sees (as Kafka
-            // renames to `.deleted`): a crash before the last unlink leaves only files that
-            // recovery removes, never a segment that comes back.
-            let doomed = segment.path.with_extension("log.deleted");
-            if let Err(e) = crate::io::fs::rename(&segment.path, &doomed) {
-                tracing::warn!(path = %segment.path.display(), error = %e, "could not delete a segment file");
-            }
-            crate::io::crash::point("retention.after_segment_rename");
-            if let Err(e) = crate::io::fs::remove_file_if_exists(&segment.txn_index_path()) {
-                tracing::warn!(path = %segment.txn_index_path().display(), error = %e, "could not delete a segment file");
-            }
-            for path in [segment.index_path(), segment.time_index_path(), doomed] {
-                if let Err(e) = crate::io::fs::remove_file_if_exists(&path) {
-                    tracing::warn!(path = %path.display(), error = %e, "could not delete a segment file");
-                }
-                crate::io::crash::point("retention.between_segment_files");
-            }
-            crate::io::crash::point("retention.after_segment_delete");
             gone.push(segment);
         }
         drop_off_shard(gone);
@@ -1600,6 +1580,64 @@ impl PartitionLog {
             tracing::info!(topic = %self.topic, partition = self.partition, deleted, log_start_offset = state.log_start_offset, "retention deleted segments");
         }
         deleted
+    }
+
+    /// Takes a segment that left the front of the log off the disk. Open fetches keep the
+    /// file itself readable; the names go now. The log file is renamed first, atomically
+    /// taking the segment out of what recovery sees (as Kafka renames to `.deleted`): a crash
+    /// before the last unlink leaves only files that recovery removes, never a segment that
+    /// comes back. A rolled segment still waiting for its fsync needs none now.
+    fn forget_deleted_segment(&self, segment: &LogSegment, log_start: i64) {
+        self.rolled.borrow_mut().retain(|r| r.end_offset > log_start);
+        let doomed = segment.path.with_extension("log.deleted");
+        if let Err(e) = crate::io::fs::rename(&segment.path, &doomed) {
+            tracing::warn!(path = %segment.path.display(), error = %e, "could not delete a segment file");
+        }
+        crate::io::crash::point("retention.after_segment_rename");
+        if let Err(e) = crate::io::fs::remove_file_if_exists(&segment.txn_index_path()) {
+            tracing::warn!(path = %segment.txn_index_path().display(), error = %e, "could not delete a segment file");
+        }
+        for path in [segment.index_path(), segment.time_index_path(), doomed] {
+            if let Err(e) = crate::io::fs::remove_file_if_exists(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not delete a segment file");
+            }
+            crate::io::crash::point("retention.between_segment_files");
+        }
+        crate::io::crash::point("retention.after_segment_delete");
+    }
+
+    /// DeleteRecords (Kafka's `maybeIncrementLogStartOffset` for a client's deletion): the log
+    /// start moves up to `offset` (the high watermark for -1), and the segments wholly below it
+    /// go at once (Kafka leaves that to its next retention pass). Past the high watermark is
+    /// OFFSET_OUT_OF_RANGE, as in Kafka. Returns the log start, which never moves back.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ReadError> {
+        let high_watermark = self.high_watermark();
+        let offset = if offset == -1 { high_watermark } else { offset };
+        if offset < 0 || offset > high_watermark {
+            return Err(ReadError::OffsetOutOfRange { log_start_offset: self.log_start_offset(), high_watermark });
+        }
+        self.advance_log_start(offset);
+        Ok(self.log_start_offset())
+    }
+
+    /// Moves the log start up to `offset` (never past the log end, never back) and deletes
+    /// the segments that end at or below it; the active segment always stays.
+    pub fn advance_log_start(&self, offset: i64) {
+        let mut state = self.state.borrow_mut();
+        let offset = offset.min(state.log_end_offset());
+        if offset <= state.log_start_offset || state.deleted {
+            return;
+        }
+        state.log_start_offset = offset;
+        let mut gone = Vec::new();
+        while state.segments.len() > 1 && state.segments[1].base_offset <= offset {
+            let segment = state.segments.remove(0);
+            self.forget_deleted_segment(&segment, offset);
+            gone.push(segment);
+        }
+        drop_off_shard(gone);
+        self.aborted.borrow_mut().drop_before(offset);
+        tracing::info!(topic = %self.topic, partition = self.partition, log_start_offset = offset, "log start moved up");
     }
 
     /// Fsyncs the active segment if `flush.ms` has passed since the last flush (called by the

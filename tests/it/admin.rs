@@ -175,3 +175,90 @@ fn a_single_node_answers_the_cluster_apis_as_kafka_would() {
         assert!(listed.topics.is_empty());
     });
 }
+
+/// DeleteRecords through librdkafka's admin client: the log start moves to the offset asked
+/// for, whole segments below it go from the disk, a consumer from the beginning starts there,
+/// the new start outlives a kill -9 once the log dir's checkpoint has it, and Kafka's refusals
+/// come back (past the high watermark, a compact-only topic, an unknown partition).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_deleted_below_an_offset_and_the_log_start_outlives_a_restart() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port();
+    let mut broker = crate::support::BrokerProcess::start(dir.path(), port, &[("log.segment.bytes", "4096")]);
+    let bootstrap = broker.bootstrap();
+    let admin = admin(&bootstrap);
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let topics = [NewTopic::new("trim", 1, TopicReplication::Fixed(1)), NewTopic::new("kept", 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact")];
+    for r in admin.create_topics(&topics, &opts).await.unwrap() {
+        r.unwrap();
+    }
+    let producer: FutureProducer = client_config(&bootstrap).set("linger.ms", "0").create().unwrap();
+    let value = [b'x'; 200];
+    for i in 0..100 {
+        producer.send(FutureRecord::to("trim").key(&format!("k{i}")).payload(&value[..]), Duration::from_secs(10)).await.unwrap();
+    }
+    producer.send(FutureRecord::to("kept").key("k").payload("v"), Duration::from_secs(10)).await.unwrap();
+    let segments = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("trim-0"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".log"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert!(segments().len() > 3, "small segments: {:?}", segments());
+
+    let mut asked = TopicPartitionList::new();
+    asked.add_partition_offset("trim", 0, Offset::Offset(60)).unwrap();
+    let done = admin.delete_records(&asked, &opts).await.unwrap();
+    let element = done.find_partition("trim", 0).unwrap();
+    assert_eq!(element.error(), Ok(()));
+    assert_eq!(element.offset(), Offset::Offset(60), "the low watermark is the new log start");
+    let first = segments()[0].trim_end_matches(".log").parse::<i64>().unwrap();
+    assert!(first > 0 && first <= 60, "the segments wholly below offset 60 are gone, the one holding it stays: {:?}", segments());
+
+    let consumer: BaseConsumer = client_config(&bootstrap).set("group.id", "trim-reader").set("auto.offset.reset", "earliest").create().unwrap();
+    assert_eq!(consumer.fetch_watermarks("trim", 0, Duration::from_secs(10)).unwrap(), (60, 100));
+    consumer.subscribe(&["trim"]).unwrap();
+    let mut offsets = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while offsets.len() < 40 && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            offsets.push(rdkafka::Message::offset(&m));
+        }
+    }
+    assert_eq!(offsets, (60..100).collect::<Vec<_>>(), "a reader from the beginning starts at the new log start");
+    drop(consumer);
+
+    // Kafka's refusals.
+    let mut refused = TopicPartitionList::new();
+    refused.add_partition_offset("trim", 0, Offset::Offset(1_000)).unwrap();
+    refused.add_partition_offset("kept", 0, Offset::Offset(1)).unwrap();
+    refused.add_partition_offset("trim", 7, Offset::Offset(1)).unwrap();
+    let answers = admin.delete_records(&refused, &opts).await.unwrap();
+    let code = |topic: &str, p: i32| answers.find_partition(topic, p).unwrap().error().err().and_then(|e| e.rdkafka_error_code());
+    assert_eq!(code("trim", 0), Some(RDKafkaErrorCode::OffsetOutOfRange), "past the high watermark");
+    assert_eq!(code("kept", 0), Some(RDKafkaErrorCode::PolicyViolation), "a compact-only topic");
+    // librdkafka refuses a partition its metadata lacks itself (UnknownPartition, -190).
+    assert!(matches!(code("trim", 7), Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownPartition)), "{:?}", code("trim", 7));
+
+    // -1 (librdkafka's Offset::End) deletes up to the high watermark; the log dir's checkpoint
+    // has it shortly after, and a kill -9 then keeps it.
+    let mut all = TopicPartitionList::new();
+    all.add_partition_offset("trim", 0, Offset::End).unwrap();
+    let done = admin.delete_records(&all, &opts).await.unwrap();
+    assert_eq!(done.find_partition("trim", 0).unwrap().offset(), Offset::Offset(100));
+    let checkpoint = dir.path().join("log-start-offset-checkpoint");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&checkpoint).unwrap_or_default().lines().any(|l| l == "trim 0 100") {
+        assert!(std::time::Instant::now() < deadline, "the checkpoint never had the new log start: {:?}", std::fs::read_to_string(&checkpoint));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(admin);
+    broker.restart(); // kill -9
+    let consumer: BaseConsumer = client_config(&bootstrap).create().unwrap();
+    assert_eq!(consumer.fetch_watermarks("trim", 0, Duration::from_secs(10)).unwrap(), (100, 100), "the log start after a kill -9");
+}

@@ -8,6 +8,7 @@ pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -81,7 +82,8 @@ macro_rules! every_request {
             $crate::protocol::messages::describe_producers::DescribeProducersRequest,
             $crate::protocol::messages::describe_transactions::DescribeTransactionsRequest,
             $crate::protocol::messages::list_transactions::ListTransactionsRequest,
-            $crate::protocol::messages::txn_offset_commit::TxnOffsetCommitRequest
+            $crate::protocol::messages::txn_offset_commit::TxnOffsetCommitRequest,
+            $crate::protocol::messages::delete_records::DeleteRecordsRequest
         )
     };
 }
