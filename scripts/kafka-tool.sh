@@ -72,6 +72,7 @@ kafka-transactions          org.apache.kafka.tools.TransactionsCommand
 kafka-leader-election       org.apache.kafka.tools.LeaderElectionCommand
 kafka-reassign-partitions   org.apache.kafka.tools.reassign.ReassignPartitionsCommand
 kafka-metadata-quorum       org.apache.kafka.tools.MetadataQuorumCommand
+kafka-broker-api-versions   org.apache.kafka.tools.BrokerApiVersionsCommand
 kafka-server-start          kafka.Kafka
 "
 

@@ -9,7 +9,7 @@
 
 use std::rc::Rc;
 
-use super::route::route;
+use super::route::{led_here, route, Layout};
 use super::{malformed, respond, Dispatched};
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
@@ -26,18 +26,12 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     let catalog = shard.catalog();
     let me = shard.config().broker_id;
     let mut items = Vec::new();
-    let mut layout = Vec::new();
+    let mut layout: Layout = Vec::new();
     for t in &request.topics {
         let meta = catalog.topic(&t.name);
         let mut partitions = Vec::new();
         for p in &t.partitions {
-            let known = match meta {
-                Some(m) if p.partition_index >= 0 && p.partition_index < m.partitions => match m.is_led_by(p.partition_index, me) {
-                    true => Ok(()),
-                    false => Err(ErrorCode::NOT_LEADER_OR_FOLLOWER),
-                },
-                _ => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-            };
+            let known = led_here(meta, p.partition_index, me);
             if known.is_ok() {
                 items.push((t.name.clone(), p.partition_index, p.offset));
             }
@@ -62,18 +56,16 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     })
     .await;
     Dispatched::Respond(Box::pin(async move {
-        let mut answers = routed.collect().await.into_iter();
-        let topics = layout
+        let topics = routed
+            .laid_out(layout, (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1))
+            .await
             .into_iter()
             .map(|(name, partitions)| DeleteRecordsTopicResult {
                 name,
                 partitions: partitions
                     .into_iter()
-                    .map(|(partition_index, known)| {
-                        let (error, low_watermark) = match known {
-                            Ok(()) => answers.next().flatten().unwrap_or((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1)),
-                            Err(refusal) => (refusal, -1),
-                        };
+                    .map(|(partition_index, answer)| {
+                        let (error, low_watermark) = answer.unwrap_or_else(|refusal| (refusal, -1));
                         DeleteRecordsPartitionResult { partition_index, low_watermark, error }
                     })
                     .collect(),

@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use super::route::route;
+use super::route::{route, Layout};
 use super::{malformed, respond, Dispatched};
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
@@ -29,7 +29,7 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     let catalog = shard.catalog();
     let me = shard.config().broker_id;
     let mut items = Vec::new();
-    let mut layout = Vec::new();
+    let mut layout: Layout = Vec::new();
     for t in &request.topics {
         let meta = catalog.topic(&t.topic);
         let mut partitions = Vec::new();
@@ -78,18 +78,16 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     })
     .await;
     Dispatched::Respond(Box::pin(async move {
-        let mut answers = asked.collect().await.into_iter();
-        let topics = layout
+        let topics = asked
+            .laid_out(layout, (ErrorCode::NOT_LEADER_OR_FOLLOWER, -1, -1))
+            .await
             .into_iter()
             .map(|(topic, partitions)| OffsetForLeaderTopicResult {
                 topic,
                 partitions: partitions
                     .into_iter()
-                    .map(|(partition, known)| {
-                        let (error, leader_epoch, end_offset) = match known {
-                            Ok(()) => answers.next().flatten().unwrap_or((ErrorCode::NOT_LEADER_OR_FOLLOWER, -1, -1)),
-                            Err(refusal) => (refusal, -1, -1),
-                        };
+                    .map(|(partition, answer)| {
+                        let (error, leader_epoch, end_offset) = answer.unwrap_or_else(|refusal| (refusal, -1, -1));
                         OffsetForLeaderPartitionResult { error, partition, leader_epoch, end_offset }
                     })
                     .collect(),

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use super::route::route;
+use super::route::{led_here, route, Layout};
 use super::{malformed, respond, Dispatched};
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
@@ -23,17 +23,12 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     };
     let catalog = shard.catalog();
     let mut items = Vec::new();
-    let mut layout = Vec::new();
+    let mut layout: Layout = Vec::new();
     for t in &request.topics {
         let meta = catalog.topic(&t.name);
         let mut partitions = Vec::new();
         for p in &t.partitions {
-            let exists = meta.is_some_and(|m| p.partition_index >= 0 && p.partition_index < m.partitions);
-            let known = match meta {
-                Some(m) if exists && !m.is_led_by(p.partition_index, shard.config().broker_id) => Err(ErrorCode::NOT_LEADER_OR_FOLLOWER),
-                _ if exists => Ok(()),
-                _ => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-            };
+            let known = led_here(meta, p.partition_index, shard.config().broker_id);
             if known.is_ok() {
                 items.push((t.name.clone(), p.partition_index, (p.timestamp, request.isolation_level == 1)));
             }
@@ -63,18 +58,16 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -
     })
     .await;
     Dispatched::Respond(Box::pin(async move {
-        let mut answers = routed.collect().await.into_iter();
-        let topics: Vec<ListOffsetsTopicResponse> = layout
+        let topics: Vec<ListOffsetsTopicResponse> = routed
+            .laid_out(layout, (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1))
+            .await
             .into_iter()
             .map(|(name, partitions)| ListOffsetsTopicResponse {
                 name,
                 partitions: partitions
                     .into_iter()
-                    .map(|(partition_index, known)| {
-                        let (error, timestamp, offset) = match known {
-                            Ok(()) => answers.next().flatten().unwrap_or((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1)),
-                            Err(refusal) => (refusal, -1, -1),
-                        };
+                    .map(|(partition_index, answer)| {
+                        let (error, timestamp, offset) = answer.unwrap_or_else(|refusal| (refusal, -1, -1));
                         ListOffsetsPartitionResponse { partition_index, error, timestamp, offset, leader_epoch: 0 }
                     })
                     .collect(),

@@ -44,6 +44,39 @@ where
     Routed { groups, len }
 }
 
+/// A request's partitions in its order, per topic: each refused here (`Err`) or routed.
+pub type Layout = Vec<(String, Vec<(i32, Result<(), crate::protocol::ErrorCode>)>)>;
+
+/// Whether this broker serves a partition of `meta` as its leader: UNKNOWN_TOPIC_OR_PARTITION
+/// when it does not exist, NOT_LEADER_OR_FOLLOWER when another broker leads it.
+pub fn led_here(meta: Option<&crate::shard::TopicMeta>, partition: i32, me: i32) -> Result<(), crate::protocol::ErrorCode> {
+    use crate::protocol::ErrorCode;
+    match meta {
+        Some(m) if (0..m.partitions).contains(&partition) => match m.is_led_by(partition, me) {
+            true => Ok(()),
+            false => Err(ErrorCode::NOT_LEADER_OR_FOLLOWER),
+        },
+        _ => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+    }
+}
+
+impl<R: Clone> Routed<R> {
+    /// The answers laid out as the request asked (`layout` holds the routed partitions in the
+    /// order of the routed items): per topic, each partition's refusal or its owner's answer,
+    /// `gone` where the owning shard did not answer.
+    pub async fn laid_out(self, layout: Layout, gone: R) -> Vec<(String, Vec<(i32, Result<R, crate::protocol::ErrorCode>)>)> {
+        let mut answers = self.collect().await.into_iter();
+        layout
+            .into_iter()
+            .map(|(topic, partitions)| {
+                let partitions =
+                    partitions.into_iter().map(|(p, known)| (p, known.map(|()| answers.next().flatten().unwrap_or_else(|| gone.clone())))).collect();
+                (topic, partitions)
+            })
+            .collect()
+    }
+}
+
 impl<R> Routed<R> {
     /// The answers in the order of the items; `None` where the owning shard is gone.
     pub async fn collect(self) -> Vec<Option<R>> {
