@@ -1,13 +1,17 @@
-//! The admin APIs: CreateTopics, DeleteTopics, CreatePartitions (through the controller) and
-//! DescribeConfigs (from the shard's catalog copy and the broker configuration).
+//! The admin APIs: CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs and
+//! IncrementalAlterConfigs (through the controller) and DescribeConfigs (from the shard's
+//! catalog copy and the broker configuration).
 
 use std::rc::Rc;
 
-use super::controller::{self, ControllerCommand, NewTopic, TopicResult};
+use super::controller::{self, ConfigChange, ControllerCommand, NewTopic, TopicResult};
 use super::{decode, malformed, respond, Dispatched};
 use crate::config::{BrokerConfig, TOPIC_CONFIG_NAMES};
 use crate::protocol::codec::Reader;
 use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::alter_configs::{
+    AlterConfigsRequest, AlterConfigsResourceResponse, AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
 use crate::protocol::messages::create_partitions::{CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsTopicResult};
 use crate::protocol::messages::create_topics::{CreatableTopicConfigs, CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse};
 use crate::protocol::messages::delete_topics::{DeletableTopicResult, DeleteTopicsRequest, DeleteTopicsResponse};
@@ -250,4 +254,87 @@ pub fn describe_configs(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader)
     let mut response = DescribeConfigsResponse { throttle_time_ms: 0, results };
     response.set_is_default_from_source();
     super::ready(respond(&header, &response))
+}
+
+/// AlterConfigs (33): each resource's overrides become the set given.
+pub fn alter_configs(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let request = match decode::<AlterConfigsRequest>(&header, &mut r) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let resources = request
+        .resources
+        .into_iter()
+        .map(|res| {
+            let ops = res.configs.into_iter().map(|c| (c.name, crate::protocol::messages::alter_configs::OP_SET, c.value)).collect();
+            (res.resource_type, res.resource_name, ops)
+        })
+        .collect();
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let responses = alter_resources(&shard, resources, true, request.validate_only).await;
+        Some(respond(&header, &AlterConfigsResponse { throttle_time_ms: 0, responses }))
+    }))
+}
+
+/// IncrementalAlterConfigs (44, KIP-339): SET, DELETE, APPEND and SUBTRACT per key.
+pub fn incremental_alter_configs(shard: &Rc<Shard>, header: RequestHeader, mut r: Reader) -> Dispatched {
+    let request = match decode::<IncrementalAlterConfigsRequest>(&header, &mut r) {
+        Ok(req) => req,
+        Err(e) => return malformed(&header, e),
+    };
+    let resources = request
+        .resources
+        .into_iter()
+        .map(|res| (res.resource_type, res.resource_name, res.configs.into_iter().map(|c| (c.name, c.config_operation, c.value)).collect()))
+        .collect();
+    let shard = shard.clone();
+    Dispatched::Respond(Box::pin(async move {
+        let responses = alter_resources(&shard, resources, false, request.validate_only).await;
+        Some(respond(&header, &IncrementalAlterConfigsResponse { throttle_time_ms: 0, responses }))
+    }))
+}
+
+type ConfigOps = Vec<(String, i8, Option<String>)>;
+
+/// Topic resources go to the controller as one change; a resource named twice is refused, as
+/// Kafka refuses it; broker resources are refused: Spate has no dynamic broker configs yet.
+async fn alter_resources(shard: &Rc<Shard>, resources: Vec<(i8, String, ConfigOps)>, replace: bool, validate_only: bool) -> Vec<AlterConfigsResourceResponse> {
+    let mut answers: Vec<Option<(ErrorCode, Option<String>)>> = Vec::new();
+    let mut changes = Vec::new();
+    for (i, (kind, name, ops)) in resources.iter().enumerate() {
+        let twice = resources.iter().enumerate().any(|(j, (k, n, _))| j != i && k == kind && n == name);
+        let refused = match *kind {
+            _ if twice => Some((ErrorCode::INVALID_REQUEST, format!("Error due to duplicate resource: {name}"))),
+            RESOURCE_TOPIC => None,
+            RESOURCE_BROKER => {
+                Some((ErrorCode::INVALID_REQUEST, "dynamic broker configs are not supported by Spate yet: set them in server.properties".to_string()))
+            }
+            other => Some((ErrorCode::INVALID_REQUEST, format!("resource type {other} is not supported"))),
+        };
+        match refused {
+            Some((code, message)) => answers.push(Some((code, Some(message)))),
+            None => {
+                answers.push(None);
+                changes.push(ConfigChange { topic: name.clone(), ops: ops.clone(), replace });
+            }
+        }
+    }
+    let mut results = if changes.is_empty() {
+        Vec::new().into_iter()
+    } else {
+        controller::submit(shard, ControllerCommand::AlterConfigs { changes, validate_only }).await.into_iter()
+    };
+    resources
+        .into_iter()
+        .zip(answers)
+        .map(|((resource_type, resource_name, _), answer)| {
+            let (error, error_message) = answer.unwrap_or_else(|| match results.next() {
+                Some(Ok(_)) => (ErrorCode::NONE, None),
+                Some(Err((code, message))) => (code, Some(message)),
+                None => (ErrorCode::UNKNOWN_SERVER_ERROR, Some("controller unavailable".to_string())),
+            });
+            AlterConfigsResourceResponse { error, error_message, resource_type, resource_name }
+        })
+        .collect()
 }

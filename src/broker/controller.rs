@@ -22,10 +22,25 @@ pub type TopicResult = Result<TopicMeta, (ErrorCode, String)>;
 /// A change for the controller.
 #[derive(Debug, Clone)]
 pub enum ControllerCommand {
-    CreateTopics { topics: Vec<NewTopic>, validate_only: bool },
-    DeleteTopics { names: Vec<String> },
-    CreatePartitions { topics: Vec<(String, i32)>, validate_only: bool },
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        names: Vec<String>,
+    },
+    CreatePartitions {
+        topics: Vec<(String, i32)>,
+        validate_only: bool,
+    },
+    /// AlterConfigs and IncrementalAlterConfigs for topics.
+    AlterConfigs {
+        changes: Vec<ConfigChange>,
+        validate_only: bool,
+    },
 }
+
+pub use crate::cluster::controller::ConfigChange;
 
 /// Runs a change on the controller shard (in a cluster: on the active controller) and returns
 /// one result per topic, in order.
@@ -54,7 +69,24 @@ pub async fn ask_controller(shard: &Rc<Shard>, request: &crate::cluster::rpc::Co
 async fn submit_to_quorum(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<TopicResult> {
     use crate::cluster::rpc::{ControllerRequest, ControllerResponse};
     let before = shard.catalog();
+    // For a config change, the overrides each topic should end with, to know when this
+    // shard's catalog shows them.
+    let mut expected_configs: Option<Vec<Option<BTreeMap<String, String>>>> = None;
     let (request, names, validate_only, deleting) = match command {
+        ControllerCommand::AlterConfigs { changes, validate_only } => {
+            let config = shard.config();
+            expected_configs = Some(
+                changes
+                    .iter()
+                    .map(|c| {
+                        let current = before.topic(&c.topic)?;
+                        crate::cluster::controller::altered_configs(&current.configs, c, |m| config.topic_config(m).map(|_| ())).ok()
+                    })
+                    .collect(),
+            );
+            let names = changes.iter().map(|c| c.topic.clone()).collect();
+            (ControllerRequest::AlterConfigs { changes, validate_only }, names, validate_only, false)
+        }
         ControllerCommand::CreateTopics { topics, validate_only } => {
             let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
             (ControllerRequest::CreateTopics { topics, validate_only }, names, validate_only, false)
@@ -79,6 +111,13 @@ async fn submit_to_quorum(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<
     // Wait (at most 10 s) for the metadata to reach this shard.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let settled = |catalog: &Catalog| {
+        if let Some(expected) = &expected_configs {
+            return validate_only
+                || names.iter().zip(&errors).zip(expected).filter(|((_, e), _)| e.is_none()).all(|((n, _), want)| match want {
+                    Some(want) => catalog.topic(n).is_some_and(|t| &t.configs == want),
+                    None => true,
+                });
+        }
         names.iter().zip(&errors).filter(|(_, e)| e.is_none()).all(|(n, _)| match (deleting, catalog.topic(n), before.topic(n)) {
             (true, now, was) => now.is_none() || now.map(|t| &t.id) != was.map(|t| &t.id),
             (false, Some(now), was) => validate_only || was.is_none_or(|w| w.partitions != now.partitions),
@@ -169,6 +208,21 @@ async fn execute_locked(shard: &Rc<Shard>, command: ControllerCommand) -> Vec<To
                         }
                         None => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist"))),
                     }
+                };
+                results.push(result);
+            }
+        }
+        ControllerCommand::AlterConfigs { changes, validate_only } => {
+            for change in changes {
+                let result = match catalog.topics.get_mut(&change.topic) {
+                    None => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{}' does not exist", change.topic))),
+                    Some(meta) => crate::cluster::controller::altered_configs(&meta.configs, &change, |c| config.topic_config(c).map(|_| ())).map(|new| {
+                        if !validate_only && new != meta.configs {
+                            meta.configs = new;
+                            changed = true;
+                        }
+                        meta.clone()
+                    }),
                 };
                 results.push(result);
             }

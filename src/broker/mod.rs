@@ -134,5 +134,7 @@ pub async fn dispatch(shard: &Rc<Shard>, frame: Bytes, peer: &str) -> Dispatched
         ApiKey::DescribeTransactions => txn_admin::describe_transactions(shard, header, r),
         ApiKey::ListTransactions => txn_admin::list_transactions(shard, header, r),
         ApiKey::DeleteRecords => delete_records::dispatch(shard, header, r).await,
+        ApiKey::AlterConfigs => admin::alter_configs(shard, header, r),
+        ApiKey::IncrementalAlterConfigs => admin::incremental_alter_configs(shard, header, r),
     }
 }

@@ -67,6 +67,8 @@ pub const fn version_of(key: ApiKey) -> i16 {
         // pattern, which `spate transactions list` applies itself.
         ApiKey::ListTransactions => 1,
         ApiKey::DeleteRecords => 2,
+        ApiKey::AlterConfigs => 2,
+        ApiKey::IncrementalAlterConfigs => 1,
     }
 }
 

@@ -761,3 +761,86 @@ mod tests {
         assert_eq!(image.partition("id", 0).unwrap().leader, 1);
     }
 }
+
+/// One topic's configuration change: IncrementalAlterConfigs' operations (`(key, op, value)`,
+/// op as `AlterConfigOp.OpType`), or with `replace` AlterConfigs' whole new set of overrides.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigChange {
+    pub topic: String,
+    pub ops: Vec<(String, i8, Option<String>)>,
+    pub replace: bool,
+}
+
+/// The topic's overrides after `change`, as Kafka's `ConfigurationControlManager` computes
+/// them: SET and DELETE name one key; APPEND and SUBTRACT add or remove list items (only for
+/// LIST configs, starting from the topic default when the key is not set); AlterConfigs'
+/// set replaces every override. The result must pass `check` (the topic config's own rules).
+pub fn altered_configs(
+    current: &BTreeMap<String, String>,
+    change: &ConfigChange,
+    check: impl Fn(&BTreeMap<String, String>) -> Result<(), String>,
+) -> Result<BTreeMap<String, String>, (ErrorCode, String)> {
+    use crate::protocol::messages::alter_configs::{OP_APPEND, OP_DELETE, OP_SET, OP_SUBTRACT};
+    let mut seen = BTreeSet::new();
+    if let Some((key, _, _)) = change.ops.iter().find(|(k, _, _)| !seen.insert(k.as_str())) {
+        return Err((ErrorCode::INVALID_REQUEST, format!("Error due to duplicate config keys: {key}")));
+    }
+    let mut new = if change.replace { BTreeMap::new() } else { current.clone() };
+    for (key, op, value) in &change.ops {
+        match (*op, value) {
+            (OP_SET, Some(v)) => {
+                new.insert(key.clone(), v.clone());
+            }
+            (OP_SET, None) => return Err((ErrorCode::INVALID_CONFIG, format!("Null value not supported for topic configs: {key}"))),
+            (OP_DELETE, _) => {
+                new.remove(key);
+            }
+            (OP_APPEND | OP_SUBTRACT, value) => {
+                // Of the topic configs Spate knows, only cleanup.policy is a LIST.
+                if key != "cleanup.policy" {
+                    let verb = if *op == OP_APPEND { "APPEND" } else { "SUBTRACT" };
+                    return Err((ErrorCode::INVALID_CONFIG, format!("Can't {verb} to key {key} because its type is not LIST.")));
+                }
+                let old = new.get(key).map_or("delete", String::as_str);
+                let mut items: Vec<String> = old.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+                for item in value.as_deref().unwrap_or("").split(',') {
+                    if *op == OP_APPEND && !items.iter().any(|i| i == item) {
+                        items.push(item.to_string());
+                    } else if *op == OP_SUBTRACT {
+                        items.retain(|i| i != item);
+                    }
+                }
+                new.insert(key.clone(), items.join(","));
+            }
+            (other, _) => return Err((ErrorCode::INVALID_REQUEST, format!("unknown config operation {other}"))),
+        }
+    }
+    check(&new).map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
+    Ok(new)
+}
+
+/// The metadata records that turn a topic's overrides from `old` into `new`.
+pub fn config_records(topic_id: &str, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<MetadataRecord> {
+    let removed = old.keys().filter(|k| !new.contains_key(*k)).map(|k| (k.clone(), None));
+    let set = new.iter().filter(|(k, v)| old.get(*k) != Some(v)).map(|(k, v)| (k.clone(), Some(v.clone())));
+    removed.chain(set).map(|(key, value)| MetadataRecord::TopicConfig { topic_id: topic_id.to_string(), key, value }).collect()
+}
+
+/// AlterConfigs and IncrementalAlterConfigs for topics, on the active controller.
+pub fn alter_configs(
+    image: &MetadataImage,
+    changes: &[ConfigChange],
+    check: impl Fn(&BTreeMap<String, String>) -> Result<(), String>,
+) -> (Vec<ItemResult>, Vec<MetadataRecord>) {
+    let mut records = Vec::new();
+    let results = changes
+        .iter()
+        .map(|change| {
+            let topic = image.topic(&change.topic).ok_or((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{}' does not exist", change.topic)))?;
+            let new = altered_configs(&topic.configs, change, &check)?;
+            records.extend(config_records(&topic.id, &topic.configs, &new));
+            Ok(())
+        })
+        .collect();
+    (results, records)
+}

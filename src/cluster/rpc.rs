@@ -68,6 +68,11 @@ pub enum ControllerRequest {
     AlterReassignments {
         partitions: Vec<(String, i32, Option<Vec<i32>>)>,
     },
+    /// AlterConfigs and IncrementalAlterConfigs for topics.
+    AlterConfigs {
+        changes: Vec<super::controller::ConfigChange>,
+        validate_only: bool,
+    },
     /// DescribeQuorum.
     DescribeQuorum,
 }

@@ -268,6 +268,11 @@ impl ControllerService {
                 let (results, records) = controller::create_partitions(&image, &topics, &self.settings);
                 self.answer_items(results, records, validate_only).await
             }
+            ControllerRequest::AlterConfigs { changes, validate_only } => {
+                let config = &self.config;
+                let (results, records) = controller::alter_configs(&image, &changes, |c| config.topic_config(c).map(|_| ()));
+                self.answer_items(results, records, validate_only).await
+            }
             ControllerRequest::ElectLeaders { preferred, partitions } => {
                 let (results, records) = controller::elect_leaders(&image, preferred, &partitions);
                 if !records.is_empty() {

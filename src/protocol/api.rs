@@ -45,6 +45,8 @@ pub enum ApiKey {
     DescribeTransactions = 65,
     ListTransactions = 66,
     DeleteRecords = 21,
+    AlterConfigs = 33,
+    IncrementalAlterConfigs = 44,
 }
 
 /// What Spate advertises for one API.
@@ -130,6 +132,13 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     },
     ApiRange { key: ApiKey::ListTransactions, min_version: 0, max_version: 2, flexible_from: list_transactions::ListTransactionsRequest::FLEXIBLE_FROM },
     ApiRange { key: ApiKey::DeleteRecords, min_version: 0, max_version: 2, flexible_from: delete_records::DeleteRecordsRequest::FLEXIBLE_FROM },
+    ApiRange { key: ApiKey::AlterConfigs, min_version: 0, max_version: 2, flexible_from: alter_configs::AlterConfigsRequest::FLEXIBLE_FROM },
+    ApiRange {
+        key: ApiKey::IncrementalAlterConfigs,
+        min_version: 0,
+        max_version: 1,
+        flexible_from: alter_configs::IncrementalAlterConfigsRequest::FLEXIBLE_FROM,
+    },
 ];
 
 /// The lowest version Spate decodes; it differs from the advertised minimum only for Produce.
@@ -180,6 +189,8 @@ impl ApiKey {
             65 => ApiKey::DescribeTransactions,
             66 => ApiKey::ListTransactions,
             21 => ApiKey::DeleteRecords,
+            33 => ApiKey::AlterConfigs,
+            44 => ApiKey::IncrementalAlterConfigs,
             _ => return None,
         })
     }

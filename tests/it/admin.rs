@@ -262,3 +262,52 @@ async fn records_are_deleted_below_an_offset_and_the_log_start_outlives_a_restar
     let consumer: BaseConsumer = client_config(&bootstrap).create().unwrap();
     assert_eq!(consumer.fetch_watermarks("trim", 0, Duration::from_secs(10)).unwrap(), (100, 100), "the log start after a kill -9");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_configs_are_altered_live_and_kept_across_a_restart() {
+    use rdkafka::admin::{AlterConfig, OwnedResourceSpecifier};
+    let mut broker = TestBroker::start(&[("auto.create.topics.enable", "false")]);
+    let bootstrap = broker.bootstrap();
+    let admin = admin(&bootstrap);
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    admin.create_topics(&[NewTopic::new("live", 1, TopicReplication::Fixed(1)).set("retention.ms", "3600000")], &opts).await.unwrap()[0].clone().unwrap();
+    let producer: FutureProducer = client_config(&bootstrap).set("linger.ms", "0").create().unwrap();
+    let value = [b'x'; 500];
+    let produce = |n: usize| {
+        let producer = producer.clone();
+        async move {
+            for i in 0..n {
+                producer.send(FutureRecord::to("live").key(&format!("k{i}")).payload(&value[..]), Duration::from_secs(10)).await.unwrap();
+            }
+        }
+    };
+    let segments = |dir: &std::path::Path| {
+        std::fs::read_dir(dir.join("live-0")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log")).count()
+    };
+    produce(20).await;
+    assert_eq!(segments(&broker.log_dir()), 1);
+
+    // AlterConfigs replaces the whole set: retention.ms goes back to the default.
+    let altered = admin.alter_configs(&[AlterConfig::new(ResourceSpecifier::Topic("live")).set("segment.bytes", "4096")], &opts).await.unwrap();
+    assert_eq!(altered, vec![Ok(OwnedResourceSpecifier::Topic("live".into()))]);
+    produce(40).await;
+    let rolled = segments(&broker.log_dir());
+    assert!(rolled >= 4, "the new segment.bytes applies to the next appends: {rolled} segments");
+
+    let describe = || async {
+        let described = admin.describe_configs(&[ResourceSpecifier::Topic("live")], &opts).await.unwrap();
+        let resource = described[0].as_ref().unwrap();
+        let entry = |name: &str| resource.entries.iter().find(|e| e.name == name).map(|e| (e.value.clone(), e.is_default)).unwrap();
+        (entry("segment.bytes"), entry("retention.ms"))
+    };
+    let (segment_bytes, retention) = describe().await;
+    assert_eq!(segment_bytes, (Some("4096".to_string()), false));
+    assert_eq!(retention, (Some("604800000".to_string()), true));
+
+    broker.restart();
+    let admin = self::admin(&broker.bootstrap());
+    let described = admin.describe_configs(&[ResourceSpecifier::Topic("live")], &opts).await.unwrap();
+    let resource = described[0].as_ref().unwrap();
+    let entry = resource.entries.iter().find(|e| e.name == "segment.bytes").unwrap();
+    assert_eq!((entry.value.as_deref(), entry.is_default), (Some("4096"), false), "the override outlives a restart");
+}

@@ -3,6 +3,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
@@ -83,7 +84,9 @@ macro_rules! every_request {
             $crate::protocol::messages::describe_transactions::DescribeTransactionsRequest,
             $crate::protocol::messages::list_transactions::ListTransactionsRequest,
             $crate::protocol::messages::txn_offset_commit::TxnOffsetCommitRequest,
-            $crate::protocol::messages::delete_records::DeleteRecordsRequest
+            $crate::protocol::messages::delete_records::DeleteRecordsRequest,
+            $crate::protocol::messages::alter_configs::AlterConfigsRequest,
+            $crate::protocol::messages::alter_configs::IncrementalAlterConfigsRequest
         )
     };
 }
